@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# .ci/conformance.sh DIR [LABEL] -- runs the external validators on one rendered output dir.
+#
+#   DIR    a misp-gen output dir (DIR/compose, DIR/kubernetes, DIR/systemd, DIR/SHA256SUMS, ...)
+#   LABEL  a short name shown on every line (default: basename of DIR)
+#
+# Each applicable check prints one line `PASS LABEL check`. A check FAILS if its tool
+# exits non-zero OR prints anything (several tools only warn with exit 0); then the command and
+# the tool's full output are printed. Exit status: 0 if every check passed, 1 if any failed,
+# 2 on bad usage / missing tools.
+#
+# Tools come from PATH; if they are not there, from ${MISP_GEN_TOOLS:-REPO/target/ci-tools}
+# (see .ci/tools.sh: `source .ci/tools.sh && misp_gen_tools_install`).
+#
+# Knobs (environment):
+#   MISP_GEN_QUADLET_USER=1        run quadlet in -user (rootless) mode instead of rootful
+#   MISP_GEN_SA_RECURSIVE=no|one|yes  systemd-analyze --recursive-errors (default: one, which also
+#                                  fails on Requires=/BindsTo= naming a unit that does not exist)
+#   MISP_GEN_CONFORMANCE_KEEP=1    keep the temp dir (kustomize output, quadlet output, fake root)
+
+set -uo pipefail
+
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -d "$1" ]; then
+  echo "usage: $0 DIR [LABEL]   (DIR: a rendered misp-gen output dir)" >&2
+  exit 2
+fi
+DIR=$(cd "$1" && pwd)
+LABEL=${2:-$(basename "$DIR")}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+_tools=${MISP_GEN_TOOLS:-$REPO/target/ci-tools}
+for _t in docker-compose check-jsonschema yamllint kubernetes-validate quadlet; do
+  if ! command -v "$_t" >/dev/null 2>&1; then
+    PATH="$_tools/venv/bin:$_tools/bin:$PATH"
+    break
+  fi
+done
+export PATH
+
+YAMLLINT_CONFIG='{extends: default, rules: {document-start: disable, line-length: {max: 200}, truthy: {check-keys: false}, indentation: {spaces: consistent, indent-sequences: whatever}}}'
+K8S_VERSION=1.32.0
+SA_RECURSIVE=${MISP_GEN_SA_RECURSIVE:-one}
+QUADLET_MODE=()
+[ "${MISP_GEN_QUADLET_USER:-0}" = 1 ] && QUADLET_MODE=(-user)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/misp-gen-conformance.XXXXXX")
+if [ "${MISP_GEN_CONFORMANCE_KEEP:-0}" = 1 ]; then
+  echo "conformance[$LABEL]: temp dir kept: $TMP"
+else
+  trap 'rm -rf "$TMP"' EXIT
+fi
+
+npass=0
+nfail=0
+failed=()
+
+_quote() { local a out=""; for a in "$@"; do out+="$(printf '%q' "$a") "; done; printf '%s' "${out% }"; }
+
+_pass() { npass=$((npass + 1)); printf 'PASS %s %s\n' "$LABEL" "$1"; }
+
+# _fail NAME COMMAND-TEXT RC OUTPUT-FILE [REASON]
+_fail() {
+  nfail=$((nfail + 1))
+  failed+=("$1")
+  printf 'FAIL %s %s (exit %s%s)\n  command: %s\n' "$LABEL" "$1" "$3" "${5:+, $5}" "$2"
+  if [ -s "$4" ]; then
+    sed 's/^/  | /' "$4"
+  else
+    echo "  | (no output)"
+  fi
+}
+
+# check NAME [--ok-lines REGEX] [--stdout-is-data] [--cwd D] -- CMD...
+#   Passes iff CMD exits 0 and prints nothing on stdout+stderr, apart from lines that match
+#   REGEX (the few tools that always say something on success). With --stdout-is-data, stdout is
+#   the tool's product (not a diagnostic): only stderr counts, stdout is shown on failure.
+check() {
+  local name=$1 ok_re="" cwd="" out rc=0 data=0
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --ok-lines) ok_re=$2; shift 2 ;;
+      --stdout-is-data) data=1; shift ;;
+      --cwd) cwd=$2; shift 2 ;;
+      --) shift; break ;;
+      *) echo "check: bad option $1" >&2; exit 2 ;;
+    esac
+  done
+  out=$TMP/out.$npass.$nfail
+  local so=$out
+  [ $data = 1 ] && so=$out.stdout
+  if [ $data = 1 ]; then
+    (if [ -n "$cwd" ]; then cd "$cwd" || exit 125; fi; exec "$@" >"$so" 2>"$out" </dev/null) || rc=$?
+  else
+    (if [ -n "$cwd" ]; then cd "$cwd" || exit 125; fi; exec "$@" >"$out" 2>&1 </dev/null) || rc=$?
+  fi
+  local extra
+  if [ -n "$ok_re" ]; then
+    extra=$(grep -Ev -- "$ok_re" "$out" | grep -c . || true)
+  else
+    extra=$(grep -c '' "$out" || true)
+  fi
+  if [ "$rc" -ne 0 ]; then
+    _fail "$name" "$(_quote "$@")" "$rc" "$out"
+  elif [ "$extra" -ne 0 ]; then
+    _fail "$name" "$(_quote "$@")" "$rc" "$out" "printed output"
+  else
+    _pass "$name" "$(_quote "$@")"
+    return 0
+  fi
+  if [ $data = 1 ] && [ -s "$so" ]; then
+    echo "  stdout of the command:"
+    sed 's/^/  > /' "$so"
+  fi
+  return 0
+}
+
+# Records a failure found by this script itself (not by a tool).
+fail_msg() {
+  local name=$1 cmd=$2 msg=$3 f=$TMP/msg.$npass.$nfail
+  printf '%s\n' "$msg" >"$f"
+  _fail "$name" "$cmd" 1 "$f"
+}
+
+missing_tools=()
+need() {
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
+}
+
+have_compose=0 have_k8s=0 have_quadlet=0 have_units=0
+_q=() _u=()
+[ -f "$DIR/compose/compose.yaml" ] && have_compose=1
+[ -f "$DIR/kubernetes/kustomization.yaml" ] && have_k8s=1
+if [ -d "$DIR/systemd" ]; then
+  shopt -s nullglob
+  for _e in container volume network pod kube image build; do _q+=("$DIR"/systemd/*."$_e"); done
+  for _e in service target socket timer path mount slice; do _u+=("$DIR"/systemd/*."$_e"); done
+  shopt -u nullglob
+  [ ${#_q[@]} -gt 0 ] && have_quadlet=1
+  [ ${#_u[@]} -gt 0 ] && have_units=1
+fi
+
+[ $have_compose = 1 ] && need docker-compose check-jsonschema yamllint python3
+[ $have_k8s = 1 ] && need kubectl kubernetes-validate yamllint python3
+[ $have_quadlet = 1 ] && need quadlet
+[ $((have_quadlet + have_units)) -gt 0 ] && need systemd-analyze
+[ -f "$DIR/SHA256SUMS" ] && need sha256sum
+if [ ${#missing_tools[@]} -gt 0 ]; then
+  echo "conformance[$LABEL]: missing tools: ${missing_tools[*]} (run: source .ci/tools.sh && misp_gen_tools_install)" >&2
+  exit 2
+fi
+
+if [ $((have_compose + have_k8s + have_quadlet + have_units)) = 0 ]; then
+  echo "conformance[$LABEL]: nothing to check in $DIR (no compose/compose.yaml, kubernetes/kustomization.yaml or systemd units)" >&2
+  exit 1
+fi
+
+yamllint_cmd=(yamllint -s -d "$YAMLLINT_CONFIG")
+
+# ---------------------------------------------------------------- compose
+if [ $have_compose = 1 ]; then
+  C=$DIR/compose
+  # A clean environment: no COMPOSE_* / DOCKER_* from the caller, and no variable of the caller's
+  # shell may satisfy a ${VAR} in the file (an unset one makes compose warn -> failure).
+  # The project dir is DIR/compose, so a DIR/compose/.env is still read, as `docker compose` would.
+  compose_env=(env -i "PATH=$PATH" "HOME=$TMP/home")
+  mkdir -p "$TMP/home"
+  check compose/config --cwd "$C" -- \
+    "${compose_env[@]}" docker-compose --project-directory "$C" -f "$C/compose.yaml" config -q
+  # `config -q` does not notice a secrets:/configs: `file:` that does not exist: check the paths
+  # compose resolved.
+  if "${compose_env[@]}" docker-compose --project-directory "$C" -f "$C/compose.yaml" config \
+      --format json >"$TMP/compose.json" 2>/dev/null; then
+    cat >"$TMP/compose-files.py" <<'PY'
+import json, os, sys
+cfg = json.load(open(sys.argv[1]))
+bad = []
+for top in ("secrets", "configs"):
+    for name, spec in (cfg.get(top) or {}).items():
+        f = (spec or {}).get("file")
+        if f and not os.path.exists(f):
+            bad.append(f"{top}.{name}.file: {f} does not exist")
+for line in bad:
+    print(line)
+sys.exit(1 if bad else 0)
+PY
+    check compose/files-exist -- python3 "$TMP/compose-files.py" "$TMP/compose.json"
+  fi
+  check compose/jsonschema --ok-lines '^ok -- validation done$' -- \
+    check-jsonschema --builtin-schema vendor.compose-spec "$C/compose.yaml"
+  mapfile -t cy < <(find "$C" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+  check compose/yamllint -- "${yamllint_cmd[@]}" "${cy[@]}"
+fi
+
+# ---------------------------------------------------------------- kubernetes
+if [ $have_k8s = 1 ]; then
+  K=$DIR/kubernetes
+  kout=$TMP/kustomize.yaml
+  # kustomize writes the build to stdout; warnings (deprecated fields) go to stderr with exit 0.
+  krc=0
+  kubectl kustomize "$K" >"$kout" 2>"$TMP/kustomize.err" </dev/null || krc=$?
+  if [ $krc -ne 0 ]; then
+    _fail kubernetes/kustomize "$(_quote kubectl kustomize "$K")" $krc "$TMP/kustomize.err"
+  elif [ -s "$TMP/kustomize.err" ]; then
+    _fail kubernetes/kustomize "$(_quote kubectl kustomize "$K")" $krc "$TMP/kustomize.err" "printed output"
+  elif [ ! -s "$kout" ]; then
+    fail_msg kubernetes/kustomize "$(_quote kubectl kustomize "$K")" "kustomize produced no resources"
+  else
+    _pass kubernetes/kustomize "$(_quote kubectl kustomize "$K")"
+  fi
+  # Resource files: every *.yaml/*.yml directly in DIR/kubernetes except the kustomization itself
+  # and files that a configMapGenerator/secretGenerator reads as data.
+  mapfile -t kres < <(python3 - "$K" <<'PY'
+import os, sys, yaml
+d = sys.argv[1]
+k = yaml.safe_load(open(os.path.join(d, "kustomization.yaml"))) or {}
+data = set()
+for gen in ("configMapGenerator", "secretGenerator"):
+    for g in k.get(gen) or []:
+        for f in g.get("files") or []:
+            data.add(os.path.normpath(os.path.join(d, f.split("=", 1)[-1])))
+        for f in g.get("envs") or ([g["env"]] if g.get("env") else []):
+            data.add(os.path.normpath(os.path.join(d, f)))
+for name in sorted(os.listdir(d)):
+    p = os.path.join(d, name)
+    if name in ("kustomization.yaml", "kustomization.yml", "Kustomization") or not os.path.isfile(p):
+        continue
+    if name.endswith((".yaml", ".yml")) and os.path.normpath(p) not in data:
+        print(p)
+PY
+  )
+  if [ ${#kres[@]} -gt 0 ]; then
+    check kubernetes/validate-files -- kubernetes-validate --strict --quiet -k "$K8S_VERSION" "${kres[@]}"
+  fi
+  if [ $krc -eq 0 ] && [ -s "$kout" ]; then
+    # kubernetes-validate handles multi-document files itself (one result per resource).
+    check kubernetes/validate-kustomized -- kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$kout"
+  fi
+  mapfile -t ky < <(find "$K" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+  check kubernetes/yamllint -- "${yamllint_cmd[@]}" "${ky[@]}"
+fi
+
+# ---------------------------------------------------------------- systemd
+if [ $((have_quadlet + have_units)) -gt 0 ]; then
+  S=$DIR/systemd
+  # Fake root for systemd-analyze: the distro's units, container engines as stubs.
+  R=$TMP/root
+  mkdir -p "$R/usr/lib/systemd" "$R/usr/bin" "$R/usr/sbin" "$R/etc/systemd/system"
+  cp -a /lib/systemd/system "$R/usr/lib/systemd/"
+  ln -s usr/bin "$R/bin"
+  ln -s usr/sbin "$R/sbin"
+  ln -s usr/lib "$R/lib"
+  for b in podman docker; do
+    printf '#!/bin/sh\nexit 0\n' >"$R/usr/bin/$b"
+    chmod 0755 "$R/usr/bin/$b"
+  done
+  U=$R/etc/systemd/system
+
+  if [ $have_quadlet = 1 ]; then
+    # Dry run prints the generated units on stdout and one "Loading source unit file" line per
+    # source on stderr; anything else on stderr (unsupported key, missing Image=, unknown
+    # .volume/.network reference) is a failure. Exit is 1 on a conversion error.
+    check systemd/quadlet-dryrun --stdout-is-data \
+      --ok-lines '^quadlet-generator\[[0-9]+\]: Loading source unit file ' -- \
+      env QUADLET_UNIT_DIRS="$S" quadlet "${QUADLET_MODE[@]}" -dryrun
+    mkdir -p "$TMP/quadlet"
+    # Generator mode prints nothing at all on success.
+    check systemd/quadlet-generate -- \
+      env QUADLET_UNIT_DIRS="$S" quadlet "${QUADLET_MODE[@]}" -no-kmsg-log "$TMP/quadlet"
+    shopt -s nullglob
+    for f in "$TMP"/quadlet/*.service; do cp "$f" "$U/"; done
+    shopt -u nullglob
+  fi
+
+  clash=()
+  for f in "${_u[@]}"; do
+    [ -e "$U/$(basename "$f")" ] && clash+=("$(basename "$f")")
+    cp -p "$f" "$U/"
+  done
+  if [ ${#clash[@]} -gt 0 ]; then
+    fail_msg systemd/names "cp $S/*.service $U/" \
+      "unit names generated by quadlet clash with unit files in $S: ${clash[*]}"
+  fi
+
+  # Other absolute or bare commands in Exec*= lines: stub them only when this host has them
+  # (a typo'd binary path must still fail "is not executable").
+  while IFS= read -r cmd; do
+    case $cmd in
+      /*) if [ ! -e "$R$cmd" ] && [ -x "$cmd" ] && [ ! -d "$cmd" ]; then
+            mkdir -p "$R$(dirname "$cmd")"
+            printf '#!/bin/sh\nexit 0\n' >"$R$cmd"
+            chmod 0755 "$R$cmd"
+          fi ;;
+      */*) ;;
+      ?*) if [ ! -e "$R/usr/bin/$cmd" ] && [ ! -e "$R/usr/sbin/$cmd" ]; then
+            for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin; do
+              if [ -x "$d/$cmd" ]; then
+                printf '#!/bin/sh\nexit 0\n' >"$R/usr/bin/$cmd"
+                chmod 0755 "$R/usr/bin/$cmd"
+                break
+              fi
+            done
+          fi ;;
+    esac
+  done < <(sed -n 's/^[[:space:]]*Exec[A-Za-z]*=[[:space:]]*[-@:+!|]*\([^[:space:]]*\).*/\1/p' "$U"/* 2>/dev/null | sort -u)
+
+  mapfile -t units < <(find "$U" -maxdepth 1 -type f | sort)
+  if [ ${#units[@]} -gt 0 ]; then
+    check systemd/analyze-verify -- \
+      systemd-analyze verify --man=no --generators=no --recursive-errors="$SA_RECURSIVE" --root="$R" "${units[@]}"
+  fi
+fi
+
+# ---------------------------------------------------------------- checksums
+if [ -f "$DIR/SHA256SUMS" ]; then
+  check sha256sums --cwd "$DIR" -- sha256sum -c --quiet --strict SHA256SUMS
+fi
+
+if [ $nfail -eq 0 ]; then
+  echo "conformance[$LABEL]: OK, all $npass checks clean"
+  exit 0
+fi
+echo "conformance[$LABEL]: FAILED $nfail of $((npass + nfail)) checks: ${failed[*]}"
+exit 1

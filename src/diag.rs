@@ -1,0 +1,387 @@
+//! Diagnostics: a problem in a user's file, where it is, and the three ways to print a list of them.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// A 1-based line and column (columns count characters, not bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    pub const START: Pos = Pos { line: 1, col: 1 };
+}
+
+/// Stable error codes. The string form is part of the user contract (CI scripts match on it), so a
+/// code is never renamed; `tests/codes.rs` keeps them unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    // loader
+    YamlSyntax,
+    YamlDuplicateKey,
+    YamlNotUtf8,
+    YamlEmpty,
+    YamlMultipleDocuments,
+    YamlAliasLimit,
+    YamlTooDeep,
+    YamlTooLarge,
+    YamlUnsupportedTag,
+    YamlComplexKey,
+    YamlBadNumber,
+    // schema
+    SchemaType,
+    SchemaUnknownField,
+    SchemaMissingField,
+    SchemaEnum,
+    SchemaConst,
+    SchemaRange,
+    SchemaPattern,
+    SchemaLength,
+    SchemaOther,
+    // semantic
+    InvalidName,
+    UndefinedVolume,
+    UndefinedSecret,
+    UndefinedFile,
+    UndefinedService,
+    UndefinedPort,
+    UndefinedPlaceholder,
+    PlaceholderSyntax,
+    SecretPlaceholderNotAllowed,
+    DuplicatePort,
+    HostPortConflict,
+    ImageNoTag,
+    ImageLatest,
+    ImageRegistry,
+    ImageDigestRequired,
+    ImageSyntax,
+    SingletonReplicas,
+    DependencyCycle,
+    HealthyWithoutHealthcheck,
+    TlsWithoutHosts,
+    SecretSource,
+    MountSource,
+    BadSecretItem,
+    BadDuration,
+    BadQuantity,
+    BadMode,
+    DatabaseConfig,
+    EdgeConfig,
+    ExternalSecretInGenerate,
+    UnknownProfile,
+    ProfileDatabase,
+    ProfileSharedVolume,
+    ProfileHostPort,
+    UnitValue,
+    Other,
+}
+
+impl Code {
+    /// Every code, for the uniqueness test and the README table.
+    pub const ALL: &'static [Code] = &[
+        Code::YamlSyntax,
+        Code::YamlDuplicateKey,
+        Code::YamlNotUtf8,
+        Code::YamlEmpty,
+        Code::YamlMultipleDocuments,
+        Code::YamlAliasLimit,
+        Code::YamlTooDeep,
+        Code::YamlTooLarge,
+        Code::YamlUnsupportedTag,
+        Code::YamlComplexKey,
+        Code::YamlBadNumber,
+        Code::SchemaType,
+        Code::SchemaUnknownField,
+        Code::SchemaMissingField,
+        Code::SchemaEnum,
+        Code::SchemaConst,
+        Code::SchemaRange,
+        Code::SchemaPattern,
+        Code::SchemaLength,
+        Code::SchemaOther,
+        Code::InvalidName,
+        Code::UndefinedVolume,
+        Code::UndefinedSecret,
+        Code::UndefinedFile,
+        Code::UndefinedService,
+        Code::UndefinedPort,
+        Code::UndefinedPlaceholder,
+        Code::PlaceholderSyntax,
+        Code::SecretPlaceholderNotAllowed,
+        Code::DuplicatePort,
+        Code::HostPortConflict,
+        Code::ImageNoTag,
+        Code::ImageLatest,
+        Code::ImageRegistry,
+        Code::ImageDigestRequired,
+        Code::ImageSyntax,
+        Code::SingletonReplicas,
+        Code::DependencyCycle,
+        Code::HealthyWithoutHealthcheck,
+        Code::TlsWithoutHosts,
+        Code::SecretSource,
+        Code::MountSource,
+        Code::BadSecretItem,
+        Code::BadDuration,
+        Code::BadQuantity,
+        Code::BadMode,
+        Code::DatabaseConfig,
+        Code::EdgeConfig,
+        Code::ExternalSecretInGenerate,
+        Code::UnknownProfile,
+        Code::ProfileDatabase,
+        Code::ProfileSharedVolume,
+        Code::ProfileHostPort,
+        Code::UnitValue,
+        Code::Other,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::YamlSyntax => "E100-yaml-syntax",
+            Code::YamlDuplicateKey => "E101-duplicate-key",
+            Code::YamlNotUtf8 => "E102-not-utf8",
+            Code::YamlEmpty => "E103-empty-file",
+            Code::YamlMultipleDocuments => "E104-multiple-documents",
+            Code::YamlAliasLimit => "E105-alias-limit",
+            Code::YamlTooDeep => "E106-too-deep",
+            Code::YamlTooLarge => "E107-too-large",
+            Code::YamlUnsupportedTag => "E108-unsupported-tag",
+            Code::YamlComplexKey => "E109-complex-key",
+            Code::YamlBadNumber => "E110-bad-number",
+            Code::SchemaType => "E200-type",
+            Code::SchemaUnknownField => "E201-unknown-field",
+            Code::SchemaMissingField => "E202-missing-field",
+            Code::SchemaEnum => "E203-not-allowed-value",
+            Code::SchemaConst => "E204-wrong-constant",
+            Code::SchemaRange => "E205-out-of-range",
+            Code::SchemaPattern => "E206-bad-format",
+            Code::SchemaLength => "E207-bad-length",
+            Code::SchemaOther => "E299-schema",
+            Code::InvalidName => "E300-invalid-name",
+            Code::UndefinedVolume => "E301-undefined-volume",
+            Code::UndefinedSecret => "E302-undefined-secret",
+            Code::UndefinedFile => "E303-undefined-file",
+            Code::UndefinedService => "E304-undefined-service",
+            Code::UndefinedPort => "E305-undefined-port",
+            Code::UndefinedPlaceholder => "E306-undefined-placeholder",
+            Code::PlaceholderSyntax => "E307-placeholder-syntax",
+            Code::SecretPlaceholderNotAllowed => "E308-secret-not-allowed-here",
+            Code::DuplicatePort => "E309-duplicate-port",
+            Code::HostPortConflict => "E310-host-port-conflict",
+            Code::ImageNoTag => "E311-image-without-tag",
+            Code::ImageLatest => "E312-image-latest",
+            Code::ImageRegistry => "E313-image-registry-not-allowed",
+            Code::ImageDigestRequired => "E314-image-digest-required",
+            Code::ImageSyntax => "E315-image-syntax",
+            Code::SingletonReplicas => "E316-singleton-replicas",
+            Code::DependencyCycle => "E317-dependency-cycle",
+            Code::HealthyWithoutHealthcheck => "E318-healthy-without-healthcheck",
+            Code::TlsWithoutHosts => "E319-tls-without-hosts",
+            Code::SecretSource => "E320-secret-source",
+            Code::MountSource => "E321-mount-source",
+            Code::BadSecretItem => "E322-secret-item",
+            Code::BadDuration => "E323-duration",
+            Code::BadQuantity => "E324-quantity",
+            Code::BadMode => "E325-file-mode",
+            Code::DatabaseConfig => "E326-database",
+            Code::EdgeConfig => "E327-edge",
+            Code::ExternalSecretInGenerate => "E328-secret-options",
+            Code::UnknownProfile => "E400-unknown-profile",
+            Code::ProfileDatabase => "E401-profile-database",
+            Code::ProfileSharedVolume => "E402-profile-shared-volume",
+            Code::ProfileHostPort => "E403-profile-host-port",
+            Code::UnitValue => "E500-unit-value",
+            Code::Other => "E900-other",
+        }
+    }
+}
+
+/// One problem, located in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub pos: Pos,
+    /// JSON pointer of the node in the document ("" for the whole file).
+    pub pointer: String,
+    pub code: Code,
+    pub message: String,
+    /// What to do about it, when there is something better to say than the message.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn sort_key(&self) -> (&str, Pos, &str, &str) {
+        (&self.file, self.pos, self.code.as_str(), &self.message)
+    }
+}
+
+/// Sort by file and position and drop exact repeats (the same node can fail in the raw spec and in
+/// the effective one after a profile is applied).
+pub fn sort_dedup(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diags.dedup_by(|a, b| a.sort_key() == b.sort_key());
+}
+
+/// Output format of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `FILE:LINE:COL: error[CODE]: message`, the source line and a caret
+    Human,
+    /// a JSON array of {file, line, column, pointer, code, message}
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`)
+    Github,
+}
+
+/// Source texts by file name, for printing the offending line under a human diagnostic.
+pub trait Sources {
+    fn source(&self, file: &str) -> Option<&str>;
+}
+
+impl Sources for std::collections::BTreeMap<String, String> {
+    fn source(&self, file: &str) -> Option<&str> {
+        self.get(file).map(String::as_str)
+    }
+}
+
+#[must_use]
+pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -> String {
+    match format {
+        Format::Human => {
+            let mut out = String::new();
+            for d in diags {
+                format_human(&mut out, d, sources.source(&d.file));
+            }
+            if !diags.is_empty() {
+                let n = diags.len();
+                let _ = writeln!(out, "{n} error{}", if n == 1 { "" } else { "s" });
+            }
+            out
+        }
+        Format::Json => {
+            #[derive(Serialize)]
+            struct J<'a> {
+                file: &'a str,
+                line: u32,
+                column: u32,
+                pointer: &'a str,
+                code: &'a str,
+                message: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                help: Option<&'a str>,
+            }
+            let list: Vec<J<'_>> = diags
+                .iter()
+                .map(|d| J {
+                    file: &d.file,
+                    line: d.pos.line,
+                    column: d.pos.col,
+                    pointer: &d.pointer,
+                    code: d.code.as_str(),
+                    message: &d.message,
+                    help: d.help.as_deref(),
+                })
+                .collect();
+            let mut s = serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_owned());
+            s.push('\n');
+            s
+        }
+        Format::Github => {
+            let mut out = String::new();
+            for d in diags {
+                let mut msg = format!("{}: {}", d.code.as_str(), d.message);
+                if let Some(h) = &d.help {
+                    let _ = write!(msg, " (help: {h})");
+                }
+                let _ = writeln!(
+                    out,
+                    "::error file={},line={},col={},title={}::{}",
+                    gh_escape_prop(&d.file),
+                    d.pos.line,
+                    d.pos.col,
+                    gh_escape_prop(d.code.as_str()),
+                    gh_escape_data(&msg)
+                );
+            }
+            out
+        }
+    }
+}
+
+fn format_human(out: &mut String, d: &Diagnostic, source: Option<&str>) {
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: error[{}]: {}",
+        d.file,
+        d.pos.line,
+        d.pos.col,
+        d.code.as_str(),
+        d.message
+    );
+    if let Some(line) = source.and_then(|s| s.lines().nth(d.pos.line.saturating_sub(1) as usize)) {
+        let gutter = d.pos.line.to_string();
+        let pad = " ".repeat(gutter.len());
+        // Tabs would shift the caret; show them as single spaces.
+        let shown: String = line
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{gutter} | {shown}");
+        let caret_at = (d.pos.col.saturating_sub(1)) as usize;
+        let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_at));
+    }
+    if let Some(h) = &d.help {
+        let _ = writeln!(out, "  = help: {h}");
+    }
+}
+
+fn gh_escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn gh_escape_prop(s: &str) -> String {
+    gh_escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Levenshtein distance, for "did you mean" hints on unknown names.
+#[must_use]
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        let d = distance(word, c);
+        let limit = (word.chars().count().max(c.chars().count()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c, d));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}

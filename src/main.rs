@@ -1,0 +1,35 @@
+//! The `misp-gen` binary: parse the command line, run, map errors to exit codes.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = misp_gen::cli::Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match misp_gen::run(cli, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = stdout.flush();
+            let mut stderr = std::io::stderr().lock();
+            match &e {
+                misp_gen::Error::Invalid(inv) => {
+                    let text = misp_gen::diag::format_all(
+                        &inv.diags,
+                        misp_gen::diag::Format::Human,
+                        &inv.sources,
+                    );
+                    let _ = stderr.write_all(text.as_bytes());
+                }
+                other => {
+                    let _ = writeln!(stderr, "error: {other}");
+                    if let misp_gen::Error::Io(_, src) = other {
+                        let _ = src;
+                    }
+                }
+            }
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `${…}` placeholders: parsing a string into literal text and references.
+
+/// What a placeholder refers to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ref {
+    /// `${params.K}`
+    Param(String),
+    /// `${secrets.S}`
+    Secret(String),
+    /// `${database.host|port|name|user}`
+    Database(DbField),
+    /// `${services.S.host}`
+    ServiceHost(String),
+    /// `${services.S.port}`: the first port
+    ServicePort(String),
+    /// `${services.S.ports.P}`
+    ServiceNamedPort(String, String),
+    /// `${name}`
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DbField {
+    Host,
+    Port,
+    Name,
+    User,
+}
+
+/// A piece of a string with placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Lit(String),
+    /// The reference and its source text (`${…}`), for locating it in the file.
+    Ref(Ref, String),
+}
+
+/// A placeholder that does not parse: its text and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadPlaceholder {
+    pub text: String,
+    pub message: String,
+    pub unterminated: bool,
+}
+
+/// True when the string has anything to expand (or a `$${` escape to undo).
+#[must_use]
+pub fn has_placeholders(s: &str) -> bool {
+    s.contains("${")
+}
+
+/// Split `s` into pieces. `$${` is a literal `${`.
+///
+/// # Errors
+/// The first malformed or unknown placeholder.
+pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        if rest[..i].ends_with('$') {
+            // `$${`: keep one `$` and a literal `{`.
+            lit.push_str(&rest[..i]);
+            lit.push('{');
+            rest = &rest[i + 2..];
+            continue;
+        }
+        lit.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(BadPlaceholder {
+                text: rest[i..].chars().take(40).collect(),
+                message: "unterminated placeholder: `${` without a closing `}`".into(),
+                unterminated: true,
+            });
+        };
+        let inner = &after[..end];
+        let text = format!("${{{inner}}}");
+        let r = parse_ref(inner).map_err(|message| BadPlaceholder {
+            text: text.clone(),
+            message,
+            unterminated: false,
+        })?;
+        if !lit.is_empty() {
+            out.push(Piece::Lit(std::mem::take(&mut lit)));
+        }
+        out.push(Piece::Ref(r, text));
+        rest = &after[end + 1..];
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        out.push(Piece::Lit(lit));
+    }
+    Ok(out)
+}
+
+fn parse_ref(inner: &str) -> Result<Ref, String> {
+    let parts: Vec<&str> = inner.split('.').collect();
+    let ok_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let r = match parts.as_slice() {
+        ["name"] => Some(Ref::Name),
+        ["params", k] if ok_name(k) => Some(Ref::Param((*k).to_owned())),
+        ["secrets", k] if ok_name(k) => Some(Ref::Secret((*k).to_owned())),
+        ["database", f] => match *f {
+            "host" => Some(Ref::Database(DbField::Host)),
+            "port" => Some(Ref::Database(DbField::Port)),
+            "name" => Some(Ref::Database(DbField::Name)),
+            "user" => Some(Ref::Database(DbField::User)),
+            _ => None,
+        },
+        ["services", s, "host"] if ok_name(s) => Some(Ref::ServiceHost((*s).to_owned())),
+        ["services", s, "port"] if ok_name(s) => Some(Ref::ServicePort((*s).to_owned())),
+        ["services", s, "ports", p] if ok_name(s) && ok_name(p) => {
+            Some(Ref::ServiceNamedPort((*s).to_owned(), (*p).to_owned()))
+        }
+        _ => None,
+    };
+    r.ok_or_else(|| {
+        format!(
+            "unknown placeholder `${{{inner}}}`; known forms: ${{params.K}}, ${{secrets.S}}, \
+             ${{database.host|port|name|user}}, ${{services.S.host}}, ${{services.S.port}}, \
+             ${{services.S.ports.P}}, ${{name}} (write `$${{` for a literal `${{`)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins the escape rule and the split into literal and reference pieces.
+    #[test]
+    fn parses_pieces_and_escapes() {
+        let p = parse("a${params.x}b$${c}").expect("parses");
+        assert_eq!(
+            p,
+            vec![
+                Piece::Lit("a".into()),
+                Piece::Ref(Ref::Param("x".into()), "${params.x}".into()),
+                Piece::Lit("b${c}".into()),
+            ]
+        );
+        assert!(parse("${params.x").expect_err("unterminated").unterminated);
+        assert!(parse("${nope}").is_err());
+        assert_eq!(
+            parse("${services.web.ports.https}").expect("parses"),
+            vec![Piece::Ref(
+                Ref::ServiceNamedPort("web".into(), "https".into()),
+                "${services.web.ports.https}".into()
+            )]
+        );
+    }
+}

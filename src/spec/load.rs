@@ -1,0 +1,556 @@
+//! The YAML 1.2 loader: a file's text into a JSON value plus a JSON-pointer → position index.
+//!
+//! This is the only module that knows the YAML parser. serde_yaml is not used: it is unmaintained,
+//! keeps the last of two duplicate keys silently and cannot say where a schema error is.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+use crate::diag::{Code, Diagnostic, Pos};
+
+/// Largest spec accepted. A real spec is a few kilobytes; this bounds the memory a hostile file can take.
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Most nodes that aliases may add by expansion (a billion-laughs file asks for 10^9).
+pub const MAX_ALIAS_NODES: usize = 100_000;
+/// Deepest nesting accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Where one node of the document is in the source.
+#[derive(Debug, Clone, Copy)]
+pub struct NodePos {
+    /// Position of the key, for mapping entries.
+    pub key: Option<Pos>,
+    /// Position of the value.
+    pub value: Pos,
+    /// Character range of the value in the source (scalars only; used to find text inside it).
+    pub chars: Option<(usize, usize)>,
+}
+
+/// A loaded YAML file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    pub source: String,
+    pub value: Value,
+    pub index: HashMap<String, NodePos>,
+}
+
+impl Document {
+    /// Position of the value at `pointer`, or of its nearest ancestor that has one.
+    #[must_use]
+    pub fn pos(&self, pointer: &str) -> Pos {
+        self.lookup(pointer).map_or(Pos::START, |n| n.value)
+    }
+
+    /// Position of the key of the entry at `pointer` (falls back to the value).
+    #[must_use]
+    pub fn key_pos(&self, pointer: &str) -> Pos {
+        self.lookup(pointer)
+            .map_or(Pos::START, |n| n.key.unwrap_or(n.value))
+    }
+
+    #[must_use]
+    pub fn lookup(&self, pointer: &str) -> Option<&NodePos> {
+        let mut p = pointer;
+        loop {
+            if let Some(n) = self.index.get(p) {
+                return Some(n);
+            }
+            let cut = p.rfind('/')?;
+            p = &p[..cut];
+        }
+    }
+
+    /// Position of the `nth` occurrence of `needle` inside the scalar at `pointer`, when the
+    /// source text holds it literally; else the scalar's own position.
+    #[must_use]
+    pub fn pos_in_scalar(&self, pointer: &str, needle: &str, nth: usize) -> Pos {
+        let Some(node) = self.index.get(pointer) else {
+            return self.pos(pointer);
+        };
+        let Some((start, end)) = node.chars else {
+            return node.value;
+        };
+        let text: String = self.source.chars().skip(start).take(end - start).collect();
+        let Some((byte_off, _)) = text.match_indices(needle).nth(nth) else {
+            return node.value;
+        };
+        let mut pos = node.value;
+        // `node.value` is the position of `start`; walk to the match.
+        for c in text[..byte_off].chars() {
+            if c == '\n' {
+                pos.line += 1;
+                pos.col = 1;
+            } else {
+                pos.col += 1;
+            }
+        }
+        pos
+    }
+
+    fn diag(&self, pos: Pos, code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            pos,
+            pointer: String::new(),
+            code,
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
+/// Escape one JSON-pointer segment (RFC 6901).
+#[must_use]
+pub fn escape_segment(s: &str) -> String {
+    if s.contains(['~', '/']) {
+        s.replace('~', "~0").replace('/', "~1")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn marker_pos(m: &saphyr_parser::Marker) -> Pos {
+    Pos {
+        line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+        col: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+        ptr: String,
+        nodes: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        anchor: usize,
+        ptr: String,
+        nodes: usize,
+        /// The key waiting for its value, and where the key is.
+        key: Option<(String, Pos)>,
+        /// Where each key was first seen, for duplicate-key messages.
+        seen: HashMap<String, Pos>,
+    },
+}
+
+struct Anchored {
+    value: Value,
+    nodes: usize,
+}
+
+/// Load one YAML file from its bytes.
+///
+/// # Errors
+/// Every problem that stops loading, as one diagnostic (a YAML parser stops at its first error).
+pub fn load(file: &str, bytes: &[u8]) -> Result<Document, Box<Diagnostic>> {
+    let mut doc = Document {
+        file: file.to_owned(),
+        source: String::new(),
+        value: Value::Null,
+        index: HashMap::new(),
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(Box::new(doc.diag(
+            Pos::START,
+            Code::YamlTooLarge,
+            format!(
+                "the file is {} bytes; a spec may be at most {MAX_BYTES} bytes",
+                bytes.len()
+            ),
+        )));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let last_line = good.rsplit(|b| *b == b'\n').next().unwrap_or(good);
+            let col = String::from_utf8_lossy(last_line).chars().count() + 1;
+            let pos = Pos {
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                col: u32::try_from(col).unwrap_or(u32::MAX),
+            };
+            return Err(Box::new(
+                doc.diag(pos, Code::YamlNotUtf8, "the file is not valid UTF-8")
+                    .with_help("save the spec as UTF-8"),
+            ));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    doc.source = text.to_owned();
+    match build(&doc, text) {
+        Ok((value, index)) => {
+            doc.value = value;
+            doc.index = index;
+            Ok(doc)
+        }
+        Err(d) => Err(d),
+    }
+}
+
+fn scan_error(doc: &Document, e: &ScanError) -> Box<Diagnostic> {
+    Box::new(doc.diag(
+        marker_pos(e.marker()),
+        Code::YamlSyntax,
+        format!("YAML syntax error: {}", e.info()),
+    ))
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one state machine over the event stream reads best whole"
+)]
+fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>), Box<Diagnostic>> {
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Anchored> = HashMap::new();
+    let mut index: HashMap<String, NodePos> = HashMap::new();
+    let mut root: Option<Value> = None;
+    let mut documents = 0usize;
+    let mut alias_nodes = 0usize;
+    let err = |pos: Pos, code: Code, msg: String| Box::new(doc.diag(pos, code, msg));
+
+    while let Some(ev) = parser.next_event() {
+        let (event, span): (Event<'_>, Span) = ev.map_err(|e| scan_error(doc, &e))?;
+        let pos = marker_pos(&span.start);
+        // A node starts: where does it go?
+        let (value_ptr, key_pos) = match stack.last() {
+            Some(Frame::Seq { items, ptr, .. }) => (format!("{ptr}/{}", items.len()), None),
+            Some(Frame::Map {
+                key: Some((k, kp)),
+                ptr,
+                ..
+            }) => (format!("{ptr}/{}", escape_segment(k)), Some(*kp)),
+            _ => (String::new(), None),
+        };
+        let is_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
+        let finished: Option<(Value, usize, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(err(
+                        pos,
+                        Code::YamlMultipleDocuments,
+                        "a spec is one YAML document; this file holds another one here".into(),
+                    ));
+                }
+                None
+            }
+            Event::Alias(id) => {
+                if is_key {
+                    return Err(err(
+                        pos,
+                        Code::YamlComplexKey,
+                        "an alias cannot be a mapping key".into(),
+                    ));
+                }
+                let Some(a) = anchors.get(&id) else {
+                    return Err(err(
+                        pos,
+                        Code::YamlSyntax,
+                        "alias to an unknown anchor".into(),
+                    ));
+                };
+                alias_nodes = alias_nodes.saturating_add(a.nodes);
+                if alias_nodes > MAX_ALIAS_NODES {
+                    return Err(Box::new(
+                        doc.diag(
+                            pos,
+                            Code::YamlAliasLimit,
+                            format!(
+                                "aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)"
+                            ),
+                        )
+                        .with_help("write the repeated parts out, or use fewer nested aliases"),
+                    ));
+                }
+                index.insert(
+                    value_ptr,
+                    NodePos {
+                        key: key_pos,
+                        value: pos,
+                        chars: None,
+                    },
+                );
+                Some((a.value.clone(), a.nodes, 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                if is_key {
+                    if let Some(t) = &tag
+                        && !(t.is_yaml_core_schema() && t.suffix == "str")
+                    {
+                        return Err(err(
+                            pos,
+                            Code::YamlUnsupportedTag,
+                            format!("unsupported tag `{t}` on a key"),
+                        ));
+                    }
+                    if let Some(Frame::Map { key, seen, .. }) = stack.last_mut() {
+                        if let Some(first) = seen.get(text.as_ref()) {
+                            return Err(Box::new(
+                                doc.diag(
+                                    pos,
+                                    Code::YamlDuplicateKey,
+                                    format!(
+                                        "duplicate key `{text}` (first defined at line {}, column {})",
+                                        first.line, first.col
+                                    ),
+                                )
+                                .with_help("each key may appear once in a mapping; remove or merge one of them"),
+                            ));
+                        }
+                        seen.insert(text.to_string(), pos);
+                        *key = Some((text.into_owned(), pos));
+                    }
+                    continue;
+                }
+                let value = resolve_scalar(&text, style, tag.as_deref())
+                    .map_err(|(code, msg)| err(pos, code, msg))?;
+                index.insert(
+                    value_ptr,
+                    NodePos {
+                        key: key_pos,
+                        value: pos,
+                        chars: Some((span.start.index(), span.end.index())),
+                    },
+                );
+                Some((value, 1, anchor))
+            }
+            Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
+                if is_key {
+                    return Err(err(
+                        pos,
+                        Code::YamlComplexKey,
+                        "a mapping key must be a plain string, not a mapping or a list".into(),
+                    ));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(
+                        pos,
+                        Code::YamlTooDeep,
+                        format!("nesting deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                let is_map = matches!(event, Event::MappingStart(..));
+                check_collection_tag(tag.as_deref(), is_map)
+                    .map_err(|m| err(pos, Code::YamlUnsupportedTag, m))?;
+                index.insert(
+                    value_ptr.clone(),
+                    NodePos {
+                        key: key_pos,
+                        value: pos,
+                        chars: None,
+                    },
+                );
+                stack.push(if is_map {
+                    Frame::Map {
+                        map: Map::new(),
+                        anchor,
+                        ptr: value_ptr,
+                        nodes: 1,
+                        key: None,
+                        seen: HashMap::new(),
+                    }
+                } else {
+                    Frame::Seq {
+                        items: Vec::new(),
+                        anchor,
+                        ptr: value_ptr,
+                        nodes: 1,
+                    }
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    items,
+                    anchor,
+                    nodes,
+                    ..
+                }) => Some((Value::Array(items), nodes, anchor)),
+                Some(Frame::Map {
+                    map, anchor, nodes, ..
+                }) => Some((Value::Object(map), nodes, anchor)),
+                None => None,
+            },
+        };
+        if let Some((value, nodes, anchor)) = finished {
+            if anchor != 0 {
+                anchors.insert(
+                    anchor,
+                    Anchored {
+                        value: value.clone(),
+                        nodes,
+                    },
+                );
+            }
+            match stack.last_mut() {
+                Some(Frame::Seq {
+                    items, nodes: n, ..
+                }) => {
+                    items.push(value);
+                    *n = n.saturating_add(nodes);
+                }
+                Some(Frame::Map {
+                    map, key, nodes: n, ..
+                }) => {
+                    if let Some((k, _)) = key.take() {
+                        map.insert(k, value);
+                    }
+                    *n = n.saturating_add(nodes);
+                }
+                None => root = Some(value),
+            }
+        }
+    }
+    match root {
+        Some(v) if !v.is_null() => Ok((v, index)),
+        _ => Err(Box::new(
+            doc.diag(
+                Pos::START,
+                Code::YamlEmpty,
+                "the file holds no spec (it is empty or only comments)",
+            )
+            .with_help("start from `misp-gen init`"),
+        )),
+    }
+}
+
+fn check_collection_tag(tag: Option<&Tag>, is_map: bool) -> Result<(), String> {
+    match tag {
+        None => Ok(()),
+        Some(t) if t.handle == "!" && t.suffix.is_empty() => Ok(()),
+        Some(t) if t.is_yaml_core_schema() && t.suffix == if is_map { "map" } else { "seq" } => {
+            Ok(())
+        }
+        Some(t) => Err(format!("unsupported tag `{t}`")),
+    }
+}
+
+/// Resolve a scalar by the YAML 1.2 core schema: `yes`, `on` and `0755`-looking octals of YAML 1.1
+/// stay strings and integers as 1.2 says.
+fn resolve_scalar(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+) -> Result<Value, (Code, String)> {
+    if let Some(t) = tag {
+        if t.handle == "!" && t.suffix.is_empty() {
+            return Ok(Value::String(text.to_owned()));
+        }
+        if !t.is_yaml_core_schema() {
+            return Err((Code::YamlUnsupportedTag, format!("unsupported tag `{t}`")));
+        }
+        let plain = resolve_plain(text);
+        let bad = || {
+            (
+                Code::YamlBadNumber,
+                format!("`{text}` is not a valid !!{}", t.suffix),
+            )
+        };
+        return match t.suffix.as_str() {
+            "str" => Ok(Value::String(text.to_owned())),
+            "int" => match plain? {
+                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Value::Number(n)),
+                _ => Err(bad()),
+            },
+            "float" => match plain? {
+                Value::Number(n) => Ok(Value::Number(n)),
+                _ => Err(bad()),
+            },
+            "bool" => match plain? {
+                v @ Value::Bool(_) => Ok(v),
+                _ => Err(bad()),
+            },
+            "null" => match plain? {
+                Value::Null => Ok(Value::Null),
+                _ => Err(bad()),
+            },
+            _ => Err((Code::YamlUnsupportedTag, format!("unsupported tag `{t}`"))),
+        };
+    }
+    if style == ScalarStyle::Plain {
+        resolve_plain(text)
+    } else {
+        Ok(Value::String(text.to_owned()))
+    }
+}
+
+fn resolve_plain(text: &str) -> Result<Value, (Code, String)> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
+        _ => {}
+    }
+    let not_repr = || {
+        (
+            Code::YamlBadNumber,
+            format!("`{text}` is a number that JSON cannot hold; quote it if it is meant as text"),
+        )
+    };
+    let lower = text.to_ascii_lowercase();
+    if matches!(lower.trim_start_matches(['+', '-']), ".inf" | ".nan") {
+        return Err(not_repr());
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return u64::from_str_radix(oct, 8)
+                .map(|n| Value::Number(n.into()))
+                .map_err(|_| not_repr());
+        }
+        return Ok(Value::String(text.to_owned()));
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return u64::from_str_radix(hex, 16)
+                .map(|n| Value::Number(n.into()))
+                .map_err(|_| not_repr());
+        }
+        return Ok(Value::String(text.to_owned()));
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Number(i.into()));
+        }
+        if let Ok(u) = text.trim_start_matches('+').parse::<u64>() {
+            return Ok(Value::Number(u.into()));
+        }
+        return Err(not_repr());
+    }
+    if is_float(digits) {
+        let f: f64 = text.parse().map_err(|_| not_repr())?;
+        return Number::from_f64(f).map(Value::Number).ok_or_else(not_repr);
+    }
+    Ok(Value::String(text.to_owned()))
+}
+
+/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`, sign already removed.
+fn is_float(s: &str) -> bool {
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mant_ok = match mant.split_once('.') {
+        Some((a, b)) => {
+            (!a.is_empty() || !b.is_empty())
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+                && !(a.is_empty() && b.is_empty())
+                && (!a.is_empty() || !b.is_empty())
+        }
+        None => !mant.is_empty() && mant.bytes().all(|c| c.is_ascii_digit()),
+    };
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+    });
+    mant_ok && exp_ok
+}

@@ -1,0 +1,559 @@
+//! The typed spec model. Its `///` comments become the JSON Schema's descriptions.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A misp-gen deployment spec (apiVersion misp-gen/v1).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "misp-gen deployment spec v1")]
+pub struct Spec {
+    /// Spec format version; must be exactly `misp-gen/v1`.
+    #[serde(rename = "apiVersion")]
+    #[schemars(extend("const" = "misp-gen/v1"))]
+    pub api_version: String,
+    /// Deployment name: a DNS-1123 label (lowercase letters, digits, `-`; at most 63). Prefix of every generated object name.
+    pub name: String,
+    /// Application version, used only as a label or annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Default profile (`single-node`, `ha`, or a path); `--profile` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Free scalars, referenced as `${params.KEY}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Scalar>,
+    /// Secrets: generated once and kept in `OUT/secrets/`, or supplied by the operator.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, Secret>,
+    /// Named persistent volumes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Volume>,
+    /// The database, deployed alongside or external.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// The containers of the deployment, by DNS-1123 name.
+    pub services: BTreeMap<String, Service>,
+    /// Configuration files rendered into the stack, placeholders expanded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, File>,
+    /// The way in for users: a load balancer or ingress in front of one service port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<Edge>,
+    /// Image policy, checked by `validate` (for CI and air-gapped installs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// Image handling: registry mirror and pull policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Images>,
+    /// Per-target settings.
+    #[serde(default)]
+    pub targets: Targets,
+    /// Per-profile overlays, merged on top of this spec by JSON Merge Patch (RFC 7386): maps merge,
+    /// `null` deletes, everything else replaces.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A string, number or boolean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    String(String),
+    Bool(bool),
+    Number(serde_json::Number),
+}
+
+impl Scalar {
+    /// The text a placeholder expands to.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::String(s) => s.clone(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// How a secret gets its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Generate {
+    /// Letters and digits only, `length` characters.
+    Password,
+    /// `length` random bytes, hex-encoded.
+    Hex,
+    /// `length` random bytes, base64-encoded.
+    Base64,
+    /// A self-signed CA and a leaf certificate for `hosts`.
+    Tls,
+}
+
+/// Key algorithm of a generated certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    #[default]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+}
+
+/// A secret: exactly one of `generate` or `external: true`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    /// Generate the value once: password, hex, base64 or tls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<Generate>,
+    /// Password: characters; hex and base64: bytes of entropy. Default 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 4096))]
+    pub length: Option<u32>,
+    /// TLS: the DNS names or IP addresses the leaf certificate is for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// TLS: validity of the leaf in days (default 825).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub days: Option<u32>,
+    /// TLS: key algorithm (default ecdsa-p256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyKind>,
+    /// Supplied by the operator: from `MISP_GEN_SECRET_<NAME>` or an existing `OUT/secrets/<name>` file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+}
+
+/// A named persistent volume.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// Requested size, a Kubernetes quantity such as `20Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Mounted by several replicas at once (ReadWriteMany, NFS). Must support file locks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+    /// systemd and compose: a network file system to mount, e.g. `{ type: nfs, device: ":/export/misp", o: "addr=10.0.0.5,nfsvers=4" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+}
+
+/// Database engines with a built-in mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Mariadb,
+    Mysql,
+    Postgres,
+}
+
+/// The database, first-class: deployed as a service, or an external server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// mariadb, mysql or postgres.
+    pub engine: Engine,
+    /// Tag of the engine's official image (`docker.io/library/<engine>:<version>`). Quote it: "10.11".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The full image reference, instead of `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Database name.
+    pub name: String,
+    /// Application user.
+    pub user: String,
+    /// Name of the secret holding the user's password.
+    pub password: String,
+    /// Name of the secret holding the root password (mariadb/mysql).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_password: Option<String>,
+    /// Volume for the data directory (embedded database only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// Use an existing server; deploy none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalDb>,
+    /// How long dependants wait for the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Wait>,
+    /// Resources of the embedded database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// An existing database server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDb {
+    /// Host name or address.
+    pub host: String,
+    /// Port (default: the engine's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+}
+
+/// Waiting for the database.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// Give up after this long (default 90s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Time between tries (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+}
+
+/// replicable: any number of replicas; singleton: exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    #[default]
+    Replicable,
+    Singleton,
+}
+
+/// Restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    Always,
+    #[default]
+    UnlessStopped,
+    OnFailure,
+    No,
+}
+
+/// A container of the deployment.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Image with an explicit tag or an `@sha256:` digest; no tag or `:latest` is an error.
+    pub image: String,
+    /// replicable (default) or singleton (replicas must be 1).
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// Replicas; the profile gives the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<u32>,
+    /// Replaces the image's CMD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's ENTRYPOINT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// `UID[:GID]` or a user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Environment; values may hold placeholders. A value with `${secrets.…}` goes through each target's secret mechanism.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, Scalar>,
+    /// Container ports, each with a name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    /// Volumes, secrets, files and scratch space mounted into the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// How to tell the service is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    /// Start after these services (or `database`): started, healthy or completed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub depends_on: BTreeMap<String, Condition>,
+    /// CPU and memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Restart policy (default unless-stopped).
+    #[serde(default)]
+    pub restart: Restart,
+}
+
+/// A named container port.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// Port name (IANA service-name style: lowercase letters, digits, `-`, at most 15).
+    pub name: String,
+    /// Container port.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Host port on a single host, or load-balancer port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub publish: Option<u16>,
+    /// tcp (default) or udp.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// Transport protocol.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// A mount: exactly one of `volume`, `secret`, `file` or `scratch`, and a `path`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Name of a volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// Name of a secret; mounted as a read-only directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Name of a file from `files:`; mounted read-only at `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Empty, writable, not persisted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scratch: bool,
+    /// Absolute path in the container.
+    pub path: String,
+    /// Secret mounts: which files appear, renamed (`{ tls.key: misp.key }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub items: BTreeMap<String, String>,
+    /// Volume mounts: mount read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+}
+
+/// A service's port, by name or number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+/// A health check: exactly one of `http`, `tcp` or `exec`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    /// An HTTP GET that must answer 2xx/3xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// A TCP connect to this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<PortRef>,
+    /// A command run in the container; exit 0 is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
+    /// Time between checks (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Time one check may take (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Failures in a row before unhealthy (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub retries: Option<u32>,
+    /// Grace time after start during which failures do not count (default 0s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<String>,
+}
+
+/// HTTP health check.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Request path, starting with `/`.
+    pub path: String,
+    /// Port by name or number.
+    pub port: PortRef,
+    /// http (default) or https (certificate not verified).
+    #[serde(default)]
+    pub scheme: Scheme,
+}
+
+/// URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+/// A `depends_on` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// The dependency has started.
+    Started,
+    /// The dependency passes its healthcheck.
+    Healthy,
+    /// The dependency ran to completion with exit 0.
+    Completed,
+}
+
+/// CPU and memory (limits; Kubernetes requests are derived).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPUs, a quantity like "1" or "500m".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory, a quantity like "2Gi".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// A configuration file rendered into the stack.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// The text; placeholders are expanded. With `${secrets.…}` the file is kept under `OUT/secrets/`.
+    pub content: String,
+    /// Octal file mode, quoted: "0644".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// The way in for users.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// The service users reach.
+    pub service: String,
+    /// Its port, by name or number.
+    pub port: PortRef,
+    /// Public host name.
+    pub host: String,
+    /// Secret (generate: tls) with the certificate shown to users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+    /// Redirect plain HTTP to HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redirect_http: bool,
+    /// Largest request body, like `512m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<String>,
+}
+
+/// Image policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Allowed registry/organisation prefixes, e.g. `docker.io/jisccti`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<String>,
+    /// Every image must be pinned by `@sha256:` digest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_digest: bool,
+}
+
+/// When images are pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Pull {
+    Never,
+    #[default]
+    Missing,
+    Always,
+}
+
+/// Image handling.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// Registry mirror `HOST[:PORT][/PATH]` that replaces every image's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    /// never, missing (default) or always.
+    #[serde(default)]
+    pub pull: Pull,
+}
+
+/// Per-target settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub compose: ComposeTarget,
+    #[serde(default)]
+    pub kubernetes: KubernetesTarget,
+    #[serde(default)]
+    pub systemd: SystemdTarget,
+}
+
+/// docker compose settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeTarget {
+    /// Compose project name (default: the spec's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+/// Kubernetes settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesTarget {
+    /// Namespace of every object (default: the spec's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Storage class of ReadWriteOnce claims (default: the cluster's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Storage class of ReadWriteMany claims for `shared` volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_storage_class: Option<String>,
+    /// Ingress class of the edge (default nginx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_class: Option<String>,
+}
+
+/// systemd unit flavour.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Podman Quadlet files (.container, .volume, .network)
+    #[default]
+    Quadlet,
+    /// plain .service units running podman
+    Podman,
+    /// plain .service units running docker
+    Docker,
+}
+
+/// systemd settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemdTarget {
+    /// quadlet (default), podman or docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<Flavor>,
+    /// Oldest podman the units must run on (default "4.6"); newer keys are downgraded or refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podman_version: Option<String>,
+}

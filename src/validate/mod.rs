@@ -1,0 +1,242 @@
+//! Validation: schema errors and semantic errors, all at once, sorted by position.
+
+pub mod rules;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diag::{self, Code, Diagnostic};
+use crate::error::Error;
+use crate::profile::{self, Profile, ProfileError};
+use crate::spec::{Document, Spec, load};
+
+/// A valid spec with its profile applied.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    /// The spec as written.
+    pub raw: Document,
+    /// The spec with the profile's overlay merged in (positions kept).
+    pub doc: Document,
+    /// The typed effective spec.
+    pub spec: Spec,
+    pub profile: Profile,
+}
+
+/// Everything `validate` found, with the source texts to show them against.
+#[derive(Debug, Clone, Default)]
+pub struct Invalid {
+    pub diags: Vec<Diagnostic>,
+    pub sources: BTreeMap<String, String>,
+}
+
+/// `4.6` → (4, 6).
+#[must_use]
+pub fn podman_version(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next().map_or(Some(0), |m| m.parse().ok())?;
+    if it.any(|p| p.parse::<u32>().is_err()) {
+        return None;
+    }
+    Some((major, minor))
+}
+
+/// Read and validate the spec at `path`.
+///
+/// # Errors
+/// `Error::Invalid` with every diagnostic; I/O and usage errors otherwise.
+pub fn validate_file(path: &Path, profile_arg: Option<&str>) -> Result<Valid, Error> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
+    validate_bytes(
+        &path.display().to_string(),
+        &bytes,
+        profile_arg,
+        path.parent(),
+    )
+}
+
+/// Validate a spec given as bytes. `base` is where relative profile paths are resolved.
+///
+/// # Errors
+/// As [`validate_file`].
+pub fn validate_bytes(
+    file: &str,
+    bytes: &[u8],
+    profile_arg: Option<&str>,
+    base: Option<&Path>,
+) -> Result<Valid, Error> {
+    let mut inv = Invalid::default();
+    let raw = match load::load(file, bytes) {
+        Ok(d) => d,
+        Err(d) => {
+            inv.sources
+                .insert(file.to_owned(), String::from_utf8_lossy(bytes).into_owned());
+            inv.diags.push(*d);
+            return Err(Error::Invalid(inv));
+        }
+    };
+    inv.sources.insert(file.to_owned(), raw.source.clone());
+
+    // Which profile: the command line, else the spec's `profile`, else single-node.
+    let from_spec = raw
+        .value
+        .get("profile")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let (profile_name, from_cli) = match (profile_arg, &from_spec) {
+        (Some(p), _) => (p.to_owned(), true),
+        (None, Some(p)) => (p.clone(), false),
+        (None, None) => ("single-node".to_owned(), false),
+    };
+    let source = profile::find(&profile_name).map(|s| match (s, base) {
+        (profile::Source::File(p), Some(b)) if p.is_relative() && !from_cli => {
+            profile::Source::File(b.join(p))
+        }
+        (s, _) => s,
+    });
+    let profile = match source {
+        None if from_cli => {
+            return Err(Error::Usage(format!(
+                "unknown profile `{profile_name}`: use `single-node`, `ha`, or a path to a profile file"
+            )));
+        }
+        None => {
+            inv.diags.push(Diagnostic {
+                file: file.to_owned(),
+                pos: raw.pos("/profile"),
+                pointer: "/profile".into(),
+                code: Code::UnknownProfile,
+                message: format!("unknown profile `{profile_name}`"),
+                help: Some("use `single-node`, `ha`, or a path to a profile file".into()),
+            });
+            None
+        }
+        Some(src) => match profile::load(&src) {
+            Ok((p, pdoc)) => {
+                inv.sources.insert(pdoc.file.clone(), pdoc.source.clone());
+                Some(p)
+            }
+            Err(ProfileError::Io(f, e)) if from_cli => {
+                return Err(Error::Io(format!("cannot read profile {f}"), e));
+            }
+            Err(ProfileError::Io(f, e)) => {
+                inv.diags.push(Diagnostic {
+                    file: file.to_owned(),
+                    pos: raw.pos("/profile"),
+                    pointer: "/profile".into(),
+                    code: Code::UnknownProfile,
+                    message: format!("cannot read profile {f}: {e}"),
+                    help: None,
+                });
+                None
+            }
+            Err(ProfileError::Invalid(ds)) => {
+                for d in &ds {
+                    if let Ok(text) = std::fs::read_to_string(&d.file) {
+                        inv.sources.insert(d.file.clone(), text);
+                    }
+                }
+                inv.diags.extend(ds);
+                None
+            }
+        },
+    };
+
+    // The schema on the spec as written, then on the effective spec: overlay errors point into the
+    // overlay, and repeats of the same node are dropped by `sort_dedup`.
+    let effective = match &profile {
+        Some(p) => profile::apply_overlay(&raw, &p.name),
+        None => raw.clone(),
+    };
+    let mut prune: Vec<String> = Vec::new();
+    for e in schema::check(&raw)
+        .into_iter()
+        .chain(schema::check(&effective))
+    {
+        inv.diags.push(e.diag);
+        prune.push(e.prune);
+    }
+    let spec = typed_after_pruning(&effective, prune, &mut inv.diags, file);
+    if let (Some(spec), Some(profile)) = (&spec, &profile) {
+        inv.diags.extend(rules::check(spec, &effective, profile));
+    }
+    diag::sort_dedup(&mut inv.diags);
+    match (spec, profile) {
+        (Some(spec), Some(profile)) if inv.diags.is_empty() => Ok(Valid {
+            raw,
+            doc: effective,
+            spec,
+            profile,
+        }),
+        _ => Err(Error::Invalid(inv)),
+    }
+}
+
+/// Read the typed model from the effective document with the nodes that failed the schema
+/// removed, so the semantic rules can still look at everything else. When a removal takes a whole
+/// service, volume, secret or file (or more), the semantic rules are skipped: they would report
+/// references to it as undefined, which is not the problem.
+fn typed_after_pruning(
+    effective: &Document,
+    prune: Vec<String>,
+    diags: &mut Vec<Diagnostic>,
+    file: &str,
+) -> Option<Spec> {
+    let mut value = effective.value.clone();
+    let mut ptrs = prune;
+    ptrs.sort();
+    ptrs.dedup();
+    for p in ptrs.iter().rev() {
+        remove_pointer(&mut value, p);
+    }
+    let too_coarse = |p: &str| p.split('/').count() <= 3;
+    let mut coarse = ptrs.iter().any(|p| too_coarse(p));
+    for _ in 0..32 {
+        match serde_path_to_error::deserialize::<_, Spec>(&value) {
+            Ok(s) => return (!coarse).then_some(s),
+            Err(e) => {
+                let ptr = profile::path_to_pointer(e.path());
+                if diags.is_empty() {
+                    diags.push(Diagnostic {
+                        file: file.to_owned(),
+                        pos: effective.pos(&ptr),
+                        pointer: ptr.clone(),
+                        code: Code::SchemaOther,
+                        message: e.inner().to_string(),
+                        help: None,
+                    });
+                }
+                if ptr.is_empty() {
+                    return None;
+                }
+                coarse |= too_coarse(&ptr);
+                remove_pointer(&mut value, &ptr);
+            }
+        }
+    }
+    None
+}
+
+fn remove_pointer(v: &mut serde_json::Value, ptr: &str) {
+    if ptr.is_empty() {
+        return;
+    }
+    let Some(cut) = ptr.rfind('/') else { return };
+    let (parent, last) = (&ptr[..cut], &ptr[cut + 1..]);
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match v.pointer_mut(parent) {
+        Some(serde_json::Value::Object(m)) => {
+            m.remove(&last);
+        }
+        Some(serde_json::Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+}

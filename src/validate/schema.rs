@@ -1,0 +1,338 @@
+//! Schema errors: the spec document checked against the JSON Schema, each error turned into a
+//! located diagnostic with a message of our own (jsonschema's messages print the whole offending
+//! value, which may be long or hold text the user would rather not see in CI logs).
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+
+use crate::diag::{Code, Diagnostic, closest};
+use crate::spec::Document;
+use crate::spec::load::escape_segment;
+
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(crate::spec::schema)
+}
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(schema()).ok())
+        .as_ref()
+}
+
+/// A schema error: the diagnostic, and the pointer of the node to prune so the rest can still be
+/// read into the typed model.
+pub struct SchemaError {
+    pub diag: Diagnostic,
+    pub prune: String,
+}
+
+/// Check `doc` against the spec schema.
+#[must_use]
+pub fn check(doc: &Document) -> Vec<SchemaError> {
+    let Some(v) = validator() else {
+        return vec![SchemaError {
+            diag: Diagnostic {
+                file: doc.file.clone(),
+                pos: crate::diag::Pos::START,
+                pointer: String::new(),
+                code: Code::Other,
+                message: "internal error: the built-in schema does not compile".into(),
+                help: None,
+            },
+            prune: String::new(),
+        }];
+    };
+    let mut out = Vec::new();
+    for e in v.iter_errors(&doc.value) {
+        let ptr = e.instance_path().as_str().to_owned();
+        let instance = e.instance();
+        let mk = |pointer: String, pos, code, message: String| Diagnostic {
+            file: doc.file.clone(),
+            pos,
+            pointer,
+            code,
+            message,
+            help: None,
+        };
+        match e.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_fields(&ptr);
+                for key in unexpected {
+                    let p = format!("{ptr}/{}", escape_segment(key));
+                    let mut d = mk(
+                        p.clone(),
+                        doc.key_pos(&p),
+                        Code::SchemaUnknownField,
+                        format!("unknown field `{key}`"),
+                    );
+                    if let Some(s) = closest(key, allowed.iter().map(String::as_str)) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    } else if key == "<<" {
+                        d = d.with_help("YAML merge keys are YAML 1.1, not 1.2; write the keys out or use a profile overlay");
+                    } else if !allowed.is_empty() {
+                        d = d.with_help(format!("allowed here: {}", allowed.join(", ")));
+                    }
+                    out.push(SchemaError {
+                        diag: d,
+                        prune: (p),
+                    });
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or("?");
+                let what = if ptr.is_empty() {
+                    "the spec".to_owned()
+                } else {
+                    format!("`{}`", last_segment(&ptr))
+                };
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.key_pos(&ptr),
+                        Code::SchemaMissingField,
+                        format!("missing required field `{name}` in {what}"),
+                    ),
+                    prune: ptr.clone(),
+                });
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => article(&t.to_string()),
+                    TypeKind::Multiple(ts) => ts
+                        .iter()
+                        .map(|t| article(&t.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                };
+                let found = type_name(instance);
+                let mut d = mk(
+                    ptr.clone(),
+                    doc.pos(&ptr),
+                    Code::SchemaType,
+                    format!("expected {expected}, found {found}"),
+                );
+                if expected.contains("string")
+                    && matches!(instance.as_ref(), Value::Number(_) | Value::Bool(_))
+                {
+                    d = d.with_help("quote the value to make it a string (YAML reads 10.11 as a number and true as a boolean)");
+                }
+                out.push(SchemaError {
+                    diag: d,
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::Enum { options } => {
+                let opts: Vec<String> = options
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|o| o.as_str().map_or_else(|| o.to_string(), str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let got = instance
+                    .as_str()
+                    .map_or_else(|| type_name(instance), |s| format!("`{s}`"));
+                let mut d = mk(
+                    ptr.clone(),
+                    doc.pos(&ptr),
+                    Code::SchemaEnum,
+                    format!(
+                        "{got} is not allowed here; expected one of: {}",
+                        opts.join(", ")
+                    ),
+                );
+                if let Some(s) = instance
+                    .as_str()
+                    .and_then(|s| closest(s, opts.iter().map(String::as_str)))
+                {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                out.push(SchemaError {
+                    diag: d,
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaConst,
+                        format!("must be `{}`", expected_value.as_str().unwrap_or("?")),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::Minimum { limit }
+            | ValidationErrorKind::ExclusiveMinimum { limit } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaRange,
+                        format!("{instance} is too small (minimum {limit})"),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::Maximum { limit }
+            | ValidationErrorKind::ExclusiveMaximum { limit } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaRange,
+                        format!("{instance} is too large (maximum {limit})"),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaPattern,
+                        format!("does not match the required format `{pattern}`"),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MinItems { limit } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaLength,
+                        format!("too short (at least {limit})"),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            ValidationErrorKind::MaxLength { limit } | ValidationErrorKind::MaxItems { limit } => {
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaLength,
+                        format!("too long (at most {limit})"),
+                    ),
+                    prune: (ptr),
+                });
+            }
+            other => {
+                let desc = describe(&ptr)
+                    .unwrap_or_else(|| format!("fails the schema's `{}` rule", other.keyword()));
+                out.push(SchemaError {
+                    diag: mk(
+                        ptr.clone(),
+                        doc.pos(&ptr),
+                        Code::SchemaOther,
+                        format!("expected {desc}, found {}", type_name(instance)),
+                    ),
+                    prune: (ptr),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn article(t: &str) -> String {
+    match t {
+        "object" => "a mapping".into(),
+        "array" => "a list".into(),
+        "integer" => "an integer".into(),
+        "null" => "nothing".into(),
+        other => format!("a {other}"),
+    }
+}
+
+fn type_name(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing (null)".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(n) if n.is_f64() => "a decimal number".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}
+
+fn last_segment(ptr: &str) -> String {
+    ptr.rsplit('/')
+        .next()
+        .unwrap_or("")
+        .replace("~1", "/")
+        .replace("~0", "~")
+}
+
+/// The schema node that describes the instance at `pointer` (following `$ref`, `properties`,
+/// `additionalProperties`, `items` and the object branch of `anyOf`).
+fn schema_at(pointer: &str) -> Option<&'static Value> {
+    let root = schema();
+    let mut node = resolve(root, root)?;
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(&seg))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+            .or_else(|| node.get("items").filter(|a| a.is_object()))?;
+        node = resolve(root, next)?;
+    }
+    Some(node)
+}
+
+fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> Option<&'a Value> {
+    for _ in 0..16 {
+        if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+            node = root.pointer(r.strip_prefix('#')?)?;
+        } else if let Some(branches) = node.get("anyOf").and_then(Value::as_array) {
+            node = branches
+                .iter()
+                .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))?;
+        } else {
+            return Some(node);
+        }
+    }
+    Some(node)
+}
+
+fn allowed_fields(pointer: &str) -> Vec<String> {
+    schema_at(pointer)
+        .and_then(|n| n.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn describe(pointer: &str) -> Option<String> {
+    let root = schema();
+    let mut node = resolve(root, root)?;
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(&seg))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+            .or_else(|| node.get("items").filter(|a| a.is_object()))?;
+        node = next;
+        if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+            let target = root.pointer(r.strip_prefix('#')?)?;
+            if target.get("anyOf").is_some() {
+                node = target;
+            } else {
+                node = resolve(root, target)?;
+            }
+        }
+    }
+    let d = node.get("description").and_then(Value::as_str)?;
+    Some(d.trim_end_matches('.').to_lowercase())
+}
