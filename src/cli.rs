@@ -27,6 +27,45 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Validate, then render the targets into the output directory (or compare with it: --check).
+    Render {
+        /// The spec file.
+        spec: PathBuf,
+        /// Profile: `single-node`, `ha` or a path to a profile file.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Which target to render.
+        #[arg(long, value_enum, default_value_t = Target::All)]
+        target: Target,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Render in memory and compare with the output directory; write nothing. Exit 1 on drift.
+        #[arg(long)]
+        check: bool,
+        /// Directory of templates that replace the built-in ones by relative name (e.g. compose/compose.yaml.j2).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Registry mirror HOST[:PORT][/PATH] that every image is pulled through.
+        #[arg(long)]
+        registry_mirror: Option<String>,
+    },
+    /// Check an output directory against its SHA256SUMS.
+    Verify {
+        /// The output directory.
+        dir: PathBuf,
+    },
+    /// List every image the deployment needs, one a line.
+    Images {
+        /// The spec file.
+        spec: PathBuf,
+        /// Profile: `single-node`, `ha` or a path to a profile file.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Registry mirror HOST[:PORT][/PATH] to rewrite the images to.
+        #[arg(long)]
+        registry_mirror: Option<String>,
+    },
     /// Print the JSON Schema (2020-12) of the spec.
     Schema,
     /// Write a commented starter spec.
@@ -41,4 +80,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// Output targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// docker compose: OUT/compose/compose.yaml
+    Compose,
+    /// every target
+    All,
 }

@@ -7,8 +7,12 @@ pub mod error;
 pub mod image;
 pub mod init;
 pub mod output;
+pub mod pki;
 pub mod placeholder;
+pub mod plan;
 pub mod profile;
+pub mod render;
+pub mod secrets;
 pub mod spec;
 pub mod units;
 pub mod validate;
@@ -53,6 +57,76 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 Err(e) => Err(e),
             }
         }
+        Command::Render {
+            spec,
+            profile,
+            target,
+            out: dir,
+            check,
+            templates,
+            registry_mirror,
+        } => {
+            let valid = validate::validate_file(&spec, profile.as_deref())?;
+            let opts = RenderOptions {
+                target,
+                templates,
+                registry_mirror,
+            };
+            let files = render_files(&valid, &dir, &opts, &|k| std::env::var(k).ok())?;
+            if check {
+                let diff = output::check(&dir, &files)?;
+                if diff.is_empty() {
+                    return Ok(());
+                }
+                out(stdout, &diff)?;
+                return Err(Error::Failed(format!(
+                    "{} differs from what the spec renders to",
+                    dir.display()
+                )));
+            }
+            let report = output::write(&dir, &files)?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "rendered {} files into {} ({} changed, {} removed)",
+                files.len(),
+                dir.display(),
+                report.written.len(),
+                report.removed.len()
+            );
+            Ok(())
+        }
+        Command::Verify { dir } => {
+            let v = output::verify(&dir)?;
+            if v.ok() {
+                return Ok(());
+            }
+            let mut text = String::new();
+            for (label, list) in [
+                ("modified", &v.modified),
+                ("missing", &v.missing),
+                ("unexpected", &v.unexpected),
+            ] {
+                for p in list {
+                    text.push_str(&format!("{label}: {p}\n"));
+                }
+            }
+            out(stdout, &text)?;
+            Err(Error::Failed(format!(
+                "{} does not match its SHA256SUMS",
+                dir.display()
+            )))
+        }
+        Command::Images {
+            spec,
+            profile,
+            registry_mirror,
+        } => {
+            let valid = validate::validate_file(&spec, profile.as_deref())?;
+            let mirror = mirror(&valid, registry_mirror.as_deref())?;
+            let mut text = plan::images(&valid, mirror.as_deref()).join("\n");
+            text.push('\n');
+            out(stdout, &text)
+        }
         Command::Schema => {
             let mut s = serde_json::to_string_pretty(&spec::schema())
                 .map_err(|e| Error::Internal(e.to_string()))?;
@@ -71,4 +145,55 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// What to render and how.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub target: cli::Target,
+    pub templates: Option<std::path::PathBuf>,
+    pub registry_mirror: Option<String>,
+}
+
+fn mirror(valid: &validate::Valid, cli: Option<&str>) -> Result<Option<String>, Error> {
+    if let Some(m) = cli {
+        image::check_mirror(m).map_err(|e| Error::Usage(format!("--registry-mirror: {e}")))?;
+        return Ok(Some(m.to_owned()));
+    }
+    Ok(valid.spec.images.as_ref().and_then(|i| i.mirror.clone()))
+}
+
+/// Render every requested target into an in-memory file set (secrets, images.txt included).
+///
+/// # Errors
+/// Missing external secrets (exit 1), values a target cannot carry, template errors.
+pub fn render_files(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<render::FileSet, Error> {
+    let secrets = secrets::prepare(valid, dir, env).map_err(|e| match e {
+        secrets::SecretError::Missing(diags) => Error::Invalid(validate::Invalid {
+            diags,
+            sources: std::collections::BTreeMap::from([(
+                valid.raw.file.clone(),
+                valid.raw.source.clone(),
+            )]),
+        }),
+        secrets::SecretError::Other(m) => Error::Failed(m),
+    })?;
+    let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
+    let templates = render::Templates::new(opts.templates.as_deref())?;
+    let mut files = render::FileSet::new();
+    for (path, bytes) in secrets.files() {
+        render::add_secret(&mut files, path, bytes);
+    }
+    if matches!(opts.target, cli::Target::Compose | cli::Target::All) {
+        render::compose::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
+    }
+    let mut images = plan::images(valid, mirror.as_deref()).join("\n");
+    images.push('\n');
+    render::add(&mut files, "images.txt", images, 0o644);
+    Ok(files)
 }

@@ -1,7 +1,18 @@
-//! Output: the file set, atomic writes, stale-file removal, SHA256SUMS and the `--check` diff.
+//! Output: writing a file set into the output directory (staged, then renamed into place, stale
+//! files removed, SHA256SUMS last), `verify`, and the `--check` comparison.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::Error;
+use crate::render::FileSet;
+
+/// The checksum file, written last.
+pub const SUMS: &str = "SHA256SUMS";
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, synced, then renamed
 /// over the target, so a reader sees the old file or the new one, never half of one.
@@ -9,6 +20,12 @@ use std::path::Path;
 /// # Errors
 /// I/O errors.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    let tmp = stage(path, bytes, mode.unwrap_or(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -16,13 +33,300 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     let mut tmp = tempfile::Builder::new()
         .prefix(".misp-gen-")
         .tempfile_in(dir)?;
-    if let Some(m) = mode {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(m))?;
-    }
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(tmp)
+}
+
+/// Lower-case hex SHA-256.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(bytes);
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The SHA256SUMS text of a file set: `HEX  PATH` lines sorted by path, as `sha256sum -c` reads them.
+#[must_use]
+pub fn sums(files: &FileSet) -> String {
+    let mut s = String::new();
+    for (path, f) in files {
+        s.push_str(&sha256_hex(&f.bytes));
+        s.push_str("  ");
+        s.push_str(path);
+        s.push('\n');
+    }
+    s
+}
+
+/// A path from a SHA256SUMS file that is safe to touch: relative, no `..`, no empty parts.
+fn safe_rel(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+/// Read `DIR/SHA256SUMS`: path → hex. Missing file: empty.
+fn read_sums(dir: &Path) -> Result<BTreeMap<String, String>, Error> {
+    let p = dir.join(SUMS);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::Io(format!("cannot read {}", p.display()), e)),
+    };
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((hex, path)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
+            continue;
+        };
+        if hex.len() == 64 && safe_rel(path) {
+            out.insert(path.to_owned(), hex.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn dir_mode(rel_dir: &str) -> u32 {
+    if rel_dir == "secrets" || rel_dir.starts_with("secrets/") {
+        0o700
+    } else {
+        0o755
+    }
+}
+
+fn ensure_dirs(out: &Path, rel: &str) -> Result<(), Error> {
+    let mut cur = PathBuf::from(out);
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut rel_dir = String::new();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        cur.push(part);
+        if !rel_dir.is_empty() {
+            rel_dir.push('/');
+        }
+        rel_dir.push_str(part);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {
+                if rel_dir == "secrets" && m.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| Error::Io(format!("cannot restrict {}", cur.display()), e))?;
+                }
+            }
+            Ok(_) => {
+                return Err(Error::Failed(format!(
+                    "{} exists and is not a directory",
+                    cur.display()
+                )));
+            }
+            Err(_) => {
+                std::fs::create_dir(&cur)
+                    .map_err(|e| Error::Io(format!("cannot create {}", cur.display()), e))?;
+                std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(dir_mode(&rel_dir)))
+                    .map_err(|e| {
+                        Error::Io(format!("cannot set the mode of {}", cur.display()), e)
+                    })?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// What a write changed.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub written: Vec<String>,
+    pub unchanged: usize,
+    pub removed: Vec<String>,
+}
+
+/// Write `files` into `out`: every changed file staged first (so a failure changes nothing), then
+/// renamed into place; files the previous render listed and this one does not are removed (never
+/// under `secrets/`); SHA256SUMS last.
+///
+/// # Errors
+/// I/O errors; nothing was changed when staging failed.
+pub fn write(out: &Path, files: &FileSet) -> Result<Report, Error> {
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::Failed(format!(
+                "{} exists and is not a directory",
+                out.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(out)
+            .map_err(|e| Error::Io(format!("cannot create {}", out.display()), e))?,
+    }
+    let previous = read_sums(out)?;
+    let mut report = Report::default();
+    // Stage.
+    let mut staged = Vec::new();
+    for (rel, f) in files {
+        let path = out.join(rel);
+        let same = std::fs::read(&path).is_ok_and(|b| b == f.bytes)
+            && std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o777 == f.mode);
+        if same {
+            report.unchanged += 1;
+            continue;
+        }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Failed(format!(
+                "{} is a directory; misp-gen needs to write a file there",
+                path.display()
+            )));
+        }
+        ensure_dirs(out, rel)?;
+        let tmp = stage(&path, &f.bytes, f.mode)
+            .map_err(|e| Error::Io(format!("cannot write {}", path.display()), e))?;
+        staged.push((rel.clone(), path, tmp));
+    }
+    // Commit.
+    for (rel, path, tmp) in staged {
+        tmp.persist(&path)
+            .map_err(|e| Error::Io(format!("cannot write {}", path.display()), e.error))?;
+        report.written.push(rel);
+    }
+    // Remove what the previous render wrote and this one does not.
+    for rel in previous.keys() {
+        if files.contains_key(rel) || rel == "secrets" || rel.starts_with("secrets/") {
+            continue;
+        }
+        let path = out.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::Io(format!("cannot remove {}", path.display()), e))?;
+            report.removed.push(rel.clone());
+            let mut dir = path.parent().map(Path::to_path_buf);
+            while let Some(d) = dir {
+                if d == out || std::fs::remove_dir(&d).is_err() {
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+        }
+    }
+    write_atomic(&out.join(SUMS), sums(files).as_bytes(), Some(0o644))
+        .map_err(|e| Error::Io(format!("cannot write {}", out.join(SUMS).display()), e))?;
+    Ok(report)
+}
+
+/// Problems `verify` found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Verify {
+    pub modified: Vec<String>,
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+}
+
+impl Verify {
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.modified.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+fn walk(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> std::io::Result<()> {
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            walk(root, &child, out)?;
+        } else {
+            out.insert(child);
+        }
+    }
+    Ok(())
+}
+
+/// Check `dir` against its SHA256SUMS.
+///
+/// # Errors
+/// No SHA256SUMS, or I/O errors.
+pub fn verify(dir: &Path) -> Result<Verify, Error> {
+    if !dir.join(SUMS).is_file() {
+        return Err(Error::Failed(format!(
+            "{} has no {SUMS}: it was not written by misp-gen render, or the file is lost",
+            dir.display()
+        )));
+    }
+    let listed = read_sums(dir)?;
+    let mut v = Verify::default();
+    for (rel, hex) in &listed {
+        match std::fs::read(dir.join(rel)) {
+            Ok(b) if sha256_hex(&b) == *hex => {}
+            Ok(_) => v.modified.push(rel.clone()),
+            Err(_) => v.missing.push(rel.clone()),
+        }
+    }
+    let mut present = BTreeSet::new();
+    walk(dir, "", &mut present)
+        .map_err(|e| Error::Io(format!("cannot read {}", dir.display()), e))?;
+    for rel in present {
+        if rel != SUMS && !listed.contains_key(&rel) {
+            v.unexpected.push(rel);
+        }
+    }
+    Ok(v)
+}
+
+/// Compare a rendered file set with what `out` holds; a unified diff of every difference (secret
+/// files are named, their content never shown). Empty when equal.
+///
+/// # Errors
+/// I/O errors.
+pub fn check(out: &Path, files: &FileSet) -> Result<String, Error> {
+    let mut report = String::new();
+    let previous = read_sums(out)?;
+    let mut expected_sums = files.clone();
+    crate::render::add(&mut expected_sums, SUMS, sums(files), 0o644);
+    for (rel, f) in &expected_sums {
+        let path = out.join(rel);
+        let old = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(_) => {
+                report.push_str(&format!("missing: {rel} (render would create it)\n"));
+                continue;
+            }
+        };
+        if old == f.bytes {
+            continue;
+        }
+        if f.secret {
+            report.push_str(&format!(
+                "differs: {rel} (holds a secret; content not shown)\n"
+            ));
+            continue;
+        }
+        let old_text = String::from_utf8_lossy(&old);
+        let new_text = String::from_utf8_lossy(&f.bytes);
+        let diff = similar::TextDiff::from_lines(old_text.as_ref(), new_text.as_ref());
+        report.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{rel}"), &format!("b/{rel}"))
+                .to_string(),
+        );
+    }
+    for rel in previous.keys() {
+        if !files.contains_key(rel) && !rel.starts_with("secrets/") && out.join(rel).is_file() {
+            report.push_str(&format!("stale: {rel} (render would remove it)\n"));
+        }
+    }
+    Ok(report)
 }

@@ -456,6 +456,10 @@ pub struct Edge {
     /// Largest request body, like `512m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_size: Option<String>,
+    /// Image of the load balancer misp-gen runs where the target has none (compose with a
+    /// replicated edge service). Default `docker.io/library/haproxy:3.0.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Image policy.

@@ -155,6 +155,15 @@ fn names(cx: &mut Ctx<'_>, spec: &Spec) {
                     suggest_label(name)
                 ),
             );
+        } else if name == crate::plan::LB_SERVICE {
+            let d = cx.at_key(
+                &p,
+                Code::InvalidName,
+                format!(
+                    "`{name}` is reserved for the load balancer misp-gen adds in front of the edge"
+                ),
+            );
+            help(d, "give this service another name");
         } else if name == DATABASE {
             let d = cx.at_key(
                 &p,
@@ -1027,6 +1036,9 @@ fn edge(cx: &mut Ctx<'_>, spec: &Spec) {
             }
             _ => {}
         }
+    }
+    if let Some(img) = &e.image {
+        image_rules(cx, spec, "/edge/image", img);
     }
     if e.redirect_http && e.tls.is_none() {
         cx.at_key(

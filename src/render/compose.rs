@@ -1,0 +1,707 @@
+//! The docker-compose target: `compose/compose.yaml`, its files, and the env files under
+//! `secrets/compose/` that carry secret-bearing values.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::diag::{Code, Diagnostic};
+use crate::error::Error;
+use crate::plan::{self, Naming};
+use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
+use crate::secrets::{Secrets, Value as SecretValue};
+use crate::spec::load::escape_segment;
+use crate::spec::model::{
+    Condition, Engine, Generate, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service,
+};
+use crate::units;
+use crate::validate::{Invalid, Valid, rules};
+
+/// Compose names: a service is reached by its own name.
+struct ComposeNaming;
+
+impl Naming for ComposeNaming {
+    fn service_host(&self, service: &str) -> String {
+        service.to_owned()
+    }
+    fn database_host(&self) -> String {
+        rules::DATABASE.to_owned()
+    }
+}
+
+#[derive(Serialize)]
+struct Ctx {
+    name: String,
+    project: String,
+    services: Vec<Svc>,
+    volumes: Vec<Vol>,
+    secrets: Vec<SecretDef>,
+}
+
+#[derive(Serialize, Default)]
+struct Svc {
+    name: String,
+    image: String,
+    pull_policy: &'static str,
+    entrypoint: Option<Vec<String>>,
+    command: Option<Vec<String>>,
+    user: Option<String>,
+    environment: Vec<Kv>,
+    env_files: Vec<String>,
+    ports: Vec<PortOut>,
+    mounts: Vec<MountOut>,
+    tmpfs: Vec<String>,
+    secrets: Vec<SecretMount>,
+    healthcheck: Option<Health>,
+    depends_on: Vec<Dep>,
+    restart: &'static str,
+    replicas: u32,
+    cpus: Option<String>,
+    memory: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Kv {
+    key: String,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct PortOut {
+    target: u16,
+    published: u16,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+struct MountOut {
+    kind: &'static str,
+    source: String,
+    target: String,
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct SecretMount {
+    source: String,
+    target: String,
+}
+
+#[derive(Serialize)]
+struct Health {
+    test: Vec<String>,
+    interval: String,
+    timeout: String,
+    retries: u32,
+    start_period: String,
+}
+
+#[derive(Serialize)]
+struct Dep {
+    name: String,
+    condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct Vol {
+    name: String,
+    driver_opts: Vec<Kv>,
+}
+
+#[derive(Serialize)]
+struct SecretDef {
+    key: String,
+    file: String,
+}
+
+#[derive(Serialize)]
+struct LbCtx {
+    service: String,
+    port: u16,
+    backend_tls: bool,
+    replicas: u32,
+    tls: bool,
+    redirect_http: bool,
+    check_path: Option<String>,
+    max_body_bytes: Option<u64>,
+}
+
+/// Where the LB finds its certificate and configuration.
+const LB_CERT: &str = "/usr/local/etc/haproxy/certs/edge.pem";
+const LB_CONFIG: &str = "/usr/local/etc/haproxy/haproxy.cfg";
+
+/// The compose key of one file of a secret.
+fn secret_key(secret: &str, file: Option<&str>) -> String {
+    match file {
+        Some(f) => format!("{secret}.{f}"),
+        None => secret.to_owned(),
+    }
+}
+
+fn pull_policy(p: Pull) -> &'static str {
+    match p {
+        Pull::Never => "never",
+        Pull::Missing => "missing",
+        Pull::Always => "always",
+    }
+}
+
+fn restart(r: Restart) -> &'static str {
+    match r {
+        Restart::Always => "always",
+        Restart::UnlessStopped => "unless-stopped",
+        Restart::OnFailure => "on-failure",
+        Restart::No => "no",
+    }
+}
+
+/// Single-quote for a POSIX shell.
+#[must_use]
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn port_number(svc: &Service, r: &PortRef) -> u16 {
+    match r {
+        PortRef::Number(n) => *n,
+        PortRef::Name(n) => svc
+            .ports
+            .iter()
+            .find(|p| &p.name == n)
+            .map_or(0, |p| p.port),
+    }
+}
+
+/// Whether the edge port speaks TLS: its healthcheck says https, or it is named or numbered so.
+fn port_is_https(svc: &Service, port: u16) -> bool {
+    let by_check = svc
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.http.as_ref())
+        .is_some_and(|h| h.scheme == Scheme::Https && port_number(svc, &h.port) == port);
+    let by_name = svc
+        .ports
+        .iter()
+        .any(|p| p.port == port && p.name.contains("https"));
+    by_check || by_name || port == 443
+}
+
+/// The shell command of an HTTP check: curl if the image has it, else wget (busybox or GNU).
+#[must_use]
+pub fn http_check_command(scheme: Scheme, port: u16, path: &str) -> String {
+    let url = sh_quote(&format!(
+        "{}://127.0.0.1:{port}{path}",
+        if scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        }
+    ));
+    format!(
+        "curl -fsSk -o /dev/null {url} 2>/dev/null || wget -q -O /dev/null --no-check-certificate {url}"
+    )
+}
+
+/// The shell command of a TCP check: nc if the image has it, else bash's /dev/tcp.
+#[must_use]
+pub fn tcp_check_command(port: u16) -> String {
+    format!("nc -z 127.0.0.1 {port} 2>/dev/null || bash -c '</dev/tcp/127.0.0.1/{port}'")
+}
+
+fn health(svc: &Service) -> Option<Health> {
+    let h = svc.healthcheck.as_ref()?;
+    let test = if let Some(http) = &h.http {
+        vec![
+            "CMD-SHELL".to_owned(),
+            http_check_command(http.scheme, port_number(svc, &http.port), &http.path),
+        ]
+    } else if let Some(t) = &h.tcp {
+        vec![
+            "CMD-SHELL".to_owned(),
+            tcp_check_command(port_number(svc, t)),
+        ]
+    } else {
+        let mut v = vec!["CMD".to_owned()];
+        v.extend(h.exec.clone().unwrap_or_default());
+        v
+    };
+    let d = |v: &Option<String>, def: u64| {
+        units::duration_text(v.as_deref().and_then(units::duration_ms).unwrap_or(def))
+    };
+    Some(Health {
+        test,
+        interval: d(&h.interval, 30_000),
+        timeout: d(&h.timeout, 5_000),
+        retries: h.retries.unwrap_or(3),
+        start_period: d(&h.start_period, 0),
+    })
+}
+
+/// Render the compose target into `files`.
+///
+/// # Errors
+/// Values this target cannot carry (diagnostics), template errors.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one mapping from the plan to compose, concept by concept"
+)]
+pub fn render(
+    valid: &Valid,
+    secrets: &Secrets,
+    templates: &Templates,
+    mirror: Option<&str>,
+    files: &mut FileSet,
+) -> Result<(), Error> {
+    let spec = &valid.spec;
+    let naming = ComposeNaming;
+    let pull = pull_policy(spec.images.as_ref().map(|i| i.pull).unwrap_or_default());
+    let mut diags = Vec::new();
+    let mut services = Vec::new();
+    let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
+    let lb = plan::needs_lb(valid);
+
+    for (name, svc) in &spec.services {
+        let replicas = plan::replicas(valid, svc);
+        let sp = format!("/services/{}", escape_segment(name));
+        let mut out = Svc {
+            name: name.clone(),
+            image: plan::image_ref(&svc.image, mirror),
+            pull_policy: pull,
+            restart: restart(svc.restart),
+            replicas,
+            user: svc.user.clone(),
+            ..Svc::default()
+        };
+        let expand_list = |l: &Option<Vec<String>>| {
+            l.as_ref().map(|v| {
+                v.iter()
+                    .map(|a| plan::resolve(spec, secrets, &naming, a).text)
+                    .collect()
+            })
+        };
+        out.entrypoint = expand_list(&svc.entrypoint);
+        out.command = expand_list(&svc.command);
+        let mut env_file = String::new();
+        for (k, v) in &svc.env {
+            let text = match v {
+                Scalar::String(s) => s.clone(),
+                other => other.text(),
+            };
+            let r = plan::resolve(spec, secrets, &naming, &text);
+            if r.secret {
+                if r.text.contains(['\n', '\r']) {
+                    diags.push(Diagnostic {
+                        file: valid.doc.file.clone(),
+                        pos: valid.doc.pos(&format!("{sp}/env/{}", escape_segment(k))),
+                        pointer: format!("{sp}/env/{}", escape_segment(k)),
+                        code: Code::UnitValue,
+                        message: format!("`{k}` holds a secret and a line break; compose env files cannot carry that"),
+                        help: Some("mount the value as a file instead (a `files:` entry)".into()),
+                    });
+                    continue;
+                }
+                env_file.push_str(k);
+                env_file.push('=');
+                env_file.push_str(&r.text);
+                env_file.push('\n');
+            } else {
+                out.environment.push(Kv {
+                    key: k.clone(),
+                    value: r.text,
+                });
+            }
+        }
+        if !env_file.is_empty() {
+            let rel = format!("secrets/compose/{name}.env");
+            add_secret(files, rel, env_file);
+            out.env_files.push(format!("../secrets/compose/{name}.env"));
+        }
+        for p in &svc.ports {
+            if let Some(host) = p.publish
+                && !(lb && spec.edge.as_ref().is_some_and(|e| &e.service == name))
+            {
+                out.ports.push(PortOut {
+                    target: p.port,
+                    published: host,
+                    protocol: if p.protocol == crate::spec::model::Protocol::Udp {
+                        "udp"
+                    } else {
+                        "tcp"
+                    },
+                });
+            }
+        }
+        for m in &svc.mounts {
+            mount(valid, secrets, name, m, &mut out, &mut used_secrets, files);
+        }
+        out.healthcheck = health(svc);
+        for (dep, cond) in &svc.depends_on {
+            if dep == rules::DATABASE && spec.database.as_ref().is_none_or(|d| d.external.is_some())
+            {
+                continue;
+            }
+            out.depends_on.push(Dep {
+                name: dep.clone(),
+                condition: match cond {
+                    Condition::Started => "service_started",
+                    Condition::Healthy => "service_healthy",
+                    Condition::Completed => "service_completed_successfully",
+                },
+            });
+        }
+        if let Some(r) = &svc.resources {
+            out.cpus = r
+                .cpu
+                .as_deref()
+                .and_then(units::millicpu)
+                .map(units::cpu_decimal);
+            out.memory = r
+                .memory
+                .as_deref()
+                .and_then(units::bytes)
+                .map(|b| b.to_string());
+        }
+        services.push(out);
+    }
+
+    // The embedded database.
+    if let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) {
+        let mut env_file = String::new();
+        let mut environment = Vec::new();
+        let password = secrets.text(&db.password).unwrap_or_default();
+        let root = db.root_password.as_ref().and_then(|r| secrets.text(r));
+        let (data_dir, test) = match db.engine {
+            Engine::Mariadb | Engine::Mysql => {
+                let pre = if db.engine == Engine::Mariadb {
+                    "MARIADB"
+                } else {
+                    "MYSQL"
+                };
+                environment.push(Kv {
+                    key: format!("{pre}_DATABASE"),
+                    value: db.name.clone(),
+                });
+                environment.push(Kv {
+                    key: format!("{pre}_USER"),
+                    value: db.user.clone(),
+                });
+                env_file.push_str(&format!("{pre}_PASSWORD={password}\n"));
+                match root {
+                    Some(r) => env_file.push_str(&format!("{pre}_ROOT_PASSWORD={r}\n")),
+                    None => environment.push(Kv {
+                        key: format!("{pre}_RANDOM_ROOT_PASSWORD"),
+                        value: "1".into(),
+                    }),
+                }
+                let test = if db.engine == Engine::Mariadb {
+                    vec![
+                        "CMD".into(),
+                        "healthcheck.sh".into(),
+                        "--connect".into(),
+                        "--innodb_initialized".into(),
+                    ]
+                } else {
+                    vec![
+                        "CMD-SHELL".into(),
+                        "mysqladmin ping -h 127.0.0.1 --silent".into(),
+                    ]
+                };
+                ("/var/lib/mysql", test)
+            }
+            Engine::Postgres => {
+                environment.push(Kv {
+                    key: "POSTGRES_DB".into(),
+                    value: db.name.clone(),
+                });
+                environment.push(Kv {
+                    key: "POSTGRES_USER".into(),
+                    value: db.user.clone(),
+                });
+                env_file.push_str(&format!("POSTGRES_PASSWORD={password}\n"));
+                let test = vec![
+                    "CMD-SHELL".into(),
+                    format!(
+                        "pg_isready -h 127.0.0.1 -U {} -d {}",
+                        sh_quote(&db.user),
+                        sh_quote(&db.name)
+                    ),
+                ];
+                ("/var/lib/postgresql/data", test)
+            }
+        };
+        add_secret(files, "secrets/compose/database.env", env_file);
+        let wait = db.wait.as_ref();
+        let interval = wait
+            .and_then(|w| w.interval.as_deref())
+            .and_then(units::duration_ms)
+            .unwrap_or(5_000);
+        let timeout = wait
+            .and_then(|w| w.timeout.as_deref())
+            .and_then(units::duration_ms)
+            .unwrap_or(90_000);
+        let mut svc = Svc {
+            name: rules::DATABASE.to_owned(),
+            image: plan::image_ref(&image, mirror),
+            pull_policy: pull,
+            environment,
+            env_files: vec!["../secrets/compose/database.env".into()],
+            restart: "unless-stopped",
+            replicas: 1,
+            healthcheck: Some(Health {
+                test,
+                interval: units::duration_text(interval),
+                timeout: "5s".into(),
+                retries: u32::try_from(timeout / interval.max(1))
+                    .unwrap_or(u32::MAX)
+                    .max(1),
+                start_period: units::duration_text(timeout),
+            }),
+            ..Svc::default()
+        };
+        if let Some(v) = &db.volume {
+            svc.mounts.push(MountOut {
+                kind: "volume",
+                source: v.clone(),
+                target: data_dir.into(),
+                read_only: false,
+            });
+        }
+        if let Some(r) = &db.resources {
+            svc.cpus = r
+                .cpu
+                .as_deref()
+                .and_then(units::millicpu)
+                .map(units::cpu_decimal);
+            svc.memory = r
+                .memory
+                .as_deref()
+                .and_then(units::bytes)
+                .map(|b| b.to_string());
+        }
+        services.push(svc);
+    }
+
+    // The load balancer in front of a replicated edge service.
+    if lb
+        && let Some(edge) = &spec.edge
+        && let Some(target) = spec.services.get(&edge.service)
+    {
+        let port = port_number(target, &edge.port);
+        let tls = edge.tls.is_some();
+        let check_path = target
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.http.as_ref())
+            .filter(|h| port_number(target, &h.port) == port)
+            .map(|h| h.path.clone());
+        let cfg = templates.render(
+            "compose/haproxy.cfg.j2",
+            &LbCtx {
+                service: edge.service.clone(),
+                port,
+                backend_tls: port_is_https(target, port),
+                replicas: plan::replicas(valid, target),
+                tls,
+                redirect_http: edge.redirect_http,
+                check_path,
+                max_body_bytes: edge
+                    .max_body_size
+                    .as_deref()
+                    .and_then(units::body_size_bytes),
+            },
+        )?;
+        add(
+            files,
+            format!("compose/files/{}.cfg", plan::LB_SERVICE),
+            cfg,
+            0o644,
+        );
+        let mut svc = Svc {
+            name: plan::LB_SERVICE.to_owned(),
+            image: plan::image_ref(&plan::lb_image(spec), mirror),
+            pull_policy: pull,
+            // Root so it can read the certificate, which is bind-mounted with the host's 0600 mode.
+            user: Some("0".into()),
+            restart: "unless-stopped",
+            replicas: 1,
+            ..Svc::default()
+        };
+        svc.mounts.push(MountOut {
+            kind: "bind",
+            source: format!("./files/{}.cfg", plan::LB_SERVICE),
+            target: LB_CONFIG.into(),
+            read_only: true,
+        });
+        if tls {
+            svc.ports.push(PortOut {
+                target: 443,
+                published: 443,
+                protocol: "tcp",
+            });
+        }
+        if !tls || edge.redirect_http {
+            svc.ports.push(PortOut {
+                target: 80,
+                published: 80,
+                protocol: "tcp",
+            });
+        }
+        if let Some(t) = &edge.tls
+            && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
+        {
+            let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
+            add_secret(
+                files,
+                format!("secrets/compose/{}.pem", plan::LB_SERVICE),
+                pem,
+            );
+            let key = format!("{}.pem", plan::LB_SERVICE);
+            used_secrets.insert(
+                key.clone(),
+                format!("../secrets/compose/{}.pem", plan::LB_SERVICE),
+            );
+            svc.secrets.push(SecretMount {
+                source: key,
+                target: LB_CERT.into(),
+            });
+        }
+        svc.depends_on.push(Dep {
+            name: edge.service.clone(),
+            condition: "service_started",
+        });
+        services.push(svc);
+    }
+
+    if !diags.is_empty() {
+        return Err(Error::Invalid(Invalid {
+            diags,
+            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
+        }));
+    }
+
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut volumes: Vec<Vol> = Vec::new();
+    for (name, v) in &spec.volumes {
+        let used = spec
+            .services
+            .values()
+            .any(|s| s.mounts.iter().any(|m| m.volume.as_deref() == Some(name)))
+            || spec
+                .database
+                .as_ref()
+                .is_some_and(|d| d.external.is_none() && d.volume.as_deref() == Some(name));
+        if used {
+            let driver_opts = v
+                .driver_opts
+                .iter()
+                .flatten()
+                .map(|(k, val)| Kv {
+                    key: k.clone(),
+                    value: val.clone(),
+                })
+                .collect();
+            volumes.push(Vol {
+                name: name.clone(),
+                driver_opts,
+            });
+        }
+    }
+    let ctx = Ctx {
+        name: spec.name.clone(),
+        project: spec
+            .targets
+            .compose
+            .project
+            .clone()
+            .unwrap_or_else(|| spec.name.clone()),
+        services,
+        volumes,
+        secrets: used_secrets
+            .into_iter()
+            .map(|(key, file)| SecretDef { key, file })
+            .collect(),
+    };
+    let text = templates.render("compose/compose.yaml.j2", &ctx)?;
+    check_yaml("compose/compose.yaml", &text)?;
+    add(files, "compose/compose.yaml", text, 0o644);
+    Ok(())
+}
+
+fn mount(
+    valid: &Valid,
+    secrets: &Secrets,
+    service: &str,
+    m: &Mount,
+    out: &mut Svc,
+    used: &mut BTreeMap<String, String>,
+    files: &mut FileSet,
+) {
+    let spec = &valid.spec;
+    if let Some(v) = &m.volume {
+        out.mounts.push(MountOut {
+            kind: "volume",
+            source: v.clone(),
+            target: m.path.clone(),
+            read_only: m.read_only,
+        });
+    } else if m.scratch {
+        out.tmpfs.push(m.path.clone());
+    } else if let Some(f) = &m.file {
+        let Some(file) = spec.files.get(f) else {
+            return;
+        };
+        let r = plan::resolve(spec, secrets, &ComposeNaming, &file.content);
+        let mode = file
+            .mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0o644);
+        let source = if r.secret {
+            add_secret(files, format!("secrets/compose/files/{f}"), r.text);
+            format!("../secrets/compose/files/{f}")
+        } else {
+            add(files, format!("compose/files/{f}"), r.text, mode);
+            format!("./files/{f}")
+        };
+        out.mounts.push(MountOut {
+            kind: "bind",
+            source,
+            target: m.path.clone(),
+            read_only: true,
+        });
+    } else if let Some(s) = &m.secret {
+        let is_tls = spec
+            .secrets
+            .get(s)
+            .is_some_and(|x| x.generate == Some(Generate::Tls));
+        let names: Vec<(String, Option<&str>)> = if is_tls {
+            ["ca.crt", "tls.crt", "tls.key"]
+                .iter()
+                .map(|f| ((*f).to_owned(), Some(*f)))
+                .collect()
+        } else {
+            vec![(s.clone(), None)]
+        };
+        for (file_name, tls_file) in names {
+            let target_name = if m.items.is_empty() {
+                Some(file_name.clone())
+            } else {
+                m.items.get(&file_name).cloned()
+            };
+            let Some(target_name) = target_name else {
+                continue;
+            };
+            let key = secret_key(s, tls_file);
+            let src = match tls_file {
+                Some(f) => format!("../secrets/{s}/{f}"),
+                None => format!("../secrets/{s}"),
+            };
+            used.insert(key.clone(), src);
+            out.secrets.push(SecretMount {
+                source: key,
+                target: format!("{}/{target_name}", m.path.trim_end_matches('/')),
+            });
+        }
+        let _ = service;
+    }
+}

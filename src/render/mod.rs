@@ -1,0 +1,149 @@
+//! Rendering: the shared template environment, the in-memory file set, and one module per target.
+
+pub mod compose;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use crate::error::Error;
+
+/// The built-in templates, embedded at build time; `--templates DIR` overrides them by name.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "compose/compose.yaml.j2",
+        include_str!("../../templates/compose/compose.yaml.j2"),
+    ),
+    (
+        "compose/haproxy.cfg.j2",
+        include_str!("../../templates/compose/haproxy.cfg.j2"),
+    ),
+];
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub bytes: Vec<u8>,
+    /// Unix mode; secrets are 0600.
+    pub mode: u32,
+    /// Holds a secret value: never print its content (diffs, messages).
+    pub secret: bool,
+}
+
+/// Every file of a render, by path relative to the output directory.
+pub type FileSet = BTreeMap<String, OutFile>;
+
+/// Add a file that holds no secret.
+pub fn add(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>, mode: u32) {
+    files.insert(
+        path.into(),
+        OutFile {
+            bytes: text.into(),
+            mode,
+            secret: false,
+        },
+    );
+}
+
+/// Add a file that holds a secret (it must live under `secrets/`).
+pub fn add_secret(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>) {
+    files.insert(
+        path.into(),
+        OutFile {
+            bytes: text.into(),
+            mode: 0o600,
+            secret: true,
+        },
+    );
+}
+
+/// The template environment, built once per run.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, with those in `overrides` (same relative names) replacing them.
+    ///
+    /// # Errors
+    /// An override that cannot be read or does not compile.
+    pub fn new(overrides: Option<&Path>) -> Result<Templates, Error> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        // Quoting is explicit (`q`, `cq`); the default would JSON-escape `.yaml` templates again.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("q", quote);
+        env.add_filter("cq", compose_quote);
+        for (name, source) in TEMPLATES {
+            let text = match overrides.map(|d| d.join(name)) {
+                Some(p) if p.exists() => std::fs::read_to_string(&p)
+                    .map_err(|e| Error::Io(format!("cannot read template {}", p.display()), e))?,
+                _ => (*source).to_owned(),
+            };
+            env.add_template_owned(*name, text)
+                .map_err(|e| template_error(&e))?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Render template `name` with `ctx`.
+    ///
+    /// # Errors
+    /// A template error, naming the template and line but never the values it saw.
+    pub fn render<T: serde::Serialize>(&self, name: &str, ctx: &T) -> Result<String, Error> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(&e))?;
+        t.render(Value::from(minijinja::value::Serde(ctx)))
+            .map_err(|e| template_error(&e))
+    }
+}
+
+/// Format a template error with `{}` only: the debug form would print the context, which holds secrets.
+fn template_error(e: &minijinja::Error) -> Error {
+    let at = match (e.name(), e.line()) {
+        (Some(n), Some(l)) => format!("template {n}, line {l}"),
+        (Some(n), None) => format!("template {n}"),
+        _ => "a template".into(),
+    };
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    Error::Failed(format!("{at}: {:?}{detail}", e.kind()))
+}
+
+/// A YAML scalar that stays a string under YAML 1.1 and 1.2 readers alike: JSON-quoted.
+fn quote(v: &Value) -> String {
+    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    serde_json::to_string(&s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// `$` doubled first (compose interpolates every string of compose.yaml), then quoted.
+fn compose_quote(v: &Value) -> String {
+    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    serde_json::to_string(&s.replace('$', "$$")).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// Parse a rendered YAML file back (every YAML output is checked before anything is written).
+///
+/// # Errors
+/// The file does not parse: a bug in a template.
+pub fn check_yaml(path: &str, text: &str) -> Result<(), Error> {
+    crate::spec::load::load(path, text.as_bytes())
+        .map(|_| ())
+        .map_err(|d| {
+            Error::Internal(format!(
+                "rendered {path} does not parse back as YAML at {}:{}: {}",
+                d.pos.line, d.pos.col, d.message
+            ))
+        })
+}

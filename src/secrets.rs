@@ -1,0 +1,286 @@
+//! Secrets: read what `OUT/secrets/` already holds, generate what is missing, take external values
+//! from the environment. Nothing is written here: the output stage writes the whole set at once,
+//! after everything else has succeeded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diag::{Code, Diagnostic};
+use crate::pki::{self, Tls};
+use crate::spec::load::escape_segment;
+use crate::spec::model::{Generate, KeyKind, Secret};
+use crate::validate::Valid;
+
+/// Default length (characters for passwords, bytes for hex and base64).
+pub const DEFAULT_LENGTH: u32 = 32;
+/// Default validity of a leaf certificate, in days.
+pub const DEFAULT_DAYS: u32 = 825;
+
+/// A secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Tls(Tls),
+}
+
+/// Every secret of the deployment, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub values: BTreeMap<String, Value>,
+}
+
+impl Secrets {
+    /// The single value of a plain secret.
+    #[must_use]
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The files under `secrets/` that hold these values: (path relative to OUT, bytes).
+    #[must_use]
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (name, v) in &self.values {
+            match v {
+                Value::Text(t) => out.push((format!("secrets/{name}"), t.as_bytes().to_vec())),
+                Value::Tls(tls) => {
+                    for (f, body) in [
+                        ("ca.crt", &tls.ca_crt),
+                        ("ca.key", &tls.ca_key),
+                        ("hosts", &tls.hosts),
+                        ("tls.crt", &tls.tls_crt),
+                        ("tls.key", &tls.tls_key),
+                    ] {
+                        out.push((format!("secrets/{name}/{f}"), body.as_bytes().to_vec()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every secret value (for checks that none leaks into a manifest).
+    #[must_use]
+    pub fn leak_needles(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for val in self.values.values() {
+            match val {
+                Value::Text(t) if t.len() >= 6 => v.push(t.clone()),
+                Value::Tls(tls) => {
+                    for key in [&tls.tls_key, &tls.ca_key] {
+                        // The base64 body of the key, one line of it is enough to recognise it.
+                        if let Some(line) = key.lines().nth(1) {
+                            v.push(line.to_owned());
+                        }
+                    }
+                }
+                Value::Text(_) => {}
+            }
+        }
+        v
+    }
+}
+
+/// The environment variable an external secret is read from.
+#[must_use]
+pub fn env_name(secret: &str) -> String {
+    format!(
+        "MISP_GEN_SECRET_{}",
+        secret.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf)
+        .map_err(|e| format!("the operating system's random source failed: {e}"))?;
+    Ok(buf)
+}
+
+/// Letters and digits only (MISP refuses `\` and `+`), uniform by rejection sampling.
+fn password(len: usize) -> Result<String, String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes(len * 2)? {
+            // 62 * 4 = 248: bytes at or above it would bias the result.
+            if b < 248 && out.len() < len {
+                out.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn hex(n: usize) -> Result<String, String> {
+    use std::fmt::Write as _;
+    Ok(random_bytes(n)?
+        .iter()
+        .fold(String::with_capacity(n * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        }))
+}
+
+fn base64(n: usize) -> Result<String, String> {
+    use base64::Engine as _;
+    Ok(base64::engine::general_purpose::STANDARD.encode(random_bytes(n)?))
+}
+
+/// Resolve the tls hosts of a secret (placeholders in hosts may use params and `${name}`).
+fn tls_hosts(valid: &Valid, s: &Secret) -> Vec<String> {
+    s.hosts
+        .iter()
+        .map(|h| crate::plan::expand_neutral(&valid.spec, h))
+        .collect()
+}
+
+/// Load kept secrets from `out/secrets/`, take external ones from the environment, generate the rest.
+/// `env` looks a variable up (the process environment in the binary; a map in tests).
+///
+/// # Errors
+/// Diagnostics for external secrets that are missing (exit 1); a message for I/O or generation failures.
+pub fn prepare(
+    valid: &Valid,
+    out: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secrets, SecretError> {
+    let dir = out.join("secrets");
+    let mut secrets = Secrets::default();
+    let mut missing = Vec::new();
+    for (name, s) in &valid.spec.secrets {
+        let length = usize::try_from(s.length.unwrap_or(DEFAULT_LENGTH)).unwrap_or(32);
+        let kept = |file: &str| -> Result<Option<String>, SecretError> {
+            let p = dir.join(file);
+            match std::fs::read(&p) {
+                Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
+                    SecretError::Other(format!(
+                        "{} is not UTF-8 text; remove it to have it generated again",
+                        p.display()
+                    ))
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(SecretError::Other(format!(
+                    "cannot read {}: {e}",
+                    p.display()
+                ))),
+            }
+        };
+        let value = if s.external {
+            let from_env = env(&env_name(name));
+            match (from_env, kept(name)?) {
+                (Some(v), _) => Value::Text(v),
+                (None, Some(v)) => Value::Text(v),
+                (None, None) => {
+                    let p = format!("/secrets/{}", escape_segment(name));
+                    missing.push(Diagnostic {
+                        file: valid.doc.file.clone(),
+                        pos: valid.doc.key_pos(&p),
+                        pointer: p,
+                        code: Code::SecretSource,
+                        message: format!("external secret `{name}` has no value"),
+                        help: Some(format!(
+                            "set the environment variable {} or write the value to {}",
+                            env_name(name),
+                            dir.join(name).display()
+                        )),
+                    });
+                    continue;
+                }
+            }
+        } else {
+            match s.generate {
+                Some(Generate::Password) => Value::Text(match kept(name)? {
+                    Some(v) => v,
+                    None => password(length).map_err(SecretError::Other)?,
+                }),
+                Some(Generate::Hex) => Value::Text(match kept(name)? {
+                    Some(v) => v,
+                    None => hex(length).map_err(SecretError::Other)?,
+                }),
+                Some(Generate::Base64) => Value::Text(match kept(name)? {
+                    Some(v) => v,
+                    None => base64(length).map_err(SecretError::Other)?,
+                }),
+                Some(Generate::Tls) => {
+                    let hosts = tls_hosts(valid, s);
+                    let days = s.days.unwrap_or(DEFAULT_DAYS);
+                    let kind = s.key.unwrap_or(KeyKind::EcdsaP256);
+                    let files = [
+                        kept(&format!("{name}/ca.crt"))?,
+                        kept(&format!("{name}/ca.key"))?,
+                        kept(&format!("{name}/tls.crt"))?,
+                        kept(&format!("{name}/tls.key"))?,
+                        kept(&format!("{name}/hosts"))?,
+                    ];
+                    let tls = match files {
+                        [
+                            Some(ca_crt),
+                            Some(ca_key),
+                            Some(tls_crt),
+                            Some(tls_key),
+                            Some(kept_hosts),
+                        ] => {
+                            let existing = Tls {
+                                ca_crt,
+                                ca_key,
+                                tls_crt,
+                                tls_key,
+                                hosts: kept_hosts,
+                            };
+                            if existing.hosts == pki::hosts_text(&hosts) {
+                                existing
+                            } else {
+                                pki::reissue(&existing, &hosts, days, kind)
+                                    .map_err(SecretError::Other)?
+                            }
+                        }
+                        [None, None, None, None, None] => {
+                            pki::generate(&valid.spec.name, &hosts, days, kind)
+                                .map_err(SecretError::Other)?
+                        }
+                        _ => {
+                            return Err(SecretError::Other(format!(
+                                "{} is incomplete (it needs ca.crt, ca.key, tls.crt, tls.key and hosts); restore the missing files, or remove the directory to generate a new CA",
+                                dir.join(name).display()
+                            )));
+                        }
+                    };
+                    Value::Tls(tls)
+                }
+                None => continue,
+            }
+        };
+        secrets.values.insert(name.clone(), value);
+    }
+    if missing.is_empty() {
+        Ok(secrets)
+    } else {
+        Err(SecretError::Missing(missing))
+    }
+}
+
+#[derive(Debug)]
+pub enum SecretError {
+    Missing(Vec<Diagnostic>),
+    Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins the alphabet and length of generated passwords, and the entropy of hex and base64.
+    #[test]
+    fn generated_shapes() {
+        let p = password(40).expect("random");
+        assert_eq!(p.len(), 40);
+        assert!(p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(hex(32).expect("random").len(), 64);
+        assert_eq!(base64(32).expect("random").len(), 44);
+        assert_ne!(password(32).expect("random"), password(32).expect("random"));
+    }
+}
