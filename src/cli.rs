@@ -49,6 +49,9 @@ pub enum Command {
         /// Registry mirror HOST[:PORT][/PATH] that every image is pulled through.
         #[arg(long)]
         registry_mirror: Option<String>,
+        /// systemd flavour (default: the spec's targets.systemd.flavor, else quadlet).
+        #[arg(long, value_enum)]
+        flavor: Option<crate::spec::model::Flavor>,
     },
     /// Check an output directory against its SHA256SUMS.
     Verify {
@@ -87,6 +90,10 @@ pub enum Command {
 pub enum Target {
     /// docker compose: OUT/compose/compose.yaml
     Compose,
+    /// Kubernetes manifests and a kustomization: OUT/kubernetes/
+    Kubernetes,
+    /// systemd units (Quadlet, podman or docker): OUT/systemd/
+    Systemd,
     /// every target
     All,
 }

@@ -65,12 +65,14 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             check,
             templates,
             registry_mirror,
+            flavor,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let opts = RenderOptions {
                 target,
                 templates,
                 registry_mirror,
+                flavor,
             };
             let files = render_files(&valid, &dir, &opts, &|k| std::env::var(k).ok())?;
             if check {
@@ -120,6 +122,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             spec,
             profile,
             registry_mirror,
+            flavor,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = mirror(&valid, registry_mirror.as_deref())?;
@@ -153,6 +156,8 @@ pub struct RenderOptions {
     pub target: cli::Target,
     pub templates: Option<std::path::PathBuf>,
     pub registry_mirror: Option<String>,
+    /// systemd flavour from the command line (overrides the spec).
+    pub flavor: Option<spec::model::Flavor>,
 }
 
 fn mirror(valid: &validate::Valid, cli: Option<&str>) -> Result<Option<String>, Error> {
@@ -191,6 +196,13 @@ pub fn render_files(
     }
     if matches!(opts.target, cli::Target::Compose | cli::Target::All) {
         render::compose::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
+    }
+    if matches!(opts.target, cli::Target::Kubernetes | cli::Target::All) {
+        render::kubernetes::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
+    }
+    if matches!(opts.target, cli::Target::Systemd | cli::Target::All) {
+        let flavor = opts.flavor.or(valid.spec.targets.systemd.flavor).unwrap_or_default();
+        render::systemd::render(valid, &secrets, &templates, mirror.as_deref(), flavor, &mut files)?;
     }
     let mut images = plan::images(valid, mirror.as_deref()).join("\n");
     images.push('\n');

@@ -1,6 +1,8 @@
 //! Rendering: the shared template environment, the in-memory file set, and one module per target.
 
 pub mod compose;
+pub mod kubernetes;
+pub mod systemd;
 
 use std::collections::BTreeMap;
 use std::path::Path;
