@@ -122,7 +122,6 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             spec,
             profile,
             registry_mirror,
-            flavor,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = mirror(&valid, registry_mirror.as_deref())?;
