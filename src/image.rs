@@ -162,8 +162,16 @@ pub fn normalize_prefix(prefix: &str) -> String {
 /// # Errors
 /// What is wrong with it.
 pub fn check_mirror(m: &str) -> Result<(), String> {
+    // Never echo the value: a mistaken mirror may carry credentials.
+    if m.contains("://") {
+        return Err("a mirror is HOST[:PORT][/PATH], without a scheme such as https://".into());
+    }
+    if m.contains('@') {
+        return Err("a mirror holds no credentials; give them to the container engine (docker login, podman login, an imagePullSecret)".into());
+    }
     let probe = format!("{}/x:1", m.trim_end_matches('/'));
-    let r = ImageRef::parse(&probe)?;
+    let r = ImageRef::parse(&probe)
+        .map_err(|_| "a mirror is HOST[:PORT][/PATH] with lowercase path parts".to_owned())?;
     if r.registry == "docker.io" && !m.starts_with("docker.io") {
         return Err(
             "a mirror starts with a host name that has a `.` or a `:PORT`, or is `localhost`"

@@ -41,6 +41,17 @@ pub struct BadPlaceholder {
     pub text: String,
     pub message: String,
     pub unterminated: bool,
+    /// Byte offset of the placeholder in the string.
+    pub offset: usize,
+}
+
+/// Byte offsets of `needle` in `s` that are not escaped as `$${`.
+#[must_use]
+pub fn unescaped_matches(s: &str, needle: &str) -> Vec<usize> {
+    s.match_indices(needle)
+        .map(|(i, _)| i)
+        .filter(|&i| !(needle.starts_with('$') && s[..i].ends_with('$')))
+        .collect()
 }
 
 /// True when the string has anything to expand (or a `$${` escape to undo).
@@ -57,6 +68,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
     let mut out = Vec::new();
     let mut lit = String::new();
     let mut rest = s;
+    let offset_of = |rest: &str, i: usize| s.len() - rest.len() + i;
     while let Some(i) = rest.find("${") {
         if rest[..i].ends_with('$') {
             // `$${`: keep one `$` and a literal `{`.
@@ -72,14 +84,17 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
                 text: rest[i..].chars().take(40).collect(),
                 message: "unterminated placeholder: `${` without a closing `}`".into(),
                 unterminated: true,
+                offset: offset_of(rest, i),
             });
         };
         let inner = &after[..end];
         let text = format!("${{{inner}}}");
+        let offset = offset_of(rest, i);
         let r = parse_ref(inner).map_err(|message| BadPlaceholder {
             text: text.clone(),
             message,
             unterminated: false,
+            offset,
         })?;
         if !lit.is_empty() {
             out.push(Piece::Lit(std::mem::take(&mut lit)));

@@ -9,6 +9,13 @@ use crate::validate::Valid;
 ///
 /// # Errors
 /// Not built yet.
-pub fn render(_valid: &Valid, _secrets: &Secrets, _templates: &Templates, _mirror: Option<&str>, _flavor: crate::spec::model::Flavor, _files: &mut FileSet) -> Result<(), Error> {
+pub fn render(
+    _valid: &Valid,
+    _secrets: &Secrets,
+    _templates: &Templates,
+    _mirror: Option<&str>,
+    _flavor: crate::spec::model::Flavor,
+    _files: &mut FileSet,
+) -> Result<(), Error> {
     Err(Error::Failed("the systemd target is not built yet".into()))
 }

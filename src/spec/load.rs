@@ -63,8 +63,8 @@ impl Document {
         }
     }
 
-    /// Position of the `nth` occurrence of `needle` inside the scalar at `pointer`, when the
-    /// source text holds it literally; else the scalar's own position.
+    /// Position of the `nth` occurrence of `needle` (not counting `$${` escapes) inside the scalar
+    /// at `pointer`, when the source text holds it literally; else the scalar's own position.
     #[must_use]
     pub fn pos_in_scalar(&self, pointer: &str, needle: &str, nth: usize) -> Pos {
         let Some(node) = self.index.get(pointer) else {
@@ -74,7 +74,10 @@ impl Document {
             return node.value;
         };
         let text: String = self.source.chars().skip(start).take(end - start).collect();
-        let Some((byte_off, _)) = text.match_indices(needle).nth(nth) else {
+        let Some(byte_off) = crate::placeholder::unescaped_matches(&text, needle)
+            .get(nth)
+            .copied()
+        else {
             return node.value;
         };
         let mut pos = node.value;
@@ -212,6 +215,8 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
     let mut index: HashMap<String, NodePos> = HashMap::new();
     let mut root: Option<Value> = None;
     let mut documents = 0usize;
+    // A later document is accepted only while it is empty (a stray trailing `---`).
+    let mut extra_doc: Option<Pos> = None;
     let mut alias_nodes = 0usize;
     let err = |pos: Pos, code: Code, msg: String| Box::new(doc.diag(pos, code, msg));
 
@@ -234,11 +239,7 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(err(
-                        pos,
-                        Code::YamlMultipleDocuments,
-                        "a spec is one YAML document; this file holds another one here".into(),
-                    ));
+                    extra_doc = Some(pos);
                 }
                 None
             }
@@ -405,7 +406,17 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
                     }
                     *n = n.saturating_add(nodes);
                 }
-                None => root = Some(value),
+                None => match extra_doc {
+                    Some(doc_pos) if !value.is_null() => {
+                        return Err(err(
+                            doc_pos,
+                            Code::YamlMultipleDocuments,
+                            "a spec is one YAML document; this file holds another one here".into(),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => root = Some(value),
+                },
             }
         }
     }
@@ -451,7 +462,7 @@ fn resolve_scalar(
         let bad = || {
             (
                 Code::YamlBadNumber,
-                format!("`{text}` is not a valid !!{}", t.suffix),
+                format!("the value is not a valid !!{}", t.suffix),
             )
         };
         return match t.suffix.as_str() {

@@ -158,6 +158,27 @@ pub fn validate_bytes(
         inv.diags.push(e.diag);
         prune.push(e.prune);
     }
+    // Overlays of the other profiles: their schema errors too, so CI catches a typo in an overlay
+    // that is not rendered today.
+    if let Some(serde_json::Value::Object(overlays)) = raw.value.get("profiles") {
+        for name in overlays.keys() {
+            if profile.as_ref().is_some_and(|p| &p.name == name) {
+                continue;
+            }
+            let other = profile::apply_overlay(&raw, name);
+            let prefix = format!("/profiles/{}", crate::spec::load::escape_segment(name));
+            for e in schema::check(&other) {
+                // Only what the overlay itself brings; errors of the base are reported already.
+                if raw
+                    .lookup(&prefix)
+                    .is_some_and(|n| e.diag.pos.line >= n.value.line)
+                    && overlay_lines(&raw, &prefix).contains(&e.diag.pos.line)
+                {
+                    inv.diags.push(e.diag);
+                }
+            }
+        }
+    }
     let spec = typed_after_pruning(&effective, prune, &mut inv.diags, file);
     if let (Some(spec), Some(profile)) = (&spec, &profile) {
         inv.diags.extend(rules::check(spec, &effective, profile));
@@ -217,6 +238,17 @@ fn typed_after_pruning(
         }
     }
     None
+}
+
+/// The source lines an overlay's nodes are on.
+fn overlay_lines(doc: &Document, prefix: &str) -> std::collections::BTreeSet<u32> {
+    let inner = format!("{prefix}/");
+    doc.index
+        .iter()
+        .filter(|(k, _)| k.starts_with(&inner))
+        .flat_map(|(_, n)| [Some(n.value.line), n.key.map(|k| k.line)])
+        .flatten()
+        .collect()
 }
 
 fn remove_pointer(v: &mut serde_json::Value, ptr: &str) {

@@ -124,6 +124,7 @@ pub fn check(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnostic> 
     edge(&mut cx, spec);
     policy_and_targets(&mut cx, spec);
     placeholders(&mut cx, spec);
+    hosts(&mut cx, spec);
     profile_rules(&mut cx, spec, profile);
     cx.out
 }
@@ -1081,7 +1082,7 @@ fn policy_and_targets(cx: &mut Ctx<'_>, spec: &Spec) {
         cx.at(
             "/images/mirror",
             Code::ImageSyntax,
-            format!("invalid mirror `{m}`: {e}"),
+            format!("invalid images.mirror: {e}"),
         );
     }
     if let Some(ns) = &spec.targets.kubernetes.namespace
@@ -1161,6 +1162,53 @@ fn placeholder_sites(spec: &Spec) -> Vec<(String, String, bool)> {
     v
 }
 
+/// A host name a certificate or an ingress can carry: DNS labels (lowercase ASCII; `*.` first is
+/// allowed for certificates) or an IP address.
+fn is_host(h: &str, wildcard: bool) -> bool {
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let h = if wildcard {
+        h.strip_prefix("*.").unwrap_or(h)
+    } else {
+        h
+    };
+    !h.is_empty() && h.len() <= 253 && h.split('.').all(is_dns_label)
+}
+
+fn hosts(cx: &mut Ctx<'_>, spec: &Spec) {
+    for (name, s) in &spec.secrets {
+        for (i, h) in s.hosts.iter().enumerate() {
+            let text = crate::plan::expand_neutral(spec, h);
+            if !placeholder::has_placeholders(&text) && !is_host(&text, true) {
+                let d = cx.at(
+                    &format!("/secrets/{}/hosts/{i}", seg(name)),
+                    Code::InvalidName,
+                    format!("`{text}` is not a DNS name or IP address"),
+                );
+                help(
+                    d,
+                    "use lowercase ASCII labels (write internationalised names in their xn-- form)",
+                );
+            }
+        }
+    }
+    if let Some(e) = &spec.edge {
+        let text = crate::plan::expand_neutral(spec, &e.host);
+        if !placeholder::has_placeholders(&text) && !is_host(&text, false) {
+            let d = cx.at(
+                "/edge/host",
+                Code::InvalidName,
+                format!("`{text}` is not a DNS name"),
+            );
+            help(
+                d,
+                "use lowercase ASCII labels (write internationalised names in their xn-- form)",
+            );
+        }
+    }
+}
+
 fn placeholders(cx: &mut Ctx<'_>, spec: &Spec) {
     for (p, text, secrets_ok) in placeholder_sites(spec) {
         if !placeholder::has_placeholders(&text) {
@@ -1169,7 +1217,11 @@ fn placeholders(cx: &mut Ctx<'_>, spec: &Spec) {
         let pieces = match placeholder::parse(&text) {
             Ok(pieces) => pieces,
             Err(bad) => {
-                let pos = cx.doc.pos_in_scalar(&p, &bad.text, 0);
+                let nth = placeholder::unescaped_matches(&text, &bad.text)
+                    .iter()
+                    .filter(|&&i| i < bad.offset)
+                    .count();
+                let pos = cx.doc.pos_in_scalar(&p, &bad.text, nth);
                 let d = cx.push(
                     &p,
                     pos,

@@ -47,6 +47,32 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
         }];
     };
     let mut out = Vec::new();
+    // Missing required fields by object, to merge "unknown `imgae`" with "missing `image`".
+    let mut required: Vec<(String, String)> = Vec::new();
+    for e in v.iter_errors(&doc.value) {
+        if let ValidationErrorKind::Required { property } = e.kind() {
+            required.push((
+                e.instance_path().as_str().to_owned(),
+                property.as_str().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for e in v.iter_errors(&doc.value) {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = e.kind() {
+            let ptr = e.instance_path().as_str();
+            let missing_here: Vec<&str> = required
+                .iter()
+                .filter(|(o, _)| o == ptr)
+                .map(|(_, f)| f.as_str())
+                .collect();
+            for key in unexpected {
+                if let Some(s) = closest(key, missing_here.iter().copied()) {
+                    merged.push((ptr.to_owned(), s.to_owned()));
+                }
+            }
+        }
+    }
     for e in v.iter_errors(&doc.value) {
         let ptr = e.instance_path().as_str().to_owned();
         let instance = e.instance();
@@ -84,6 +110,9 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or("?");
+                if merged.iter().any(|(o, f)| *o == ptr && f == name) {
+                    continue;
+                }
                 let what = if ptr.is_empty() {
                     "the spec".to_owned()
                 } else {
