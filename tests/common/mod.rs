@@ -1,0 +1,124 @@
+//! Shared test helpers: the binary, external tools, reading output trees.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const EXAMPLES: &[&str] = &["misp", "portus", "starter"];
+pub const PROFILES: &[&str] = &["single-node", "ha"];
+
+/// The misp-gen binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_misp-gen"))
+}
+
+/// An external tool: from `target/ci-tools` (where `.ci/tools.sh` installs the pinned versions),
+/// else from PATH (Debian's `docker-compose` on PATH is the old v1, so the pinned one comes first).
+/// `None` means skip; under CI=true a missing tool fails the test instead.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let local = [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-tools/venv/bin"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-tools/bin"),
+    ];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = local
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is required under CI=true but was not found (run .ci/tools.sh)"
+        );
+        eprintln!("skipping the {name} part: {name} is not installed (run .ci/tools.sh)");
+    }
+    found
+}
+
+/// Render `spec` into `out` with extra args; panics with stderr on failure.
+pub fn render(spec: &Path, out: &Path, args: &[&str]) {
+    let o = bin()
+        .arg("render")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.success(),
+        "render {} {args:?} failed:\n{}",
+        spec.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every regular file under `dir`: relative path → bytes.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("readable dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&p).expect("readable file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The secret values kept under `dir/secrets` (plain secret files and private-key bodies).
+pub fn secret_values(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for (rel, bytes) in tree(&dir.join("secrets")) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if rel.ends_with(".key") {
+            v.extend(
+                text.lines()
+                    .filter(|l| !l.starts_with("-----") && l.len() > 20)
+                    .map(str::to_owned),
+            );
+        } else if !rel.contains('/') && !rel.ends_with(".env") {
+            v.push(text);
+        }
+    }
+    v.retain(|s| s.len() >= 8);
+    v
+}
+
+/// Assert no secret value appears in any file outside `dir/secrets`.
+pub fn assert_no_leak(dir: &Path) {
+    let needles = secret_values(dir);
+    assert!(
+        !needles.is_empty(),
+        "no secrets found under {}",
+        dir.display()
+    );
+    for (rel, bytes) in tree(dir) {
+        if rel.starts_with("secrets/") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for n in &needles {
+            assert!(
+                !text.contains(n.as_str()),
+                "a secret value appears in {rel}"
+            );
+        }
+    }
+}
+
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.yaml"))
+}
