@@ -16,7 +16,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a spec: every schema and semantic error at once, each as FILE:LINE:COL.
+    /// Check a spec: every schema and semantic error at once, each as `FILE:LINE:COL`.
     Validate {
         /// The spec file.
         spec: PathBuf,

@@ -17,6 +17,7 @@ pub mod spec;
 pub mod units;
 pub mod validate;
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 pub use error::Error;
@@ -27,6 +28,7 @@ use cli::{Cli, Command};
 ///
 /// # Errors
 /// The command's failure, with its exit code in [`Error::exit_code`].
+#[expect(clippy::too_many_lines, reason = "one arm per command")]
 pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
     let out = |stdout: &mut dyn std::io::Write, s: &str| {
         stdout
@@ -109,7 +111,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 ("unexpected", &v.unexpected),
             ] {
                 for p in list {
-                    text.push_str(&format!("{label}: {p}\n"));
+                    let _ = writeln!(text, "{label}: {p}");
                 }
             }
             out(stdout, &text)?;

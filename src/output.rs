@@ -290,26 +290,22 @@ pub fn verify(dir: &Path) -> Result<Verify, Error> {
 /// # Errors
 /// I/O errors.
 pub fn check(out: &Path, files: &FileSet) -> Result<String, Error> {
+    use std::fmt::Write as _;
     let mut report = String::new();
     let previous = read_sums(out)?;
     let mut expected_sums = files.clone();
     crate::render::add(&mut expected_sums, SUMS, sums(files), 0o644);
     for (rel, f) in &expected_sums {
         let path = out.join(rel);
-        let old = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(_) => {
-                report.push_str(&format!("missing: {rel} (render would create it)\n"));
-                continue;
-            }
+        let Ok(old) = std::fs::read(&path) else {
+            let _ = writeln!(report, "missing: {rel} (render would create it)");
+            continue;
         };
         if old == f.bytes {
             continue;
         }
         if f.secret {
-            report.push_str(&format!(
-                "differs: {rel} (holds a secret; content not shown)\n"
-            ));
+            let _ = writeln!(report, "differs: {rel} (holds a secret; content not shown)");
             continue;
         }
         let old_text = String::from_utf8_lossy(&old);
@@ -325,7 +321,7 @@ pub fn check(out: &Path, files: &FileSet) -> Result<String, Error> {
     }
     for rel in previous.keys() {
         if !files.contains_key(rel) && !rel.starts_with("secrets/") && out.join(rel).is_file() {
-            report.push_str(&format!("stale: {rel} (render would remove it)\n"));
+            let _ = writeln!(report, "stale: {rel} (render would remove it)");
         }
     }
     Ok(report)

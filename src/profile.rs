@@ -110,11 +110,10 @@ pub fn find(name_or_path: &str) -> Option<Source> {
         return Some(Source::Builtin(n));
     }
     let p = std::path::Path::new(name_or_path);
-    if name_or_path.contains('/')
-        || name_or_path.ends_with(".yaml")
-        || name_or_path.ends_with(".yml")
-        || p.exists()
-    {
+    let yaml_ext = p
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    if name_or_path.contains('/') || yaml_ext || p.exists() {
         return Some(Source::File(p.to_path_buf()));
     }
     None
@@ -193,7 +192,7 @@ fn profile_diag(doc: &Document, pointer: &str, message: &str) -> Diagnostic {
 pub fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
-    for seg in path.iter() {
+    for seg in path {
         match seg {
             Segment::Seq { index } => {
                 out.push('/');
@@ -313,8 +312,8 @@ mod tests {
         );
         assert_eq!(eff.pos("/a/b").line, 4);
         assert_eq!(eff.pos("/a/c/0").line, 4);
-        assert!(eff.index.get("/a/d").is_none());
-        assert!(eff.index.get("/a/c/1").is_none());
+        assert!(!eff.index.contains_key("/a/d"));
+        assert!(!eff.index.contains_key("/a/c/1"));
     }
 
     // Pins that both built-in profiles parse.

@@ -143,6 +143,10 @@ fn tls_hosts(valid: &Valid, s: &Secret) -> Vec<String> {
 ///
 /// # Errors
 /// Diagnostics for external secrets that are missing (exit 1); a message for I/O or generation failures.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over the secrets, kind by kind"
+)]
 pub fn prepare(
     valid: &Valid,
     out: &Path,
@@ -172,8 +176,7 @@ pub fn prepare(
         let value = if s.external {
             let from_env = env(&env_name(name));
             match (from_env, kept(name)?) {
-                (Some(v), _) => Value::Text(v),
-                (None, Some(v)) => Value::Text(v),
+                (Some(v), _) | (None, Some(v)) => Value::Text(v),
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
                     missing.push(Diagnostic {

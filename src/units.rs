@@ -42,7 +42,7 @@ pub fn duration_secs_ceil(ms: u64) -> u64 {
 /// A duration in the short form compose and podman accept: `90s`, `1500ms`.
 #[must_use]
 pub fn duration_text(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -102,7 +102,7 @@ pub fn millicpu(s: &str) -> Option<u64> {
 /// CPUs as a decimal (`0.5`), for compose and podman.
 #[must_use]
 pub fn cpu_decimal(milli: u64) -> String {
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         (milli / 1000).to_string()
     } else {
         let s = format!("{}.{:03}", milli / 1000, milli % 1000);

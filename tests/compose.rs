@@ -118,6 +118,7 @@ fn output_is_independent_of_directory() {
     assert_eq!(tree(a.path()), tree(b.path()));
 }
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn write_spec(dir: &Path, hosts: &str) -> std::path::PathBuf {
     let spec = dir.join("spec.yaml");
     std::fs::write(

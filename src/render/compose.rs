@@ -2,6 +2,7 @@
 //! `secrets/compose/` that carry secret-bearing values.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -385,9 +386,11 @@ pub fn render(
                     key: format!("{pre}_USER"),
                     value: db.user.clone(),
                 });
-                env_file.push_str(&format!("{pre}_PASSWORD={password}\n"));
+                let _ = writeln!(env_file, "{pre}_PASSWORD={password}");
                 match root {
-                    Some(r) => env_file.push_str(&format!("{pre}_ROOT_PASSWORD={r}\n")),
+                    Some(r) => {
+                        let _ = writeln!(env_file, "{pre}_ROOT_PASSWORD={r}");
+                    }
                     None => environment.push(Kv {
                         key: format!("{pre}_RANDOM_ROOT_PASSWORD"),
                         value: "1".into(),
@@ -417,7 +420,7 @@ pub fn render(
                     key: "POSTGRES_USER".into(),
                     value: db.user.clone(),
                 });
-                env_file.push_str(&format!("POSTGRES_PASSWORD={password}\n"));
+                let _ = writeln!(env_file, "POSTGRES_PASSWORD={password}");
                 let test = vec![
                     "CMD-SHELL".into(),
                     format!(

@@ -1,6 +1,6 @@
 //! The YAML 1.2 loader: a file's text into a JSON value plus a JSON-pointer → position index.
 //!
-//! This is the only module that knows the YAML parser. serde_yaml is not used: it is unmaintained,
+//! This is the only module that knows the YAML parser. `serde_yaml` is not used: it is unmaintained,
 //! keeps the last of two duplicate keys silently and cannot say where a schema error is.
 
 use std::collections::HashMap;
@@ -171,7 +171,7 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Document, Box<Diagnostic>> {
         Ok(t) => t,
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let line = good.split(|b| *b == b'\n').count();
             let last_line = good.rsplit(|b| *b == b'\n').next().unwrap_or(good);
             let col = String::from_utf8_lossy(last_line).chars().count() + 1;
             let pos = Pos {
@@ -185,7 +185,7 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Document, Box<Diagnostic>> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    doc.source = text.to_owned();
+    text.clone_into(&mut doc.source);
     match build(&doc, text) {
         Ok((value, index)) => {
             doc.value = value;
@@ -196,12 +196,12 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Document, Box<Diagnostic>> {
     }
 }
 
-fn scan_error(doc: &Document, e: &ScanError) -> Box<Diagnostic> {
-    Box::new(doc.diag(
+fn scan_error(doc: &Document, e: &ScanError) -> Diagnostic {
+    doc.diag(
         marker_pos(e.marker()),
         Code::YamlSyntax,
         format!("YAML syntax error: {}", e.info()),
-    ))
+    )
 }
 
 #[expect(
@@ -221,7 +221,7 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
     let err = |pos: Pos, code: Code, msg: String| Box::new(doc.diag(pos, code, msg));
 
     while let Some(ev) = parser.next_event() {
-        let (event, span): (Event<'_>, Span) = ev.map_err(|e| scan_error(doc, &e))?;
+        let (event, span): (Event<'_>, Span) = ev.map_err(|e| Box::new(scan_error(doc, &e)))?;
         let pos = marker_pos(&span.start);
         // A node starts: where does it go?
         let (value_ptr, key_pos) = match stack.last() {

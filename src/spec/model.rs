@@ -137,7 +137,7 @@ pub struct Volume {
     /// Requested size, a Kubernetes quantity such as `20Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
-    /// Mounted by several replicas at once (ReadWriteMany, NFS). Must support file locks.
+    /// Mounted by several replicas at once (`ReadWriteMany`, NFS). Must support file locks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared: bool,
     /// systemd and compose: a network file system to mount, e.g. `{ type: nfs, device: ":/export/misp", o: "addr=10.0.0.5,nfsvers=4" }`.
@@ -524,10 +524,10 @@ pub struct KubernetesTarget {
     /// Namespace of every object (default: the spec's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Storage class of ReadWriteOnce claims (default: the cluster's default).
+    /// Storage class of `ReadWriteOnce` claims (default: the cluster's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
-    /// Storage class of ReadWriteMany claims for `shared` volumes.
+    /// Storage class of `ReadWriteMany` claims for `shared` volumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_storage_class: Option<String>,
     /// Ingress class of the edge (default nginx).

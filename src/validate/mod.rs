@@ -61,6 +61,7 @@ pub fn validate_file(path: &Path, profile_arg: Option<&str>) -> Result<Valid, Er
 ///
 /// # Errors
 /// As [`validate_file`].
+#[expect(clippy::too_many_lines, reason = "the stages of validation in order")]
 pub fn validate_bytes(
     file: &str,
     bytes: &[u8],

@@ -220,7 +220,7 @@ fn suggest_label(s: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    out = out.trim_matches('-').to_owned();
+    out = String::from(out.trim_matches('-'));
     out.truncate(63);
     if out.is_empty() { "app".into() } else { out }
 }
@@ -304,6 +304,7 @@ fn volumes(cx: &mut Ctx<'_>, spec: &Spec) {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "a flat list of database rules")]
 fn database(cx: &mut Ctx<'_>, spec: &Spec) {
     let Some(db) = &spec.database else { return };
     let embedded = db.external.is_none();
@@ -775,6 +776,7 @@ fn service(cx: &mut Ctx<'_>, spec: &Spec, profile: &Profile, name: &str, svc: &S
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "a flat list of mount rules")]
 fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
     let n = usize::from(m.volume.is_some())
         + usize::from(m.secret.is_some())
@@ -848,8 +850,8 @@ fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
                 s,
                 spec.secrets.keys(),
             ),
-            Some(sec) => {
-                let files: Vec<String> = if sec.generate == Some(Generate::Tls) {
+            Some(secret_def) => {
+                let files: Vec<String> = if secret_def.generate == Some(Generate::Tls) {
                     vec!["ca.crt".into(), "tls.crt".into(), "tls.key".into()]
                 } else {
                     vec![s.clone()]
@@ -924,12 +926,6 @@ fn cycles(cx: &mut Ctx<'_>, spec: &Spec) {
         Active,
         Done,
     }
-    let mut state: BTreeMap<&str, State> = spec
-        .services
-        .keys()
-        .map(|k| (k.as_str(), State::New))
-        .collect();
-    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
     fn visit<'a>(
         spec: &'a Spec,
         node: &'a str,
@@ -956,6 +952,12 @@ fn cycles(cx: &mut Ctx<'_>, spec: &Spec) {
         path.pop();
         state.insert(node, State::Done);
     }
+    let mut state: BTreeMap<&str, State> = spec
+        .services
+        .keys()
+        .map(|k| (k.as_str(), State::New))
+        .collect();
+    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut found = Vec::new();
     let keys: Vec<&str> = spec.services.keys().map(String::as_str).collect();
     for k in keys {
@@ -1269,7 +1271,7 @@ fn check_ref(spec: &Spec, r: &Ref, secrets_ok: bool) -> Option<(Code, String, Op
                 format!("`${{secrets.{s}}}` cannot be used here: command lines, host names and healthchecks are visible to anyone who can list processes or read the unit"),
                 Some("pass the secret in an `env` value (e.g. `PASSWORD: ${secrets.x}`) and refer to `$PASSWORD` through a shell, or put it in a `files:` entry".into()),
             )),
-            Some(sec) if sec.generate == Some(Generate::Tls) => Some((
+            Some(secret_def) if secret_def.generate == Some(Generate::Tls) => Some((
                 Code::SecretPlaceholderNotAllowed,
                 format!("`${{secrets.{s}}}`: a tls secret is a set of files, not one value"),
                 Some("mount it with `{ secret: NAME, path: … }`".into()),

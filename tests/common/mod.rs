@@ -1,6 +1,10 @@
 //! Shared test helpers: the binary, external tools, reading output trees.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test that calls them"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,13 +87,13 @@ pub fn secret_values(dir: &Path) -> Vec<String> {
     let mut v = Vec::new();
     for (rel, bytes) in tree(&dir.join("secrets")) {
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        if rel.ends_with(".key") {
+        if Path::new(&rel).extension().is_some_and(|e| e == "key") {
             v.extend(
                 text.lines()
                     .filter(|l| !l.starts_with("-----") && l.len() > 20)
                     .map(str::to_owned),
             );
-        } else if !rel.contains('/') && !rel.ends_with(".env") {
+        } else if !rel.contains('/') && Path::new(&rel).extension().is_none_or(|e| e != "env") {
             v.push(text);
         }
     }
