@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use misp_gen::diag::{self, Code, Format};
 use misp_gen::validate::{self, Invalid};
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn fixture_dirs(kind: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new("tests/fixtures").join(kind))
         .expect("fixtures directory")
