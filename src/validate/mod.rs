@@ -152,10 +152,17 @@ pub fn validate_bytes(
         None => raw.clone(),
     };
     let mut prune: Vec<String> = Vec::new();
-    for e in schema::check(&raw)
-        .into_iter()
-        .chain(schema::check(&effective))
-    {
+    // Without an overlay the effective document is the raw one: check it once.
+    let overlaid = profile.as_ref().is_some_and(|p| {
+        raw.value
+            .pointer(&format!("/profiles/{}", crate::spec::load::escape_segment(&p.name)))
+            .is_some()
+    });
+    let mut errors = schema::check(&raw);
+    if overlaid {
+        errors.extend(schema::check(&effective));
+    }
+    for e in errors {
         inv.diags.push(e.diag);
         prune.push(e.prune);
     }

@@ -53,7 +53,9 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
     let mut out = Vec::new();
     // Missing required fields by object, to merge "unknown `imgae`" with "missing `image`".
     let mut required: Vec<(String, String)> = Vec::new();
-    for e in v.iter_errors(&doc.value) {
+    // One validation pass; the list is walked three times below.
+    let errors: Vec<_> = v.iter_errors(&doc.value).collect();
+    for e in &errors {
         if let ValidationErrorKind::Required { property } = e.kind() {
             required.push((
                 e.instance_path().as_str().to_owned(),
@@ -62,7 +64,7 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
         }
     }
     let mut merged: Vec<(String, String)> = Vec::new();
-    for e in v.iter_errors(&doc.value) {
+    for e in &errors {
         if let ValidationErrorKind::AdditionalProperties { unexpected } = e.kind() {
             let ptr = e.instance_path().as_str();
             let missing_here: Vec<&str> = required
@@ -77,7 +79,7 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
             }
         }
     }
-    for e in v.iter_errors(&doc.value) {
+    for e in &errors {
         let ptr = e.instance_path().as_str().to_owned();
         let instance = e.instance();
         let mk = |pointer: String, pos, code, message: String| Diagnostic {
