@@ -58,37 +58,59 @@ fn synthetic(n: usize) -> String {
 
 fn main() {
     let target = Target::Compose;
-    let opts = RenderOptions { target, templates: None, registry_mirror: None, flavor: None };
+    let opts = RenderOptions {
+        target,
+        templates: None,
+        registry_mirror: None,
+        flavor: None,
+    };
     let env = |_: &str| None;
-    let misp = std::fs::read("examples/misp.yaml").expect("examples/misp.yaml (run from the crate root)");
+    let misp =
+        std::fs::read("examples/misp.yaml").expect("examples/misp.yaml (run from the crate root)");
 
     // Warm-up: the schema compiles once per process.
     let cold = Instant::now();
     let _ = validate::validate_bytes("misp.yaml", &misp, Some("single-node"), None);
     let cold = cold.elapsed();
-    println!("{:<52} {}", "validate misp (first call, schema compile)", ms(cold));
+    println!(
+        "{:<52} {}",
+        "validate misp (first call, schema compile)",
+        ms(cold)
+    );
     for profile in ["single-node", "ha"] {
-        let d = time(200, || validate::validate_bytes("misp.yaml", &misp, Some(profile), None).is_ok());
+        let d = time(200, || {
+            validate::validate_bytes("misp.yaml", &misp, Some(profile), None).is_ok()
+        });
         println!("{:<52} {}", format!("validate misp ({profile})"), ms(d));
     }
 
     let bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
-    let d = time(20, || validate::validate_bytes("bomb.yaml", bomb.as_bytes(), None, None).is_err());
+    let d = time(20, || {
+        validate::validate_bytes("bomb.yaml", bomb.as_bytes(), None, None).is_err()
+    });
     println!("{:<52} {}", "billion laughs rejected", ms(d));
 
     let tmp = tempfile::tempdir().expect("tmp");
     for profile in ["single-node", "ha"] {
-        let valid = validate::validate_bytes("misp.yaml", &misp, Some(profile), None).expect("valid");
+        let valid =
+            validate::validate_bytes("misp.yaml", &misp, Some(profile), None).expect("valid");
         let out = tmp.path().join(format!("misp-{profile}"));
         let files = misp_gen::render_files(&valid, &out, &opts, &env).expect("renders");
         output::write(&out, &files).expect("writes");
-        let d = time(100, || misp_gen::render_files(&valid, &out, &opts, &env).expect("renders"));
-        println!("{:<52} {}", format!("render misp {profile}, all targets, in memory"), ms(d));
+        let d = time(100, || {
+            misp_gen::render_files(&valid, &out, &opts, &env).expect("renders")
+        });
+        println!(
+            "{:<52} {}",
+            format!("render misp {profile}, all targets, in memory"),
+            ms(d)
+        );
         let mut n = 0;
         let fresh = time(30, || {
             n += 1;
             let dir = tmp.path().join(format!("fresh-{profile}-{n}"));
-            let valid = validate::validate_bytes("misp.yaml", &misp, Some(profile), None).expect("valid");
+            let valid =
+                validate::validate_bytes("misp.yaml", &misp, Some(profile), None).expect("valid");
             // Same secrets as `out`, so nothing is generated: what a re-render into a new directory costs.
             copy_tree(&out.join("secrets"), &dir.join("secrets"));
             let files = misp_gen::render_files(&valid, &dir, &opts, &env).expect("renders");
@@ -99,19 +121,40 @@ fn main() {
             m += 1;
             copy_tree(&out, &tmp.path().join(format!("copy-{profile}-{m}")));
         });
-        println!("{:<52} {}", format!("validate+render+write misp {profile} (new dir)"), ms(fresh));
-        println!("{:<52} {}   ratio {:.2}", format!("copy of that output (cp -r)"), ms(copy), fresh.as_secs_f64() / copy.as_secs_f64());
+        println!(
+            "{:<52} {}",
+            format!("validate+render+write misp {profile} (new dir)"),
+            ms(fresh)
+        );
+        println!(
+            "{:<52} {}   ratio {:.2}",
+            format!("copy of that output (cp -r)"),
+            ms(copy),
+            fresh.as_secs_f64() / copy.as_secs_f64()
+        );
     }
 
     for n in [10, 100, 1000] {
         let spec = synthetic(n);
-        let valid = validate::validate_bytes("big.yaml", spec.as_bytes(), Some("single-node"), None).expect("valid synthetic spec");
+        let valid =
+            validate::validate_bytes("big.yaml", spec.as_bytes(), Some("single-node"), None)
+                .expect("valid synthetic spec");
         let out = tmp.path().join(format!("big-{n}"));
         let files = misp_gen::render_files(&valid, &out, &opts, &env).expect("renders");
         output::write(&out, &files).expect("writes");
         let runs = if n >= 1000 { 5 } else { 20 };
-        let v = time(runs, || validate::validate_bytes("big.yaml", spec.as_bytes(), Some("single-node"), None).is_ok());
-        let r = time(runs, || misp_gen::render_files(&valid, &out, &opts, &env).expect("renders"));
-        println!("{:<52} {}   render {}   ({} files)", format!("{n} services: validate"), ms(v), ms(r), files.len());
+        let v = time(runs, || {
+            validate::validate_bytes("big.yaml", spec.as_bytes(), Some("single-node"), None).is_ok()
+        });
+        let r = time(runs, || {
+            misp_gen::render_files(&valid, &out, &opts, &env).expect("renders")
+        });
+        println!(
+            "{:<52} {}   render {}   ({} files)",
+            format!("{n} services: validate"),
+            ms(v),
+            ms(r),
+            files.len()
+        );
     }
 }

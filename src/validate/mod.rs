@@ -5,6 +5,7 @@ pub mod schema;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::diag::{self, Code, Diagnostic};
 use crate::error::Error;
@@ -15,9 +16,9 @@ use crate::spec::{Document, Spec, load};
 #[derive(Debug, Clone)]
 pub struct Valid {
     /// The spec as written.
-    pub raw: Document,
+    pub raw: Arc<Document>,
     /// The spec with the profile's overlay merged in (positions kept).
-    pub doc: Document,
+    pub doc: Arc<Document>,
     /// The typed effective spec.
     pub spec: Spec,
     pub profile: Profile,
@@ -147,17 +148,21 @@ pub fn validate_bytes(
 
     // The schema on the spec as written, then on the effective spec: overlay errors point into the
     // overlay, and repeats of the same node are dropped by `sort_dedup`.
-    let effective = match &profile {
-        Some(p) => profile::apply_overlay(&raw, &p.name),
-        None => raw.clone(),
-    };
-    let mut prune: Vec<String> = Vec::new();
-    // Without an overlay the effective document is the raw one: check it once.
+    // Without an overlay the effective document is the raw one: shared, not copied, checked once.
     let overlaid = profile.as_ref().is_some_and(|p| {
         raw.value
-            .pointer(&format!("/profiles/{}", crate::spec::load::escape_segment(&p.name)))
+            .pointer(&format!(
+                "/profiles/{}",
+                crate::spec::load::escape_segment(&p.name)
+            ))
             .is_some()
     });
+    let raw = Arc::new(raw);
+    let effective = match &profile {
+        Some(p) if overlaid => Arc::new(profile::apply_overlay(&raw, &p.name)),
+        _ => Arc::clone(&raw),
+    };
+    let mut prune: Vec<String> = Vec::new();
     let mut errors = schema::check(&raw);
     if overlaid {
         errors.extend(schema::check(&effective));
@@ -213,6 +218,12 @@ fn typed_after_pruning(
     diags: &mut Vec<Diagnostic>,
     file: &str,
 ) -> Option<Spec> {
+    // The common case: nothing to prune, and the plain deserializer (no path tracking) succeeds.
+    if prune.is_empty()
+        && let Ok(s) = <Spec as serde::Deserialize>::deserialize(&effective.value)
+    {
+        return Some(s);
+    }
     let mut value = effective.value.clone();
     let mut ptrs = prune;
     ptrs.sort();

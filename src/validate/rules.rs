@@ -1244,9 +1244,11 @@ fn placeholders(cx: &mut Ctx<'_>, spec: &Spec) {
         for piece in pieces {
             let Piece::Ref(r, raw) = piece else { continue };
             let n = nth.entry(raw.clone()).or_insert(0);
-            let pos = cx.doc.pos_in_scalar(&p, &raw, *n);
+            let occurrence = *n;
             *n += 1;
             if let Some((code, msg, hint)) = check_ref(spec, &r, secrets_ok) {
+                // Located only on error: it scans the source text.
+                let pos = cx.doc.pos_in_scalar(&p, &raw, occurrence);
                 let d = cx.push(&p, pos, code, msg);
                 if let Some(h) = hint {
                     help(d, h);
