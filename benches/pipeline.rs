@@ -3,6 +3,9 @@
 //!
 //! Prints a table of medians; no external harness so it runs anywhere `cargo` does.
 
+#![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
+
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -48,10 +51,11 @@ fn synthetic(n: usize) -> String {
         "apiVersion: misp-gen/v1\nname: big\nparams: { fqdn: big.example.org }\nsecrets:\n  pw: { generate: password }\n  tls: { generate: tls, hosts: [\"${params.fqdn}\"] }\nvolumes:\n  data: { size: 1Gi, shared: true }\nservices:\n",
     );
     for i in 0..n {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "  svc{i}:\n    image: docker.io/library/nginx:1.27.3\n    env: {{ FQDN: \"${{params.fqdn}}\", PW: \"${{secrets.pw}}\", NEXT: \"${{services.svc{}.host}}\" }}\n    ports: [{{ name: http, port: 80 }}, {{ name: https, port: 443 }}]\n    mounts: [{{ volume: data, path: /data }}, {{ secret: tls, path: /certs }}, {{ scratch: true, path: /tmp }}]\n    healthcheck: {{ http: {{ path: /, port: http }}, interval: 30s }}\n    resources: {{ cpu: \"0.5\", memory: 256Mi }}\n",
             (i + 1) % n
-        ));
+        );
     }
     s
 }
