@@ -178,10 +178,7 @@ struct WorkloadCtx {
 
 #[derive(Serialize, Default)]
 struct Pod {
-    run_as_user: Option<u64>,
-    run_as_group: Option<u64>,
     fs_group: Option<u64>,
-    run_as_non_root: bool,
     spread: Vec<SpreadOut>,
     init_containers: Vec<Container>,
     containers: Vec<Container>,
@@ -776,7 +773,7 @@ pub fn render(
             },
         );
 
-        let mut pod = pod_security(&mut out, &sp, svc);
+        let mut pod = pod_security(svc);
         let main = container(&mut out, &sp, name, svc, &mut pod.volumes, true);
         // Init containers: waits for this service's dependencies, and the one-off services it
         // waits for with `completed`, each after the waits of its own dependencies.
@@ -1329,27 +1326,15 @@ fn service_ports(svc: &Service) -> Vec<ServicePort> {
         .collect()
 }
 
-/// The pod's security settings from the service's `user`.
-fn pod_security(out: &mut Out<'_>, sp: &str, svc: &Service) -> Pod {
+/// The pod's security settings: volumes (and secret files) group-owned by the user's group when
+/// the service runs as a numeric non-root user, so it can write its volumes and read its secrets.
+/// Users are set per container, since a pod may also run a one-off service as another user.
+fn pod_security(svc: &Service) -> Pod {
     let mut pod = Pod::default();
-    if let Some(u) = &svc.user {
-        match numeric_user(u) {
-            Some((uid, gid)) => {
-                pod.run_as_user = Some(uid);
-                pod.run_as_group = gid;
-                pod.run_as_non_root = uid != 0;
-                // Volumes (and secret files) group-owned by the user's group, so a non-root user
-                // can write its volumes and read its secrets.
-                if uid != 0 {
-                    pod.fs_group = Some(gid.unwrap_or(uid));
-                }
-            }
-            None => out.diag(
-                &format!("{sp}/user"),
-                format!("kubernetes runs containers as a numeric user; `{u}` is a name"),
-                "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
-            ),
-        }
+    if let Some((uid, gid)) = svc.user.as_deref().and_then(numeric_user)
+        && uid != 0
+    {
+        pod.fs_group = Some(gid.unwrap_or(uid));
     }
     pod
 }
@@ -1401,10 +1386,19 @@ fn container(
     }
 
     // Security: never gain privileges, no capabilities beyond what the image's start needs.
-    let root_start = match svc.user.as_deref().and_then(numeric_user) {
-        Some((uid, _)) => uid == 0,
-        None => true,
-    };
+    let user = svc.user.as_deref().and_then(numeric_user);
+    if let Some((uid, gid)) = user {
+        c.security.run_as_user = Some(uid);
+        c.security.run_as_group = gid;
+        c.security.run_as_non_root = uid != 0;
+    } else if let Some(u) = &svc.user {
+        out.diag(
+            &format!("{sp}/user"),
+            format!("kubernetes runs containers as a numeric user; `{u}` is a name"),
+            "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
+        );
+    }
+    let root_start = user.is_none_or(|(uid, _)| uid == 0);
     if root_start {
         let mut caps = ROOT_START_CAPS.to_vec();
         if svc.ports.iter().any(|p| p.port < 1024) {
