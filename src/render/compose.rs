@@ -162,7 +162,8 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn port_number(svc: &Service, r: &PortRef) -> u16 {
+/// The number of a port given by name or number (0 when the name is unknown; validation rules that out).
+pub(crate) fn port_number(svc: &Service, r: &PortRef) -> u16 {
     match r {
         PortRef::Number(n) => *n,
         PortRef::Name(n) => svc
@@ -174,7 +175,7 @@ fn port_number(svc: &Service, r: &PortRef) -> u16 {
 }
 
 /// Whether the edge port speaks TLS: its healthcheck says https, or it is named or numbered so.
-fn port_is_https(svc: &Service, port: u16) -> bool {
+pub(crate) fn port_is_https(svc: &Service, port: u16) -> bool {
     let by_check = svc
         .healthcheck
         .as_ref()

@@ -1,22 +1,1809 @@
-//! The kubernetes target (being built).
+//! The Kubernetes target: one manifest per object under `kubernetes/`, a `kustomization.yaml` that
+//! builds them, and a second kustomization under `secrets/kubernetes/` whose generators turn the
+//! secret files into Secrets, so that no secret value is ever written into a manifest.
+//!
+//! How the spec maps (the README repeats this for users):
+//! - A service is a Deployment, or a StatefulSet when it is a singleton that mounts a volume that is
+//!   not `shared` (ReadWriteOnce: a StatefulSet never runs a second pod while the first may still
+//!   hold the volume). Singletons and pods with a ReadWriteOnce volume update with `Recreate`.
+//! - `publish` becomes a `hostPort`: the port the spec names, on the node the pod runs on, with no
+//!   ingress controller and no `NodePort` range (30000-32767) in the way. That is the way in on a
+//!   one-node cluster; the Ingress serves clusters that run a controller.
+//! - `depends_on`: `healthy` waits, in an init container, until a TCP connection to the dependency's
+//!   Service succeeds (a Service only routes to ready pods, and readiness is the healthcheck);
+//!   `started` waits until the dependency's headless Service, which publishes pods that are not yet
+//!   ready, resolves (a pod of it exists and is starting). Both run the dependant's own image, so an
+//!   air-gapped site needs no extra image.
+//! - `completed`: Kubernetes restarts a Deployment's container that exits, so a one-off task cannot
+//!   be a Deployment. A service that another waits for with `completed` is not deployed on its own:
+//!   it runs as an init container (`run-<service>`) in every pod of each dependant, before that pod's
+//!   containers start, with its own env and mounts. It therefore runs once per pod start and must be
+//!   idempotent (as migrations usually are).
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::render::{FileSet, Templates};
-use crate::secrets::Secrets;
-use crate::validate::Valid;
+use crate::plan::{self, Naming};
+use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
+use crate::render::compose::{port_is_https, port_number};
+use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
+use crate::secrets::{Secrets, Value as SecretValue};
+use crate::spec::load::escape_segment;
+use crate::spec::model::{
+    Condition, Engine, Generate, Mount, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
+};
+use crate::units;
+use crate::validate::{Invalid, Valid, rules};
+
+/// Where the manifests go.
+const DIR: &str = "kubernetes";
+/// Where the secret kustomization and the files it reads go.
+const SECRETS_DIR: &str = "secrets/kubernetes";
+/// `app.kubernetes.io/managed-by`.
+const MANAGED_BY: &str = "misp-gen";
+/// Size of a claim whose volume gives none.
+const DEFAULT_VOLUME_SIZE: &str = "10Gi";
+/// How long a dependant waits for a service that has no start period to go by.
+const DEFAULT_SERVICE_WAIT_S: u64 = 300;
+/// Time between tries when waiting for a service.
+const DEFAULT_SERVICE_WAIT_INTERVAL_S: u64 = 5;
+/// The embedded database's first start (initialising an empty data directory) must never be cut
+/// short by its startup probe: killing it half way leaves a broken data directory.
+const DB_MIN_STARTUP_S: u64 = 600;
+/// Kustomize appends `-` and a 10-character hash to generated names.
+const HASH_SUFFIX_LEN: usize = 11;
+/// A `StatefulSet`'s name ends up in its pods' `controller-revision-hash` label with a hash after it.
+const STATEFULSET_NAME_MAX: usize = 52;
+/// The user the wait containers run as when the service names none.
+const NOBODY: u64 = 65_534;
+/// Capabilities an image needs when its entrypoint starts as root and drops to another user
+/// (Apache, supervisord, the official database images): change the owner of its directories,
+/// switch user and group, and signal its children once they run as that user.
+const ROOT_START_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "KILL",
+    "SETGID",
+    "SETUID",
+];
+
+/// The script of a wait init container (free of `$(` and `$$`, which the kubelet would expand in a
+/// command, so it is written as it runs). Arguments: WHAT MODE HOST PORT LIMIT EVERY, with MODE `tcp`
+/// (connect to HOST:PORT) or `dns` (HOST resolves). It uses whatever the image has: `nc`, else
+/// bash's `/dev/tcp`; `getent`, else `nslookup`.
+const WAIT_SCRIPT: &str = r#"what=$1 mode=$2 host=$3 port=$4 limit=$5 every=$6
+if [ "$mode" = tcp ] && ! command -v nc >/dev/null 2>&1 && ! command -v bash >/dev/null 2>&1; then
+  echo "misp-gen: cannot wait for $what: this image has neither nc nor bash" >&2
+  exit 1
+fi
+probe() {
+  if [ "$mode" = dns ]; then
+    getent hosts "$host" >/dev/null 2>&1 || nslookup "$host" >/dev/null 2>&1
+  elif command -v nc >/dev/null 2>&1; then
+    nc -z -w 3 "$host" "$port" >/dev/null 2>&1
+  elif command -v timeout >/dev/null 2>&1; then
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" >/dev/null 2>&1
+  else
+    bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" >/dev/null 2>&1
+  fi
+}
+start=`date +%s`
+echo "misp-gen: waiting up to ${limit}s for $what"
+until probe; do
+  now=`date +%s`
+  if [ `expr "$now" - "$start"` -ge "$limit" ]; then
+    echo "misp-gen: gave up after ${limit}s: $what is not there ($mode $host ${port}); see kubectl get pods,events" >&2
+    exit 1
+  fi
+  sleep "$every"
+done
+echo "misp-gen: $what is there""#;
+
+/// Kubernetes names: a service is reached through its Service, `<name>-<service>`.
+pub struct KubernetesNaming {
+    prefix: String,
+}
+
+impl KubernetesNaming {
+    #[must_use]
+    pub fn new(spec: &Spec) -> Self {
+        KubernetesNaming {
+            prefix: spec.name.clone(),
+        }
+    }
+    fn object(&self, thing: &str) -> String {
+        format!("{}-{}", self.prefix, dns(thing))
+    }
+}
+
+impl Naming for KubernetesNaming {
+    fn service_host(&self, service: &str) -> String {
+        self.object(service)
+    }
+    fn database_host(&self) -> String {
+        self.object(rules::DATABASE)
+    }
+}
+
+/// A spec name (which may hold `_`) as a DNS-1123 label part.
+fn dns(s: &str) -> String {
+    s.replace('_', "-")
+}
+
+// ------------------------------------------------------------------ template contexts
+
+#[derive(Serialize, Clone, PartialEq, Eq)]
+struct Kv {
+    key: String,
+    value: String,
+}
+
+fn kvs(m: &BTreeMap<String, String>) -> Vec<Kv> {
+    m.iter()
+        .map(|(k, v)| Kv {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Meta {
+    spec_name: String,
+    name: String,
+    labels: Vec<Kv>,
+}
+
+#[derive(Serialize)]
+struct WorkloadCtx {
+    meta: Meta,
+    kind: &'static str,
+    replicas: u32,
+    selector: Vec<Kv>,
+    /// Deployment: `Recreate`, or `RollingUpdate` with these numbers.
+    recreate: bool,
+    max_unavailable: u32,
+    max_surge: u32,
+    progress_deadline: u64,
+    /// `StatefulSet`: its headless Service.
+    service_name: Option<String>,
+    claim_templates: Vec<Claim>,
+    pod_labels: Vec<Kv>,
+    pod: Pod,
+}
+
+#[derive(Serialize, Default)]
+struct Pod {
+    fs_group: Option<u64>,
+    spread: Vec<SpreadOut>,
+    init_containers: Vec<Container>,
+    containers: Vec<Container>,
+    volumes: Vec<PodVolume>,
+}
+
+#[derive(Serialize)]
+struct SpreadOut {
+    key: &'static str,
+    when: &'static str,
+}
+
+#[derive(Serialize, Default, Clone)]
+struct Container {
+    name: String,
+    image: String,
+    pull_policy: &'static str,
+    command: Option<Vec<String>>,
+    args: Option<Vec<String>>,
+    /// A wait container's script (written as a block scalar: it holds no `$(` or `$$`).
+    script: Option<String>,
+    env: Vec<EnvVar>,
+    ports: Vec<ContainerPort>,
+    mounts: Vec<VolumeMount>,
+    startup: Option<Probe>,
+    readiness: Option<Probe>,
+    liveness: Option<Probe>,
+    resources: Option<Res>,
+    security: ContainerSecurity,
+}
+
+#[derive(Serialize, Clone)]
+struct EnvVar {
+    name: String,
+    value: Option<String>,
+    secret_name: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+struct ContainerPort {
+    name: String,
+    port: u16,
+    protocol: &'static str,
+    host_port: Option<u16>,
+}
+
+#[derive(Serialize, Clone)]
+struct VolumeMount {
+    name: String,
+    path: String,
+    read_only: bool,
+    sub_path: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+struct Probe {
+    http_path: Option<String>,
+    /// httpGet / tcpSocket port: a JSON number or a JSON string (a port name).
+    port: Option<serde_json::Value>,
+    scheme: Option<&'static str>,
+    exec: Option<Vec<String>>,
+    period: u64,
+    timeout: u64,
+    failure_threshold: u64,
+}
+
+#[derive(Serialize, Clone)]
+struct Res {
+    cpu_request: Option<String>,
+    cpu_limit: Option<String>,
+    memory_request: Option<String>,
+    memory_limit: Option<String>,
+}
+
+#[derive(Serialize, Default, Clone)]
+struct ContainerSecurity {
+    run_as_user: Option<u64>,
+    run_as_group: Option<u64>,
+    run_as_non_root: bool,
+    read_only_root: bool,
+    add: Vec<&'static str>,
+}
+
+#[derive(Serialize, Clone, PartialEq, Eq)]
+struct PodVolume {
+    name: String,
+    /// pvc, secret, configmap or empty.
+    kind: &'static str,
+    source: String,
+    items: Vec<Item>,
+    default_mode: Option<u32>,
+}
+
+#[derive(Serialize, Clone, PartialEq, Eq)]
+struct Item {
+    key: String,
+    path: String,
+    mode: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Claim {
+    name: String,
+    rwx: bool,
+    size: String,
+    class: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ServiceCtx {
+    meta: Meta,
+    headless: bool,
+    selector: Vec<Kv>,
+    ports: Vec<ServicePort>,
+}
+
+#[derive(Serialize)]
+struct ServicePort {
+    name: String,
+    port: u16,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+struct PvcCtx {
+    meta: Meta,
+    claim: Claim,
+}
+
+#[derive(Serialize)]
+struct PdbCtx {
+    meta: Meta,
+    min_available: u32,
+    selector: Vec<Kv>,
+}
+
+#[derive(Serialize)]
+struct IngressCtx {
+    meta: Meta,
+    annotations: Vec<Kv>,
+    class: String,
+    host: String,
+    tls_secret: Option<String>,
+    service: String,
+    port: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct NamespaceCtx {
+    spec_name: String,
+    name: String,
+    labels: Vec<Kv>,
+}
+
+#[derive(Serialize)]
+struct KustomizationCtx {
+    spec_name: String,
+    namespace: String,
+    labels: Vec<Kv>,
+    resources: Vec<String>,
+    config_maps: Vec<Generator>,
+}
+
+#[derive(Serialize)]
+struct SecretsKustomizationCtx {
+    spec_name: String,
+    secrets: Vec<Generator>,
+}
+
+/// One secretGenerator or configMapGenerator entry.
+#[derive(Serialize)]
+struct Generator {
+    name: String,
+    kind: Option<&'static str>,
+    /// `key=path` entries.
+    files: Vec<String>,
+    envs: Vec<String>,
+}
+
+// ------------------------------------------------------------------ names
+
+/// Every object name the render makes, checked for DNS-1123, length and collisions; problems are
+/// diagnostics on the spec node the name comes from.
+struct Names<'a> {
+    valid: &'a Valid,
+    seen: BTreeMap<(&'static str, String), String>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Names<'_> {
+    /// Claim `name` for an object of `kind`, made from the spec node at `pointer`. `max` is the
+    /// longest the name may be (63, less where Kubernetes or kustomize append to it); Services'
+    /// names must also start with a letter (DNS-1035).
+    fn claim(&mut self, kind: &'static str, name: &str, pointer: &str, max: usize) {
+        let file = self.valid.doc.file.clone();
+        let pos = self.valid.doc.key_pos(pointer);
+        let diag = |message: String, help: &str| Diagnostic {
+            file: file.clone(),
+            pos,
+            pointer: pointer.to_owned(),
+            code: Code::InvalidName,
+            message,
+            help: Some(help.to_owned()),
+        };
+        let dns1035 = kind == "Service";
+        if !rules::is_dns_label(name)
+            || (dns1035 && !name.starts_with(|c: char| c.is_ascii_lowercase()))
+        {
+            self.diags.push(diag(
+                format!(
+                    "kubernetes: the {kind} name `{name}` is not a DNS-1123 label{}",
+                    if dns1035 {
+                        " starting with a letter"
+                    } else {
+                        ""
+                    }
+                ),
+                "object names are `<name>-<thing>`: use a spec name that starts with a letter",
+            ));
+        } else if name.len() > max {
+            self.diags.push(diag(
+                format!(
+                    "kubernetes: the {kind} name `{name}` is {} characters; at most {max} fit here",
+                    name.len()
+                ),
+                "shorten the spec's `name` or this name",
+            ));
+        }
+        if let Some(first) = self.seen.get(&(kind, name.to_owned())) {
+            if first != pointer {
+                let msg = format!(
+                    "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
+                );
+                self.diags
+                    .push(diag(msg, "rename one of them so their object names differ"));
+            }
+        } else {
+            self.seen
+                .insert((kind, name.to_owned()), pointer.to_owned());
+        }
+    }
+}
+
+/// A pod-local name (volume, container): a DNS label, unique among `taken`.
+fn local_name(base: &str, taken: &BTreeSet<String>) -> String {
+    let mut b: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while b.contains("--") {
+        b = b.replace("--", "-");
+    }
+    b.truncate(56);
+    let b = b.trim_matches('-').to_owned();
+    let b = if b.is_empty() { "v".to_owned() } else { b };
+    if !taken.contains(&b) {
+        return b;
+    }
+    // At most `taken.len()` suffixes can be in use, so one of these is free.
+    (2..=taken.len() + 2)
+        .map(|i| format!("{b}-{i}"))
+        .find(|n| !taken.contains(n))
+        .unwrap_or(b)
+}
+
+/// Add a pod volume, reusing an identical one; returns its name.
+fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String {
+    let base = v.name.clone();
+    if let Some(same) = vols.iter().find(|x| {
+        x.kind == v.kind
+            && x.source == v.source
+            && x.items == v.items
+            && x.default_mode == v.default_mode
+    }) {
+        return same.name.clone();
+    }
+    let taken: BTreeSet<String> = vols.iter().map(|x| x.name.clone()).collect();
+    v.name = local_name(&base, &taken);
+    let name = v.name.clone();
+    vols.push(v);
+    name
+}
+
+// ------------------------------------------------------------------ small mappings
+
+fn pull_policy(p: Pull) -> &'static str {
+    match p {
+        Pull::Never => "Never",
+        Pull::Missing => "IfNotPresent",
+        Pull::Always => "Always",
+    }
+}
+
+fn protocol(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+    }
+}
+
+/// CPU quantity in Kubernetes' form.
+fn cpu_quantity(milli: u64) -> String {
+    if milli.is_multiple_of(1000) {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
+    }
+}
+
+/// Limits as the spec gives them; requests derived: memory the same (it cannot be reclaimed, so a
+/// pod should be scheduled where its limit fits), CPU half (it is shared fairly under load).
+fn resources(r: Option<&crate::spec::model::Resources>) -> Option<Res> {
+    let r = r?;
+    let cpu = r.cpu.as_deref().and_then(units::millicpu);
+    let mem = r.memory.clone();
+    if cpu.is_none() && mem.is_none() {
+        return None;
+    }
+    Some(Res {
+        cpu_request: cpu.map(|m| cpu_quantity((m / 2).max(1))),
+        cpu_limit: cpu.map(cpu_quantity),
+        memory_request: mem.clone(),
+        memory_limit: mem,
+    })
+}
+
+fn secs(v: Option<&str>, default_ms: u64) -> u64 {
+    units::duration_secs_ceil(v.and_then(units::duration_ms).unwrap_or(default_ms)).max(1)
+}
+
+/// `UID[:GID]` when numeric.
+fn numeric_user(u: &str) -> Option<(u64, Option<u64>)> {
+    let (uid, gid) = match u.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u, None),
+    };
+    let uid = uid.parse().ok()?;
+    let gid = match gid {
+        Some(g) => Some(g.parse().ok()?),
+        None => None,
+    };
+    Some((uid, gid))
+}
+
+/// A body size as nginx writes it (`512m`).
+fn nginx_size(bytes: u64) -> String {
+    for (unit, shift) in [("g", 30), ("m", 20), ("k", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// A label value: at most 63, alphanumerics and `-_.` inside.
+fn is_label_value(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_none_or(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
+}
+
+fn port_spec(svc: &Service, r: &PortRef) -> serde_json::Value {
+    match r {
+        PortRef::Name(n) => serde_json::Value::from(n.clone()),
+        PortRef::Number(n) => match svc.ports.iter().find(|p| p.port == *n) {
+            Some(p) => serde_json::Value::from(p.name.clone()),
+            None => serde_json::Value::from(*n),
+        },
+    }
+}
+
+// ------------------------------------------------------------------ the render
+
+/// Everything the render collects before writing files.
+struct Out<'a> {
+    valid: &'a Valid,
+    secrets: &'a Secrets,
+    naming: KubernetesNaming,
+    mirror: Option<&'a str>,
+    pull: &'static str,
+    names: Names<'a>,
+    diags: Vec<Diagnostic>,
+    /// Secret generators by object name.
+    secret_gens: BTreeMap<String, Generator>,
+    config_gens: BTreeMap<String, Generator>,
+    /// Files under `secrets/kubernetes/` (relative to it) → content.
+    secret_files: BTreeMap<String, String>,
+    /// Files under `kubernetes/files/` → (content, mode).
+    plain_files: BTreeMap<String, (String, u32)>,
+    /// Volumes some workload mounts.
+    used_volumes: BTreeSet<String>,
+    /// Services that need a headless Service (`StatefulSet`s, targets of `started`).
+    headless: BTreeSet<String>,
+}
+
+impl Out<'_> {
+    fn spec(&self) -> &Spec {
+        &self.valid.spec
+    }
+
+    fn diag(&mut self, pointer: &str, message: String, help: &str) {
+        self.diags.push(Diagnostic {
+            file: self.valid.doc.file.clone(),
+            pos: self.valid.doc.pos(pointer),
+            pointer: pointer.to_owned(),
+            code: Code::UnitValue,
+            message,
+            help: Some(help.to_owned()),
+        });
+    }
+
+    fn labels(&self, component: &str, with_version: bool) -> BTreeMap<String, String> {
+        let mut m = self.selector(component);
+        m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+        if with_version
+            && let Some(v) = &self.spec().version
+            && is_label_value(v)
+        {
+            m.insert("app.kubernetes.io/version".into(), v.clone());
+        }
+        m
+    }
+
+    /// The stable label subset selectors use (never the version).
+    fn selector(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "app.kubernetes.io/name".to_owned(),
+                self.spec().name.clone(),
+            ),
+            (
+                "app.kubernetes.io/instance".to_owned(),
+                self.spec().name.clone(),
+            ),
+            (
+                "app.kubernetes.io/component".to_owned(),
+                component.to_owned(),
+            ),
+        ])
+    }
+
+    fn meta(&self, name: String, component: &str) -> Meta {
+        Meta {
+            spec_name: self.spec().name.clone(),
+            name,
+            labels: kvs(&self.labels(component, true)),
+        }
+    }
+
+    /// The Secret that carries spec secret `s` (generated from files under `secrets/kubernetes/`).
+    fn secret_object(&mut self, s: &str) -> String {
+        let name = self.naming.object(s);
+        if self.secret_gens.contains_key(&name) {
+            return name;
+        }
+        let pointer = format!("/secrets/{}", escape_segment(s));
+        self.names
+            .claim("Secret", &name, &pointer, 63 - HASH_SUFFIX_LEN);
+        let mut g = Generator {
+            name: name.clone(),
+            kind: None,
+            files: Vec::new(),
+            envs: Vec::new(),
+        };
+        match self.secrets.values.get(s) {
+            Some(SecretValue::Text(t)) => {
+                let rel = format!("values/{s}");
+                g.files.push(format!("{s}={rel}"));
+                self.secret_files.insert(rel, t.clone());
+            }
+            Some(SecretValue::Tls(tls)) => {
+                g.kind = Some("kubernetes.io/tls");
+                for (f, body) in [
+                    ("ca.crt", &tls.ca_crt),
+                    ("tls.crt", &tls.tls_crt),
+                    ("tls.key", &tls.tls_key),
+                ] {
+                    let rel = format!("tls/{s}/{f}");
+                    g.files.push(format!("{f}={rel}"));
+                    self.secret_files.insert(rel, body.clone());
+                }
+            }
+            None => {}
+        }
+        self.secret_gens.insert(name.clone(), g);
+        name
+    }
+
+    fn is_tls(&self, s: &str) -> bool {
+        self.spec()
+            .secrets
+            .get(s)
+            .is_some_and(|x| x.generate == Some(Generate::Tls))
+    }
+}
 
 /// Render the kubernetes target into `files`.
 ///
 /// # Errors
-/// Not built yet.
+/// Values this target cannot carry and object names it cannot make (diagnostics), template errors.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one mapping from the plan to Kubernetes objects, concept by concept"
+)]
 pub fn render(
-    _valid: &Valid,
-    _secrets: &Secrets,
-    _templates: &Templates,
-    _mirror: Option<&str>,
-    _files: &mut FileSet,
+    valid: &Valid,
+    secrets: &Secrets,
+    templates: &Templates,
+    mirror: Option<&str>,
+    files: &mut FileSet,
 ) -> Result<(), Error> {
-    Err(Error::Failed(
-        "the kubernetes target is not built yet".into(),
-    ))
+    let spec = &valid.spec;
+    let mut out = Out {
+        valid,
+        secrets,
+        naming: KubernetesNaming::new(spec),
+        mirror,
+        pull: pull_policy(spec.images.as_ref().map(|i| i.pull).unwrap_or_default()),
+        names: Names {
+            valid,
+            seen: BTreeMap::new(),
+            diags: Vec::new(),
+        },
+        diags: Vec::new(),
+        secret_gens: BTreeMap::new(),
+        config_gens: BTreeMap::new(),
+        secret_files: BTreeMap::new(),
+        plain_files: BTreeMap::new(),
+        used_volumes: BTreeSet::new(),
+        headless: BTreeSet::new(),
+    };
+    let mut manifests: BTreeMap<String, String> = BTreeMap::new();
+    let mut emit = |file: String, template: &str, ctx: &dyn erased::Ctx| -> Result<(), Error> {
+        let text = ctx.render(templates, template)?;
+        manifests.insert(file, text);
+        Ok(())
+    };
+
+    // Services others wait for with `completed` run inside their dependants (see the module docs).
+    let one_offs: BTreeSet<String> = spec
+        .services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, c)| **c == Condition::Completed)
+        .map(|(d, _)| d.clone())
+        .filter(|d| spec.services.contains_key(d))
+        .collect();
+    for (name, svc) in &spec.services {
+        for (dep, cond) in &svc.depends_on {
+            if *cond == Condition::Started && (dep != rules::DATABASE || embedded_db(spec)) {
+                out.headless.insert(dep.clone());
+            }
+        }
+        if is_statefulset(spec, svc) && !one_offs.contains(name) {
+            out.headless.insert(name.clone());
+        }
+    }
+    if embedded_db(spec) {
+        out.headless.insert(rules::DATABASE.to_owned());
+    }
+
+    let profile = &valid.profile;
+    for (name, svc) in &spec.services {
+        if one_offs.contains(name) {
+            continue;
+        }
+        let sp = format!("/services/{}", escape_segment(name));
+        let replicas = plan::replicas(valid, svc);
+        let object = out.naming.object(name);
+        let statefulset = is_statefulset(spec, svc);
+        out.names.claim(
+            if statefulset {
+                "StatefulSet"
+            } else {
+                "Deployment"
+            },
+            &object,
+            &sp,
+            if statefulset {
+                STATEFULSET_NAME_MAX
+            } else {
+                63
+            },
+        );
+
+        let mut pod = pod_security(svc);
+        let main = container(&mut out, &sp, name, svc, &mut pod.volumes, true);
+        // Init containers: waits for this service's dependencies, and the one-off services it
+        // waits for with `completed`, each after the waits of its own dependencies.
+        let mut waited = BTreeSet::new();
+        let mut init = Vec::new();
+        let mut deps: Vec<(String, Condition, String)> = Vec::new();
+        for (dep, cond) in &svc.depends_on {
+            if *cond == Condition::Completed
+                && let Some(d) = spec.services.get(dep)
+            {
+                for (dd, dc) in &d.depends_on {
+                    deps.push((
+                        dd.clone(),
+                        *dc,
+                        format!("/services/{}/depends_on", escape_segment(dep)),
+                    ));
+                }
+            }
+            deps.push((dep.clone(), *cond, format!("{sp}/depends_on")));
+        }
+        for (dep, cond, dp) in deps {
+            if cond == Condition::Completed {
+                if let Some(d) = spec.services.get(&dep) {
+                    let dsp = format!("/services/{}", escape_segment(&dep));
+                    let mut c = container(&mut out, &dsp, &dep, d, &mut pod.volumes, false);
+                    c.name = format!("run-{dep}");
+                    init.push(c);
+                }
+                continue;
+            }
+            if !waited.insert(dep.clone()) {
+                continue;
+            }
+            if let Some(c) = wait_container(&mut out, &dp, svc, &main, &dep, cond) {
+                init.push(c);
+            }
+        }
+        let mut taken: BTreeSet<String> = BTreeSet::from([main.name.clone()]);
+        for c in &mut init {
+            c.name = local_name(&c.name, &taken);
+            taken.insert(c.name.clone());
+        }
+        pod.init_containers = init;
+        let rwo = svc.mounts.iter().any(|m| {
+            m.volume
+                .as_ref()
+                .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+        });
+        let recreate = svc.scaling == Scaling::Singleton
+            || rwo
+            || profile.defaults.update.strategy == ProfileStrategy::Recreate;
+        if replicas > 1 {
+            pod.spread = spread(profile.defaults.spread);
+        }
+        let start = svc
+            .healthcheck
+            .as_ref()
+            .map_or(0, |h| secs(h.start_period.as_deref(), 0));
+        pod.containers = vec![main];
+        let ctx = WorkloadCtx {
+            meta: out.meta(object.clone(), name),
+            kind: if statefulset {
+                "StatefulSet"
+            } else {
+                "Deployment"
+            },
+            replicas,
+            selector: kvs(&out.selector(name)),
+            recreate,
+            max_unavailable: profile.defaults.update.max_unavailable,
+            max_surge: profile.defaults.update.max_surge,
+            progress_deadline: (start + 300).max(600),
+            service_name: statefulset.then(|| format!("{object}-headless")),
+            claim_templates: Vec::new(),
+            pod_labels: kvs(&out.labels(name, true)),
+            pod,
+        };
+        let file = format!(
+            "{}-{name}.yaml",
+            if statefulset {
+                "statefulset"
+            } else {
+                "deployment"
+            }
+        );
+        emit(file, "kubernetes/workload.yaml.j2", &ctx)?;
+
+        if !svc.ports.is_empty() {
+            out.names.claim("Service", &object, &sp, 63);
+            let ctx = ServiceCtx {
+                meta: out.meta(object.clone(), name),
+                headless: false,
+                selector: kvs(&out.selector(name)),
+                ports: service_ports(svc),
+            };
+            emit(
+                format!("service-{name}.yaml"),
+                "kubernetes/service.yaml.j2",
+                &ctx,
+            )?;
+        }
+        if out.headless.contains(name) {
+            let hl = format!("{object}-headless");
+            out.names.claim("Service", &hl, &sp, 63);
+            let ctx = ServiceCtx {
+                meta: out.meta(hl, name),
+                headless: true,
+                selector: kvs(&out.selector(name)),
+                ports: service_ports(svc),
+            };
+            emit(
+                format!("service-{name}-headless.yaml"),
+                "kubernetes/service.yaml.j2",
+                &ctx,
+            )?;
+        }
+        if replicas > 1
+            && let Budget::MinAvailable { min_available } = profile.defaults.disruption_budget
+        {
+            out.names.claim("PodDisruptionBudget", &object, &sp, 63);
+            let ctx = PdbCtx {
+                meta: out.meta(object.clone(), name),
+                // Never the whole set: a budget that allows no eviction blocks every node drain.
+                min_available: min_available.min(replicas - 1),
+                selector: kvs(&out.selector(name)),
+            };
+            emit(format!("pdb-{name}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)?;
+        }
+    }
+
+    // The embedded database.
+    if let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) {
+        let object = out.naming.database_host();
+        out.names
+            .claim("StatefulSet", &object, "/database", STATEFULSET_NAME_MAX);
+        out.names.claim("Service", &object, "/database", 63);
+        let hl = format!("{object}-headless");
+        out.names.claim("Service", &hl, "/database", 63);
+        let port = plan::engine_port(db.engine);
+        let port_name = match db.engine {
+            Engine::Mariadb | Engine::Mysql => "mysql",
+            Engine::Postgres => "postgres",
+        };
+        let mut env = Vec::new();
+        let value = |k: &str, v: &str| EnvVar {
+            name: k.to_owned(),
+            value: Some(v.to_owned()),
+            secret_name: None,
+            secret_key: None,
+        };
+        let password = out.secret_object(&db.password);
+        let from_secret = |k: &str, obj: &str, key: &str| EnvVar {
+            name: k.to_owned(),
+            value: None,
+            secret_name: Some(obj.to_owned()),
+            secret_key: Some(key.to_owned()),
+        };
+        let (data_dir, check): (&str, Vec<String>) = match db.engine {
+            Engine::Mariadb | Engine::Mysql => {
+                let pre = if db.engine == Engine::Mariadb {
+                    "MARIADB"
+                } else {
+                    "MYSQL"
+                };
+                env.push(value(&format!("{pre}_DATABASE"), &db.name));
+                env.push(value(&format!("{pre}_USER"), &db.user));
+                env.push(from_secret(
+                    &format!("{pre}_PASSWORD"),
+                    &password,
+                    &db.password,
+                ));
+                match &db.root_password {
+                    Some(r) => {
+                        let obj = out.secret_object(r);
+                        env.push(from_secret(&format!("{pre}_ROOT_PASSWORD"), &obj, r));
+                    }
+                    None => env.push(value(&format!("{pre}_RANDOM_ROOT_PASSWORD"), "1")),
+                }
+                let check = if db.engine == Engine::Mariadb {
+                    vec![
+                        "healthcheck.sh".into(),
+                        "--connect".into(),
+                        "--innodb_initialized".into(),
+                    ]
+                } else {
+                    vec![
+                        "mysqladmin".into(),
+                        "ping".into(),
+                        "-h".into(),
+                        "127.0.0.1".into(),
+                        "--silent".into(),
+                    ]
+                };
+                ("/var/lib/mysql", check)
+            }
+            Engine::Postgres => {
+                env.push(value("POSTGRES_DB", &db.name));
+                env.push(value("POSTGRES_USER", &db.user));
+                env.push(from_secret("POSTGRES_PASSWORD", &password, &db.password));
+                let check = vec![
+                    "pg_isready".into(),
+                    "-h".into(),
+                    "127.0.0.1".into(),
+                    "-U".into(),
+                    db.user.clone(),
+                    "-d".into(),
+                    db.name.clone(),
+                ];
+                ("/var/lib/postgresql/data", check)
+            }
+        };
+        env.sort_by(|a, b| a.name.cmp(&b.name));
+        let (timeout, interval) = db_wait(spec);
+        let probe = |threshold: u64| Probe {
+            http_path: None,
+            port: None,
+            scheme: None,
+            exec: Some(check.clone()),
+            period: interval,
+            timeout: 5,
+            failure_threshold: threshold,
+        };
+        let mut pod = Pod::default();
+        let mut claim_templates = Vec::new();
+        // A sub-directory of the claim: a fresh file system's lost+found would make the engines'
+        // first initialisation refuse a non-empty data directory.
+        let vol_name = if let Some(v) = &db.volume {
+            out.used_volumes.insert(v.clone());
+            let pv = PodVolume {
+                name: "data".into(),
+                kind: "pvc",
+                source: out.naming.object(v),
+                items: Vec::new(),
+                default_mode: None,
+            };
+            add_volume(&mut pod.volumes, pv)
+        } else {
+            claim_templates.push(Claim {
+                name: "data".into(),
+                rwx: false,
+                size: DEFAULT_VOLUME_SIZE.into(),
+                class: spec.targets.kubernetes.storage_class.clone(),
+            });
+            "data".to_owned()
+        };
+        let mut caps = ROOT_START_CAPS.to_vec();
+        caps.sort_unstable();
+        pod.containers.push(Container {
+            name: rules::DATABASE.into(),
+            image: plan::image_ref(&image, mirror),
+            pull_policy: out.pull,
+            env,
+            ports: vec![ContainerPort {
+                name: port_name.into(),
+                port,
+                protocol: "TCP",
+                host_port: None,
+            }],
+            mounts: vec![VolumeMount {
+                name: vol_name,
+                path: data_dir.into(),
+                read_only: false,
+                sub_path: Some("data".into()),
+            }],
+            startup: Some(probe(
+                timeout.max(DB_MIN_STARTUP_S).div_ceil(interval).max(1),
+            )),
+            readiness: Some(probe(3)),
+            liveness: Some(probe(6)),
+            resources: resources(db.resources.as_ref()),
+            security: ContainerSecurity {
+                add: caps,
+                ..ContainerSecurity::default()
+            },
+            ..Container::default()
+        });
+        let ctx = WorkloadCtx {
+            meta: out.meta(object.clone(), rules::DATABASE),
+            kind: "StatefulSet",
+            replicas: 1,
+            selector: kvs(&out.selector(rules::DATABASE)),
+            recreate: true,
+            max_unavailable: 0,
+            max_surge: 0,
+            progress_deadline: 600,
+            service_name: Some(hl.clone()),
+            claim_templates,
+            pod_labels: kvs(&out.labels(rules::DATABASE, true)),
+            pod,
+        };
+        emit(
+            "statefulset-database.yaml".into(),
+            "kubernetes/workload.yaml.j2",
+            &ctx,
+        )?;
+        for (file, name, headless) in [
+            ("service-database.yaml", object.clone(), false),
+            ("service-database-headless.yaml", hl, true),
+        ] {
+            let ctx = ServiceCtx {
+                meta: out.meta(name, rules::DATABASE),
+                headless,
+                selector: kvs(&out.selector(rules::DATABASE)),
+                ports: vec![ServicePort {
+                    name: port_name.into(),
+                    port,
+                    protocol: "TCP",
+                }],
+            };
+            emit(file.into(), "kubernetes/service.yaml.j2", &ctx)?;
+        }
+    }
+
+    // Claims for the volumes that something mounts.
+    for (name, v) in &spec.volumes {
+        if !out.used_volumes.contains(name) {
+            continue;
+        }
+        let object = out.naming.object(name);
+        out.names.claim(
+            "PersistentVolumeClaim",
+            &object,
+            &format!("/volumes/{}", escape_segment(name)),
+            63,
+        );
+        let k = &spec.targets.kubernetes;
+        let ctx = PvcCtx {
+            meta: out.meta(object, "storage"),
+            claim: Claim {
+                name: String::new(),
+                rwx: v.shared,
+                size: v.size.clone().unwrap_or_else(|| DEFAULT_VOLUME_SIZE.into()),
+                class: if v.shared {
+                    k.shared_storage_class.clone()
+                } else {
+                    k.storage_class.clone()
+                },
+            },
+        };
+        emit(
+            format!("pvc-{}.yaml", dns(name)),
+            "kubernetes/pvc.yaml.j2",
+            &ctx,
+        )?;
+    }
+
+    // The edge.
+    if let Some(edge) = &spec.edge
+        && let Some(target) = spec.services.get(&edge.service)
+    {
+        let object = spec.name.clone();
+        out.names.claim("Ingress", &object, "/edge", 63);
+        let class = spec
+            .targets
+            .kubernetes
+            .ingress_class
+            .clone()
+            .unwrap_or_else(|| "nginx".into());
+        let tls_secret = edge.tls.as_ref().map(|t| out.secret_object(t));
+        let mut annotations = BTreeMap::new();
+        // Annotations only for the class that reads them; another controller ignores them, so
+        // they would only pretend to configure it.
+        if class == "nginx" {
+            let port = port_number(target, &edge.port);
+            if port_is_https(target, port) {
+                annotations.insert(
+                    "nginx.ingress.kubernetes.io/backend-protocol".to_owned(),
+                    "HTTPS".to_owned(),
+                );
+            }
+            if let Some(b) = edge
+                .max_body_size
+                .as_deref()
+                .and_then(units::body_size_bytes)
+            {
+                annotations.insert(
+                    "nginx.ingress.kubernetes.io/proxy-body-size".to_owned(),
+                    nginx_size(b),
+                );
+            }
+            let redirect = edge.redirect_http && edge.tls.is_some();
+            annotations.insert(
+                "nginx.ingress.kubernetes.io/ssl-redirect".to_owned(),
+                redirect.to_string(),
+            );
+        }
+        let ctx = IngressCtx {
+            meta: out.meta(object, &edge.service),
+            annotations: kvs(&annotations),
+            class,
+            host: plan::expand_neutral(spec, &edge.host),
+            tls_secret,
+            service: out.naming.object(&edge.service),
+            port: port_spec(target, &edge.port),
+        };
+        emit("ingress.yaml".into(), "kubernetes/ingress.yaml.j2", &ctx)?;
+    }
+
+    out.diags.append(&mut out.names.diags);
+    if !out.diags.is_empty() {
+        return Err(Error::Invalid(Invalid {
+            diags: out.diags,
+            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
+        }));
+    }
+
+    // The namespace.
+    let namespace = spec
+        .targets
+        .kubernetes
+        .namespace
+        .clone()
+        .unwrap_or_else(|| spec.name.clone());
+    let ns_labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        ),
+        // Baseline: images that start as root and drop privileges (Apache, the database images)
+        // need a few capabilities, which the restricted standard refuses.
+        (
+            "pod-security.kubernetes.io/enforce".to_owned(),
+            "baseline".to_owned(),
+        ),
+        (
+            "pod-security.kubernetes.io/enforce-version".to_owned(),
+            "v1.32".to_owned(),
+        ),
+    ]);
+    emit(
+        "namespace.yaml".into(),
+        "kubernetes/namespace.yaml.j2",
+        &NamespaceCtx {
+            spec_name: spec.name.clone(),
+            name: namespace.clone(),
+            labels: kvs(&ns_labels),
+        },
+    )?;
+
+    // Secrets: the files and their kustomization under secrets/kubernetes/.
+    let mut resources: Vec<String> = Vec::new();
+    if !out.secret_gens.is_empty() {
+        for (rel, body) in &out.secret_files {
+            add_secret(files, format!("{SECRETS_DIR}/{rel}"), body.clone());
+        }
+        let ctx = SecretsKustomizationCtx {
+            spec_name: spec.name.clone(),
+            secrets: std::mem::take(&mut out.secret_gens).into_values().collect(),
+        };
+        let text = templates.render("kubernetes/secrets-kustomization.yaml.j2", &ctx)?;
+        let path = format!("{SECRETS_DIR}/kustomization.yaml");
+        check_yaml(&path, &text)?;
+        add_secret(files, path, text);
+        resources.push("../secrets/kubernetes".into());
+    }
+    for (rel, (body, mode)) in &out.plain_files {
+        add(files, format!("{DIR}/files/{rel}"), body.clone(), *mode);
+    }
+    resources.extend(manifests.keys().cloned());
+    resources.sort();
+    let ctx = KustomizationCtx {
+        spec_name: spec.name.clone(),
+        namespace,
+        labels: kvs(&BTreeMap::from([
+            ("app.kubernetes.io/instance".to_owned(), spec.name.clone()),
+            (
+                "app.kubernetes.io/managed-by".to_owned(),
+                MANAGED_BY.to_owned(),
+            ),
+        ])),
+        resources,
+        config_maps: std::mem::take(&mut out.config_gens).into_values().collect(),
+    };
+    let text = templates.render("kubernetes/kustomization.yaml.j2", &ctx)?;
+    manifests.insert("kustomization.yaml".into(), text);
+    for (file, text) in manifests {
+        let path = format!("{DIR}/{file}");
+        check_yaml(&path, &text)?;
+        add(files, path, text, 0o644);
+    }
+    Ok(())
+}
+
+/// Object-safe rendering of the different contexts through one closure.
+mod erased {
+    use crate::error::Error;
+    use crate::render::Templates;
+
+    pub trait Ctx {
+        fn render(&self, t: &Templates, name: &str) -> Result<String, Error>;
+    }
+    impl<T: serde::Serialize> Ctx for T {
+        fn render(&self, t: &Templates, name: &str) -> Result<String, Error> {
+            t.render(name, self)
+        }
+    }
+}
+
+fn embedded_db(spec: &Spec) -> bool {
+    spec.database.as_ref().is_some_and(|d| d.external.is_none())
+}
+
+/// A singleton that mounts a `ReadWriteOnce` volume.
+fn is_statefulset(spec: &Spec, svc: &Service) -> bool {
+    svc.scaling == Scaling::Singleton
+        && svc.mounts.iter().any(|m| {
+            m.volume
+                .as_ref()
+                .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+        })
+}
+
+/// `database.wait` in whole seconds: (timeout, interval).
+fn db_wait(spec: &Spec) -> (u64, u64) {
+    let w = spec.database.as_ref().and_then(|d| d.wait.as_ref());
+    (
+        secs(w.and_then(|w| w.timeout.as_deref()), 90_000),
+        secs(w.and_then(|w| w.interval.as_deref()), 5_000),
+    )
+}
+
+fn spread(s: ProfileSpread) -> Vec<SpreadOut> {
+    match s {
+        ProfileSpread::None => Vec::new(),
+        ProfileSpread::Hosts => vec![SpreadOut {
+            key: "kubernetes.io/hostname",
+            when: "DoNotSchedule",
+        }],
+        ProfileSpread::Zones => vec![
+            SpreadOut {
+                key: "topology.kubernetes.io/zone",
+                when: "DoNotSchedule",
+            },
+            SpreadOut {
+                key: "kubernetes.io/hostname",
+                when: "ScheduleAnyway",
+            },
+        ],
+    }
+}
+
+fn service_ports(svc: &Service) -> Vec<ServicePort> {
+    svc.ports
+        .iter()
+        .map(|p| ServicePort {
+            name: p.name.clone(),
+            port: p.port,
+            protocol: protocol(p.protocol),
+        })
+        .collect()
+}
+
+/// The pod's security settings: volumes (and secret files) group-owned by the user's group when
+/// the service runs as a numeric non-root user, so it can write its volumes and read its secrets.
+/// Users are set per container, since a pod may also run a one-off service as another user.
+fn pod_security(svc: &Service) -> Pod {
+    let mut pod = Pod::default();
+    if let Some((uid, gid)) = svc.user.as_deref().and_then(numeric_user)
+        && uid != 0
+    {
+        pod.fs_group = Some(gid.unwrap_or(uid));
+    }
+    pod
+}
+
+/// The main container of a service (or, with `main` false, a one-off run as an init container:
+/// no ports, no probes). Its volumes are added to `volumes`.
+fn container(
+    out: &mut Out<'_>,
+    sp: &str,
+    name: &str,
+    svc: &Service,
+    volumes: &mut Vec<PodVolume>,
+    main: bool,
+) -> Container {
+    let spec = out.spec().clone();
+    let naming = KubernetesNaming::new(&spec);
+    let expand_list = |l: &Option<Vec<String>>| {
+        l.as_ref().map(|v| {
+            v.iter()
+                .map(|a| plan::resolve(&spec, out.secrets, &naming, a).text)
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut c = Container {
+        name: name.to_owned(),
+        image: plan::image_ref(&svc.image, out.mirror),
+        pull_policy: out.pull,
+        command: expand_list(&svc.entrypoint),
+        args: expand_list(&svc.command),
+        resources: resources(svc.resources.as_ref()),
+        ..Container::default()
+    };
+
+    env(out, sp, name, svc, &mut c);
+
+    if main {
+        for p in &svc.ports {
+            c.ports.push(ContainerPort {
+                name: p.name.clone(),
+                port: p.port,
+                protocol: protocol(p.protocol),
+                host_port: p.publish,
+            });
+        }
+        probes(svc, &mut c);
+    }
+    for m in &svc.mounts {
+        mount(out, m, &mut c, volumes);
+    }
+
+    // Security: never gain privileges, no capabilities beyond what the image's start needs.
+    let user = svc.user.as_deref().and_then(numeric_user);
+    if let Some((uid, gid)) = user {
+        c.security.run_as_user = Some(uid);
+        c.security.run_as_group = gid;
+        c.security.run_as_non_root = uid != 0;
+    } else if let Some(u) = &svc.user {
+        out.diag(
+            &format!("{sp}/user"),
+            format!("kubernetes runs containers as a numeric user; `{u}` is a name"),
+            "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
+        );
+    }
+    let root_start = user.is_none_or(|(uid, _)| uid == 0);
+    if root_start {
+        let mut caps = ROOT_START_CAPS.to_vec();
+        if svc.ports.iter().any(|p| p.port < 1024) {
+            caps.push("NET_BIND_SERVICE");
+        }
+        caps.sort_unstable();
+        c.security.add = caps;
+    }
+    c
+}
+
+/// Environment: plain values inline; a whole secret by reference; secret-bearing composites
+/// through a per-service Secret generated from an env file under `secrets/kubernetes/`.
+fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container) {
+    let spec = out.spec().clone();
+    let naming = KubernetesNaming::new(&spec);
+    let mut env_file = String::new();
+    let env_secret = out.naming.object(&format!("{name}-env"));
+    for (k, v) in &svc.env {
+        let text = match v {
+            crate::spec::model::Scalar::String(s) => s.clone(),
+            other => other.text(),
+        };
+        let r = plan::resolve(&spec, out.secrets, &naming, &text);
+        if let Some(s) = r.whole_secret.filter(|s| !out.is_tls(s)) {
+            let obj = out.secret_object(&s);
+            c.env.push(EnvVar {
+                name: k.clone(),
+                value: None,
+                secret_name: Some(obj),
+                secret_key: Some(s),
+            });
+        } else if r.secret {
+            if r.text.contains(['\n', '\r']) {
+                out.diag(
+                    &format!("{sp}/env/{}", escape_segment(k)),
+                    format!("`{k}` holds a secret and a line break; a kustomize env file cannot carry that"),
+                    "mount the value as a file instead (a `files:` entry)",
+                );
+                continue;
+            }
+            env_file.push_str(k);
+            env_file.push('=');
+            env_file.push_str(&r.text);
+            env_file.push('\n');
+            c.env.push(EnvVar {
+                name: k.clone(),
+                value: None,
+                secret_name: Some(env_secret.clone()),
+                secret_key: Some(k.clone()),
+            });
+        } else {
+            c.env.push(EnvVar {
+                name: k.clone(),
+                value: Some(r.text),
+                secret_name: None,
+                secret_key: None,
+            });
+        }
+    }
+    if !env_file.is_empty() && !out.secret_gens.contains_key(&env_secret) {
+        out.names.claim(
+            "Secret",
+            &env_secret,
+            &format!("{sp}/env"),
+            63 - HASH_SUFFIX_LEN,
+        );
+        let rel = format!("env/{name}.env");
+        out.secret_gens.insert(
+            env_secret.clone(),
+            Generator {
+                name: env_secret,
+                kind: None,
+                files: Vec::new(),
+                envs: vec![rel.clone()],
+            },
+        );
+        out.secret_files.insert(rel, env_file);
+    }
+}
+
+fn probes(svc: &Service, c: &mut Container) {
+    let Some(h) = &svc.healthcheck else { return };
+    let period = secs(h.interval.as_deref(), 30_000);
+    let timeout = secs(h.timeout.as_deref(), 5_000);
+    let retries = u64::from(h.retries.unwrap_or(3));
+    let mut p = Probe {
+        http_path: None,
+        port: None,
+        scheme: None,
+        exec: None,
+        period,
+        timeout,
+        failure_threshold: retries,
+    };
+    if let Some(http) = &h.http {
+        p.http_path = Some(http.path.clone());
+        p.port = Some(port_spec(svc, &http.port));
+        p.scheme = Some(if http.scheme == Scheme::Https {
+            "HTTPS"
+        } else {
+            "HTTP"
+        });
+    } else if let Some(t) = &h.tcp {
+        p.port = Some(port_spec(svc, t));
+    } else {
+        p.exec.clone_from(&h.exec);
+    }
+    let start = h
+        .start_period
+        .as_deref()
+        .and_then(units::duration_ms)
+        .map_or(0, units::duration_secs_ceil);
+    if start > 0 {
+        // Checked more often than the healthcheck's interval, so the pod is ready soon after it is up.
+        let sp = period.min(10);
+        let mut s = p.clone();
+        s.period = sp;
+        s.failure_threshold = start.div_ceil(sp).max(1);
+        c.startup = Some(s);
+    }
+    c.readiness = Some(p.clone());
+    c.liveness = Some(p);
+}
+
+fn mount(out: &mut Out<'_>, m: &Mount, c: &mut Container, volumes: &mut Vec<PodVolume>) {
+    let path = m.path.clone();
+    if let Some(v) = &m.volume {
+        out.used_volumes.insert(v.clone());
+        let name = add_volume(
+            volumes,
+            PodVolume {
+                name: dns(v),
+                kind: "pvc",
+                source: out.naming.object(v),
+                items: Vec::new(),
+                default_mode: None,
+            },
+        );
+        c.mounts.push(VolumeMount {
+            name,
+            path,
+            read_only: m.read_only,
+            sub_path: None,
+        });
+    } else if m.scratch {
+        let name = add_volume(
+            volumes,
+            PodVolume {
+                name: format!("scratch{}", path.replace('/', "-")),
+                kind: "empty",
+                source: path.clone(),
+                items: Vec::new(),
+                default_mode: None,
+            },
+        );
+        c.mounts.push(VolumeMount {
+            name,
+            path,
+            read_only: false,
+            sub_path: None,
+        });
+    } else if let Some(f) = &m.file {
+        mount_file(out, f, m, c, volumes);
+    } else if let Some(s) = &m.secret {
+        mount_secret(out, s, m, c, volumes);
+    }
+}
+
+/// A `files:` entry: a `ConfigMap` (or, when it holds a secret, a Secret) item mounted at its path.
+fn mount_file(
+    out: &mut Out<'_>,
+    f: &str,
+    m: &Mount,
+    c: &mut Container,
+    volumes: &mut Vec<PodVolume>,
+) {
+    let spec = out.spec().clone();
+    let path = m.path.clone();
+    let Some(file) = spec.files.get(f) else {
+        return;
+    };
+    let naming = KubernetesNaming::new(&spec);
+    let resolved = plan::resolve(&spec, out.secrets, &naming, &file.content);
+    let mode = file
+        .mode
+        .as_deref()
+        .and_then(|text| u32::from_str_radix(text, 8).ok());
+    let object = out.naming.object(&format!("file-{f}"));
+    let pointer = format!("/files/{}", escape_segment(f));
+    let (kind, gens_has) = if resolved.secret {
+        ("secret", out.secret_gens.contains_key(&object))
+    } else {
+        ("configmap", out.config_gens.contains_key(&object))
+    };
+    if !gens_has {
+        let generator = Generator {
+            name: object.clone(),
+            kind: None,
+            files: vec![format!("{f}=files/{f}")],
+            envs: Vec::new(),
+        };
+        if resolved.secret {
+            out.names
+                .claim("Secret", &object, &pointer, 63 - HASH_SUFFIX_LEN);
+            out.secret_files.insert(format!("files/{f}"), resolved.text);
+            out.secret_gens.insert(object.clone(), generator);
+        } else {
+            out.names
+                .claim("ConfigMap", &object, &pointer, 63 - HASH_SUFFIX_LEN);
+            out.plain_files
+                .insert(f.to_owned(), (resolved.text, mode.unwrap_or(0o644)));
+            out.config_gens.insert(object.clone(), generator);
+        }
+    }
+    let name = add_volume(
+        volumes,
+        PodVolume {
+            name: format!("file-{f}"),
+            kind,
+            source: object,
+            items: vec![Item {
+                key: f.to_owned(),
+                path: f.to_owned(),
+                mode,
+            }],
+            default_mode: None,
+        },
+    );
+    c.mounts.push(VolumeMount {
+        name,
+        path,
+        read_only: true,
+        sub_path: Some(f.to_owned()),
+    });
+}
+
+/// A secret mounted as a read-only directory (`items` select and rename its files).
+fn mount_secret(
+    out: &mut Out<'_>,
+    s: &str,
+    m: &Mount,
+    c: &mut Container,
+    volumes: &mut Vec<PodVolume>,
+) {
+    let path = m.path.clone();
+    let object = out.secret_object(s);
+    let keys: Vec<String> = if out.is_tls(s) {
+        ["ca.crt", "tls.crt", "tls.key"]
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect()
+    } else {
+        vec![s.to_owned()]
+    };
+    let items = if m.items.is_empty() {
+        Vec::new()
+    } else {
+        keys.iter()
+            .filter_map(|k| {
+                m.items.get(k).map(|p| Item {
+                    key: k.clone(),
+                    path: p.clone(),
+                    mode: None,
+                })
+            })
+            .collect()
+    };
+    let name = add_volume(
+        volumes,
+        PodVolume {
+            name: format!("secret-{s}"),
+            kind: "secret",
+            source: object,
+            items,
+            // Owner and group read: with a non-root user the group is the pod's fsGroup.
+            default_mode: Some(0o440),
+        },
+    );
+    c.mounts.push(VolumeMount {
+        name,
+        path,
+        read_only: true,
+        sub_path: None,
+    });
+}
+
+/// An init container that waits for `dep`, or `None` when there is nothing in the cluster to wait
+/// for (an external database, which the application's own retries cover, as on compose).
+fn wait_container(
+    out: &mut Out<'_>,
+    dp: &str,
+    svc: &Service,
+    main: &Container,
+    dep: &str,
+    cond: Condition,
+) -> Option<Container> {
+    let spec = out.spec().clone();
+    let (host, port, limit, every) = if dep == rules::DATABASE {
+        let db = spec.database.as_ref()?;
+        if db.external.is_some() {
+            return None;
+        }
+        let (t, i) = db_wait(&spec);
+        (
+            out.naming.database_host(),
+            plan::engine_port(db.engine),
+            t,
+            i,
+        )
+    } else {
+        let d = spec.services.get(dep)?;
+        // As long as the dependency may take to become healthy, and never less than the default.
+        let limit = d.healthcheck.as_ref().map_or(DEFAULT_SERVICE_WAIT_S, |h| {
+            secs(h.start_period.as_deref(), 0)
+                + secs(h.interval.as_deref(), 30_000) * u64::from(h.retries.unwrap_or(3))
+        });
+        if cond == Condition::Healthy && d.ports.is_empty() {
+            out.diag(
+                &format!("{dp}/{}", escape_segment(dep)),
+                format!("kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"),
+                "give it a port (its Service then routes only to ready pods), or wait for `started`",
+            );
+            return None;
+        }
+        (
+            out.naming.object(dep),
+            d.ports.first().map_or(0, |p| p.port),
+            limit.max(DEFAULT_SERVICE_WAIT_S),
+            DEFAULT_SERVICE_WAIT_INTERVAL_S,
+        )
+    };
+    let (mode, host, port, what) = match cond {
+        Condition::Healthy => (
+            "tcp",
+            host,
+            port.to_string(),
+            format!("{dep} to be healthy"),
+        ),
+        _ => (
+            "dns",
+            format!("{host}-headless"),
+            String::new(),
+            format!("{dep} to start"),
+        ),
+    };
+    // Runs as the service's own user when that is not root, else as nobody: waiting needs nothing.
+    let uid = svc
+        .user
+        .as_deref()
+        .and_then(numeric_user)
+        .filter(|(u, _)| *u != 0);
+    Some(Container {
+        name: format!("wait-{dep}"),
+        image: main.image.clone(),
+        pull_policy: main.pull_policy,
+        script: Some(WAIT_SCRIPT.to_owned()),
+        args: Some(vec![
+            "misp-gen-wait".into(),
+            what,
+            mode.into(),
+            host,
+            port,
+            limit.to_string(),
+            every.to_string(),
+        ]),
+        resources: main.resources.clone(),
+        security: ContainerSecurity {
+            run_as_user: Some(uid.map_or(NOBODY, |(u, _)| u)),
+            run_as_group: Some(uid.map_or(Some(NOBODY), |(_, g)| g).unwrap_or(NOBODY)),
+            run_as_non_root: true,
+            read_only_root: true,
+            add: Vec::new(),
+        },
+        ..Container::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins the pod-local name rules: DNS labels, unique, short enough for a suffix.
+    #[test]
+    fn local_names() {
+        let taken = BTreeSet::from(["secret-tls".to_owned()]);
+        assert_eq!(local_name("secret-tls", &taken), "secret-tls-2");
+        assert_eq!(
+            local_name("scratch-/var/lib", &BTreeSet::new()),
+            "scratch-var-lib"
+        );
+        assert!(local_name(&"x".repeat(80), &BTreeSet::new()).len() <= 56);
+    }
+
+    // Pins the quantity and size forms Kubernetes and ingress-nginx read.
+    #[test]
+    fn quantities() {
+        assert_eq!(cpu_quantity(500), "500m");
+        assert_eq!(cpu_quantity(2000), "2");
+        assert_eq!(nginx_size(512 << 20), "512m");
+        assert_eq!(nginx_size(1 << 30), "1g");
+        assert_eq!(nginx_size(1000), "1000");
+        assert_eq!(numeric_user("1000:1000"), Some((1000, Some(1000))));
+        assert_eq!(numeric_user("www-data"), None);
+        assert!(is_label_value("v2.5.42"));
+        assert!(!is_label_value("1.0 beta"));
+    }
 }

@@ -22,6 +22,38 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "compose/haproxy.cfg.j2",
         include_str!("../../templates/compose/haproxy.cfg.j2"),
     ),
+    (
+        "kubernetes/workload.yaml.j2",
+        include_str!("../../templates/kubernetes/workload.yaml.j2"),
+    ),
+    (
+        "kubernetes/service.yaml.j2",
+        include_str!("../../templates/kubernetes/service.yaml.j2"),
+    ),
+    (
+        "kubernetes/pvc.yaml.j2",
+        include_str!("../../templates/kubernetes/pvc.yaml.j2"),
+    ),
+    (
+        "kubernetes/pdb.yaml.j2",
+        include_str!("../../templates/kubernetes/pdb.yaml.j2"),
+    ),
+    (
+        "kubernetes/ingress.yaml.j2",
+        include_str!("../../templates/kubernetes/ingress.yaml.j2"),
+    ),
+    (
+        "kubernetes/namespace.yaml.j2",
+        include_str!("../../templates/kubernetes/namespace.yaml.j2"),
+    ),
+    (
+        "kubernetes/kustomization.yaml.j2",
+        include_str!("../../templates/kubernetes/kustomization.yaml.j2"),
+    ),
+    (
+        "kubernetes/secrets-kustomization.yaml.j2",
+        include_str!("../../templates/kubernetes/secrets-kustomization.yaml.j2"),
+    ),
 ];
 
 /// One output file.
@@ -86,6 +118,7 @@ impl Templates {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("q", quote);
         env.add_filter("cq", compose_quote);
+        env.add_filter("kq", kube_quote);
         for (name, source) in TEMPLATES {
             let text = match overrides.map(|d| d.join(name)) {
                 Some(p) if p.exists() => std::fs::read_to_string(&p)
@@ -133,6 +166,27 @@ fn quote(v: &Value) -> String {
 fn compose_quote(v: &Value) -> String {
     let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
     serde_json::to_string(&s.replace('$', "$$")).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// The kubelet expands `$(VAR)` and turns `$$` into `$` in a container's command, args and env
+/// values: `$` is doubled where it would be read so (before `(` or `$`), then the value is quoted.
+fn kube_quote(v: &Value) -> String {
+    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    serde_json::to_string(&kube_escape(&s)).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// The kubelet's escaping (see [`kube_quote`]) without the quotes.
+#[must_use]
+pub fn kube_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '(')) {
+            out.push('$');
+        }
+    }
+    out
 }
 
 /// Parse a rendered YAML file back (every YAML output is checked before anything is written).

@@ -1,0 +1,956 @@
+//! The Kubernetes target: what no schema checks (selectors, references, names, secrets kept out of
+//! the manifests, the HA shape), golden files of every example × profile, and — when the tools are
+//! there — kustomize and the Kubernetes `OpenAPI` schemas on the result.
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly, with the object and reference it was checking"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const EXAMPLES: [&str; 3] = ["misp", "portus", "starter"];
+const PROFILES: [&str; 2] = ["single-node", "ha"];
+const WORKLOADS: [&str; 2] = ["Deployment", "StatefulSet"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Render one spec for the kubernetes target into a fresh directory.
+fn render_into(spec: &Path, profile: Option<&str>, out: &Path) -> std::process::Output {
+    let _ = std::fs::remove_dir_all(out);
+    let mut cmd = assert_cmd::Command::cargo_bin("misp-gen").expect("binary");
+    cmd.arg("render").arg(spec);
+    if let Some(p) = profile {
+        cmd.args(["--profile", p]);
+    }
+    cmd.args(["--target", "kubernetes", "--out"]).arg(out);
+    cmd.output().expect("runs")
+}
+
+/// Every example × profile, rendered once per test run.
+fn rendered() -> &'static BTreeMap<(&'static str, &'static str), PathBuf> {
+    static DIRS: OnceLock<BTreeMap<(&'static str, &'static str), PathBuf>> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let mut m = BTreeMap::new();
+        for e in EXAMPLES {
+            for p in PROFILES {
+                let out =
+                    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kubernetes-{e}-{p}"));
+                let o = render_into(&repo().join(format!("examples/{e}.yaml")), Some(p), &out);
+                assert!(
+                    o.status.success(),
+                    "render {e} {p}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                m.insert((e, p), out);
+            }
+        }
+        m
+    })
+}
+
+fn load(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    misp_gen::spec::load::load(&path.display().to_string(), &bytes)
+        .unwrap_or_else(|d| panic!("{}: {}", path.display(), d.message))
+        .value
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn arr<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn labels(v: &Value, ptr: &str) -> BTreeMap<String, String> {
+    v.pointer(ptr)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// The objects of one rendered set, as `kubectl apply -k` would see them before kustomize runs:
+/// resource files, plus the Secrets and `ConfigMap`s the generators make (name → keys).
+struct Set {
+    objects: Vec<(String, Value)>,
+    secrets: BTreeMap<String, BTreeSet<String>>,
+    config_maps: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn generators(kdir: &Path, k: &Value, field: &str, into: &mut BTreeMap<String, BTreeSet<String>>) {
+    for g in arr(k, &format!("/{field}")) {
+        let mut keys = BTreeSet::new();
+        for f in arr(g, "/files") {
+            let f = f.as_str().unwrap_or("");
+            let (key, path) = f.split_once('=').unwrap_or((f, f));
+            assert!(
+                kdir.join(path).is_file(),
+                "{field} reads {path}, which is missing"
+            );
+            keys.insert(key.to_owned());
+        }
+        for e in arr(g, "/envs") {
+            let text = std::fs::read_to_string(kdir.join(e.as_str().unwrap_or("")))
+                .expect("env file exists");
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                keys.insert(line.split_once('=').map_or(line, |(k, _)| k).to_owned());
+            }
+        }
+        let name = s(g, "/name").to_owned();
+        // kustomize appends `-` and a 10-character hash.
+        assert!(
+            is_dns_label(&name) && name.len() + 11 <= 63,
+            "generated name {name} is not a DNS-1123 label of at most 52"
+        );
+        assert!(
+            into.insert(name.clone(), keys).is_none(),
+            "{name} generated twice"
+        );
+    }
+}
+
+fn set(dir: &Path) -> Set {
+    let kdir = dir.join("kubernetes");
+    let k = load(&kdir.join("kustomization.yaml"));
+    let mut set = Set {
+        objects: Vec::new(),
+        secrets: BTreeMap::new(),
+        config_maps: BTreeMap::new(),
+    };
+    generators(&kdir, &k, "configMapGenerator", &mut set.config_maps);
+    let listed: Vec<&str> = arr(&k, "/resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort_unstable();
+    assert_eq!(listed, sorted, "resources are listed sorted");
+    for r in listed {
+        let p = kdir.join(r);
+        if p.is_dir() {
+            let sk = load(&p.join("kustomization.yaml"));
+            generators(&p, &sk, "secretGenerator", &mut set.secrets);
+            for g in arr(&sk, "/secretGenerator") {
+                if s(g, "/type") == "kubernetes.io/tls" {
+                    let keys = &set.secrets[s(g, "/name")];
+                    assert!(keys.contains("tls.crt") && keys.contains("tls.key"));
+                }
+            }
+        } else {
+            set.objects.push((r.to_owned(), load(&p)));
+        }
+    }
+    // Every manifest in the directory is listed.
+    for f in files_under(&kdir) {
+        let rel = f
+            .strip_prefix(&kdir)
+            .expect("under")
+            .to_string_lossy()
+            .into_owned();
+        if Path::new(&rel).extension().is_some_and(|x| x == "yaml")
+            && rel != "kustomization.yaml"
+            && !rel.starts_with("files/")
+        {
+            assert!(
+                set.objects.iter().any(|(n, _)| *n == rel),
+                "{rel} is not in the kustomization"
+            );
+        }
+    }
+    set
+}
+
+fn of_kind<'a>(set: &'a Set, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    set.objects
+        .iter()
+        .map(|(_, v)| v)
+        .filter(move |v| s(v, "/kind") == kind)
+}
+
+fn workloads(set: &Set) -> impl Iterator<Item = &Value> {
+    set.objects
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| WORKLOADS.contains(&s(v, "/kind")))
+}
+
+fn for_each_set(f: impl Fn(&str, &Set, &Path)) {
+    for ((e, p), dir) in rendered() {
+        let label = format!("{e}/{p}");
+        f(&label, &set(dir), dir);
+    }
+}
+
+// Every selector (workload, Service, PDB, spread constraint) matches the labels of the pods it means.
+#[test]
+fn selectors_match_pod_labels() {
+    for_each_set(|label, set, _| {
+        let pods: Vec<BTreeMap<String, String>> = workloads(set)
+            .map(|w| labels(w, "/spec/template/metadata/labels"))
+            .collect();
+        for w in workloads(set) {
+            let sel = labels(w, "/spec/selector/matchLabels");
+            let own = labels(w, "/spec/template/metadata/labels");
+            assert!(
+                matches(&sel, &own),
+                "{label}: {} selects not its own pods",
+                s(w, "/metadata/name")
+            );
+            assert!(
+                !sel.contains_key("app.kubernetes.io/version"),
+                "{label}: selector holds the version"
+            );
+            for c in arr(w, "/spec/template/spec/topologySpreadConstraints") {
+                assert!(
+                    matches(&labels(c, "/labelSelector/matchLabels"), &own),
+                    "{label}: spread selector"
+                );
+            }
+            // No two workloads select each other's pods.
+            let n = pods.iter().filter(|p| matches(&sel, p)).count();
+            assert_eq!(
+                n,
+                1,
+                "{label}: {} selects {n} pod templates",
+                s(w, "/metadata/name")
+            );
+        }
+        for svc in of_kind(set, "Service") {
+            let sel = labels(svc, "/spec/selector");
+            assert!(
+                pods.iter().any(|p| matches(&sel, p)),
+                "{label}: Service {} selects no pods",
+                s(svc, "/metadata/name")
+            );
+        }
+        for pdb in of_kind(set, "PodDisruptionBudget") {
+            let sel = labels(pdb, "/spec/selector/matchLabels");
+            assert!(
+                pods.iter().any(|p| matches(&sel, p)),
+                "{label}: PDB {} selects no pods",
+                s(pdb, "/metadata/name")
+            );
+        }
+    });
+}
+
+/// The containers (init and main) of a workload.
+fn containers(w: &Value) -> Vec<&Value> {
+    arr(w, "/spec/template/spec/initContainers")
+        .iter()
+        .chain(arr(w, "/spec/template/spec/containers"))
+        .collect()
+}
+
+// Every Secret, ConfigMap, claim, Service and port a manifest refers to exists in the set.
+#[test]
+fn references_resolve() {
+    for_each_set(|label, set, _| {
+        let pvcs: BTreeSet<&str> = of_kind(set, "PersistentVolumeClaim")
+            .map(|p| s(p, "/metadata/name"))
+            .collect();
+        let services: BTreeMap<&str, &Value> = of_kind(set, "Service")
+            .map(|v| (s(v, "/metadata/name"), v))
+            .collect();
+        let secret_has = |name: &str, key: Option<&str>| {
+            set.secrets
+                .get(name)
+                .is_some_and(|keys| key.is_none_or(|k| keys.contains(k)))
+        };
+        for w in workloads(set) {
+            workload_refs(label, set, w, &pvcs, &services, &secret_has);
+        }
+        service_and_ingress_refs(label, set, &services, &secret_has);
+    });
+}
+
+/// A workload's Secrets, `ConfigMap`s, claims, headless Service, mounts and probe ports exist.
+fn workload_refs(
+    label: &str,
+    set: &Set,
+    w: &Value,
+    pvcs: &BTreeSet<&str>,
+    services: &BTreeMap<&str, &Value>,
+    secret_has: &dyn Fn(&str, Option<&str>) -> bool,
+) {
+    let wn = s(w, "/metadata/name");
+    let pod = w.pointer("/spec/template/spec").expect("pod spec");
+    let mut vol_names: BTreeSet<&str> = BTreeSet::new();
+    for v in arr(pod, "/volumes") {
+        assert!(
+            vol_names.insert(s(v, "/name")),
+            "{label}: {wn}: duplicate volume"
+        );
+        if let Some(sec) = v.get("secret") {
+            let n = s(sec, "/secretName");
+            assert!(secret_has(n, None), "{label}: {wn}: no Secret {n}");
+            for i in arr(sec, "/items") {
+                assert!(
+                    secret_has(n, Some(s(i, "/key"))),
+                    "{label}: {wn}: Secret {n} has no key {}",
+                    s(i, "/key")
+                );
+            }
+        }
+        if let Some(cm) = v.get("configMap") {
+            let n = s(cm, "/name");
+            let keys = set
+                .config_maps
+                .get(n)
+                .unwrap_or_else(|| panic!("{label}: {wn}: no ConfigMap {n}"));
+            for i in arr(cm, "/items") {
+                assert!(
+                    keys.contains(s(i, "/key")),
+                    "{label}: {wn}: ConfigMap {n} has no key"
+                );
+            }
+        }
+        if let Some(c) = v.get("persistentVolumeClaim") {
+            let n = s(c, "/claimName");
+            assert!(
+                pvcs.contains(n),
+                "{label}: {wn}: no PersistentVolumeClaim {n}"
+            );
+        }
+    }
+    for t in arr(w, "/spec/volumeClaimTemplates") {
+        vol_names.insert(s(t, "/metadata/name"));
+    }
+    if s(w, "/kind") == "StatefulSet" {
+        let sn = s(w, "/spec/serviceName");
+        let svc = services
+            .get(sn)
+            .unwrap_or_else(|| panic!("{label}: {wn}: no Service {sn}"));
+        assert_eq!(
+            s(svc, "/spec/clusterIP"),
+            "None",
+            "{label}: {sn} is not headless"
+        );
+    }
+    let mut names = BTreeSet::new();
+    for c in containers(w) {
+        assert!(
+            names.insert(s(c, "/name")),
+            "{label}: {wn}: duplicate container name"
+        );
+        assert!(is_dns_label(s(c, "/name")), "{label}: {wn}: container name");
+        for m in arr(c, "/volumeMounts") {
+            assert!(
+                vol_names.contains(s(m, "/name")),
+                "{label}: {wn}: mount of unknown volume {}",
+                s(m, "/name")
+            );
+        }
+        for e in arr(c, "/env") {
+            if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+                let (n, k) = (s(r, "/name"), s(r, "/key"));
+                assert!(
+                    secret_has(n, Some(k)),
+                    "{label}: {wn}: no key {k} in Secret {n}"
+                );
+            }
+        }
+        let ports: BTreeSet<&str> = arr(c, "/ports").iter().map(|p| s(p, "/name")).collect();
+        for p in arr(c, "/ports") {
+            assert!(s(p, "/name").len() <= 15, "{label}: port name too long");
+        }
+        for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+            for kind in ["httpGet", "tcpSocket"] {
+                if let Some(port) = c
+                    .pointer(&format!("/{probe}/{kind}/port"))
+                    .and_then(Value::as_str)
+                {
+                    assert!(
+                        ports.contains(port),
+                        "{label}: {wn}: {probe} uses unknown port {port}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Services target named ports their pods have; the Ingress reaches a Service port and a TLS Secret.
+fn service_and_ingress_refs(
+    label: &str,
+    set: &Set,
+    services: &BTreeMap<&str, &Value>,
+    secret_has: &dyn Fn(&str, Option<&str>) -> bool,
+) {
+    for svc in services.values() {
+        let sel = labels(svc, "/spec/selector");
+        let pod_ports: BTreeSet<&str> = workloads(set)
+            .filter(|w| matches(&sel, &labels(w, "/spec/template/metadata/labels")))
+            .flat_map(|w| arr(w, "/spec/template/spec/containers").iter())
+            .flat_map(|c| arr(c, "/ports").iter())
+            .map(|p| s(p, "/name"))
+            .collect();
+        for p in arr(svc, "/spec/ports") {
+            if let Some(t) = p.get("targetPort").and_then(Value::as_str) {
+                assert!(
+                    pod_ports.contains(t),
+                    "{label}: Service {} targets unknown port {t}",
+                    s(svc, "/metadata/name")
+                );
+            }
+        }
+    }
+    for ing in of_kind(set, "Ingress") {
+        for t in arr(ing, "/spec/tls") {
+            let n = s(t, "/secretName");
+            assert!(
+                secret_has(n, Some("tls.crt")),
+                "{label}: ingress TLS Secret {n}"
+            );
+        }
+        for r in arr(ing, "/spec/rules") {
+            for p in arr(r, "/http/paths") {
+                let n = s(p, "/backend/service/name");
+                let svc = services
+                    .get(n)
+                    .unwrap_or_else(|| panic!("{label}: ingress to unknown Service {n}"));
+                if let Some(port) = p
+                    .pointer("/backend/service/port/name")
+                    .and_then(Value::as_str)
+                {
+                    assert!(
+                        arr(svc, "/spec/ports")
+                            .iter()
+                            .any(|x| s(x, "/name") == port),
+                        "{label}: ingress port {port}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+// Object names are DNS-1123 labels of at most 63 characters, unique per kind, and in their file names.
+#[test]
+fn object_names_are_dns_labels() {
+    for_each_set(|label, set, _| {
+        let mut seen = BTreeSet::new();
+        for (file, v) in &set.objects {
+            let (kind, name) = (s(v, "/kind"), s(v, "/metadata/name"));
+            assert!(is_dns_label(name), "{label}: {kind} `{name}`");
+            if kind == "Service" {
+                assert!(
+                    name.starts_with(|c: char| c.is_ascii_lowercase()),
+                    "{label}: Service `{name}` is not DNS-1035"
+                );
+            }
+            assert!(
+                seen.insert((kind, name)),
+                "{label}: two {kind}s named {name}"
+            );
+            assert!(
+                file.starts_with(&kind.to_ascii_lowercase()[..3])
+                    || kind == "PersistentVolumeClaim"
+                    || kind == "PodDisruptionBudget",
+                "{label}: {file} holds a {kind}"
+            );
+        }
+    });
+}
+
+/// Every secret value the render used: the top-level files under DIR/secrets/ (plain secrets) and
+/// the key bodies of tls secrets.
+fn secret_needles(dir: &Path) -> Vec<String> {
+    let mut needles = Vec::new();
+    for f in files_under(&dir.join("secrets")) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if Path::new(name).extension().is_some_and(|x| x == "key") {
+            needles.extend(
+                text.lines()
+                    .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+                    .map(str::to_owned),
+            );
+        } else if f.parent() == Some(&dir.join("secrets")) && text.len() >= 6 {
+            needles.push(text);
+        }
+    }
+    needles
+}
+
+// No secret value appears in any file outside DIR/secrets/ (so the snapshots need no redaction).
+#[test]
+fn no_secret_outside_secrets_dir() {
+    for ((e, p), dir) in rendered() {
+        let needles = secret_needles(dir);
+        assert!(needles.len() >= 3, "{e}/{p}: found the secrets to look for");
+        for f in files_under(dir) {
+            if f.starts_with(dir.join("secrets")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for n in &needles {
+                assert!(
+                    !text.contains(n.as_str()),
+                    "{e}/{p}: {} holds a secret value",
+                    f.display()
+                );
+            }
+        }
+        // Everything kustomize reads for Secrets is under DIR/secrets/ and private.
+        for f in files_under(&dir.join("secrets/kubernetes")) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&f).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+}
+
+// HA output: a PDB for every replicated workload, spread across hosts, and ReadWriteMany claims for
+// every volume that several pods mount.
+#[test]
+fn ha_shape() {
+    for e in EXAMPLES {
+        let dir = &rendered()[&(e, "ha")];
+        let set = set(dir);
+        let pdbs: Vec<BTreeMap<String, String>> = of_kind(&set, "PodDisruptionBudget")
+            .map(|p| labels(p, "/spec/selector/matchLabels"))
+            .collect();
+        let mut mounts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut replicated = 0;
+        for w in workloads(&set) {
+            let replicas = w
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            let pod = labels(w, "/spec/template/metadata/labels");
+            if replicas > 1 {
+                replicated += 1;
+                assert!(
+                    pdbs.iter().any(|sel| matches(sel, &pod)),
+                    "{e}: {} has no PDB",
+                    s(w, "/metadata/name")
+                );
+                assert_eq!(
+                    s(w, "/spec/strategy/type"),
+                    "RollingUpdate",
+                    "{e}: {}",
+                    s(w, "/metadata/name")
+                );
+                let spread = arr(w, "/spec/template/spec/topologySpreadConstraints");
+                assert!(
+                    spread
+                        .iter()
+                        .any(|c| s(c, "/topologyKey") == "kubernetes.io/hostname"),
+                    "{e}: no spread"
+                );
+            }
+            for v in arr(w, "/spec/template/spec/volumes") {
+                if let Some(c) = v
+                    .pointer("/persistentVolumeClaim/claimName")
+                    .and_then(Value::as_str)
+                {
+                    *mounts.entry(c.to_owned()).or_default() += replicas;
+                }
+            }
+        }
+        assert!(replicated > 0, "{e}: ha replicates something");
+        for pvc in of_kind(&set, "PersistentVolumeClaim") {
+            let n = s(pvc, "/metadata/name");
+            if mounts.get(n).copied().unwrap_or(0) > 1 {
+                assert_eq!(
+                    s(pvc, "/spec/accessModes/0"),
+                    "ReadWriteMany",
+                    "{e}: {n} is mounted by several pods"
+                );
+            }
+        }
+        assert!(
+            of_kind(&set, "StatefulSet").all(|w| s(w, "/metadata/name") != format!("{e}-database")),
+            "{e}: ha has no embedded database"
+        );
+    }
+    let misp = set(&rendered()[&("misp", "ha")]);
+    let rwx = of_kind(&misp, "PersistentVolumeClaim")
+        .filter(|p| s(p, "/spec/accessModes/0") == "ReadWriteMany")
+        .count();
+    assert_eq!(rwx, 3, "misp ha: data, gpg and custom are shared");
+}
+
+// Single-node output: singletons and pods with a ReadWriteOnce claim use Recreate; published ports
+// are host ports; the embedded database is a StatefulSet that waits are pointed at.
+#[test]
+fn single_node_shape() {
+    for e in EXAMPLES {
+        let set = set(&rendered()[&(e, "single-node")]);
+        for w in of_kind(&set, "Deployment") {
+            assert_eq!(
+                s(w, "/spec/strategy/type"),
+                "Recreate",
+                "{e}: {}",
+                s(w, "/metadata/name")
+            );
+        }
+        assert!(of_kind(&set, "StatefulSet").any(|w| s(w, "/metadata/name")
+            == format!("{}-database", if e == "starter" { "myapp" } else { e })));
+        let host_ports = workloads(&set)
+            .flat_map(|w| arr(w, "/spec/template/spec/containers").iter())
+            .flat_map(|c| arr(c, "/ports").iter())
+            .filter(|p| p.get("hostPort").is_some())
+            .count();
+        assert!(host_ports > 0, "{e}: single-node publishes ports");
+    }
+}
+
+/// Look a tool up on PATH, then where .ci/tools.sh installs it. With CI=true a missing tool fails.
+fn tool(name: &str) -> Option<PathBuf> {
+    let tools = std::env::var_os("MISP_GEN_TOOLS")
+        .map_or_else(|| repo().join("target/ci-tools"), PathBuf::from);
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(tools.join("venv/bin"));
+    dirs.push(tools.join("bin"));
+    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is not installed, and CI=true needs it (source .ci/tools.sh && misp_gen_tools_install)"
+        );
+        eprintln!("skipping the {name} check: {name} is not installed");
+    }
+    found
+}
+
+// `kubectl kustomize` builds every example × profile, rewrites every reference to the hashed
+// generated names, and kubernetes-validate --strict (1.32) and yamllint print nothing on the result.
+#[test]
+fn kustomize_and_validate() {
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let validate = tool("kubernetes-validate");
+    let yamllint = tool("yamllint");
+    for ((e, p), dir) in rendered() {
+        let o = std::process::Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(dir.join("kubernetes"))
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{e}/{p}: kustomize: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let built = String::from_utf8(o.stdout).expect("utf-8");
+        let docs: Vec<Value> = built
+            .split("\n---\n")
+            .map(|d| {
+                misp_gen::spec::load::load("built", d.as_bytes())
+                    .expect("parses")
+                    .value
+            })
+            .collect();
+        let secrets: BTreeSet<&str> = docs
+            .iter()
+            .filter(|d| s(d, "/kind") == "Secret")
+            .map(|d| s(d, "/metadata/name"))
+            .collect();
+        let cms: BTreeSet<&str> = docs
+            .iter()
+            .filter(|d| s(d, "/kind") == "ConfigMap")
+            .map(|d| s(d, "/metadata/name"))
+            .collect();
+        for d in &docs {
+            assert!(
+                !s(d, "/metadata/namespace").is_empty() || s(d, "/kind") == "Namespace",
+                "{e}/{p}: namespace set"
+            );
+            let mut refs = Vec::new();
+            collect_refs(d, &mut refs);
+            for (kind, name) in refs {
+                let ok = if kind == "Secret" {
+                    secrets.contains(name.as_str())
+                } else {
+                    cms.contains(name.as_str())
+                };
+                assert!(
+                    ok,
+                    "{e}/{p}: after kustomize, {kind} {name} is referenced but not built"
+                );
+            }
+        }
+        let tmp = tempfile::NamedTempFile::new().expect("temp");
+        std::fs::write(tmp.path(), &built).expect("write");
+        if let Some(v) = &validate {
+            let o = std::process::Command::new(v)
+                .args(["--strict", "--quiet", "-k", "1.32.0"])
+                .arg(tmp.path())
+                .output()
+                .expect("runs");
+            assert!(
+                o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+                "{e}/{p}: kubernetes-validate: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        if let Some(y) = &yamllint {
+            let cfg = "{extends: default, rules: {document-start: disable, line-length: {max: 200}, truthy: {check-keys: false}, indentation: {spaces: consistent, indent-sequences: whatever}}}";
+            let mut cmd = std::process::Command::new(y);
+            cmd.args(["-s", "-d", cfg]);
+            for f in files_under(&dir.join("kubernetes"))
+                .into_iter()
+                .chain(files_under(&dir.join("secrets/kubernetes")))
+            {
+                if f.extension().is_some_and(|x| x == "yaml") {
+                    cmd.arg(f);
+                }
+            }
+            let o = cmd.output().expect("runs");
+            assert!(
+                o.status.success() && o.stdout.is_empty(),
+                "{e}/{p}: yamllint: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+    }
+}
+
+/// (kind, name) of every Secret and `ConfigMap` reference in a built object.
+fn collect_refs(v: &Value, out: &mut Vec<(&'static str, String)>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(n) = m.get("secretName").and_then(Value::as_str) {
+                out.push(("Secret", n.to_owned()));
+            }
+            if let Some(r) = m.get("secretKeyRef") {
+                out.push(("Secret", s(r, "/name").to_owned()));
+            }
+            if let Some(c) = m.get("configMap") {
+                out.push(("ConfigMap", s(c, "/name").to_owned()));
+            }
+            for x in m.values() {
+                collect_refs(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+// Golden files: every file under DIR/kubernetes for every example × profile.
+#[test]
+fn snapshots() {
+    for ((e, p), dir) in rendered() {
+        let kdir = dir.join("kubernetes");
+        for f in files_under(&kdir) {
+            let rel = f
+                .strip_prefix(&kdir)
+                .expect("under")
+                .to_string_lossy()
+                .replace('/', "__");
+            let text = std::fs::read_to_string(&f).expect("text");
+            insta::assert_snapshot!(format!("{e}__{p}__{rel}"), text);
+        }
+    }
+}
+
+const EDGE_CASES: &str = r#"apiVersion: misp-gen/v1
+name: edge
+secrets:
+  pw: { generate: password }
+  tls: { generate: tls, hosts: [edge.example.org] }
+volumes:
+  cache_dir: { size: 1Gi }
+services:
+  app:
+    image: docker.io/library/nginx:1.27.3
+    user: "1000:1000"
+    env:
+      DSN: "mysql://u:${secrets.pw}@db/x"
+      PLAIN: "cost $(not a var) $$5"
+    ports: [{ name: http, port: 8080 }]
+    mounts:
+      - { file: conf, path: /etc/app/app.conf }
+      - { file: creds, path: /etc/app/creds.conf }
+      - { secret: tls, path: /tls, items: { tls.crt: a.crt } }
+      - { secret: tls, path: /key, items: { tls.key: a.key } }
+      - { volume: cache_dir, path: /cache }
+    healthcheck: { tcp: http, start_period: 30s }
+    depends_on: { migrate: completed, worker: started }
+  migrate:
+    image: docker.io/library/nginx:1.27.3
+    scaling: singleton
+    command: ["/migrate"]
+    env: { PW: "${secrets.pw}" }
+    mounts: [{ volume: cache_dir, path: /cache }]
+  worker:
+    image: docker.io/library/nginx:1.27.3
+files:
+  conf: { content: "listen 8080\n", mode: "0640" }
+  creds: { content: "password=${secrets.pw}\n" }
+edge: { service: app, port: http, host: edge.example.org, tls: tls }
+targets:
+  kubernetes: { ingress_class: traefik }
+"#;
+
+fn render_text(name: &str, text: &str) -> (tempfile::TempDir, std::process::Output) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = tmp.path().join(format!("{name}.yaml"));
+    std::fs::write(&spec, text).expect("write");
+    let out = render_into(&spec, None, &tmp.path().join("out"));
+    (tmp, out)
+}
+
+// The paths the examples do not take: composite secret env (per-service Secret), $ escaping for the
+// kubelet, files as ConfigMap or Secret, one secret mounted twice, `completed` as an init container,
+// `started` through a headless Service, numeric users, another ingress class.
+#[test]
+fn edge_cases_map() {
+    let (tmp, o) = render_text("edge", EDGE_CASES);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = tmp.path().join("out");
+    let set = set(&dir);
+    assert!(
+        set.secrets.contains_key("edge-app-env"),
+        "composite secret env goes to a per-service Secret"
+    );
+    assert!(
+        set.secrets.contains_key("edge-file-creds")
+            && set.config_maps.contains_key("edge-file-conf")
+    );
+    assert!(
+        !dir.join("kubernetes/deployment-migrate.yaml").exists(),
+        "a `completed` dependency is no Deployment"
+    );
+    let app = std::fs::read_to_string(dir.join("kubernetes/deployment-app.yaml")).expect("app");
+    // The kubelet reads `$$` as `$` and `$(X)` as a reference: both are escaped, a lone `$` is not.
+    assert!(
+        app.contains("\"cost $$(not a var) $$$5\""),
+        "kubelet escaping"
+    );
+    assert!(app.contains("name: \"run-migrate\"") && app.contains("name: \"wait-worker\""));
+    assert!(app.contains("fsGroup: 1000"));
+    let deployment = load(&dir.join("kubernetes/deployment-app.yaml"));
+    let main = &arr(&deployment, "/spec/template/spec/containers")[0];
+    assert_eq!(
+        main.pointer("/securityContext/runAsUser"),
+        Some(&Value::from(1000))
+    );
+    assert_eq!(
+        main.pointer("/securityContext/runAsNonRoot"),
+        Some(&Value::Bool(true))
+    );
+    assert!(
+        main.pointer("/securityContext/capabilities/add").is_none(),
+        "non-root needs no capabilities"
+    );
+    // The one-off keeps its own (image default) user, so it gets what a root start needs.
+    let run = arr(&deployment, "/spec/template/spec/initContainers")
+        .iter()
+        .find(|c| s(c, "/name") == "run-migrate")
+        .expect("run-migrate");
+    assert!(run.pointer("/securityContext/runAsUser").is_none());
+    assert!(run.pointer("/securityContext/capabilities/add").is_some());
+    assert!(app.contains("\"secret-tls-2\""), "one secret, two mounts");
+    assert!(dir.join("kubernetes/service-worker-headless.yaml").exists());
+    let ing = std::fs::read_to_string(dir.join("kubernetes/ingress.yaml")).expect("ingress");
+    assert!(ing.contains("ingressClassName: \"traefik\"") && !ing.contains("nginx.ingress"));
+    references_resolve_in(&set);
+    for n in secret_needles(&dir) {
+        for f in files_under(&dir.join("kubernetes")) {
+            assert!(
+                !std::fs::read_to_string(&f).unwrap_or_default().contains(&n),
+                "{}",
+                f.display()
+            );
+        }
+    }
+}
+
+fn references_resolve_in(set: &Set) {
+    for w in workloads(set) {
+        for c in containers(w) {
+            for e in arr(c, "/env") {
+                if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+                    assert!(
+                        set.secrets
+                            .get(s(r, "/name"))
+                            .is_some_and(|k| k.contains(s(r, "/key")))
+                    );
+                }
+            }
+        }
+    }
+}
+
+// Names Kubernetes cannot take are diagnostics at the spec node, not broken manifests: `_` and `-`
+// colliding, a user given by name.
+#[test]
+fn unmappable_names_are_diagnostics() {
+    let spec = r"apiVersion: misp-gen/v1
+name: clash
+volumes:
+  a_b: { size: 1Gi }
+  a-b: { size: 1Gi }
+services:
+  app:
+    image: docker.io/library/nginx:1.27.3
+    user: www-data
+    mounts:
+      - { volume: a_b, path: /x }
+      - { volume: a-b, path: /y }
+";
+    let (tmp, o) = render_text("clash", spec);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("PersistentVolumeClaim name `clash-a-b` is also made from"),
+        "{err}"
+    );
+    assert!(err.contains("numeric user"), "{err}");
+    assert!(
+        !tmp.path().join("out/kubernetes").exists(),
+        "nothing written"
+    );
+}
