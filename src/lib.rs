@@ -200,8 +200,18 @@ pub fn render_files(
         render::kubernetes::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
     }
     if matches!(opts.target, cli::Target::Systemd | cli::Target::All) {
-        let flavor = opts.flavor.or(valid.spec.targets.systemd.flavor).unwrap_or_default();
-        render::systemd::render(valid, &secrets, &templates, mirror.as_deref(), flavor, &mut files)?;
+        let flavor = opts
+            .flavor
+            .or(valid.spec.targets.systemd.flavor)
+            .unwrap_or_default();
+        render::systemd::render(
+            valid,
+            &secrets,
+            &templates,
+            mirror.as_deref(),
+            flavor,
+            &mut files,
+        )?;
     }
     let mut images = plan::images(valid, mirror.as_deref()).join("\n");
     images.push('\n');

@@ -9,6 +9,14 @@ use crate::validate::Valid;
 ///
 /// # Errors
 /// Not built yet.
-pub fn render(_valid: &Valid, _secrets: &Secrets, _templates: &Templates, _mirror: Option<&str>, _files: &mut FileSet) -> Result<(), Error> {
-    Err(Error::Failed("the kubernetes target is not built yet".into()))
+pub fn render(
+    _valid: &Valid,
+    _secrets: &Secrets,
+    _templates: &Templates,
+    _mirror: Option<&str>,
+    _files: &mut FileSet,
+) -> Result<(), Error> {
+    Err(Error::Failed(
+        "the kubernetes target is not built yet".into(),
+    ))
 }

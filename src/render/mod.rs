@@ -3,6 +3,7 @@
 pub mod compose;
 pub mod kubernetes;
 pub mod systemd;
+pub mod unitfile;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +22,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "compose/haproxy.cfg.j2",
         include_str!("../../templates/compose/haproxy.cfg.j2"),
+    ),
+    // systemd
+    (
+        "systemd/unit.j2",
+        include_str!("../../templates/systemd/unit.j2"),
     ),
 ];
 
