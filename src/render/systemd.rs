@@ -1432,6 +1432,23 @@ fn docker_service(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
         "-/usr/bin/docker rm -f {}",
         exec_word(&run.container)
     )];
+    // Pull before the run, so that the start timeout and a health wait do not include the pull.
+    match run.pull {
+        Pull::Always => {
+            service
+                .exec_start_pre
+                .push(exec_line(&["/usr/bin/docker", "pull", &run.image]))
+        }
+        Pull::Missing => {
+            let img = sh_quote(&run.image);
+            service.exec_start_pre.push(exec_line(&[
+                "/bin/sh",
+                "-c",
+                &format!("docker image inspect {img} >/dev/null 2>&1 || docker pull {img}"),
+            ]));
+        }
+        Pull::Never => {}
+    }
     service.exec_start = Some(words.join(" "));
     if let Some(w) = run.waited_on
         && !run.oneshot
