@@ -1437,7 +1437,7 @@ fn docker_service(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
         Pull::Always => {
             service
                 .exec_start_pre
-                .push(exec_line(&["/usr/bin/docker", "pull", &run.image]))
+                .push(exec_line(&["/usr/bin/docker", "pull", &run.image]));
         }
         Pull::Missing => {
             let img = sh_quote(&run.image);
