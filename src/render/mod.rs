@@ -3,6 +3,7 @@
 pub mod compose;
 pub mod kubernetes;
 pub mod systemd;
+pub mod unitfile;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +54,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "kubernetes/secrets-kustomization.yaml.j2",
         include_str!("../../templates/kubernetes/secrets-kustomization.yaml.j2"),
+    ),
+    (
+        "systemd/unit.j2",
+        include_str!("../../templates/systemd/unit.j2"),
     ),
 ];
 

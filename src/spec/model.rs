@@ -560,4 +560,9 @@ pub struct SystemdTarget {
     /// Oldest podman the units must run on (default "4.6"); newer keys are downgraded or refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub podman_version: Option<String>,
+    /// Where the operator installs `OUT/secrets/` and `OUT/systemd/files/` on the host; the units
+    /// reference secret and config files there (default `/etc/misp-gen/<name>`). An absolute path
+    /// without whitespace, quotes, `:`, `,`, `%`, `$` or a backslash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_dir: Option<String>,
 }

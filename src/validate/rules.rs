@@ -1114,6 +1114,31 @@ fn policy_and_targets(cx: &mut Ctx<'_>, spec: &Spec) {
             format!("`{v}` is not a podman version like \"4.6\""),
         );
     }
+    if let Some(d) = &spec.targets.systemd.install_dir
+        && !is_install_dir(d)
+    {
+        let at = cx.at(
+            "/targets/systemd/install_dir",
+            Code::SchemaPattern,
+            format!("install_dir `{d}` must be an absolute path without whitespace, quotes, `:`, `,`, `%`, `$` or backslashes"),
+        );
+        help(
+            at,
+            "the units name files under it in `-v HOST:CONTAINER` mounts and Exec lines",
+        );
+    }
+}
+
+/// An absolute host path the units can name without any quoting.
+fn is_install_dir(d: &str) -> bool {
+    d.starts_with('/')
+        && d.len() > 1
+        && !d.split('/').any(|s| s == ".." || s == ".")
+        && d.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !matches!(c, '"' | '\'' | ':' | ',' | '%' | '$' | '\\' | ';')
+        })
 }
 
 /// Where placeholders may appear, and whether `${secrets.…}` may.

@@ -1,0 +1,1063 @@
+//! The systemd target: every example × profile × flavour accepted by podman's quadlet and
+//! systemd-analyze, snapshots, no secret outside secrets/, hostile text intact through quadlet and
+//! systemd's quoting, version gates, refused values, and a real container started from the podman
+//! flavour's command lines.
+//!
+//! Tools: quadlet from `$MISP_GEN_TOOLS/bin` or `target/ci-tools/bin` (`.ci/tools.sh` installs it),
+//! else PATH; systemd-analyze and podman from PATH. A missing tool skips that part, except under
+//! CI=true, where it fails the test.
+
+#![expect(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use misp_gen::spec::model::Flavor;
+
+const EXAMPLES: &[&str] = &["misp", "portus", "starter"];
+const PROFILES: &[&str] = &["single-node", "ha"];
+const FLAVORS: &[&str] = &["quadlet", "podman", "docker"];
+const HOSTILE: &str = r#"100% off $HOME "quoted" back\slash 'single' ünïcödé"#;
+
+// ------------------------------------------------------------------ helpers
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_misp-gen"))
+}
+
+/// Directories the pinned tools are installed in, then PATH.
+fn tool_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(t) = std::env::var_os("MISP_GEN_TOOLS") {
+        dirs.push(PathBuf::from(&t).join("bin"));
+        dirs.push(PathBuf::from(&t).join("venv/bin"));
+    }
+    dirs.push(repo().join("target/ci-tools/bin"));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    dirs
+}
+
+/// An external tool, or `None` to skip; under CI=true a missing tool fails the test.
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = tool_dirs()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is required under CI=true but was not found (run .ci/tools.sh)"
+        );
+        eprintln!("skipping the {name} part: {name} is not installed (run .ci/tools.sh)");
+    }
+    found
+}
+
+/// PATH with the tool directories first, for scripts that look tools up themselves.
+fn tool_path() -> std::ffi::OsString {
+    std::env::join_paths(tool_dirs()).expect("joinable PATH")
+}
+
+fn render(spec: &Path, out: &Path, args: &[&str]) {
+    let o = bin()
+        .arg("render")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.success(),
+        "render {} {args:?} failed:\n{}",
+        spec.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every regular file under `dir`: relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root");
+                out.insert(
+                    rel.to_string_lossy().into_owned(),
+                    std::fs::read(&p).expect("readable"),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Every secret value of a render: plain secrets whole, keys by one line of their body.
+fn secret_needles(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for (rel, bytes) in tree(&dir.join("secrets")) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if Path::new(&rel).extension().is_some_and(|e| e == "key") {
+            v.extend(text.lines().nth(1).map(str::to_owned));
+        } else if !rel.contains('/') && text.len() >= 6 {
+            v.push(text);
+        }
+    }
+    v
+}
+
+fn assert_no_leak(dir: &Path) {
+    let needles = secret_needles(dir);
+    assert!(
+        !needles.is_empty(),
+        "no secrets found under {}",
+        dir.display()
+    );
+    for (rel, bytes) in tree(dir) {
+        if rel.starts_with("secrets/") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for n in &needles {
+            assert!(
+                !text.contains(n.as_str()),
+                "a secret value leaked into {rel}"
+            );
+        }
+    }
+}
+
+/// Parse one `Exec*=` value back the way systemd does: specifiers first (`%%` → `%`, the others
+/// from `spec`), then words split with `"…"`/`'…'` quoting and backslash escapes, then
+/// environment variables: `$$` → `$`, `${VAR}` → its value (a word of its own stays exactly one
+/// argument, even empty), `$VAR` as a whole word → its value split at whitespace.
+fn systemd_exec(
+    value: &str,
+    spec: &dyn Fn(char) -> String,
+    env: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let value = value.trim_start_matches(['-', '@', ':', '+', '!']);
+    let mut line = String::new();
+    let mut it = value.chars();
+    while let Some(c) = it.next() {
+        if c == '%' {
+            let s = it.next().expect("a specifier after %");
+            if s == '%' {
+                line.push('%');
+            } else {
+                line.push_str(&spec(s));
+            }
+        } else {
+            line.push(c);
+        }
+    }
+    // Words.
+    let mut words: Vec<String> = Vec::new();
+    let chars: Vec<char> = line.chars().collect();
+    let mut pos = 0;
+    loop {
+        while pos < chars.len() && chars[pos].is_whitespace() {
+            pos += 1;
+        }
+        if pos >= chars.len() {
+            break;
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        while pos < chars.len() {
+            let ch = chars[pos];
+            match (quote, ch) {
+                (None, ws) if ws.is_whitespace() => break,
+                (None, '"' | '\'') => quote = Some(ch),
+                (Some(open), close) if close == open => quote = None,
+                (_, '\\') => {
+                    pos += 1;
+                    match chars[pos] {
+                        'n' => word.push('\n'),
+                        't' => word.push('\t'),
+                        'r' => word.push('\r'),
+                        'x' => {
+                            let hex: String = chars[pos + 1..pos + 3].iter().collect();
+                            word.push(char::from(u8::from_str_radix(&hex, 16).expect("hex")));
+                            pos += 2;
+                        }
+                        other => word.push(other),
+                    }
+                }
+                (_, other) => word.push(other),
+            }
+            pos += 1;
+        }
+        assert!(quote.is_none(), "unbalanced quote in {value}");
+        words.push(word);
+    }
+    // Variables.
+    let mut out = Vec::new();
+    for w in words {
+        if let Some(name) = w.strip_prefix('$')
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            out.extend(
+                env.get(name)
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        let mut s = String::new();
+        let mut rest = w.as_str();
+        while let Some(p) = rest.find('$') {
+            s.push_str(&rest[..p]);
+            rest = &rest[p..];
+            if let Some(r) = rest.strip_prefix("$$") {
+                s.push('$');
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("${") {
+                let end = r.find('}').expect("closing brace");
+                s.push_str(env.get(&r[..end]).map_or("", String::as_str));
+                rest = &r[end + 1..];
+            } else {
+                s.push('$');
+                rest = &rest[1..];
+            }
+        }
+        s.push_str(rest);
+        out.push(s);
+    }
+    out
+}
+
+fn specifier(c: char) -> String {
+    match c {
+        'n' => "unit.service".into(),
+        'N' => "unit".into(),
+        't' => "/run".into(),
+        other => panic!("unexpected specifier %{other}: a value was not escaped"),
+    }
+}
+
+/// `Key=value` lines of one section of a unit text.
+fn keys(text: &str, section: &str, key: &str) -> Vec<String> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == format!("[{section}]");
+            continue;
+        }
+        if inside && let Some(v) = t.strip_prefix(&format!("{key}=")) {
+            out.push(v.to_owned());
+        }
+    }
+    out
+}
+
+/// `Environment=` of a [Service] section as a map (values are single words here).
+fn service_env(text: &str) -> BTreeMap<String, String> {
+    keys(text, "Service", "Environment")
+        .iter()
+        .flat_map(|v| systemd_exec(v, &specifier, &BTreeMap::new()))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// Render a spec text in memory for one flavour.
+fn render_mem(
+    yaml: &str,
+    flavor: Flavor,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<misp_gen::render::FileSet, misp_gen::Error> {
+    let valid = misp_gen::validate::validate_bytes("spec.yaml", yaml.as_bytes(), None, None)?;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let opts = misp_gen::RenderOptions {
+        target: misp_gen::cli::Target::Systemd,
+        templates: None,
+        registry_mirror: None,
+        flavor: Some(flavor),
+    };
+    misp_gen::render_files(&valid, &tmp.path().join("out"), &opts, env)
+}
+
+fn text_of(files: &misp_gen::render::FileSet, path: &str) -> String {
+    let f = files.get(path).unwrap_or_else(|| {
+        panic!(
+            "{path} not rendered; have {:?}",
+            files.keys().collect::<Vec<_>>()
+        )
+    });
+    String::from_utf8(f.bytes.clone()).expect("utf-8")
+}
+
+fn diags_of(
+    r: Result<misp_gen::render::FileSet, misp_gen::Error>,
+) -> Vec<misp_gen::diag::Diagnostic> {
+    match r {
+        Err(misp_gen::Error::Invalid(inv)) => inv.diags,
+        Err(e) => panic!("expected diagnostics, got {e}"),
+        Ok(_) => panic!("expected diagnostics, the render succeeded"),
+    }
+}
+
+// ------------------------------------------------------------------ examples
+
+// Pins every unit of every example × profile × flavour (snapshots), that no secret value leaves
+// secrets/, and that quadlet (-dryrun and generator mode) and systemd-analyze verify accept the
+// output without printing anything (.ci/conformance.sh, fake root included).
+#[test]
+fn examples_conform_snapshot_and_keep_secrets() {
+    let tools = tool("quadlet").is_some() && tool("systemd-analyze").is_some();
+    let mut failures = Vec::new();
+    for ex in EXAMPLES {
+        for profile in PROFILES {
+            for flavor in FLAVORS {
+                let tmp = tempfile::tempdir().expect("tmp");
+                let out = tmp.path();
+                render(
+                    &repo().join(format!("examples/{ex}.yaml")),
+                    out,
+                    &[
+                        "--profile",
+                        profile,
+                        "--target",
+                        "systemd",
+                        "--flavor",
+                        flavor,
+                    ],
+                );
+                assert_no_leak(out);
+                let mut text = String::new();
+                for (rel, bytes) in tree(&out.join("systemd")) {
+                    let _ = writeln!(text, "==> {rel} <==\n{}", String::from_utf8_lossy(&bytes));
+                }
+                insta::assert_snapshot!(format!("{ex}-{profile}-{flavor}"), text);
+                if tools {
+                    let label = format!("{ex}/{profile}/{flavor}");
+                    let o = Command::new("bash")
+                        .arg(repo().join(".ci/conformance.sh"))
+                        .arg(out)
+                        .arg(&label)
+                        .env("PATH", tool_path())
+                        .output()
+                        .expect("bash runs");
+                    if !o.status.success() {
+                        failures.push(format!(
+                            "{label}:\n{}{}",
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "conformance failed:\n{}",
+        failures.join("\n")
+    );
+}
+
+// Pins that the same spec and secrets render byte-identical units twice (--check finds no drift).
+#[test]
+fn rerender_is_identical() {
+    for flavor in FLAVORS {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = repo().join("examples/misp.yaml");
+        render(
+            &spec,
+            tmp.path(),
+            &["--target", "systemd", "--flavor", flavor],
+        );
+        let o = bin()
+            .arg("render")
+            .arg(&spec)
+            .args([
+                "--target", "systemd", "--flavor", flavor, "--check", "--out",
+            ])
+            .arg(tmp.path())
+            .output()
+            .expect("runs");
+        assert!(
+            o.status.success(),
+            "{flavor}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}
+
+// ------------------------------------------------------------------ hostile text
+
+fn hostile_spec() -> String {
+    // YAML single quotes: backslashes are literal, '' is one quote.
+    let h = HOSTILE.replace('\'', "''");
+    format!(
+        r"apiVersion: misp-gen/v1
+name: hostile
+secrets:
+  token: {{ generate: hex, length: 16 }}
+services:
+  app:
+    image: docker.io/library/busybox:1.36.1
+    entrypoint: ['/bin/sh', '-c', '{h}', '']
+    command: ['{h}', '', 'x']
+    env:
+      HOSTILE: '{h}'
+      EMPTY: ''
+      TOKEN: ${{secrets.token}}
+    ports:
+      - {{ name: http, port: 8080, publish: 18080 }}
+"
+    )
+}
+
+/// The arguments of a rendered `podman run`/`docker run` line: (options before the image,
+/// arguments after it).
+fn split_at_image(args: &[String], image: &str) -> (Vec<String>, Vec<String>) {
+    let at = args
+        .iter()
+        .position(|a| a == image)
+        .unwrap_or_else(|| panic!("image {image} not in {args:?}"));
+    (args[..at].to_vec(), args[at + 1..].to_vec())
+}
+
+fn assert_hostile_args(flavor: &str, args: &[String]) {
+    let (opts, after) = split_at_image(args, "docker.io/library/busybox:1.36.1");
+    let env: Vec<&String> = opts
+        .iter()
+        .zip(opts.iter().skip(1))
+        .filter(|(a, _)| *a == "--env")
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        env.iter().any(|e| **e == format!("HOSTILE={HOSTILE}")),
+        "{flavor}: HOSTILE env changed: {env:?}"
+    );
+    assert!(
+        env.iter().any(|e| *e == "EMPTY="),
+        "{flavor}: EMPTY env lost: {env:?}"
+    );
+    assert!(
+        !opts.iter().any(|a| a.contains("TOKEN")),
+        "{flavor}: the secret-bearing env is on the command line"
+    );
+    let entry: Vec<String> = vec!["/bin/sh".into(), "-c".into(), HOSTILE.into(), String::new()];
+    let command: Vec<String> = vec![HOSTILE.into(), String::new(), "x".into()];
+    if flavor == "docker" {
+        assert!(
+            opts.contains(&"--entrypoint=/bin/sh".to_owned()),
+            "{flavor}: {opts:?}"
+        );
+        let mut want = entry[1..].to_vec();
+        want.extend(command);
+        assert_eq!(after, want, "{flavor}: arguments changed");
+    } else {
+        let ep = opts
+            .iter()
+            .find_map(|a| a.strip_prefix("--entrypoint="))
+            .or_else(|| {
+                opts.iter()
+                    .position(|a| a == "--entrypoint")
+                    .map(|i| opts[i + 1].as_str())
+            })
+            .unwrap_or_else(|| panic!("{flavor}: no --entrypoint in {opts:?}"));
+        let ep: Vec<String> = serde_json::from_str(ep).expect("entrypoint is a JSON array");
+        assert_eq!(ep, entry, "{flavor}: entrypoint changed");
+        assert_eq!(after, command, "{flavor}: command changed");
+    }
+}
+
+// Pins that env and command holding `%`, `$`, quotes, backslashes, unicode and an empty argument
+// reach podman/docker unchanged: the plain units parsed by systemd's rules, and the Quadlet file
+// through the real quadlet (5.4, which cuts a quoted empty argument short) and then systemd's rules.
+#[test]
+fn hostile_text_arrives_intact() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(&spec, hostile_spec()).expect("write spec");
+    for flavor in ["podman", "docker"] {
+        let out = tmp.path().join(flavor);
+        render(&spec, &out, &["--target", "systemd", "--flavor", flavor]);
+        assert_no_leak(&out);
+        let unit = std::fs::read_to_string(out.join("systemd/hostile-app.service")).expect("unit");
+        let exec = keys(&unit, "Service", "ExecStart");
+        let args = systemd_exec(&exec[0], &specifier, &service_env(&unit));
+        assert_hostile_args(flavor, &args);
+    }
+    let out = tmp.path().join("quadlet");
+    // 5.0 writes Entrypoint=, the default 4.6 writes PodmanArgs=--entrypoint=: check both.
+    for version in ["4.6", "5.0"] {
+        let spec_v = tmp.path().join(format!("spec-{version}.yaml"));
+        std::fs::write(
+            &spec_v,
+            format!(
+                "{}targets:\n  systemd: {{ podman_version: \"{version}\" }}\n",
+                hostile_spec()
+            ),
+        )
+        .expect("write spec");
+        render(
+            &spec_v,
+            &out,
+            &["--target", "systemd", "--flavor", "quadlet"],
+        );
+        assert_no_leak(&out);
+        let Some(quadlet) = tool("quadlet") else {
+            return;
+        };
+        let o = Command::new(quadlet)
+            .arg("-dryrun")
+            .env("QUADLET_UNIT_DIRS", out.join("systemd"))
+            .output()
+            .expect("quadlet runs");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "quadlet failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let unit = stdout
+            .split("---hostile-app.service---")
+            .nth(1)
+            .and_then(|s| s.split("\n---").next())
+            .expect("the generated service");
+        let exec = keys(unit, "Service", "ExecStart");
+        let args = systemd_exec(&exec[0], &specifier, &service_env(unit));
+        assert_hostile_args(&format!("quadlet {version}"), &args);
+    }
+}
+
+// ------------------------------------------------------------------ version gates
+
+const GATED: &str = r#"apiVersion: misp-gen/v1
+name: g
+volumes:
+  data: { driver_opts: { type: nfs, device: ":/export/g", o: "addr=10.0.0.5,nfsvers=4" } }
+services:
+  app:
+    image: docker.io/library/busybox:1.36.1
+    replicas: 2
+    entrypoint: ["/bin/sh", "-c"]
+    command: ["exec httpd -f -p 8080"]
+    ports: [{ name: http, port: 8080 }]
+    mounts:
+      - { volume: data, path: /data }
+      - { scratch: true, path: /tmp }
+    healthcheck: { tcp: http, interval: 10s, retries: 3 }
+    resources: { cpu: "0.5", memory: 64Mi }
+  client:
+    image: docker.io/library/busybox:1.36.1
+    depends_on: { app: healthy }
+"#;
+
+fn gated(version: &str, flavor: Flavor) -> misp_gen::render::FileSet {
+    let yaml = format!("{GATED}targets:\n  systemd: {{ podman_version: \"{version}\" }}\n");
+    render_mem(&yaml, flavor, &|_| None).unwrap_or_else(|e| panic!("{version}: {e:?}"))
+}
+
+// Pins that Quadlet below podman 4.4 is refused with the key version named.
+#[test]
+fn gate_quadlet_needs_4_4() {
+    let yaml = format!("{GATED}targets:\n  systemd: {{ podman_version: \"4.3\" }}\n");
+    let d = diags_of(render_mem(&yaml, Flavor::Quadlet, &|_| None));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code.as_str(), "E500-unit-value");
+    assert!(
+        d[0].message.contains("Quadlet needs podman 4.4"),
+        "{}",
+        d[0].message
+    );
+    assert_eq!(d[0].pos.line, 21, "{d:?}");
+    // The plain podman flavour works there.
+    let f = gated("4.3", Flavor::Podman);
+    let net = text_of(&f, "systemd/g-network.service");
+    assert!(
+        net.contains("podman network exists 'g' || podman network create 'g'"),
+        "{net}"
+    );
+}
+
+// Pins HealthCmd=/HealthInterval=…: keys from 4.5, `--health-*` in PodmanArgs= before.
+#[test]
+fn gate_health_keys_4_5() {
+    let old = text_of(&gated("4.4", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(!old.contains("HealthCmd="), "{old}");
+    assert!(old.contains("\"--health-cmd=nc -z 127.0.0.1 8080"), "{old}");
+    assert!(old.contains("--health-interval=10s"), "{old}");
+    let new = text_of(&gated("4.5", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(new.contains("\nHealthCmd=nc -z 127.0.0.1 8080"), "{new}");
+    assert!(new.contains("\nHealthInterval=10s\n"), "{new}");
+    assert!(!new.contains("--health-cmd"), "{new}");
+}
+
+// Pins Tmpfs=: a key from 4.5, `--tmpfs` before.
+#[test]
+fn gate_tmpfs_4_5() {
+    let old = text_of(&gated("4.4", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(!old.contains("Tmpfs="), "{old}");
+    assert!(old.contains("--tmpfs=/tmp"), "{old}");
+    let new = text_of(&gated("4.5", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(new.contains("\nTmpfs=/tmp\n"), "{new}");
+}
+
+// Pins Pull=: a key from 4.6, `--pull` before.
+#[test]
+fn gate_pull_4_6() {
+    let old = text_of(&gated("4.5", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(!old.contains("\nPull="), "{old}");
+    assert!(old.contains("--pull=missing"), "{old}");
+    let new = text_of(&gated("4.6", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(new.contains("\nPull=missing\n"), "{new}");
+}
+
+// Pins VolumeName=/NetworkName=: from 4.7 (before, podman names them systemd-<name>).
+#[test]
+fn gate_object_names_4_7() {
+    let old = gated("4.6", Flavor::Quadlet);
+    assert!(!text_of(&old, "systemd/g-data.volume").contains("VolumeName="));
+    assert!(!text_of(&old, "systemd/g.network").contains("NetworkName="));
+    let new = gated("4.7", Flavor::Quadlet);
+    assert!(text_of(&new, "systemd/g-data.volume").contains("\nVolumeName=g-data\n"));
+    assert!(text_of(&new, "systemd/g.network").contains("\nNetworkName=g\n"));
+}
+
+// Pins health waiting: an ExecStartPost poll below 4.7, --sdnotify=healthy from 4.7, Notify=healthy
+// from 5.0 (Quadlet); the plain podman flavour switches to --sdnotify=healthy at 4.7.
+#[test]
+fn gate_health_waiting() {
+    let unit = "systemd/g-app-1.container";
+    let t46 = text_of(&gated("4.6", Flavor::Quadlet), unit);
+    assert!(
+        t46.contains("ExecStartPost=/bin/sh -c \"n=0; until podman healthcheck run 'g-app-1'"),
+        "{t46}"
+    );
+    let t47 = text_of(&gated("4.7", Flavor::Quadlet), unit);
+    assert!(
+        t47.contains("--sdnotify=healthy") && !t47.contains("ExecStartPost="),
+        "{t47}"
+    );
+    let t50 = text_of(&gated("5.0", Flavor::Quadlet), unit);
+    assert!(
+        t50.contains("\nNotify=healthy\n") && !t50.contains("--sdnotify"),
+        "{t50}"
+    );
+    let p46 = text_of(&gated("4.6", Flavor::Podman), "systemd/g-app-1.service");
+    assert!(
+        p46.contains("--sdnotify=conmon") && p46.contains("ExecStartPost="),
+        "{p46}"
+    );
+    let p47 = text_of(&gated("4.7", Flavor::Podman), "systemd/g-app-1.service");
+    assert!(
+        p47.contains("--sdnotify=healthy") && !p47.contains("ExecStartPost="),
+        "{p47}"
+    );
+    // The dependant requires every instance, by .service name.
+    let client = text_of(&gated("4.6", Flavor::Quadlet), "systemd/g-client.container");
+    assert!(
+        client.contains("Requires=g-app-1.service\nRequires=g-app-2.service\n"),
+        "{client}"
+    );
+}
+
+// Pins Entrypoint=: a key from 5.0, `--entrypoint` (JSON array) before.
+#[test]
+fn gate_entrypoint_5_0() {
+    let old = text_of(&gated("4.9", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(
+        old.contains(r#""--entrypoint=[\"/bin/sh\",\"-c\"]""#),
+        "{old}"
+    );
+    let new = text_of(&gated("5.0", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(new.contains("\nEntrypoint=[\"/bin/sh\",\"-c\"]\n"), "{new}");
+}
+
+// Pins NetworkAlias=: a key from 5.2, `--network-alias` before; replicas share the alias.
+#[test]
+fn gate_network_alias_5_2() {
+    let old = text_of(&gated("5.1", Flavor::Quadlet), "systemd/g-app-2.container");
+    assert!(old.contains("--network-alias=g-app"), "{old}");
+    let new = text_of(&gated("5.2", Flavor::Quadlet), "systemd/g-app-2.container");
+    assert!(new.contains("\nNetworkAlias=g-app\n"), "{new}");
+}
+
+// Pins Memory=: a key from 5.5, `--memory` before.
+#[test]
+fn gate_memory_5_5() {
+    let old = text_of(&gated("5.4", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(old.contains("--memory=67108864"), "{old}");
+    let new = text_of(&gated("5.5", Flavor::Quadlet), "systemd/g-app-1.container");
+    assert!(new.contains("\nMemory=67108864\n"), "{new}");
+}
+
+// Pins `driver_opts`: type/device/o as Type=/Device=/Options=; any other option needs PodmanArgs=
+// in a .volume file, which needs 4.6: refused below with the key and version named.
+#[test]
+fn gate_volume_options_4_6() {
+    let t = text_of(&gated("4.6", Flavor::Quadlet), "systemd/g-data.volume");
+    assert!(
+        t.contains("\nType=nfs\nDevice=:/export/g\nOptions=addr=10.0.0.5,nfsvers=4\n"),
+        "{t}"
+    );
+    let extra = GATED.replace("nfsvers=4\" }", "nfsvers=4\", size: \"1g\" }");
+    let yaml = format!("{extra}targets:\n  systemd: {{ podman_version: \"4.5\" }}\n");
+    let d = diags_of(render_mem(&yaml, Flavor::Quadlet, &|_| None));
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("PodmanArgs=") && d.message.contains("podman 4.6")),
+        "{d:?}"
+    );
+    let yaml = format!("{extra}targets:\n  systemd: {{ podman_version: \"4.6\" }}\n");
+    let f = render_mem(&yaml, Flavor::Quadlet, &|_| None).expect("renders at 4.6");
+    assert!(text_of(&f, "systemd/g-data.volume").contains("PodmanArgs=--opt=size=1g"));
+}
+
+// Pins the podman flavour's network/volume creation: `--ignore` from 4.4, a shell test before.
+#[test]
+fn gate_podman_create_ignore_4_4() {
+    let new = gated("4.4", Flavor::Podman);
+    assert!(
+        text_of(&new, "systemd/g-network.service")
+            .contains("ExecStart=/usr/bin/podman network create --ignore g\n")
+    );
+    assert!(text_of(&new, "systemd/g-data-volume.service")
+        .contains("ExecStart=/usr/bin/podman volume create --ignore --opt device=:/export/g --opt o=addr=10.0.0.5,nfsvers=4 --opt type=nfs g-data\n"));
+    let old = gated("4.3", Flavor::Podman);
+    assert!(
+        text_of(&old, "systemd/g-data-volume.service").contains("podman volume exists 'g-data' ||")
+    );
+}
+
+// ------------------------------------------------------------------ refused values
+
+// Pins that a line break in a plain env value or an argument is a diagnostic at its position,
+// never a broken unit.
+#[test]
+fn line_breaks_are_refused_at_their_position() {
+    let yaml = "apiVersion: misp-gen/v1\nname: n\nservices:\n  app:\n    image: docker.io/library/busybox:1.36.1\n    command: [\"a\", \"b\\nc\"]\n    env:\n      X: \"1\\n2\"\n";
+    for flavor in [Flavor::Quadlet, Flavor::Podman, Flavor::Docker] {
+        let d = diags_of(render_mem(yaml, flavor, &|_| None));
+        let got: Vec<(u32, u32, &str)> = d
+            .iter()
+            .map(|d| (d.pos.line, d.pos.col, d.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(6, 20, "E500-unit-value"), (8, 10, "E500-unit-value")],
+            "{d:?}"
+        );
+        assert!(d[1].message.contains("line break"), "{}", d[1].message);
+    }
+}
+
+// Pins that a secret-bearing env value the env-file format cannot carry is refused without
+// showing the value.
+#[test]
+fn secret_with_line_break_is_refused_quietly() {
+    let yaml = "apiVersion: misp-gen/v1\nname: n\nsecrets:\n  s: { external: true }\nservices:\n  app:\n    image: docker.io/library/busybox:1.36.1\n    env:\n      X: ${secrets.s}\n";
+    let env = |k: &str| (k == "MISP_GEN_SECRET_S").then(|| "top\nsecret".to_owned());
+    let d = diags_of(render_mem(yaml, Flavor::Quadlet, &env));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].pos.line, d[0].code.as_str()), (9, "E500-unit-value"));
+    let all = format!("{} {:?}", d[0].message, d[0].help);
+    assert!(!all.contains("top") && !all.contains("secret\""), "{all}");
+}
+
+// Pins that a mount path `-v` cannot name never reaches a unit (validation refuses it already).
+#[test]
+fn colon_in_mount_path_is_refused() {
+    let yaml = "apiVersion: misp-gen/v1\nname: n\nservices:\n  app:\n    image: docker.io/library/busybox:1.36.1\n    mounts: [{ scratch: true, path: \"/a:b\" }]\n";
+    let d = diags_of(render_mem(yaml, Flavor::Podman, &|_| None));
+    assert_eq!(d[0].pointer, "/services/app/mounts/0/path", "{d:?}");
+}
+
+// Pins that install_dir is checked and used in every path the units name.
+#[test]
+fn install_dir_is_checked_and_used() {
+    let base = "apiVersion: misp-gen/v1\nname: n\nsecrets:\n  s: { generate: password }\nservices:\n  app:\n    image: docker.io/library/busybox:1.36.1\n    env: { X: \"${secrets.s}\" }\n";
+    let bad = format!("{base}targets:\n  systemd: {{ install_dir: \"srv/x y\" }}\n");
+    let d = diags_of(render_mem(&bad, Flavor::Quadlet, &|_| None));
+    assert_eq!(d[0].code.as_str(), "E206-bad-format", "{d:?}");
+    let good = format!("{base}targets:\n  systemd: {{ install_dir: /srv/n/ }}\n");
+    let f = render_mem(&good, Flavor::Quadlet, &|_| None).expect("renders");
+    assert!(
+        text_of(&f, "systemd/n-app.container")
+            .contains("EnvironmentFile=/srv/n/secrets/systemd/app.env\n")
+    );
+    let f = render_mem(base, Flavor::Quadlet, &|_| None).expect("renders");
+    assert!(
+        text_of(&f, "systemd/n-app.container")
+            .contains("EnvironmentFile=/etc/misp-gen/n/secrets/systemd/app.env\n")
+    );
+}
+
+// ------------------------------------------------------------------ a real container
+
+/// Removes what the end-to-end test created, whatever happens.
+struct Cleanup {
+    podman: PathBuf,
+    env: Vec<(String, String)>,
+    containers: Vec<String>,
+    networks: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let run = |args: &[&str]| {
+            let _ = Command::new(&self.podman)
+                .args(args)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .output();
+        };
+        for c in &self.containers {
+            run(&["rm", "-f", "-t", "0", "--ignore", c]);
+        }
+        for n in &self.networks {
+            run(&["network", "rm", "-f", n]);
+        }
+        for i in &self.images {
+            run(&["rmi", "-f", i]);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn http_get(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Run one Exec line of a unit as systemd would (specifiers and quoting resolved), or panic.
+fn exec_unit_line(
+    line: &str,
+    unit: &str,
+    rundir: &Path,
+    env: &[(String, String)],
+) -> std::process::Output {
+    let spec = |c: char| match c {
+        'n' => unit.to_owned(),
+        'N' => unit.trim_end_matches(".service").to_owned(),
+        't' => rundir.display().to_string(),
+        other => panic!("unexpected specifier %{other}"),
+    };
+    let args = systemd_exec(line, &spec, &BTreeMap::new());
+    let (prog, rest) = args.split_first().expect("a command");
+    Command::new(prog)
+        .args(rest)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"))
+}
+
+// Pins that the podman flavour's units start a real container on podman 4.3 (Debian 12): network
+// unit, then the container unit's ExecStart and its health-wait ExecStartPost, with the env file,
+// a `files:` bind mount and a secret mount at the install dir; the published port answers with
+// the mounted file; ExecStop/ExecStopPost remove the container. Runs where podman is installed.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn podman_flavour_runs_a_real_container() {
+    let Some(podman) = tool("podman") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    let install = root.join("install");
+    let stack = format!("mge2e{}", std::process::id());
+    let image = format!("localhost/{stack}-busybox:1.0");
+
+    // podman 4.3 raises RLIMIT_NOFILE and RLIMIT_NPROC for containers beyond what a sandboxed
+    // machine lets runc set ("error setting rlimits … operation not permitted"): lower them.
+    let conf = root.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n",
+    )
+    .expect("containers.conf");
+    let env = vec![("CONTAINERS_CONF".to_owned(), conf.display().to_string())];
+    let mut cleanup = Cleanup {
+        podman: podman.clone(),
+        env: env.clone(),
+        containers: Vec::new(),
+        networks: vec![stack.clone()],
+        images: vec![image.clone()],
+    };
+
+    // An image from Debian's busybox-static: bin/busybox and the applets the test uses.
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    let Some(busybox) = busybox else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "busybox-static is required under CI=true"
+        );
+        eprintln!("skipping: no busybox");
+        return;
+    };
+    let rootfs = root.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("rootfs");
+    std::fs::copy(&busybox, rootfs.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "httpd", "wget", "cat", "sleep", "test", "["] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("symlink");
+    }
+    let tar = root.join("rootfs.tar");
+    let o = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .expect("tar");
+    assert!(o.status.success());
+    let o = Command::new(&podman)
+        .arg("import")
+        .arg(&tar)
+        .arg(&image)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("podman import");
+    assert!(
+        o.status.success(),
+        "podman import: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let port = free_port();
+    let spec = format!(
+        r#"apiVersion: misp-gen/v1
+name: {stack}
+secrets:
+  greeting: {{ generate: password, length: 16 }}
+files:
+  index: {{ content: "hello from ${{name}}\n" }}
+images: {{ pull: never }}
+services:
+  web:
+    image: {image}
+    command: ["sh", "-c", "test -n \"$GREETING\" && test -s /run/s/greeting && exec httpd -f -p 8080 -h /www"]
+    env:
+      GREETING: ${{secrets.greeting}}
+    ports: [{{ name: http, port: 8080, publish: {port} }}]
+    mounts:
+      - {{ file: index, path: /www/index.html }}
+      - {{ secret: greeting, path: /run/s }}
+    healthcheck: {{ exec: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], interval: 2s, retries: 3 }}
+  client:
+    image: {image}
+    command: ["sleep", "3600"]
+    depends_on: {{ web: healthy }}
+targets:
+  systemd: {{ flavor: podman, podman_version: "4.3", install_dir: {install} }}
+"#,
+        install = install.display()
+    );
+    let spec_path = root.join("spec.yaml");
+    std::fs::write(&spec_path, spec).expect("spec");
+    let out = root.join("out");
+    render(&spec_path, &out, &["--target", "systemd"]);
+    // Install as the README says: secrets/ and systemd/files/ under the install dir.
+    std::fs::create_dir_all(&install).expect("install dir");
+    for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
+        let o = Command::new("cp")
+            .arg("-r")
+            .arg(out.join(from))
+            .arg(install.join(to))
+            .output()
+            .expect("cp");
+        assert!(o.status.success());
+    }
+    let rundir = root.join("run");
+    std::fs::create_dir_all(&rundir).expect("run dir");
+
+    let net = std::fs::read_to_string(out.join(format!("systemd/{stack}-network.service")))
+        .expect("network unit");
+    for line in keys(&net, "Service", "ExecStart") {
+        let o = exec_unit_line(&line, &format!("{stack}-network.service"), &rundir, &env);
+        assert!(
+            o.status.success(),
+            "network: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let unit_name = format!("{stack}-web.service");
+    let unit = std::fs::read_to_string(out.join(format!("systemd/{unit_name}"))).expect("web unit");
+    cleanup.containers.push(format!("{stack}-web"));
+    for key in ["ExecStart", "ExecStartPost"] {
+        for line in keys(&unit, "Service", key) {
+            let o = exec_unit_line(&line, &unit_name, &rundir, &env);
+            assert!(
+                o.status.success(),
+                "{key} failed:\n{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Some(a) = http_get(port)
+            && a.contains("200")
+        {
+            answer = Some(a);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let answer = answer.expect("the published port answers");
+    assert!(answer.contains(&format!("hello from {stack}")), "{answer}");
+
+    for key in ["ExecStop", "ExecStopPost"] {
+        for line in keys(&unit, "Service", key) {
+            let o = exec_unit_line(&line, &unit_name, &rundir, &env);
+            assert!(
+                o.status.success(),
+                "{key}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    let o = Command::new(&podman)
+        .args(["container", "exists", &format!("{stack}-web")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("podman");
+    assert!(
+        !o.status.success(),
+        "the container is still there after ExecStopPost"
+    );
+    drop(cleanup);
+}
