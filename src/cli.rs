@@ -68,6 +68,12 @@ pub enum Command {
         /// Registry mirror HOST[:PORT][/PATH] to rewrite the images to.
         #[arg(long)]
         registry_mirror: Option<String>,
+        /// Only the images of this target (compose adds a load balancer in front of a replicated edge).
+        #[arg(long, value_enum, default_value_t = Target::All)]
+        target: Target,
+        /// One reference a line, or JSON with each image's parts and users.
+        #[arg(long, value_enum, default_value_t = ImagesFormat::List)]
+        format: ImagesFormat,
     },
     /// Print the JSON Schema (2020-12) of the spec.
     Schema,
@@ -83,6 +89,15 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// Output of `images`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImagesFormat {
+    /// one image reference a line
+    List,
+    /// a JSON array of {image, registry, repository, tag, digest, used_by}
+    Json,
 }
 
 /// Output targets.

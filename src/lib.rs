@@ -124,11 +124,19 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             spec,
             profile,
             registry_mirror,
+            target,
+            format,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = mirror(&valid, registry_mirror.as_deref())?;
-            let mut text = plan::images(&valid, mirror.as_deref()).join("\n");
-            text.push('\n');
+            let with_lb = matches!(target, cli::Target::Compose | cli::Target::All);
+            let used = plan::images_used(&valid, mirror.as_deref(), with_lb);
+            let text = match format {
+                cli::ImagesFormat::List => {
+                    used.keys().map(|i| format!("{i}\n")).collect::<String>()
+                }
+                cli::ImagesFormat::Json => images_json(&used)?,
+            };
             out(stdout, &text)
         }
         Command::Schema => {
@@ -149,6 +157,26 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn images_json(used: &std::collections::BTreeMap<String, Vec<String>>) -> Result<String, Error> {
+    let list: Vec<serde_json::Value> = used
+        .iter()
+        .map(|(image, users)| {
+            let r = image::ImageRef::parse(image).ok();
+            serde_json::json!({
+                "image": image,
+                "registry": r.as_ref().map(|r| r.registry.clone()),
+                "repository": r.as_ref().map(|r| r.path.clone()),
+                "tag": r.as_ref().and_then(|r| r.tag.clone()),
+                "digest": r.as_ref().and_then(|r| r.digest.clone()),
+                "used_by": users,
+            })
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&list).map_err(|e| Error::Internal(e.to_string()))?;
+    s.push('\n');
+    Ok(s)
 }
 
 /// What to render and how.
@@ -215,7 +243,8 @@ pub fn render_files(
             &mut files,
         )?;
     }
-    let mut images = plan::images(valid, mirror.as_deref()).join("\n");
+    let with_lb = matches!(opts.target, cli::Target::Compose | cli::Target::All);
+    let mut images = plan::images(valid, mirror.as_deref(), with_lb).join("\n");
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
     Ok(files)

@@ -182,20 +182,39 @@ pub fn image_ref(image: &str, mirror: Option<&str>) -> String {
     }
 }
 
-/// Every image the deployment pulls, once each, sorted.
+/// Every image the deployment pulls, once each, sorted, with what uses it. `with_lb`: a target
+/// that runs misp-gen's own load balancer (compose) is rendered. Kubernetes wait containers use
+/// the dependant's own image, so they add nothing.
 #[must_use]
-pub fn images(valid: &Valid, mirror: Option<&str>) -> Vec<String> {
-    let mut set = std::collections::BTreeSet::new();
-    for svc in valid.spec.services.values() {
+pub fn images_used(
+    valid: &Valid,
+    mirror: Option<&str>,
+    with_lb: bool,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (name, svc) in &valid.spec.services {
         if replicas(valid, svc) > 0 {
-            set.insert(image_ref(&svc.image, mirror));
+            map.entry(image_ref(&svc.image, mirror))
+                .or_default()
+                .push(name.clone());
         }
     }
     if let Some(db) = database_image(&valid.spec) {
-        set.insert(image_ref(&db, mirror));
+        map.entry(image_ref(&db, mirror))
+            .or_default()
+            .push(rules::DATABASE.to_owned());
     }
-    if needs_lb(valid) {
-        set.insert(image_ref(&lb_image(&valid.spec), mirror));
+    if with_lb && needs_lb(valid) {
+        map.entry(image_ref(&lb_image(&valid.spec), mirror))
+            .or_default()
+            .push(LB_SERVICE.to_owned());
     }
-    set.into_iter().collect()
+    map
+}
+
+/// Every image the deployment pulls, once each, sorted.
+#[must_use]
+pub fn images(valid: &Valid, mirror: Option<&str>, with_lb: bool) -> Vec<String> {
+    images_used(valid, mirror, with_lb).into_keys().collect()
 }

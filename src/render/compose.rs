@@ -485,6 +485,25 @@ pub fn render(
         services.push(svc);
     }
 
+    // The load balancer image is ours, not the user's: hold it to the same image policy.
+    if lb
+        && let Some(pol) = &spec.policy
+        && let Ok(r) = crate::image::ImageRef::parse(&plan::lb_image(spec))
+        && ((!pol.registries.is_empty() && !pol.registries.iter().any(|p| r.under(p)))
+            || (pol.require_digest && r.digest.is_none()))
+    {
+        diags.push(Diagnostic {
+            file: valid.doc.file.clone(),
+            pos: valid.doc.key_pos("/edge"),
+            pointer: "/edge".into(),
+            code: Code::ImageRegistry,
+            message: format!(
+                "compose runs a load balancer ({}) in front of the replicated edge service, and the image policy does not allow it",
+                r
+            ),
+            help: Some("set `edge.image` to an allowed (or digest-pinned) HAProxy image".into()),
+        });
+    }
     // The load balancer in front of a replicated edge service.
     if lb
         && let Some(edge) = &spec.edge

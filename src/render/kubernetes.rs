@@ -3,9 +3,9 @@
 //! secret files into Secrets, so that no secret value is ever written into a manifest.
 //!
 //! How the spec maps (the README repeats this for users):
-//! - A service is a Deployment, or a StatefulSet when it is a singleton that mounts a volume that is
-//!   not `shared` (ReadWriteOnce: a StatefulSet never runs a second pod while the first may still
-//!   hold the volume). Singletons and pods with a ReadWriteOnce volume update with `Recreate`.
+//! - A service is a `Deployment`, or a `StatefulSet` when it is a singleton that mounts a volume that is
+//!   not `shared` (`ReadWriteOnce`: a `StatefulSet` never runs a second pod while the first may still
+//!   hold the volume). Singletons and pods with a `ReadWriteOnce` volume update with `Recreate`.
 //! - `publish` becomes a `hostPort`: the port the spec names, on the node the pod runs on, with no
 //!   ingress controller and no `NodePort` range (30000-32767) in the way. That is the way in on a
 //!   one-node cluster; the Ingress serves clusters that run a controller.
