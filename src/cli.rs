@@ -96,7 +96,7 @@ pub enum Command {
 pub enum ImagesFormat {
     /// one image reference a line
     List,
-    /// a JSON array of {image, registry, repository, tag, digest, used_by}
+    /// a JSON array of `{image, registry, repository, tag, digest, used_by}`
     Json,
 }
 

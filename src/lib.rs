@@ -132,9 +132,11 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             let with_lb = matches!(target, cli::Target::Compose | cli::Target::All);
             let used = plan::images_used(&valid, mirror.as_deref(), with_lb);
             let text = match format {
-                cli::ImagesFormat::List => {
-                    used.keys().map(|i| format!("{i}\n")).collect::<String>()
-                }
+                cli::ImagesFormat::List => used.keys().fold(String::new(), |mut acc, i| {
+                    acc.push_str(i);
+                    acc.push('\n');
+                    acc
+                }),
                 cli::ImagesFormat::Json => images_json(&used)?,
             };
             out(stdout, &text)

@@ -498,8 +498,7 @@ pub fn render(
             pointer: "/edge".into(),
             code: Code::ImageRegistry,
             message: format!(
-                "compose runs a load balancer ({}) in front of the replicated edge service, and the image policy does not allow it",
-                r
+                "compose runs a load balancer ({r}) in front of the replicated edge service, and the image policy does not allow it"
             ),
             help: Some("set `edge.image` to an allowed (or digest-pinned) HAProxy image".into()),
         });
