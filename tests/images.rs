@@ -26,6 +26,7 @@ fn looks_like_image(word: &str) -> bool {
 
 /// Every image reference in a rendered target directory: compose `image:`, Kubernetes container
 /// and init-container `image:`, Quadlet `Image=`, and image words on podman/docker command lines.
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn images_in(dir: &Path) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
     if !dir.exists() {
@@ -58,6 +59,7 @@ fn images_in(dir: &Path) -> BTreeSet<String> {
     set
 }
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn list(spec: &Path, args: &[&str]) -> BTreeSet<String> {
     let o = bin()
         .arg("images")
