@@ -61,7 +61,7 @@ fn synthetic(n: usize) -> String {
 }
 
 fn main() {
-    let target = Target::Compose;
+    let target = Target::All;
     let opts = RenderOptions {
         target,
         templates: None,
