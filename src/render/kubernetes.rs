@@ -1349,7 +1349,9 @@ fn container(
     volumes: &mut Vec<PodVolume>,
     main: bool,
 ) -> Container {
-    let spec = out.spec().clone();
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
     let naming = KubernetesNaming::new(&spec);
     let expand_list = |l: &Option<Vec<String>>| {
         l.as_ref().map(|v| {
@@ -1413,7 +1415,9 @@ fn container(
 /// Environment: plain values inline; a whole secret by reference; secret-bearing composites
 /// through a per-service Secret generated from an env file under `secrets/kubernetes/`.
 fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container) {
-    let spec = out.spec().clone();
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
     let naming = KubernetesNaming::new(&spec);
     let mut env_file = String::new();
     let env_secret = out.naming.object(&format!("{name}-env"));
@@ -1576,7 +1580,9 @@ fn mount_file(
     c: &mut Container,
     volumes: &mut Vec<PodVolume>,
 ) {
-    let spec = out.spec().clone();
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
     let path = m.path.clone();
     let Some(file) = spec.files.get(f) else {
         return;
@@ -1696,7 +1702,9 @@ fn wait_container(
     dep: &str,
     cond: Condition,
 ) -> Option<Container> {
-    let spec = out.spec().clone();
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
     let (host, port, limit, every) = if dep == rules::DATABASE {
         let db = spec.database.as_ref()?;
         if db.external.is_some() {

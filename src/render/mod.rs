@@ -199,12 +199,10 @@ pub fn kube_escape(s: &str) -> String {
 /// # Errors
 /// The file does not parse: a bug in a template.
 pub fn check_yaml(path: &str, text: &str) -> Result<(), Error> {
-    crate::spec::load::load(path, text.as_bytes())
-        .map(|_| ())
-        .map_err(|d| {
-            Error::Internal(format!(
-                "rendered {path} does not parse back as YAML at {}:{}: {}",
-                d.pos.line, d.pos.col, d.message
-            ))
-        })
+    crate::spec::load::check_syntax(text).map_err(|(pos, message)| {
+        Error::Internal(format!(
+            "rendered {path} does not parse back as YAML at {}:{}: {message}",
+            pos.line, pos.col
+        ))
+    })
 }
