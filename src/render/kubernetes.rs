@@ -1352,11 +1352,11 @@ fn container(
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
-    let naming = KubernetesNaming::new(&spec);
+    let naming = KubernetesNaming::new(spec);
     let expand_list = |l: &Option<Vec<String>>| {
         l.as_ref().map(|v| {
             v.iter()
-                .map(|a| plan::resolve(&spec, out.secrets, &naming, a).text)
+                .map(|a| plan::resolve(spec, out.secrets, &naming, a).text)
                 .collect::<Vec<_>>()
         })
     };
@@ -1418,7 +1418,7 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
-    let naming = KubernetesNaming::new(&spec);
+    let naming = KubernetesNaming::new(spec);
     let mut env_file = String::new();
     let env_secret = out.naming.object(&format!("{name}-env"));
     for (k, v) in &svc.env {
@@ -1426,7 +1426,7 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
             crate::spec::model::Scalar::String(s) => s.clone(),
             other => other.text(),
         };
-        let r = plan::resolve(&spec, out.secrets, &naming, &text);
+        let r = plan::resolve(spec, out.secrets, &naming, &text);
         if let Some(s) = r.whole_secret.filter(|s| !out.is_tls(s)) {
             let obj = out.secret_object(&s);
             c.env.push(EnvVar {
@@ -1587,8 +1587,8 @@ fn mount_file(
     let Some(file) = spec.files.get(f) else {
         return;
     };
-    let naming = KubernetesNaming::new(&spec);
-    let resolved = plan::resolve(&spec, out.secrets, &naming, &file.content);
+    let naming = KubernetesNaming::new(spec);
+    let resolved = plan::resolve(spec, out.secrets, &naming, &file.content);
     let mode = file
         .mode
         .as_deref()
@@ -1710,7 +1710,7 @@ fn wait_container(
         if db.external.is_some() {
             return None;
         }
-        let (t, i) = db_wait(&spec);
+        let (t, i) = db_wait(spec);
         (
             out.naming.database_host(),
             plan::engine_port(db.engine),
