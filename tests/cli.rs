@@ -1,0 +1,146 @@
+//! The command line: `init`, `schema`, `validate` formats and exit codes.
+
+mod common;
+
+use common::{bin, example};
+
+fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    bin().args(args).current_dir(dir).output().expect("runs")
+}
+
+// Pins that `init` writes a commented starter with the schema line that validates under both
+// profiles, refuses to overwrite without --force, and writes to stdout with `-`.
+#[test]
+fn init_writes_a_valid_starter() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = run(&["init"], tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(tmp.path().join("misp-gen.yaml")).expect("written");
+    assert!(
+        text.starts_with("# yaml-language-server: $schema=misp-gen.schema.json\n"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count()
+            > 5,
+        "commented"
+    );
+    for profile in ["single-node", "ha"] {
+        let v = run(
+            &["validate", "misp-gen.yaml", "--profile", profile],
+            tmp.path(),
+        );
+        assert!(
+            v.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+    let again = run(&["init"], tmp.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("misp-gen.yaml")).expect("kept"),
+        text
+    );
+    let forced = run(&["init", "--force", "--example", "misp"], tmp.path());
+    assert!(forced.status.success());
+    let misp = std::fs::read_to_string(tmp.path().join("misp-gen.yaml")).expect("written");
+    assert!(misp.contains("jisccti/misp-web"));
+    assert_eq!(
+        misp.matches("yaml-language-server").count(),
+        1,
+        "one schema line"
+    );
+    for profile in ["single-node", "ha"] {
+        let v = run(
+            &["validate", "misp-gen.yaml", "--profile", profile],
+            tmp.path(),
+        );
+        assert!(
+            v.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+    let stdout = run(&["init", "-", "--example", "portus"], tmp.path());
+    assert!(
+        stdout.status.success()
+            && String::from_utf8_lossy(&stdout.stdout).contains("opensuse/portus")
+    );
+}
+
+// Pins `schema`: JSON Schema 2020-12, described fields, no remote reference anywhere.
+#[test]
+fn schema_is_local_2020_12() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = run(&["schema"], tmp.path());
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for r in text.match_indices("\"$ref\"") {
+        let rest = &text[r.0..];
+        let value = rest.split('"').nth(3).unwrap_or("");
+        assert!(value.starts_with("#/"), "remote $ref: {value}");
+    }
+    assert!(
+        v["properties"]["services"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    assert!(
+        v["$defs"]["Service"]["properties"]["image"]["description"]
+            .as_str()
+            .is_some()
+    );
+}
+
+// Pins the exit codes: 0 valid, 1 invalid, 2 for usage and I/O errors; JSON output on stdout.
+#[test]
+fn exit_codes_and_formats() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ok = bin()
+        .arg("validate")
+        .arg(example("misp"))
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "[]");
+    std::fs::write(
+        tmp.path().join("bad.yaml"),
+        "apiVersion: misp-gen/v2\nname: x\nservices: {}\n",
+    )
+    .expect("write");
+    let bad = run(&["validate", "bad.yaml", "--format", "json"], tmp.path());
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("JSON on stdout");
+    assert_eq!(v[0]["line"], 1);
+    assert_eq!(v[0]["column"], 13);
+    assert_eq!(v[0]["code"], "E204-wrong-constant");
+    let human = run(&["validate", "bad.yaml"], tmp.path());
+    assert_eq!(human.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&human.stderr);
+    assert!(
+        err.starts_with("bad.yaml:1:13: error[E204-wrong-constant]") && err.contains("^"),
+        "{err}"
+    );
+    assert_eq!(
+        run(&["validate", "missing.yaml"], tmp.path()).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["validate", "bad.yaml", "--profile", "nope"], tmp.path())
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(run(&["render"], tmp.path()).status.code(), Some(2));
+    assert_eq!(
+        run(&["verify", "nowhere"], tmp.path()).status.code(),
+        Some(1)
+    );
+}
