@@ -4,6 +4,7 @@ mod common;
 
 use common::{bin, example};
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
     bin().args(args).current_dir(dir).output().expect("runs")
 }
