@@ -126,7 +126,7 @@ fn exit_codes_and_formats() {
     assert_eq!(human.status.code(), Some(1));
     let err = String::from_utf8_lossy(&human.stderr);
     assert!(
-        err.starts_with("bad.yaml:1:13: error[E204-wrong-constant]") && err.contains("^"),
+        err.starts_with("bad.yaml:1:13: error[E204-wrong-constant]") && err.contains('^'),
         "{err}"
     );
     assert_eq!(
