@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Process-level benchmark: the misp-gen binary as users run it, against `cp -r` of its own output
+# (the floor for any tool that writes these files), and how render time grows with services.
+# Needs hyperfine (Debian: apt-get install hyperfine). Run from the crate root:
+#   bash benches/cli.sh            # prints hyperfine's tables
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+cargo build --release --quiet
+bin=$PWD/target/release/misp-gen
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+synthetic() { # N: a spec with N services in the shape of the MISP web service
+  python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+s = 'apiVersion: misp-gen/v1\nname: big\nparams: { fqdn: big.example.org }\nsecrets:\n  pw: { generate: password }\n  tls: { generate: tls, hosts: ["${params.fqdn}"] }\nvolumes:\n  data: { size: 1Gi, shared: true }\nservices:\n'
+for i in range(n):
+    s += (f'  svc{i}:\n    image: docker.io/library/nginx:1.27.3\n'
+          f'    env: {{ FQDN: "${{params.fqdn}}", PW: "${{secrets.pw}}", NEXT: "${{services.svc{(i+1)%n}.host}}" }}\n'
+          '    ports: [{ name: http, port: 80 }, { name: https, port: 443 }]\n'
+          '    mounts: [{ volume: data, path: /data }, { secret: tls, path: /certs }, { scratch: true, path: /tmp }]\n'
+          '    healthcheck: { http: { path: /, port: http }, interval: 30s }\n'
+          '    resources: { cpu: "0.5", memory: 256Mi }\n')
+print(s, end='')
+PY
+}
+
+# A fresh render into a new directory with kept secrets (no key generation): what a render costs.
+for profile in single-node ha; do
+  "$bin" render examples/misp.yaml --profile "$profile" --out "$work/misp-$profile" 2>/dev/null
+  files=$(wc -l < "$work/misp-$profile/SHA256SUMS")
+  echo "== MISP, $profile: $files files, all three targets"
+  hyperfine -N --warmup 5 --runs 50 \
+    --prepare "rm -rf $work/new && mkdir -p $work/new && cp -r $work/misp-$profile/secrets $work/new/" \
+    -n "misp-gen render (new dir)" "$bin render examples/misp.yaml --profile $profile --out $work/new" \
+    -n "cp -r of its output" "cp -r $work/misp-$profile $work/new/copy" \
+    -n "misp-gen render (re-render, nothing changes)" "$bin render examples/misp.yaml --profile $profile --out $work/misp-$profile" \
+    -n "misp-gen validate" "$bin validate examples/misp.yaml --profile $profile"
+done
+
+echo "== scaling (all targets, new dir)"
+for n in 10 100 1000; do
+  synthetic "$n" > "$work/big$n.yaml"
+  "$bin" render "$work/big$n.yaml" --out "$work/big$n" 2>/dev/null
+done
+hyperfine -N --warmup 1 --runs 5 \
+  --prepare "rm -rf $work/n && mkdir -p $work/n && cp -r $work/big10/secrets $work/big100/secrets $work/big1000/secrets $work/n/ 2>/dev/null; true" \
+  -n "10 services" "$bin render $work/big10.yaml --out $work/n/o10" \
+  -n "100 services" "$bin render $work/big100.yaml --out $work/n/o100" \
+  -n "1000 services" "$bin render $work/big1000.yaml --out $work/n/o1000" \
+  -n "cp -r of the 1000-service output" "cp -r $work/big1000 $work/n/c1000"
