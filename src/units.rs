@@ -49,15 +49,20 @@ pub fn duration_text(ms: u64) -> String {
     }
 }
 
-/// Bytes in a quantity such as `512Mi`, `2Gi`, `1G`, `1048576`.
-#[must_use]
-pub fn bytes(s: &str) -> Option<u64> {
+/// A leading whole number and the suffix after it (`512Mi` → 512, `Mi`).
+fn number_and_suffix(s: &str) -> Option<(u64, &str)> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     if split == 0 {
         return None;
     }
-    let n: u64 = s[..split].parse().ok()?;
-    let mult: u64 = match &s[split..] {
+    Some((s[..split].parse().ok()?, &s[split..]))
+}
+
+/// Bytes in a quantity such as `512Mi`, `2Gi`, `1G`, `1048576`.
+#[must_use]
+pub fn bytes(s: &str) -> Option<u64> {
+    let (n, suffix) = number_and_suffix(s)?;
+    let mult: u64 = match suffix {
         "" => 1,
         "k" | "K" => 1000,
         "M" => 1000_u64.pow(2),
@@ -113,12 +118,8 @@ pub fn cpu_decimal(milli: u64) -> String {
 /// A body size such as `512m`, `1g`, `100k`, `1048576`.
 #[must_use]
 pub fn body_size_bytes(s: &str) -> Option<u64> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    if split == 0 {
-        return None;
-    }
-    let n: u64 = s[..split].parse().ok()?;
-    let mult: u64 = match &s[split..] {
+    let (n, suffix) = number_and_suffix(s)?;
+    let mult: u64 = match suffix {
         "" => 1,
         "k" | "K" => 1 << 10,
         "m" | "M" => 1 << 20,

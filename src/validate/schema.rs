@@ -30,6 +30,27 @@ pub struct SchemaError {
     pub prune: String,
 }
 
+/// A diagnostic at the node's value, and that node pruned.
+fn at_node_impl(
+    doc: &Document,
+    out: &mut Vec<SchemaError>,
+    ptr: String,
+    code: Code,
+    message: String,
+) {
+    out.push(SchemaError {
+        diag: Diagnostic {
+            file: doc.file.clone(),
+            pos: doc.pos(&ptr),
+            pointer: ptr.clone(),
+            code,
+            message,
+            help: None,
+        },
+        prune: ptr,
+    });
+}
+
 /// Check `doc` against the spec schema.
 #[must_use]
 #[expect(
@@ -51,6 +72,9 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
         }];
     };
     let mut out = Vec::new();
+    let at_node = |out: &mut Vec<SchemaError>, ptr: String, code: Code, message: String| {
+        at_node_impl(doc, out, ptr, code, message);
+    };
     // Missing required fields by object, to merge "unknown `imgae`" with "missing `image`".
     let mut required: Vec<(String, String)> = Vec::new();
     // One validation pass; the list is walked three times below.
@@ -193,85 +217,64 @@ pub fn check(doc: &Document) -> Vec<SchemaError> {
                 });
             }
             ValidationErrorKind::Constant { expected_value } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaConst,
-                        format!("must be `{}`", expected_value.as_str().unwrap_or("?")),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaConst,
+                    format!("must be `{}`", expected_value.as_str().unwrap_or("?")),
+                );
             }
             ValidationErrorKind::Minimum { limit }
             | ValidationErrorKind::ExclusiveMinimum { limit } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaRange,
-                        format!("{instance} is too small (minimum {limit})"),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaRange,
+                    format!("{instance} is too small (minimum {limit})"),
+                );
             }
             ValidationErrorKind::Maximum { limit }
             | ValidationErrorKind::ExclusiveMaximum { limit } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaRange,
-                        format!("{instance} is too large (maximum {limit})"),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaRange,
+                    format!("{instance} is too large (maximum {limit})"),
+                );
             }
             ValidationErrorKind::Pattern { pattern } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaPattern,
-                        format!("does not match the required format `{pattern}`"),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaPattern,
+                    format!("does not match the required format `{pattern}`"),
+                );
             }
             ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MinItems { limit } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaLength,
-                        format!("too short (at least {limit})"),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaLength,
+                    format!("too short (at least {limit})"),
+                );
             }
             ValidationErrorKind::MaxLength { limit } | ValidationErrorKind::MaxItems { limit } => {
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaLength,
-                        format!("too long (at most {limit})"),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaLength,
+                    format!("too long (at most {limit})"),
+                );
             }
             other => {
                 let desc = describe(&ptr)
                     .unwrap_or_else(|| format!("fails the schema's `{}` rule", other.keyword()));
-                out.push(SchemaError {
-                    diag: mk(
-                        ptr.clone(),
-                        doc.pos(&ptr),
-                        Code::SchemaOther,
-                        format!("expected {desc}, found {}", type_name(instance)),
-                    ),
-                    prune: (ptr),
-                });
+                at_node(
+                    &mut out,
+                    ptr,
+                    Code::SchemaOther,
+                    format!("expected {desc}, found {}", type_name(instance)),
+                );
             }
         }
     }
