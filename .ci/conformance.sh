@@ -310,6 +310,29 @@ if [ $((have_quadlet + have_units)) -gt 0 ]; then
     check systemd/analyze-verify -- \
       systemd-analyze verify --man=no --generators=no --recursive-errors="$SA_RECURSIVE" --root="$R" "${units[@]}"
   fi
+
+  # Sandboxing of the helper units that run no container (network and volume creation; for
+  # Quadlet, the units quadlet generated from the .network and .volume files): each must score 4.0
+  # or lower. One line per unit: `SECURITY LABEL UNIT SCORE`.
+  shopt -s nullglob
+  helpers=("$U"/*-network.service "$U"/*-volume.service)
+  shopt -u nullglob
+  for f in "${helpers[@]}"; do
+    unit=$(basename "$f")
+    sa=(systemd-analyze security --offline=true --no-pager --root="$R" "$unit")
+    sout=$TMP/security.$unit
+    "${sa[@]}" >"$sout" 2>&1
+    score=$(sed -n 's/.*Overall exposure level for .*: \([0-9][0-9.]*\).*/\1/p' "$sout" | tail -n1)
+    if [ -z "$score" ]; then
+      _fail "systemd/security $unit" "$(_quote "${sa[@]}")" 1 "$sout" "no exposure level"
+    elif awk -v s="$score" 'BEGIN { exit !(s <= 4.0) }'; then
+      printf 'SECURITY %s %s %s\n' "$LABEL" "$unit" "$score"
+      _pass "systemd/security $unit"
+    else
+      printf 'SECURITY %s %s %s (over 4.0)\n' "$LABEL" "$unit" "$score"
+      _fail "systemd/security $unit" "$(_quote "${sa[@]}")" 1 "$sout" "exposure $score is over 4.0"
+    fi
+  done
 fi
 
 # ---------------------------------------------------------------- checksums

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod profile;
 pub mod render;
 pub mod secrets;
+pub mod security;
 pub mod spec;
 pub mod units;
 pub mod validate;

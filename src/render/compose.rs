@@ -2,7 +2,6 @@
 //! `secrets/compose/` that carry secret-bearing values.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -59,6 +58,31 @@ struct Svc {
     replicas: u32,
     cpus: Option<String>,
     memory: Option<String>,
+    read_only: bool,
+    cap_drop: Vec<&'static str>,
+    cap_add: Vec<String>,
+    security_opt: Vec<&'static str>,
+}
+
+/// A container's hardening as compose writes it: `cap_drop: [ALL]` and the effective set back,
+/// `security_opt` (no-new-privileges; seccomp only when unconfined, Docker's default profile is
+/// the runtime default), `read_only` with the writable paths as tmpfs. Compose has no
+/// per-container user namespace (`userns_mode` only turns the daemon's remapping off).
+fn harden(out: &mut Svc, h: &crate::security::Hardening) {
+    out.cap_drop = vec!["ALL"];
+    out.cap_add.clone_from(&h.cap_add);
+    if h.no_new_privileges {
+        out.security_opt.push("no-new-privileges:true");
+    }
+    if h.seccomp_unconfined {
+        out.security_opt.push("seccomp:unconfined");
+    }
+    out.read_only = h.read_only;
+    for w in &h.writable {
+        if !out.tmpfs.contains(w) && !out.mounts.iter().any(|m| &m.target == w) {
+            out.tmpfs.push(w.clone());
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -256,7 +280,12 @@ pub fn render(
 ) -> Result<(), Error> {
     let spec = &valid.spec;
     let naming = ComposeNaming;
-    let pull = pull_policy(spec.images.as_ref().map(|i| i.pull).unwrap_or_default());
+    let pull = pull_policy(
+        spec.images
+            .as_ref()
+            .and_then(|i| i.pull)
+            .unwrap_or_default(),
+    );
     let mut diags = Vec::new();
     let mut services = Vec::new();
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
@@ -337,6 +366,16 @@ pub fn render(
             mount(valid, secrets, name, m, &mut out, &mut used_secrets, files);
         }
         out.healthcheck = health(svc);
+        let port_list: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
+        harden(
+            &mut out,
+            &crate::security::effective(
+                spec,
+                svc.security.as_ref(),
+                svc.user.as_deref(),
+                &port_list,
+            ),
+        );
         for (dep, cond) in &svc.depends_on {
             if dep == rules::DATABASE && spec.database.as_ref().is_none_or(|d| d.external.is_some())
             {
@@ -368,10 +407,11 @@ pub fn render(
 
     // The embedded database.
     if let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) {
-        let mut env_file = String::new();
         let mut environment = Vec::new();
-        let password = secrets.text(&db.password).unwrap_or_default();
-        let root = db.root_password.as_ref().and_then(|r| secrets.text(r));
+        // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints):
+        // compose secrets bound from OUT/secrets/, none in an env file.
+        let file_of = |s: &str| format!("{}/{s}", crate::render::kubernetes::SECRET_FILES_DIR);
+        let mut db_secrets = vec![db.password.clone()];
         let (data_dir, test) = match db.engine {
             Engine::Mariadb | Engine::Mysql => {
                 let pre = if db.engine == Engine::Mariadb {
@@ -387,10 +427,17 @@ pub fn render(
                     key: format!("{pre}_USER"),
                     value: db.user.clone(),
                 });
-                let _ = writeln!(env_file, "{pre}_PASSWORD={password}");
-                match root {
+                environment.push(Kv {
+                    key: format!("{pre}_PASSWORD_FILE"),
+                    value: file_of(&db.password),
+                });
+                match &db.root_password {
                     Some(r) => {
-                        let _ = writeln!(env_file, "{pre}_ROOT_PASSWORD={r}");
+                        environment.push(Kv {
+                            key: format!("{pre}_ROOT_PASSWORD_FILE"),
+                            value: file_of(r),
+                        });
+                        db_secrets.push(r.clone());
                     }
                     None => environment.push(Kv {
                         key: format!("{pre}_RANDOM_ROOT_PASSWORD"),
@@ -421,7 +468,10 @@ pub fn render(
                     key: "POSTGRES_USER".into(),
                     value: db.user.clone(),
                 });
-                let _ = writeln!(env_file, "POSTGRES_PASSWORD={password}");
+                environment.push(Kv {
+                    key: "POSTGRES_PASSWORD_FILE".into(),
+                    value: file_of(&db.password),
+                });
                 let test = vec![
                     "CMD-SHELL".into(),
                     format!(
@@ -433,7 +483,6 @@ pub fn render(
                 ("/var/lib/postgresql/data", test)
             }
         };
-        add_secret(files, "secrets/compose/database.env", env_file);
         let wait = db.wait.as_ref();
         let interval = wait
             .and_then(|w| w.interval.as_deref())
@@ -448,7 +497,6 @@ pub fn render(
             image: plan::image_ref(&image, mirror),
             pull_policy: pull,
             environment,
-            env_files: vec!["../secrets/compose/database.env".into()],
             restart: "unless-stopped",
             replicas: 1,
             healthcheck: Some(Health {
@@ -470,6 +518,23 @@ pub fn render(
                 read_only: false,
             });
         }
+        for s in db_secrets {
+            let key = secret_key(&s, None);
+            used_secrets.insert(key.clone(), format!("../secrets/{s}"));
+            svc.secrets.push(SecretMount {
+                source: key,
+                target: file_of(&s),
+            });
+        }
+        harden(
+            &mut svc,
+            &crate::security::effective(
+                spec,
+                db.security.as_ref(),
+                None,
+                &[plan::engine_port(db.engine)],
+            ),
+        );
         if let Some(r) = &db.resources {
             svc.cpus = r
                 .cpu
@@ -591,6 +656,12 @@ pub fn render(
             name: edge.service.clone(),
             condition: "service_started",
         });
+        // Ours: the default hardening of a root process on ports below 1024.
+        let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
+        harden(
+            &mut svc,
+            &crate::security::effective(spec, None, Some("0"), &ports),
+        );
         services.push(svc);
     }
 

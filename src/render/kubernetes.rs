@@ -31,7 +31,9 @@ use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrateg
 use crate::render::compose::{port_is_https, port_number};
 use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
 use crate::secrets::{Secrets, Value as SecretValue};
+use crate::security::{self, Hardening, numeric_user};
 use crate::spec::load::escape_segment;
+use crate::spec::model::Exception;
 use crate::spec::model::{
     Condition, Engine, Generate, Mount, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
 };
@@ -59,17 +61,8 @@ const HASH_SUFFIX_LEN: usize = 11;
 const STATEFULSET_NAME_MAX: usize = 52;
 /// The user the wait containers run as when the service names none.
 const NOBODY: u64 = 65_534;
-/// Capabilities an image needs when its entrypoint starts as root and drops to another user
-/// (Apache, supervisord, the official database images): change the owner of its directories,
-/// switch user and group, and signal its children once they run as that user.
-const ROOT_START_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "KILL",
-    "SETGID",
-    "SETUID",
-];
+/// Where the embedded database reads its passwords (`*_PASSWORD_FILE`) on every target.
+pub const SECRET_FILES_DIR: &str = "/run/secrets";
 
 /// The script of a wait init container (free of `$(` and `$$`, which the kubelet would expand in a
 /// command, so it is written as it runs). Arguments: WHAT MODE HOST PORT LIMIT EVERY, with MODE `tcp`
@@ -155,7 +148,9 @@ fn kvs(m: &BTreeMap<String, String>) -> Vec<Kv> {
 struct Meta {
     spec_name: String,
     name: String,
+    namespace: String,
     labels: Vec<Kv>,
+    annotations: Vec<Kv>,
 }
 
 #[derive(Serialize)]
@@ -174,10 +169,22 @@ struct WorkloadCtx {
     claim_templates: Vec<Claim>,
     pod_labels: Vec<Kv>,
     pod: Pod,
+    /// The checks this workload is known to fail, each with the spec's reason (as a comment too).
+    skips: Vec<Skip>,
+}
+
+#[derive(Serialize, Clone)]
+struct Skip {
+    check: &'static str,
+    exception: &'static str,
+    reason: String,
 }
 
 #[derive(Serialize, Default)]
 struct Pod {
+    service_account: String,
+    host_users: bool,
+    seccomp: &'static str,
     fs_group: Option<u64>,
     spread: Vec<SpreadOut>,
     init_containers: Vec<Container>,
@@ -260,7 +267,8 @@ struct ContainerSecurity {
     run_as_group: Option<u64>,
     run_as_non_root: bool,
     read_only_root: bool,
-    add: Vec<&'static str>,
+    allow_escalation: bool,
+    add: Vec<String>,
 }
 
 #[derive(Serialize, Clone, PartialEq, Eq)]
@@ -296,7 +304,7 @@ struct ServiceCtx {
     ports: Vec<ServicePort>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ServicePort {
     name: String,
     port: u16,
@@ -328,6 +336,27 @@ struct IngressCtx {
 }
 
 #[derive(Serialize)]
+struct SaCtx {
+    meta: Meta,
+}
+
+#[derive(Serialize)]
+struct NetPolCtx {
+    meta: Meta,
+    /// Pod selector; empty: every pod of the namespace (the default deny).
+    selector: Vec<Kv>,
+    rules: Vec<NetRule>,
+}
+
+/// One ingress rule: from these components (none: from anywhere) to these ports.
+#[derive(Serialize)]
+struct NetRule {
+    comment: String,
+    from: Vec<Vec<Kv>>,
+    ports: Vec<ServicePort>,
+}
+
+#[derive(Serialize)]
 struct NamespaceCtx {
     spec_name: String,
     name: String,
@@ -346,6 +375,7 @@ struct KustomizationCtx {
 #[derive(Serialize)]
 struct SecretsKustomizationCtx {
     spec_name: String,
+    namespace: String,
     secrets: Vec<Generator>,
 }
 
@@ -516,20 +546,6 @@ fn secs(v: Option<&str>, default_ms: u64) -> u64 {
     units::duration_secs_ceil(v.and_then(units::duration_ms).unwrap_or(default_ms)).max(1)
 }
 
-/// `UID[:GID]` when numeric.
-fn numeric_user(u: &str) -> Option<(u64, Option<u64>)> {
-    let (uid, gid) = match u.split_once(':') {
-        Some((a, b)) => (a, Some(b)),
-        None => (u, None),
-    };
-    let uid = uid.parse().ok()?;
-    let gid = match gid {
-        Some(g) => Some(g.parse().ok()?),
-        None => None,
-    };
-    Some((uid, gid))
-}
-
 /// A body size as nginx writes it (`512m`).
 fn nginx_size(bytes: u64) -> String {
     for (unit, shift) in [("g", 30), ("m", 20), ("k", 10)] {
@@ -581,6 +597,10 @@ struct Out<'a> {
     used_volumes: BTreeSet<String>,
     /// Services that need a headless Service (`StatefulSet`s, targets of `started`).
     headless: BTreeSet<String>,
+    /// Namespace of every object.
+    namespace: String,
+    /// Workloads (components) and the ports others may reach them on.
+    workloads: BTreeMap<String, Vec<ServicePort>>,
 }
 
 impl Out<'_> {
@@ -633,7 +653,9 @@ impl Out<'_> {
         Meta {
             spec_name: self.spec().name.clone(),
             name,
+            namespace: self.namespace.clone(),
             labels: kvs(&self.labels(component, true)),
+            annotations: Vec::new(),
         }
     }
 
@@ -705,7 +727,13 @@ pub fn render(
         secrets,
         naming: KubernetesNaming::new(spec),
         mirror,
-        pull: pull_policy(spec.images.as_ref().map(|i| i.pull).unwrap_or_default()),
+        // Unset: Always (the kubelet checks the tag with the registry and reuses cached layers).
+        pull: pull_policy(
+            spec.images
+                .as_ref()
+                .and_then(|i| i.pull)
+                .unwrap_or(Pull::Always),
+        ),
         names: Names {
             valid,
             seen: BTreeMap::new(),
@@ -718,6 +746,8 @@ pub fn render(
         plain_files: BTreeMap::new(),
         used_volumes: BTreeSet::new(),
         headless: BTreeSet::new(),
+        namespace: namespace(spec),
+        workloads: BTreeMap::new(),
     };
     let mut manifests: BTreeMap<String, String> = BTreeMap::new();
     let mut emit = |file: String, template: &str, ctx: &dyn erased::Ctx| -> Result<(), Error> {
@@ -773,7 +803,9 @@ pub fn render(
             },
         );
 
-        let mut pod = pod_security(svc);
+        let h = hardening(spec, svc);
+        out.names.claim("ServiceAccount", &object, &sp, 63);
+        let mut pod = pod_security(svc.user.as_deref(), &h, object.clone());
         let main = container(&mut out, &sp, name, svc, &mut pod.volumes, true);
         // Init containers: waits for this service's dependencies, and the one-off services it
         // waits for with `completed`, each after the waits of its own dependencies.
@@ -833,7 +865,17 @@ pub fn render(
             .as_ref()
             .map_or(0, |h| secs(h.start_period.as_deref(), 0));
         pod.containers = vec![main];
+        let skips = skips(spec, &h, &pod);
+        out.workloads.insert(name.clone(), service_ports(svc));
+        emit(
+            format!("serviceaccount-{name}.yaml"),
+            "kubernetes/serviceaccount.yaml.j2",
+            &SaCtx {
+                meta: out.meta(object.clone(), name),
+            },
+        )?;
         let ctx = WorkloadCtx {
+            skips,
             meta: out.meta(object.clone(), name),
             kind: if statefulset {
                 "StatefulSet"
@@ -924,13 +966,19 @@ pub fn render(
             secret_name: None,
             secret_key: None,
         };
-        let password = out.secret_object(&db.password);
-        let from_secret = |k: &str, obj: &str, key: &str| EnvVar {
-            name: k.to_owned(),
-            value: None,
-            secret_name: Some(obj.to_owned()),
-            secret_key: Some(key.to_owned()),
+        // Passwords as files (`*_PASSWORD_FILE`, which the official images read): each secret
+        // mounted by itself at /run/secrets/<name>, never in the environment of the pod spec.
+        let mut secret_mounts: Vec<(String, String)> = Vec::new();
+        let mut from_secret = |k: &str, obj: &str, key: &str| {
+            secret_mounts.push((obj.to_owned(), key.to_owned()));
+            EnvVar {
+                name: format!("{k}_FILE"),
+                value: Some(format!("{SECRET_FILES_DIR}/{key}")),
+                secret_name: None,
+                secret_key: None,
+            }
         };
+        let password = out.secret_object(&db.password);
         let (data_dir, check): (&str, Vec<String>) = match db.engine {
             Engine::Mariadb | Engine::Mysql => {
                 let pre = if db.engine == Engine::Mariadb {
@@ -947,7 +995,7 @@ pub fn render(
                 ));
                 match &db.root_password {
                     Some(r) => {
-                        let obj = out.secret_object(r);
+                        let obj = out.naming.object(r);
                         env.push(from_secret(&format!("{pre}_ROOT_PASSWORD"), &obj, r));
                     }
                     None => env.push(value(&format!("{pre}_RANDOM_ROOT_PASSWORD"), "1")),
@@ -1019,9 +1067,42 @@ pub fn render(
             });
             "data".to_owned()
         };
-        let mut caps = ROOT_START_CAPS.to_vec();
-        caps.sort_unstable();
-        pod.containers.push(Container {
+        if let Some(r) = &db.root_password {
+            out.secret_object(r);
+        }
+        let h = security::effective(spec, db.security.as_ref(), None, &[port]);
+        let mut mounts = vec![VolumeMount {
+            name: vol_name,
+            path: data_dir.into(),
+            read_only: false,
+            sub_path: Some("data".into()),
+        }];
+        for (obj, key) in secret_mounts {
+            let name = add_volume(
+                &mut pod.volumes,
+                PodVolume {
+                    name: format!("secret-{key}"),
+                    kind: "secret",
+                    source: obj,
+                    items: Vec::new(),
+                    default_mode: Some(0o440),
+                },
+            );
+            mounts.push(VolumeMount {
+                name,
+                path: format!("{SECRET_FILES_DIR}/{key}"),
+                read_only: true,
+                sub_path: Some(key),
+            });
+        }
+        let object_sa = object.clone();
+        out.names
+            .claim("ServiceAccount", &object_sa, "/database", 63);
+        let base = pod_security(None, &h, object_sa);
+        pod.service_account = base.service_account;
+        pod.host_users = base.host_users;
+        pod.seccomp = base.seccomp;
+        let mut c = Container {
             name: rules::DATABASE.into(),
             image: plan::image_ref(&image, mirror),
             pull_policy: out.pull,
@@ -1032,25 +1113,35 @@ pub fn render(
                 protocol: "TCP",
                 host_port: None,
             }],
-            mounts: vec![VolumeMount {
-                name: vol_name,
-                path: data_dir.into(),
-                read_only: false,
-                sub_path: Some("data".into()),
-            }],
+            mounts,
             startup: Some(probe(
                 timeout.max(DB_MIN_STARTUP_S).div_ceil(interval).max(1),
             )),
             readiness: Some(probe(3)),
             liveness: Some(probe(6)),
             resources: resources(db.resources.as_ref()),
-            security: ContainerSecurity {
-                add: caps,
-                ..ContainerSecurity::default()
-            },
             ..Container::default()
-        });
+        };
+        harden(&mut c, None, &h, &mut pod.volumes);
+        pod.containers.push(c);
+        let skips = skips(spec, &h, &pod);
+        out.workloads.insert(
+            rules::DATABASE.to_owned(),
+            vec![ServicePort {
+                name: port_name.into(),
+                port,
+                protocol: "TCP",
+            }],
+        );
+        emit(
+            "serviceaccount-database.yaml".into(),
+            "kubernetes/serviceaccount.yaml.j2",
+            &SaCtx {
+                meta: out.meta(object.clone(), rules::DATABASE),
+            },
+        )?;
         let ctx = WorkloadCtx {
+            skips,
             meta: out.meta(object.clone(), rules::DATABASE),
             kind: "StatefulSet",
             replicas: 1,
@@ -1172,6 +1263,31 @@ pub fn render(
         emit("ingress.yaml".into(), "kubernetes/ingress.yaml.j2", &ctx)?;
     }
 
+    // Network policies: ingress denied by default, then allowed per workload from the workloads
+    // whose code talks to it (see `talks_to`), from anywhere on the edge port and published ports.
+    let default_deny = format!("{}-default-deny", spec.name);
+    out.names
+        .claim("NetworkPolicy", &default_deny, "/services", 63);
+    emit(
+        "networkpolicy-default-deny.yaml".into(),
+        "kubernetes/networkpolicy.yaml.j2",
+        &NetPolCtx {
+            meta: out.meta(default_deny, "default-deny"),
+            selector: Vec::new(),
+            rules: Vec::new(),
+        },
+    )?;
+    for (file, name, ctx) in network_policies(&out, &one_offs) {
+        let pointer = if name == rules::DATABASE {
+            "/database".to_owned()
+        } else {
+            format!("/services/{}", escape_segment(&name))
+        };
+        out.names
+            .claim("NetworkPolicy", &ctx.meta.name, &pointer, 63);
+        emit(file, "kubernetes/networkpolicy.yaml.j2", &ctx)?;
+    }
+
     out.diags.append(&mut out.names.diags);
     if !out.diags.is_empty() {
         return Err(Error::Invalid(Invalid {
@@ -1181,12 +1297,7 @@ pub fn render(
     }
 
     // The namespace.
-    let namespace = spec
-        .targets
-        .kubernetes
-        .namespace
-        .clone()
-        .unwrap_or_else(|| spec.name.clone());
+    let namespace = out.namespace.clone();
     let ns_labels = BTreeMap::from([
         (
             "app.kubernetes.io/managed-by".to_owned(),
@@ -1221,6 +1332,7 @@ pub fn render(
         }
         let ctx = SecretsKustomizationCtx {
             spec_name: spec.name.clone(),
+            namespace: namespace.clone(),
             secrets: std::mem::take(&mut out.secret_gens).into_values().collect(),
         };
         let text = templates.render("kubernetes/secrets-kustomization.yaml.j2", &ctx)?;
@@ -1270,6 +1382,153 @@ mod erased {
             t.render(name, self)
         }
     }
+}
+
+/// The services and the database the code of `svc` connects to: what it waits for, and every
+/// `${services.S.*}` and `${database.host|port}` in its environment, command, entrypoint and the
+/// files it mounts.
+fn talks_to(spec: &Spec, svc: &Service) -> BTreeSet<String> {
+    use crate::placeholder::{DbField, Piece, Ref};
+    let mut to: BTreeSet<String> = svc.depends_on.keys().cloned().collect();
+    let mut texts: Vec<String> = svc
+        .env
+        .values()
+        .map(crate::spec::model::Scalar::text)
+        .collect();
+    texts.extend(svc.command.iter().flatten().cloned());
+    texts.extend(svc.entrypoint.iter().flatten().cloned());
+    for m in &svc.mounts {
+        if let Some(f) = m.file.as_ref().and_then(|f| spec.files.get(f)) {
+            texts.push(f.content.clone());
+        }
+    }
+    for t in texts {
+        for p in crate::placeholder::parse(&t).unwrap_or_default() {
+            match p {
+                Piece::Ref(
+                    Ref::ServiceHost(x) | Ref::ServicePort(x) | Ref::ServiceNamedPort(x, _),
+                    _,
+                ) => {
+                    to.insert(x);
+                }
+                Piece::Ref(Ref::Database(DbField::Host | DbField::Port), _) => {
+                    to.insert(rules::DATABASE.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    to
+}
+
+/// One `NetworkPolicy` per workload (by file, component and context).
+fn network_policies(
+    out: &Out<'_>,
+    one_offs: &BTreeSet<String>,
+) -> Vec<(String, String, NetPolCtx)> {
+    let spec = out.spec();
+    // Which workload's pods run the code of each service: its own, or (a one-off) its dependants'.
+    let mut runs_in: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, svc) in &spec.services {
+        if !one_offs.contains(name) {
+            runs_in
+                .entry(name.clone())
+                .or_default()
+                .insert(name.clone());
+        }
+        for (dep, cond) in &svc.depends_on {
+            if *cond == Condition::Completed && one_offs.contains(dep) {
+                runs_in.entry(dep.clone()).or_default().insert(name.clone());
+            }
+        }
+    }
+    let mut from: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, svc) in &spec.services {
+        for target in talks_to(spec, svc) {
+            for pod in runs_in.get(name).into_iter().flatten() {
+                if pod != &target {
+                    from.entry(target.clone()).or_default().insert(pod.clone());
+                }
+            }
+        }
+    }
+    let host_ports = spec.targets.kubernetes.host_ports != Some(false);
+    let mut list = Vec::new();
+    for (name, ports) in &out.workloads {
+        let svc = spec.services.get(name);
+        let mut rules_out = Vec::new();
+        let peers: Vec<Vec<Kv>> = from
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|p| out.workloads.contains_key(*p))
+            .map(|p| kvs(&out.selector(p)))
+            .collect();
+        if !peers.is_empty() && !ports.is_empty() {
+            let names: Vec<&str> = from
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|p| out.workloads.contains_key(*p))
+                .map(String::as_str)
+                .collect();
+            rules_out.push(NetRule {
+                comment: format!("from {}", names.join(", ")),
+                from: peers,
+                ports: ports.clone(),
+            });
+        }
+        if let (Some(edge), Some(svc)) = (&spec.edge, svc)
+            && &edge.service == name
+        {
+            let port = port_number(svc, &edge.port);
+            rules_out.push(NetRule {
+                comment: "the edge: the ingress controller, wherever it runs".into(),
+                from: Vec::new(),
+                ports: ports.iter().filter(|p| p.port == port).cloned().collect(),
+            });
+        }
+        if let Some(svc) = svc
+            && host_ports
+        {
+            let published: Vec<ServicePort> = svc
+                .ports
+                .iter()
+                .filter(|p| p.publish.is_some())
+                .map(|p| ServicePort {
+                    name: p.name.clone(),
+                    port: p.port,
+                    protocol: protocol(p.protocol),
+                })
+                .collect();
+            if !published.is_empty() {
+                rules_out.push(NetRule {
+                    comment: "published on the node (hostPort): clients from anywhere".into(),
+                    from: Vec::new(),
+                    ports: published,
+                });
+            }
+        }
+        list.push((
+            format!("networkpolicy-{name}.yaml"),
+            name.clone(),
+            NetPolCtx {
+                meta: out.meta(out.naming.object(name), name),
+                selector: kvs(&out.selector(name)),
+                rules: rules_out,
+            },
+        ));
+    }
+    list
+}
+
+/// The namespace every object is in.
+fn namespace(spec: &Spec) -> String {
+    spec.targets
+        .kubernetes
+        .namespace
+        .clone()
+        .unwrap_or_else(|| spec.name.clone())
 }
 
 fn embedded_db(spec: &Spec) -> bool {
@@ -1329,9 +1588,18 @@ fn service_ports(svc: &Service) -> Vec<ServicePort> {
 /// The pod's security settings: volumes (and secret files) group-owned by the user's group when
 /// the service runs as a numeric non-root user, so it can write its volumes and read its secrets.
 /// Users are set per container, since a pod may also run a one-off service as another user.
-fn pod_security(svc: &Service) -> Pod {
-    let mut pod = Pod::default();
-    if let Some((uid, gid)) = svc.user.as_deref().and_then(numeric_user)
+fn pod_security(user: Option<&str>, h: &Hardening, service_account: String) -> Pod {
+    let mut pod = Pod {
+        service_account,
+        host_users: !h.user_namespaces,
+        seccomp: if h.seccomp_unconfined {
+            "Unconfined"
+        } else {
+            "RuntimeDefault"
+        },
+        ..Pod::default()
+    };
+    if let Some((uid, gid)) = user.and_then(numeric_user)
         && uid != 0
     {
         pod.fs_group = Some(gid.unwrap_or(uid));
@@ -1378,7 +1646,9 @@ fn container(
                 name: p.name.clone(),
                 port: p.port,
                 protocol: protocol(p.protocol),
-                host_port: p.publish,
+                host_port: p
+                    .publish
+                    .filter(|_| out.spec().targets.kubernetes.host_ports != Some(false)),
             });
         }
         probes(svc, &mut c);
@@ -1387,29 +1657,153 @@ fn container(
         mount(out, m, &mut c, volumes);
     }
 
-    // Security: never gain privileges, no capabilities beyond what the image's start needs.
-    let user = svc.user.as_deref().and_then(numeric_user);
-    if let Some((uid, gid)) = user {
-        c.security.run_as_user = Some(uid);
-        c.security.run_as_group = gid;
-        c.security.run_as_non_root = uid != 0;
-    } else if let Some(u) = &svc.user {
+    if let Some(u) = &svc.user
+        && numeric_user(u).is_none()
+    {
         out.diag(
             &format!("{sp}/user"),
             format!("kubernetes runs containers as a numeric user; `{u}` is a name"),
             "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
         );
     }
-    let root_start = user.is_none_or(|(uid, _)| uid == 0);
-    if root_start {
-        let mut caps = ROOT_START_CAPS.to_vec();
-        if svc.ports.iter().any(|p| p.port < 1024) {
-            caps.push("NET_BIND_SERVICE");
-        }
-        caps.sort_unstable();
-        c.security.add = caps;
-    }
+    let h = hardening(&spec, svc);
+    harden(&mut c, svc.user.as_deref(), &h, volumes);
     c
+}
+
+/// The effective `security:` of a service.
+fn hardening(spec: &Spec, svc: &Service) -> Hardening {
+    let ports: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
+    security::effective(spec, svc.security.as_ref(), svc.user.as_deref(), &ports)
+}
+
+/// A container's securityContext from its hardening: never gain privileges (unless the spec says
+/// why), every capability dropped but the effective set, the user, a read-only root with its
+/// writable paths as `emptyDir`s.
+fn harden(c: &mut Container, user: Option<&str>, h: &Hardening, volumes: &mut Vec<PodVolume>) {
+    if let Some((uid, gid)) = user.and_then(numeric_user) {
+        c.security.run_as_user = Some(uid);
+        c.security.run_as_group = gid;
+        c.security.run_as_non_root = uid != 0;
+    }
+    c.security.allow_escalation = !h.no_new_privileges;
+    c.security.add.clone_from(&h.cap_add);
+    c.security.read_only_root = h.read_only;
+    for path in &h.writable {
+        if c.mounts.iter().any(|m| &m.path == path) {
+            continue;
+        }
+        let name = add_volume(
+            volumes,
+            PodVolume {
+                name: format!("writable{}", path.replace('/', "-")),
+                kind: "empty",
+                source: path.clone(),
+                items: Vec::new(),
+                default_mode: None,
+            },
+        );
+        c.mounts.push(VolumeMount {
+            name,
+            path: path.clone(),
+            read_only: false,
+            sub_path: None,
+        });
+    }
+}
+
+/// The checks the workload's pod fails by the spec's own choices, and the spec's reason for each:
+/// those with a reason become the checker's skip annotations; those without stay failures, so the
+/// user has to decide.
+fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
+    let all: Vec<&Container> = pod.init_containers.iter().chain(&pod.containers).collect();
+    let mut applies = Vec::new();
+    let mut when = |e: Exception, yes: bool| {
+        if yes {
+            applies.push(e);
+        }
+    };
+    when(
+        Exception::ImageTag,
+        all.iter().any(|c| !c.image.contains('@')),
+    );
+    when(
+        Exception::Root,
+        pod.containers.iter().any(|c| !c.security.run_as_non_root),
+    );
+    when(
+        Exception::LowUid,
+        pod.host_users
+            && pod.containers.iter().any(|c| {
+                c.security
+                    .run_as_user
+                    .is_none_or(|u| u < security::HIGH_UID)
+            }),
+    );
+    when(
+        Exception::Capabilities,
+        all.iter().any(|c| !c.security.add.is_empty()),
+    );
+    when(
+        Exception::WritableRoot,
+        all.iter().any(|c| !c.security.read_only_root),
+    );
+    when(
+        Exception::SecretEnv,
+        all.iter()
+            .any(|c| c.env.iter().any(|e| e.secret_name.is_some())),
+    );
+    when(
+        Exception::HostPort,
+        all.iter()
+            .any(|c| c.ports.iter().any(|p| p.host_port.is_some())),
+    );
+    when(
+        Exception::PrivilegeEscalation,
+        all.iter().any(|c| c.security.allow_escalation),
+    );
+    when(Exception::Seccomp, pod.seccomp != "RuntimeDefault");
+    when(
+        Exception::NoHealthcheck,
+        pod.containers
+            .iter()
+            .any(|c| c.liveness.is_none() || c.readiness.is_none()),
+    );
+    let mut out: Vec<Skip> = applies
+        .into_iter()
+        .filter_map(|e| h.accept.get(&e).map(|r| (e, r.trim().to_owned())))
+        .flat_map(|(e, reason)| {
+            security::checkov_ids(e).iter().map(move |check| Skip {
+                check,
+                exception: e.key(),
+                reason: reason.clone(),
+            })
+        })
+        .collect();
+    // The pull policy is the spec's own choice (`images.pull`), so its reason is derived from it.
+    if let Some(p) = spec.images.as_ref().and_then(|i| i.pull)
+        && p != Pull::Always
+        && all.iter().any(|c| !c.image.contains('@'))
+    {
+        out.push(Skip {
+            check: "CKV_K8S_15",
+            exception: "images.pull",
+            reason: format!(
+                "images.pull is {} in the spec: nodes start pods from images they already hold ({})",
+                match p {
+                    Pull::Never => "never",
+                    _ => "missing",
+                },
+                if p == Pull::Never {
+                    "loaded ahead, no registry is reached"
+                } else {
+                    "a tag is never rebuilt under policy"
+                }
+            ),
+        });
+    }
+    out.sort_by(|a, b| a.check.cmp(b.check));
+    out
 }
 
 /// Environment: plain values inline; a whole secret by reference; secret-bearing composites
@@ -1773,12 +2167,19 @@ fn wait_container(
             limit.to_string(),
             every.to_string(),
         ]),
-        resources: main.resources.clone(),
+        // A shell loop: a little CPU and memory, whatever the main container needs.
+        resources: Some(Res {
+            cpu_request: Some("10m".into()),
+            cpu_limit: Some("100m".into()),
+            memory_request: Some("32Mi".into()),
+            memory_limit: Some("32Mi".into()),
+        }),
         security: ContainerSecurity {
             run_as_user: Some(uid.map_or(NOBODY, |(u, _)| u)),
             run_as_group: Some(uid.map_or(Some(NOBODY), |(_, g)| g).unwrap_or(NOBODY)),
             run_as_non_root: true,
             read_only_root: true,
+            allow_escalation: false,
             add: Vec::new(),
         },
         ..Container::default()

@@ -44,6 +44,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/kubernetes/ingress.yaml.j2"),
     ),
     (
+        "kubernetes/serviceaccount.yaml.j2",
+        include_str!("../../templates/kubernetes/serviceaccount.yaml.j2"),
+    ),
+    (
+        "kubernetes/networkpolicy.yaml.j2",
+        include_str!("../../templates/kubernetes/networkpolicy.yaml.j2"),
+    ),
+    (
         "kubernetes/namespace.yaml.j2",
         include_str!("../../templates/kubernetes/namespace.yaml.j2"),
     ),

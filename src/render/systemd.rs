@@ -22,6 +22,7 @@ use crate::render::unitfile::{
 };
 use crate::render::{FileSet, Templates, add, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
+use crate::security::{self, Hardening};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
     Condition, Database, Engine, File, Flavor, Generate, Healthcheck, HttpCheck, Mount, Port,
@@ -115,6 +116,13 @@ struct ContainerSection {
     health_timeout: Option<String>,
     health_retries: Option<u32>,
     health_start_period: Option<String>,
+    no_new_privileges: bool,
+    seccomp_profile: Option<String>,
+    drop_capability: Vec<String>,
+    add_capability: Vec<String>,
+    read_only: bool,
+    read_only_tmpfs: Option<String>,
+    user_ns: Option<String>,
     notify: Option<String>,
     memory: Option<String>,
     label: Vec<String>,
@@ -158,6 +166,8 @@ struct ServiceSection {
     restart_sec: Option<String>,
     timeout_start_sec: Option<String>,
     timeout_stop_sec: Option<String>,
+    /// Sandboxing of helper units that run no container: `Key=value` lines.
+    sandbox: Vec<String>,
 }
 
 /// `[Install]`.
@@ -231,6 +241,7 @@ struct Run {
     waited_on: Option<WaitBound>,
     /// Dependants wait for it to complete: a one-shot job.
     oneshot: bool,
+    hardening: Option<Hardening>,
 }
 
 /// What the emitters share.
@@ -569,6 +580,7 @@ impl Run {
             memory: self.memory,
             waited_on: None,
             oneshot: false,
+            hardening: self.hardening.clone(),
         }
     }
 }
@@ -688,11 +700,16 @@ fn service_run(
         depends_on,
         resources: res,
         restart,
+        security: own_security,
     } = svc;
     let mut run = Run {
         description: specifiers(&format!("{} {name} (misp-gen)", spec.name)),
         image: plan::image_ref(image, mirror),
-        pull: spec.images.as_ref().map(|i| i.pull).unwrap_or_default(),
+        pull: spec
+            .images
+            .as_ref()
+            .and_then(|i| i.pull)
+            .unwrap_or_default(),
         restart: *restart,
         ..Run::default()
     };
@@ -718,6 +735,13 @@ fn service_run(
         diags.unit_value(&format!("{sp}/user"), "`user`", u);
         run.user = Some(u.clone());
     }
+    let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
+    run.hardening = Some(security::effective(
+        spec,
+        own_security.as_ref(),
+        user.as_deref(),
+        &port_list,
+    ));
 
     // Environment: plain values in the unit, secret-bearing ones in an env file.
     let mut env_file = String::new();
@@ -806,7 +830,22 @@ fn service_run(
         }
     }
     resources(&mut run, res.as_ref());
+    writable_tmpfs(&mut run);
     (diags.list.len() == before).then_some(run)
+}
+
+/// The writable paths of a read-only root, as tmpfs mounts (once each).
+fn writable_tmpfs(run: &mut Run) {
+    let extra: Vec<String> = run
+        .hardening
+        .iter()
+        .flat_map(|h| h.writable.iter().cloned())
+        .collect();
+    for w in extra {
+        if !run.tmpfs.contains(&w) && !run.volumes.iter().any(|(_, p, _)| *p == w) {
+            run.tmpfs.push(w);
+        }
+    }
 }
 
 /// Why a secret-bearing value cannot go into an env file, if it cannot. podman and docker read
@@ -929,6 +968,10 @@ fn mount(
     clippy::too_many_arguments,
     reason = "the database needs the whole rendering context"
 )]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one engine's mapping after another, each with its files"
+)]
 fn database_run(
     valid: &Valid,
     secrets: &Secrets,
@@ -952,11 +995,16 @@ fn database_run(
         external: _,
         wait,
         resources: res,
+        security: own_security,
     } = db;
     let mut env = Vec::new();
-    let mut env_file = String::new();
-    let pw = secrets.text(password).unwrap_or_default();
-    let root = root_password.as_ref().and_then(|r| secrets.text(r));
+    // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints as root):
+    // bind mounts of the secret files, none in an env file.
+    let file_of = |s: &str| format!("{}/{s}", crate::render::kubernetes::SECRET_FILES_DIR);
+    let mut binds: Vec<(String, String)> = vec![(
+        format!("{}/secrets/{password}", ctx.install_dir),
+        file_of(password),
+    )];
     let (data_dir, check) = match engine {
         Engine::Mariadb | Engine::Mysql => {
             let pre = if *engine == Engine::Mariadb {
@@ -966,10 +1014,11 @@ fn database_run(
             };
             env.push((format!("{pre}_DATABASE"), name.clone()));
             env.push((format!("{pre}_USER"), user.clone()));
-            let _ = writeln!(env_file, "{pre}_PASSWORD={pw}");
-            match root {
+            env.push((format!("{pre}_PASSWORD_FILE"), file_of(password)));
+            match root_password {
                 Some(r) => {
-                    let _ = writeln!(env_file, "{pre}_ROOT_PASSWORD={r}");
+                    env.push((format!("{pre}_ROOT_PASSWORD_FILE"), file_of(r)));
+                    binds.push((format!("{}/secrets/{r}", ctx.install_dir), file_of(r)));
                 }
                 None => env.push((format!("{pre}_RANDOM_ROOT_PASSWORD"), "1".into())),
             }
@@ -988,7 +1037,7 @@ fn database_run(
         Engine::Postgres => {
             env.push(("POSTGRES_DB".into(), name.clone()));
             env.push(("POSTGRES_USER".into(), user.clone()));
-            let _ = writeln!(env_file, "POSTGRES_PASSWORD={pw}");
+            env.push(("POSTGRES_PASSWORD_FILE".into(), file_of(password)));
             let c = format!(
                 "pg_isready -h 127.0.0.1 -U {} -d {}",
                 sh_quote(user),
@@ -997,7 +1046,7 @@ fn database_run(
             ("/var/lib/postgresql/data", (c.clone(), c))
         }
     };
-    add_secret(files, "secrets/systemd/database.env", env_file);
+    let _ = (secrets, files);
     let (poll, total) = match wait {
         Some(Wait { timeout, interval }) => (
             duration(interval.as_deref(), 5_000),
@@ -1011,9 +1060,19 @@ fn database_run(
         container: host,
         description: specifiers(&format!("{} database (misp-gen)", spec.name)),
         image: plan::image_ref(image, mirror),
-        pull: spec.images.as_ref().map(|i| i.pull).unwrap_or_default(),
+        pull: spec
+            .images
+            .as_ref()
+            .and_then(|i| i.pull)
+            .unwrap_or_default(),
         env,
-        env_files: vec![format!("{}/secrets/systemd/database.env", ctx.install_dir)],
+        binds,
+        hardening: Some(security::effective(
+            spec,
+            own_security.as_ref(),
+            None,
+            &[plan::engine_port(*engine)],
+        )),
         health: Some(Health {
             podman_cmd: check.0,
             shell_cmd: check.1,
@@ -1035,6 +1094,7 @@ fn database_run(
         run.volumes.push((v.clone(), data_dir.to_owned(), false));
     }
     resources(&mut run, res.as_ref());
+    writable_tmpfs(&mut run);
     run
 }
 
@@ -1254,6 +1314,30 @@ fn quadlet_container(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
     if let Some(cpus) = &run.cpus {
         c.podman_args.push(flag("cpus", cpus));
     }
+    if let Some(h) = &run.hardening {
+        c.no_new_privileges = h.no_new_privileges;
+        if h.seccomp_unconfined {
+            c.seccomp_profile = Some("unconfined".into());
+        }
+        c.drop_capability = vec!["all".into()];
+        c.add_capability.clone_from(&h.cap_add);
+        if h.read_only {
+            c.read_only = true;
+            // podman would add writable tmpfs at /tmp, /run and /var/tmp; only `writable` is.
+            if v >= V4_6 {
+                c.read_only_tmpfs = Some("false".into());
+            } else {
+                c.podman_args.push(flag("read-only-tmpfs", "false"));
+            }
+        }
+        if h.user_namespaces {
+            if v >= V4_5 {
+                c.user_ns = Some("auto".into());
+            } else {
+                c.podman_args.push(flag("userns", "auto"));
+            }
+        }
+    }
     if run.oneshot {
         service.kind = Some("oneshot");
         service.remain_after_exit = true;
@@ -1326,6 +1410,28 @@ fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String
     }
     if let Some(m) = run.memory {
         w.push(flag("memory", &m.to_string()));
+    }
+    if let Some(h) = &run.hardening {
+        if h.no_new_privileges {
+            w.push(flag("security-opt", "no-new-privileges"));
+        }
+        if h.seccomp_unconfined {
+            w.push(flag("security-opt", "seccomp=unconfined"));
+        }
+        w.push(flag("cap-drop", "ALL"));
+        for c in &h.cap_add {
+            w.push(flag("cap-add", c));
+        }
+        if h.read_only {
+            w.push("--read-only".into());
+            if ctx.flavor == Flavor::Podman {
+                w.push(flag("read-only-tmpfs", "false"));
+            }
+        }
+        // docker has no per-container user namespace: its daemon's userns-remap decides.
+        if h.user_namespaces && ctx.flavor == Flavor::Podman {
+            w.push(flag("userns", "auto"));
+        }
     }
     w
 }
@@ -1554,6 +1660,11 @@ fn volume_unit(
                     ..UnitSection::default()
                 },
                 volume: Some(s),
+                // Quadlet copies [Service] into the one-shot unit it generates.
+                service: Some(ServiceSection {
+                    sandbox: helper_sandbox(Flavor::Quadlet),
+                    ..ServiceSection::default()
+                }),
                 ..UnitFile::default()
             },
         ));
@@ -1617,6 +1728,7 @@ fn oneshot_unit(ctx: &Ctx<'_>, description: String, exec: String) -> UnitFile {
             kind: Some("oneshot"),
             remain_after_exit: true,
             exec_start: Some(exec),
+            sandbox: helper_sandbox(ctx.flavor),
             ..ServiceSection::default()
         }),
         install: Some(InstallSection {
@@ -1624,6 +1736,57 @@ fn oneshot_unit(ctx: &Ctx<'_>, description: String, exec: String) -> UnitFile {
         }),
         ..UnitFile::default()
     }
+}
+
+/// `[Service]` sandboxing of the helper units that create the network and the volumes: they run
+/// one engine command as root and need nothing else. docker's CLI only talks to the daemon's
+/// socket; podman itself writes its storage and network configuration, mounts (storage
+/// checks), and reads the host's interfaces over netlink to pick a free subnet.
+fn helper_sandbox(flavor: Flavor) -> Vec<String> {
+    let mut s: Vec<&str> = vec![
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "PrivateIPC=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectControlGroups=yes",
+        "ProtectClock=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "RestrictRealtime=yes",
+        "RestrictSUIDSGID=yes",
+        "LockPersonality=yes",
+        "MemoryDenyWriteExecute=yes",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
+        "DevicePolicy=closed",
+        "KeyringMode=private",
+        "UMask=0077",
+        "IPAddressDeny=any",
+    ];
+    if flavor == Flavor::Docker {
+        s.extend([
+            "CapabilityBoundingSet=",
+            "PrivateNetwork=yes",
+            "RestrictAddressFamilies=AF_UNIX",
+            "RestrictNamespaces=yes",
+            "ProcSubset=pid",
+        ]);
+    } else {
+        s.extend([
+            "CapabilityBoundingSet=CAP_SYS_ADMIN CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID",
+            "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
+            "RestrictNamespaces=mnt",
+            "SystemCallFilter=@mount",
+            "ReadWritePaths=/var/lib/containers /etc/containers /run /var/tmp",
+        ]);
+    }
+    s.into_iter().map(str::to_owned).collect()
 }
 
 fn network_unit(ctx: &Ctx<'_>) -> (String, UnitFile) {
@@ -1640,6 +1803,11 @@ fn network_unit(ctx: &Ctx<'_>) -> (String, UnitFile) {
                 network: Some(NetworkSection {
                     network_name: (ctx.version >= V4_7).then(|| ctx.name.to_owned()),
                     label: vec![format!("io.misp-gen.stack={}", ctx.name)],
+                }),
+                // Quadlet copies [Service] into the one-shot unit it generates.
+                service: Some(ServiceSection {
+                    sandbox: helper_sandbox(Flavor::Quadlet),
+                    ..ServiceSection::default()
                 }),
                 ..UnitFile::default()
             },

@@ -48,6 +48,10 @@ pub struct Spec {
     /// Image handling: registry mirror and pull policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Images>,
+    /// Hardening defaults for every service and the embedded database; a service's own
+    /// `security:` overrides them field by field (its `accept` reasons are added to these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
     /// Per-target settings.
     #[serde(default)]
     pub targets: Targets,
@@ -187,6 +191,10 @@ pub struct Database {
     /// Resources of the embedded database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Hardening of the embedded database (the official images start as root and drop to their
+    /// own user: the default capability set covers that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
 }
 
 /// An existing database server.
@@ -252,7 +260,9 @@ pub struct Service {
     /// Replaces the image's ENTRYPOINT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
-    /// `UID[:GID]` or a user name.
+    /// The user the container runs as: `UID[:GID]` or a user name (Kubernetes needs numbers).
+    /// Unset, the image's own user, which is root for images that start as root and drop
+    /// privileges themselves. `security.run_as_non_root` holds it to a non-root UID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Environment; values may hold placeholders. A value with `${secrets.…}` goes through each target's secret mechanism.
@@ -276,6 +286,126 @@ pub struct Service {
     /// Restart policy (default unless-stopped).
     #[serde(default)]
     pub restart: Restart,
+    /// Hardening: what the container may do. Overrides the top-level `security:` field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+}
+
+/// Hardening of a container. The defaults are safe and every image can live with them:
+/// no privilege escalation, the runtime's default seccomp profile, every capability dropped but
+/// a default set (none for a non-root `user`; for an image that starts as root and drops
+/// privileges itself: `CHOWN`, `DAC_OVERRIDE`, `FOWNER`, `KILL`, `SETGID`, `SETUID`, and
+/// `NET_BIND_SERVICE` when it listens below 1024). What only the user can decide is opt-in: a read-only root file
+/// system, a non-root user, user namespaces, and the reasons for the exceptions that remain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Processes cannot gain privileges (setuid binaries, file capabilities). Default true;
+    /// `false` needs a reason in `accept.privilege_escalation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_new_privileges: Option<bool>,
+    /// `runtime-default` (default): the container runtime's default seccomp profile;
+    /// `unconfined` needs a reason in `accept.seccomp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<Seccomp>,
+    /// The capabilities added back after dropping them all, without `CAP_` (`[CHOWN, SETUID]`);
+    /// replaces the default set; `[]` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_add: Option<Vec<String>>,
+    /// Mount the root file system read-only; the paths in `writable` (and scratch mounts) are
+    /// the places it can still write. Default false: many images write into their own tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// With `read_only`: absolute paths mounted as empty, writable scratch space (tmpfs,
+    /// `emptyDir`), e.g. `/run`, `/var/cache/nginx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable: Option<Vec<String>>,
+    /// Refuse to start as root: `user` must be a numeric UID other than 0 (Kubernetes also
+    /// enforces `runAsNonRoot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    /// Run in a user namespace of its own, so root in the container is an unprivileged user on
+    /// the host: Kubernetes `hostUsers: false` (1.33+, or the `UserNamespacesSupport` gate, and a
+    /// runtime with idmapped mounts), Quadlet `UserNS=auto`, podman `--userns=auto`. Docker and
+    /// compose have no per-container setting: the daemon's `userns-remap` decides there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_namespaces: Option<bool>,
+    /// Exceptions the user accepts, each with the reason, which misp-gen writes next to the
+    /// checker's skip annotation (checkov's `checkov.io/skipN`). Keys: `image_tag`, `root`,
+    /// `low_uid`, `capabilities`, `writable_root`, `secret_env`, `host_port`,
+    /// `privilege_escalation`, `seccomp`, `no_healthcheck`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accept: BTreeMap<Exception, String>,
+}
+
+/// The seccomp profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seccomp {
+    #[default]
+    RuntimeDefault,
+    Unconfined,
+}
+
+/// An exception to the hardening that only the user can accept.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Exception {
+    /// The image is pinned by tag, not by `@sha256:` digest.
+    ImageTag,
+    /// The container starts as root (its entrypoint drops privileges itself).
+    Root,
+    /// It runs as a UID below 10000, which may exist on the host, without a user namespace.
+    LowUid,
+    /// Capabilities are added back after dropping them all.
+    Capabilities,
+    /// The root file system stays writable.
+    WritableRoot,
+    /// Secrets reach it as environment variables (the image reads no `_FILE` variant).
+    SecretEnv,
+    /// A port is published on the host (`publish`).
+    HostPort,
+    /// `no_new_privileges: false`.
+    PrivilegeEscalation,
+    /// `seccomp: unconfined`.
+    Seccomp,
+    /// No `healthcheck`: nothing tells the orchestrator the service is alive or ready.
+    NoHealthcheck,
+}
+
+impl Exception {
+    /// Every exception, in order.
+    pub const ALL: &'static [Exception] = &[
+        Exception::ImageTag,
+        Exception::Root,
+        Exception::LowUid,
+        Exception::Capabilities,
+        Exception::WritableRoot,
+        Exception::SecretEnv,
+        Exception::HostPort,
+        Exception::PrivilegeEscalation,
+        Exception::Seccomp,
+        Exception::NoHealthcheck,
+    ];
+
+    /// The name in the spec.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Exception::ImageTag => "image_tag",
+            Exception::Root => "root",
+            Exception::LowUid => "low_uid",
+            Exception::Capabilities => "capabilities",
+            Exception::WritableRoot => "writable_root",
+            Exception::SecretEnv => "secret_env",
+            Exception::HostPort => "host_port",
+            Exception::PrivilegeEscalation => "privilege_escalation",
+            Exception::Seccomp => "seccomp",
+            Exception::NoHealthcheck => "no_healthcheck",
+        }
+    }
 }
 
 /// A named container port.
@@ -491,9 +621,11 @@ pub struct Images {
     /// Registry mirror `HOST[:PORT][/PATH]` that replaces every image's registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<String>,
-    /// never, missing (default) or always.
-    #[serde(default)]
-    pub pull: Pull,
+    /// never, missing or always. Unset: `missing` on compose and systemd, `Always` on Kubernetes
+    /// (the kubelet then checks the tag against the registry on every start and still reuses
+    /// cached layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<Pull>,
 }
 
 /// Per-target settings.
@@ -533,6 +665,10 @@ pub struct KubernetesTarget {
     /// Ingress class of the edge (default nginx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class: Option<String>,
+    /// `publish` becomes a `hostPort` (default true): the way in on a one-node cluster without an
+    /// ingress controller. `false`: the Ingress is the only way in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ports: Option<bool>,
 }
 
 /// systemd unit flavour.
