@@ -1666,7 +1666,7 @@ fn container(
             "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
         );
     }
-    let h = hardening(&spec, svc);
+    let h = hardening(spec, svc);
     harden(&mut c, svc.user.as_deref(), &h, volumes);
     c
 }
