@@ -1067,6 +1067,14 @@ targets:
     drop(cleanup);
 }
 
+fn text_out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// The `.service` units of `dir` in an order that honours their `After=` on each other.
 fn start_order(dir: &Path) -> Vec<(String, String)> {
     let mut units: BTreeMap<String, String> = BTreeMap::new();
@@ -1245,12 +1253,14 @@ fn podman_flavour_runs_the_e2e_stack() {
             }
             ok
         });
-        let logs = podman_cmd().args(["logs", "--tail", "20", &name]).output();
+        let logs = podman_cmd()
+            .args(["logs", "--tail", "20", &name])
+            .output()
+            .map(|o| text_out(&o))
+            .unwrap_or_default();
         assert!(
             healthy,
-            "{name} is not healthy:\n{}",
-            logs.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-                .unwrap_or_default()
+            "{name} is not healthy (a container that exited is gone: the units run it with --rm):\n{logs}"
         );
     }
     let started = t.elapsed();
