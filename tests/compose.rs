@@ -22,7 +22,12 @@ fn compose_snapshots_and_no_leaks() {
             assert_no_leak(tmp.path());
             let text = std::fs::read_to_string(tmp.path().join("compose/compose.yaml"))
                 .expect("compose.yaml");
-            insta::assert_snapshot!(format!("{ex}-{profile}-compose.yaml"), text);
+            // The content label digests freshly generated secrets: pinned by its own test below.
+            insta::with_settings!({filters => vec![
+                (r#""org.misp-gen.mounted-content": "[0-9a-f]{16}""#, r#""org.misp-gen.mounted-content": "[digest]""#),
+            ]}, {
+                insta::assert_snapshot!(format!("{ex}-{profile}-compose.yaml"), text);
+            });
             if let Ok(cfg) =
                 std::fs::read_to_string(tmp.path().join("compose/files/edge-proxy.cfg"))
             {
@@ -177,17 +182,38 @@ fn tls_hosts_change_reissues_leaf_under_same_ca() {
     }
 }
 
-// Pins the file modes of secrets: directory 0700, files 0600.
+// Pins the file modes of secrets: directories 0700, files 0600, except the copies Compose
+// bind-mounts into containers (secrets/compose/mounted/, the edge proxy's PEM): 0444, so a
+// container user other than the host file's owner can read them.
 #[test]
 fn secret_modes() {
     use std::os::unix::fs::PermissionsExt as _;
-    let tmp = tempfile::tempdir().expect("tmp");
-    render(&example("misp"), tmp.path(), &["--target", "compose"]);
-    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
-    assert_eq!(mode(&tmp.path().join("secrets")), 0o700);
-    assert_eq!(mode(&tmp.path().join("secrets/tls")), 0o700);
-    for rel in tree(&tmp.path().join("secrets")).keys() {
-        assert_eq!(mode(&tmp.path().join("secrets").join(rel)), 0o600, "{rel}");
+    for profile in PROFILES {
+        let tmp = tempfile::tempdir().expect("tmp");
+        render(
+            &example("misp"),
+            tmp.path(),
+            &["--target", "compose", "--profile", profile],
+        );
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&tmp.path().join("secrets")), 0o700);
+        assert_eq!(mode(&tmp.path().join("secrets/tls")), 0o700);
+        assert_eq!(mode(&tmp.path().join("secrets/compose")), 0o700);
+        let mut mounted = 0;
+        for rel in tree(&tmp.path().join("secrets")).keys() {
+            let want = if rel.starts_with("compose/mounted/") || rel == "compose/edge-proxy.pem" {
+                mounted += 1;
+                0o444
+            } else {
+                0o600
+            };
+            assert_eq!(
+                mode(&tmp.path().join("secrets").join(rel)),
+                want,
+                "{profile}: {rel}"
+            );
+        }
+        assert!(mounted > 0, "{profile}: no mounted secret copies");
     }
 }
 
@@ -440,4 +466,88 @@ fn secret_env_with_newline_is_refused() {
         "{err}"
     );
     assert!(!out.exists(), "something was written");
+}
+
+/// The `org.misp-gen.mounted-content` label of each service in a compose.yaml.
+#[expect(clippy::expect_used, reason = "a test helper")]
+fn content_labels(out: &Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(out.join("compose/compose.yaml")).expect("compose.yaml");
+    let mut labels = std::collections::BTreeMap::new();
+    let mut service = String::new();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("  \"")
+            .and_then(|l| l.strip_suffix("\":"))
+        {
+            name.clone_into(&mut service);
+        }
+        if let Some(v) = line
+            .trim()
+            .strip_prefix("\"org.misp-gen.mounted-content\": \"")
+            .and_then(|l| l.strip_suffix('"'))
+        {
+            labels.insert(service.clone(), v.to_owned());
+        }
+    }
+    labels
+}
+
+// Pins the label that makes Compose recreate a container whose bind-mounted files changed (a
+// re-render writes a new inode; the running container would keep the old file): the same
+// inputs give the same label; a changed `files:` entry changes the label of the services that
+// mount it and of no other; a replaced secret changes the label of the services that mount it.
+#[test]
+fn mounted_content_label_follows_mounted_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("spec.yaml");
+    let write = |greeting: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                r#"apiVersion: misp-gen/v1
+name: lbl
+secrets:
+  token: {{ generate: hex, length: 16 }}
+files:
+  conf: {{ content: "greeting={greeting}\n" }}
+services:
+  a:
+    image: docker.io/library/busybox:1.36.1
+    mounts: [{{ file: conf, path: /etc/a.conf }}]
+  b:
+    image: docker.io/library/busybox:1.36.1
+    mounts: [{{ secret: token, path: /run/s }}]
+  c:
+    image: docker.io/library/busybox:1.36.1
+"#
+            ),
+        )
+        .expect("spec");
+    };
+    let out = tmp.path().join("out");
+    write("hello");
+    render(&spec, &out, &["--target", "compose"]);
+    let first = content_labels(&out);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["a", "b"],
+        "a label on each service with a bind mount, none on c: {first:?}"
+    );
+    render(&spec, &out, &["--target", "compose"]);
+    assert_eq!(content_labels(&out), first, "same inputs, same labels");
+    write("bonjour");
+    render(&spec, &out, &["--target", "compose"]);
+    let second = content_labels(&out);
+    assert_ne!(second["a"], first["a"], "the file changed");
+    assert_eq!(second["b"], first["b"], "b mounts no file that changed");
+    std::fs::remove_file(out.join("secrets/token")).expect("rm secret");
+    render(&spec, &out, &["--target", "compose"]);
+    let third = content_labels(&out);
+    assert_ne!(third["b"], second["b"], "the secret was generated anew");
+    assert_eq!(third["a"], second["a"]);
+    assert_eq!(
+        std::fs::read(out.join("secrets/compose/mounted/token")).expect("mounted copy"),
+        std::fs::read(out.join("secrets/token")).expect("secret"),
+        "the mounted copy follows the secret"
+    );
 }

@@ -816,6 +816,7 @@ struct Cleanup {
     podman: PathBuf,
     env: Vec<(String, String)>,
     containers: Vec<String>,
+    volumes: Vec<String>,
     networks: Vec<String>,
     images: Vec<String>,
 }
@@ -829,7 +830,10 @@ impl Drop for Cleanup {
                 .output();
         };
         for c in &self.containers {
-            run(&["rm", "-f", "-t", "0", "--ignore", c]);
+            run(&["rm", "-f", "-v", "-t", "0", "--ignore", c]);
+        }
+        for v in &self.volumes {
+            run(&["volume", "rm", "-f", v]);
         }
         for n in &self.networks {
             run(&["network", "rm", "-f", n]);
@@ -910,6 +914,7 @@ fn podman_flavour_runs_a_real_container() {
         podman: podman.clone(),
         env: env.clone(),
         containers: Vec::new(),
+        volumes: Vec::new(),
         networks: vec![stack.clone()],
         images: vec![image.clone()],
     };
@@ -1060,4 +1065,289 @@ targets:
         "the container is still there after ExecStopPost"
     );
     drop(cleanup);
+}
+
+fn text_out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The `.service` units of `dir` in an order that honours their `After=` on each other.
+fn start_order(dir: &Path) -> Vec<(String, String)> {
+    let mut units: BTreeMap<String, String> = BTreeMap::new();
+    for e in std::fs::read_dir(dir).expect("systemd dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "service") {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            units.insert(name, std::fs::read_to_string(&p).expect("unit"));
+        }
+    }
+    let mut order: Vec<(String, String)> = Vec::new();
+    while order.len() < units.len() {
+        let before = order.len();
+        for (name, text) in &units {
+            if order.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let ready = keys(text, "Unit", "After")
+                .iter()
+                .filter(|a| units.contains_key(a.as_str()))
+                .all(|a| order.iter().any(|(n, _)| n == a));
+            if ready {
+                order.push((name.clone(), text.clone()));
+            }
+        }
+        assert!(order.len() > before, "a cycle among {:?}", units.keys());
+    }
+    order
+}
+
+// Pins that the podman flavour starts the e2e stack of tests/e2e/stack.yaml on podman 4.3 (Debian
+// 12) with the images of tests/e2e/build-images.sh: every unit's ExecStart and ExecStartPost run
+// in the units' After= order (a dependant's unit starts only once the health wait of the one it
+// needs has passed), each container is then healthy (`podman healthcheck run`), the published port
+// serves the page and what the non-root worker wrote to the shared volume, the worker reads its
+// secret (0444 mounted copy) and TLS items, and MariaDB accepts the generated password.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one deployment, step by step")]
+fn podman_flavour_runs_the_e2e_stack() {
+    let Some(podman) = tool("podman") else {
+        return;
+    };
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    let conf = root.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n",
+    )
+    .expect("containers.conf");
+    let env = vec![("CONTAINERS_CONF".to_owned(), conf.display().to_string())];
+    let podman_cmd = || {
+        let mut c = Command::new(&podman);
+        c.envs(env.iter().map(|(k, v)| (k, v)));
+        c
+    };
+    for image in [
+        "docker.io/library/busybox:1.35.0",
+        "docker.io/library/mariadb:10.11",
+    ] {
+        let o = podman_cmd()
+            .args(["image", "exists", image])
+            .output()
+            .expect("podman");
+        if !o.status.success() {
+            assert!(
+                !ci,
+                "podman has no image {image} under CI=true: run tests/e2e/build-images.sh podman"
+            );
+            eprintln!("skipping: podman has no {image} (run tests/e2e/build-images.sh podman)");
+            return;
+        }
+    }
+    let stack = format!("mge2ep{}", std::process::id());
+    let install = root.join("install");
+    let port = free_port();
+    let spec_text = std::fs::read_to_string(repo().join("tests/e2e/stack.yaml")).expect("spec");
+    let mut spec_text = spec_text
+        .replacen("name: e2e-stack", &format!("name: {stack}"), 1)
+        .replacen("publish: 18480", &format!("publish: {port}"), 1);
+    write!(
+        spec_text,
+        "targets:\n  systemd: {{ flavor: podman, podman_version: \"4.3\", install_dir: {} }}\n",
+        install.display()
+    )
+    .expect("write");
+    let spec = root.join("stack.yaml");
+    std::fs::write(&spec, spec_text).expect("spec");
+    let out = root.join("out");
+    render(&spec, &out, &["--target", "systemd"]);
+    let _cleanup = Cleanup {
+        podman: podman.clone(),
+        env: env.clone(),
+        containers: ["database", "web", "worker"]
+            .iter()
+            .map(|s| format!("{stack}-{s}"))
+            .collect(),
+        volumes: vec![format!("{stack}-shared"), format!("{stack}-db_data")],
+        networks: vec![stack.clone()],
+        images: Vec::new(),
+    };
+    // Install as the README says: secrets/ and systemd/files/ under the install dir.
+    std::fs::create_dir_all(&install).expect("install dir");
+    for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
+        let o = Command::new("cp")
+            .arg("-r")
+            .arg(out.join(from))
+            .arg(install.join(to))
+            .output()
+            .expect("cp");
+        assert!(o.status.success());
+    }
+    let rundir = root.join("run");
+    std::fs::create_dir_all(&rundir).expect("run dir");
+
+    let order = start_order(&out.join("systemd"));
+    let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+    let pos = |u: &str| {
+        names
+            .iter()
+            .position(|n| *n == format!("{stack}-{u}.service"))
+            .unwrap_or_else(|| panic!("no unit {u} in {names:?}"))
+    };
+    assert!(
+        pos("database") < pos("web") && pos("web") < pos("worker"),
+        "{names:?}"
+    );
+    let t = std::time::Instant::now();
+    for (unit, text) in &order {
+        for key in ["ExecStartPre", "ExecStart", "ExecStartPost"] {
+            for line in keys(text, "Service", key) {
+                let o = exec_unit_line(&line, unit, &rundir, &env);
+                assert!(
+                    o.status.success(),
+                    "{unit} {key} failed:\n{line}\n{}\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    }
+    let exec = |container: &str, args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut child = podman_cmd()
+            .args(["exec", "-i", &format!("{stack}-{container}")])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("podman exec");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("stdin");
+        let o = child.wait_with_output().expect("podman exec");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // The worker's health check needs its first status write: poll as systemd's would.
+    for c in ["database", "web", "worker"] {
+        let name = format!("{stack}-{c}");
+        let healthy = (0..30).any(|_| {
+            let ok = podman_cmd()
+                .args(["healthcheck", "run", &name])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            ok
+        });
+        let logs = podman_cmd()
+            .args(["logs", "--tail", "20", &name])
+            .output()
+            .map(|o| text_out(&o))
+            .unwrap_or_default();
+        assert!(
+            healthy,
+            "{name} is not healthy (a container that exited is gone: the units run it with --rm):\n{logs}"
+        );
+    }
+    let started = t.elapsed();
+    let get = |path: &str| {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let page = get("/").expect("the published port answers");
+    assert!(
+        page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/1.0 200"),
+        "{page}"
+    );
+    assert!(
+        page.ends_with(&format!("<h1>hello from {stack}</h1>\n")),
+        "{page}"
+    );
+    let status = get("/shared/status.txt").expect("status");
+    assert!(status.ends_with("worker 1000 says hello\n"), "{status}");
+
+    let token = std::fs::read_to_string(out.join("secrets/app_token")).expect("token");
+    assert_eq!(exec("worker", &["id", "-u"], "").1.trim(), "1000");
+    assert_eq!(
+        exec("worker", &["cat", "/run/secrets/app/app_token"], "").1,
+        token,
+        "the worker reads its secret"
+    );
+    assert_eq!(
+        exec(
+            "worker",
+            &[
+                "stat",
+                "-c",
+                "%n %a",
+                "/run/secrets/app/app_token",
+                "/etc/worker/tls/server.crt"
+            ],
+            ""
+        )
+        .1,
+        "/run/secrets/app/app_token 444\n/etc/worker/tls/server.crt 444\n"
+    );
+    assert_eq!(
+        exec("worker", &["ls", "/etc/worker/tls"], "").1,
+        "ca.pem\nserver.crt\n"
+    );
+    let pw = std::fs::read_to_string(out.join("secrets/db_password")).expect("pw");
+    let sql = [
+        "sh",
+        "-c",
+        "read -r pw; MYSQL_PWD=\"$pw\" exec mariadb -h 127.0.0.1 -u app --skip-column-names app -e 'select current_user()'",
+    ];
+    let (ok, stdout, stderr) = exec("database", &sql, &format!("{pw}\n"));
+    assert!(ok, "the generated password: {stderr}");
+    assert_eq!(stdout.trim(), "app@%");
+    let (ok, _, _) = exec("database", &sql, "wrong\n");
+    assert!(!ok, "a wrong password was accepted");
+
+    // Stop as systemd would, in reverse order; nothing of the stack's containers is left.
+    for (unit, text) in order.iter().rev() {
+        for key in ["ExecStop", "ExecStopPost"] {
+            for line in keys(text, "Service", key) {
+                let o = exec_unit_line(&line, unit, &rundir, &env);
+                assert!(
+                    o.status.success(),
+                    "{unit} {key}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    }
+    let left = podman_cmd()
+        .args(["ps", "-a", "--format", "{{.Names}}"])
+        .output()
+        .expect("podman ps");
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains(&stack),
+        "containers left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    eprintln!(
+        "podman e2e: stack healthy {:.1}s after the first unit started",
+        started.as_secs_f64()
+    );
 }

@@ -8,11 +8,11 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::{self, Naming};
-use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
+use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret, check_yaml};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
-    Condition, Engine, Generate, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service,
+    Condition, Engine, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service,
 };
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
@@ -62,6 +62,10 @@ struct Svc {
     cap_drop: Vec<&'static str>,
     cap_add: Vec<String>,
     security_opt: Vec<&'static str>,
+    labels: Vec<Kv>,
+    /// What the bind mounts carry: (container path, mode, bytes), for the content label.
+    #[serde(skip)]
+    mounted: Vec<(String, u32, Vec<u8>)>,
 }
 
 /// A container's hardening as compose writes it: `cap_drop: [ALL]` and the effective set back,
@@ -84,6 +88,34 @@ fn harden(out: &mut Svc, h: &crate::security::Hardening) {
         }
     }
 }
+
+impl Svc {
+    /// Bind mounts pin the file they were made from: a re-render writes a changed file anew (a
+    /// new inode) and the running container keeps the old one, and Compose, which compares the
+    /// service's configuration and not the files' contents, would leave it running. A label with a
+    /// digest of every mounted file (content, mode, path) makes a changed file a changed
+    /// configuration, so `up` recreates the container. Like kustomize's name suffixes, the digest
+    /// is truncated (64 bits): it tells versions apart and says nothing useful about a secret.
+    fn label_mounted_content(&mut self) {
+        if self.mounted.is_empty() {
+            return;
+        }
+        self.mounted.sort();
+        let mut all = Vec::new();
+        for (path, mode, bytes) in &self.mounted {
+            all.extend_from_slice(format!("{path}\0{mode:o}\0{}\0", bytes.len()).as_bytes());
+            all.extend_from_slice(bytes);
+        }
+        let digest = crate::output::sha256_hex(&all);
+        self.labels.push(Kv {
+            key: CONTENT_LABEL.into(),
+            value: digest[..16].to_owned(),
+        });
+    }
+}
+
+/// The label whose value changes whenever a file bind-mounted into the container does.
+pub const CONTENT_LABEL: &str = "org.misp-gen.mounted-content";
 
 #[derive(Serialize)]
 struct Kv {
@@ -365,6 +397,7 @@ pub fn render(
         for m in &svc.mounts {
             mount(valid, secrets, name, m, &mut out, &mut used_secrets, files);
         }
+        out.label_mounted_content();
         out.healthcheck = health(svc);
         let port_list: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
         harden(
@@ -597,22 +630,22 @@ pub fn render(
                     .and_then(units::body_size_bytes),
             },
         )?;
+        let mut svc = Svc {
+            name: plan::LB_SERVICE.to_owned(),
+            image: plan::image_ref(&plan::lb_image(spec), mirror),
+            pull_policy: pull,
+            restart: "unless-stopped",
+            replicas: 1,
+            ..Svc::default()
+        };
+        svc.mounted
+            .push((LB_CONFIG.into(), 0o644, cfg.as_bytes().to_vec()));
         add(
             files,
             format!("compose/files/{}.cfg", plan::LB_SERVICE),
             cfg,
             0o644,
         );
-        let mut svc = Svc {
-            name: plan::LB_SERVICE.to_owned(),
-            image: plan::image_ref(&plan::lb_image(spec), mirror),
-            pull_policy: pull,
-            // Root so it can read the certificate, which is bind-mounted with the host's 0600 mode.
-            user: Some("0".into()),
-            restart: "unless-stopped",
-            replicas: 1,
-            ..Svc::default()
-        };
         svc.mounts.push(MountOut {
             kind: "bind",
             source: format!("./files/{}.cfg", plan::LB_SERVICE),
@@ -637,7 +670,10 @@ pub fn render(
             && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
         {
             let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
-            add_secret(
+            // Readable by HAProxy's own user (the official image does not run as root).
+            svc.mounted
+                .push((LB_CERT.into(), 0o444, pem.as_bytes().to_vec()));
+            add_mounted_secret(
                 files,
                 format!("secrets/compose/{}.pem", plan::LB_SERVICE),
                 pem,
@@ -656,12 +692,13 @@ pub fn render(
             name: edge.service.clone(),
             condition: "service_started",
         });
-        // Ours: the default hardening of a root process on ports below 1024.
+        // Ours: the default hardening, for the image's own (non-root) user and ports below 1024.
         let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
         harden(
             &mut svc,
-            &crate::security::effective(spec, None, Some("0"), &ports),
+            &crate::security::effective(spec, None, None, &ports),
         );
+        svc.label_mounted_content();
         services.push(svc);
     }
 
@@ -749,8 +786,11 @@ fn mount(
             .as_deref()
             .and_then(|m| u32::from_str_radix(m, 8).ok())
             .unwrap_or(0o644);
+        out.mounted
+            .push((m.path.clone(), mode, r.text.as_bytes().to_vec()));
         let source = if r.secret {
-            add_secret(files, format!("secrets/compose/files/{f}"), r.text);
+            // Bind-mounted as it is: readable by the container's user, whoever that is.
+            add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
             format!("../secrets/compose/files/{f}")
         } else {
             add(files, format!("compose/files/{f}"), r.text, mode);
@@ -763,36 +803,41 @@ fn mount(
             read_only: true,
         });
     } else if let Some(s) = &m.secret {
-        let is_tls = spec
-            .secrets
-            .get(s)
-            .is_some_and(|x| x.generate == Some(Generate::Tls));
-        let names: Vec<(String, Option<&str>)> = if is_tls {
-            ["ca.crt", "tls.crt", "tls.key"]
-                .iter()
-                .map(|f| ((*f).to_owned(), Some(*f)))
-                .collect()
-        } else {
-            vec![(s.clone(), None)]
+        // Compose bind-mounts a `file:` secret with the host file's owner and mode and ignores
+        // `uid`/`gid`/`mode` outside Swarm, so the 0600 files under secrets/ would be unreadable to
+        // a container that does not run as their owner. Each mounted file is written again,
+        // 0444, under secrets/compose/mounted/, and that copy is the compose secret.
+        let contents: Vec<(&str, Option<&str>, &str)> = match secrets.values.get(s) {
+            Some(SecretValue::Tls(cert)) => vec![
+                ("ca.crt", Some("ca.crt"), cert.ca_crt.as_str()),
+                ("tls.crt", Some("tls.crt"), cert.tls_crt.as_str()),
+                ("tls.key", Some("tls.key"), cert.tls_key.as_str()),
+            ],
+            Some(SecretValue::Text(t)) => vec![(s.as_str(), None, t.as_str())],
+            None => Vec::new(),
         };
-        for (file_name, tls_file) in names {
+        for (file_name, tls_file, content) in contents {
             let target_name = if m.items.is_empty() {
-                Some(file_name.clone())
+                Some(file_name.to_owned())
             } else {
-                m.items.get(&file_name).cloned()
+                m.items.get(file_name).cloned()
             };
             let Some(target_name) = target_name else {
                 continue;
             };
             let key = secret_key(s, tls_file);
-            let src = match tls_file {
-                Some(f) => format!("../secrets/{s}/{f}"),
-                None => format!("../secrets/{s}"),
+            let rel = match tls_file {
+                Some(f) => format!("secrets/compose/mounted/{s}/{f}"),
+                None => format!("secrets/compose/mounted/{s}"),
             };
-            used.insert(key.clone(), src);
+            add_mounted_secret(files, rel.clone(), content);
+            used.insert(key.clone(), format!("../{rel}"));
+            let target = format!("{}/{target_name}", m.path.trim_end_matches('/'));
+            out.mounted
+                .push((target.clone(), 0o444, content.as_bytes().to_vec()));
             out.secrets.push(SecretMount {
                 source: key,
-                target: format!("{}/{target_name}", m.path.trim_end_matches('/')),
+                target,
             });
         }
         let _ = service;

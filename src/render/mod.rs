@@ -106,6 +106,20 @@ pub fn add_secret(files: &mut FileSet, path: impl Into<String>, text: impl Into<
     );
 }
 
+/// Add a secret file that a container engine bind-mounts as it is (it must live under
+/// `secrets/`): mode 0444, so the container's user can read it whatever its uid; on the host the
+/// 0700 directories of `secrets/` keep it to the owner, as they do the 0600 files beside it.
+pub fn add_mounted_secret(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>) {
+    files.insert(
+        path.into(),
+        OutFile {
+            bytes: text.into(),
+            mode: 0o444,
+            secret: true,
+        },
+    );
+}
+
 /// The template environment, built once per run.
 pub struct Templates {
     env: Environment<'static>,

@@ -20,13 +20,13 @@ use crate::render::compose::{http_check_command, sh_quote, tcp_check_command};
 use crate::render::unitfile::{
     EMPTY_VAR, exec_line, exec_value, exec_word, inexpressible, quadlet_exec_word, specifiers,
 };
-use crate::render::{FileSet, Templates, add, add_secret};
+use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
-    Condition, Database, Engine, File, Flavor, Generate, Healthcheck, HttpCheck, Mount, Port,
-    PortRef, Protocol, Pull, Resources, Restart, Scalar, Service, Volume, Wait,
+    Condition, Database, Engine, File, Flavor, Healthcheck, HttpCheck, Mount, Port, PortRef,
+    Protocol, Pull, Resources, Restart, Scalar, Service, Volume, Wait,
 };
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
@@ -923,7 +923,8 @@ fn mount(
             .and_then(|m| u32::from_str_radix(m, 8).ok())
             .unwrap_or(0o644);
         let host = if r.secret {
-            add_secret(files, format!("secrets/systemd/files/{f}"), r.text);
+            // Bind-mounted as it is: readable by the container's user, whoever that is.
+            add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
             format!("{}/secrets/systemd/files/{f}", ctx.install_dir)
         } else {
             add(files, format!("systemd/files/{f}"), r.text, mode);
@@ -931,24 +932,24 @@ fn mount(
         };
         run.binds.push((host, path.clone()));
     } else if let Some(s) = secret {
-        let is_tls = spec
-            .secrets
-            .get(s)
-            .is_some_and(|x| x.generate == Some(Generate::Tls))
-            || matches!(secrets.values.get(s), Some(SecretValue::Tls(_)));
-        let names: Vec<(String, String)> = if is_tls {
-            ["ca.crt", "tls.crt", "tls.key"]
-                .iter()
-                .map(|f| ((*f).to_owned(), format!("{s}/{f}")))
-                .collect()
-        } else {
-            vec![(s.clone(), s.clone())]
+        // podman and docker bind-mount a file with the host file's owner and mode: the 0600
+        // files under secrets/ would be unreadable to a container that does not run as their
+        // owner. Each mounted file is written again, 0444, under secrets/systemd/mounted/, and
+        // that copy is mounted (the 0700 directories of secrets/ keep it from other host users).
+        let contents: Vec<(&str, String, &str)> = match secrets.values.get(s) {
+            Some(SecretValue::Tls(cert)) => vec![
+                ("ca.crt", format!("{s}/ca.crt"), cert.ca_crt.as_str()),
+                ("tls.crt", format!("{s}/tls.crt"), cert.tls_crt.as_str()),
+                ("tls.key", format!("{s}/tls.key"), cert.tls_key.as_str()),
+            ],
+            Some(SecretValue::Text(t)) => vec![(s.as_str(), s.clone(), t.as_str())],
+            None => Vec::new(),
         };
-        for (file_name, rel) in names {
+        for (file_name, rel, content) in contents {
             let target_name = if items.is_empty() {
-                Some(file_name.clone())
+                Some(file_name.to_owned())
             } else {
-                items.get(&file_name).cloned()
+                items.get(file_name).cloned()
             };
             let Some(target_name) = target_name else {
                 continue;
@@ -957,13 +958,16 @@ fn mount(
             if !check_container_path(diags, &format!("{mp}/items"), &target) {
                 continue;
             }
-            run.binds
-                .push((format!("{}/secrets/{rel}", ctx.install_dir), target));
+            add_mounted_secret(files, format!("secrets/systemd/mounted/{rel}"), content);
+            run.binds.push((
+                format!("{}/secrets/systemd/mounted/{rel}", ctx.install_dir),
+                target,
+            ));
         }
     }
 }
 
-/// The embedded database as a container.
+// The embedded database as a container.
 #[expect(
     clippy::too_many_arguments,
     reason = "the database needs the whole rendering context"
