@@ -33,7 +33,7 @@ for profile in single-node ha; do
   files=$(wc -l < "$work/misp-$profile/SHA256SUMS")
   echo "== MISP, $profile: $files files, all three targets"
   hyperfine -N --warmup 5 --runs 50 \
-    --prepare "rm -rf $work/new && mkdir -p $work/new && cp -r $work/misp-$profile/secrets $work/new/" \
+    --prepare "sh -c 'rm -rf $work/new && mkdir -p $work/new && cp -r $work/misp-$profile/secrets $work/new/'" \
     -n "misp-gen render (new dir)" "$bin render examples/misp.yaml --profile $profile --out $work/new" \
     -n "cp -r of its output" "cp -r $work/misp-$profile $work/new/copy" \
     -n "misp-gen render (re-render, nothing changes)" "$bin render examples/misp.yaml --profile $profile --out $work/misp-$profile" \
@@ -46,7 +46,7 @@ for n in 10 100 1000; do
   "$bin" render "$work/big$n.yaml" --out "$work/big$n" 2>/dev/null
 done
 hyperfine -N --warmup 1 --runs 5 \
-  --prepare "rm -rf $work/n && mkdir -p $work/n" \
+  --prepare "sh -c 'rm -rf $work/n && mkdir -p $work/n'" \
   -n "10 services" "$bin render $work/big10.yaml --out $work/n/o10" \
   -n "100 services" "$bin render $work/big100.yaml --out $work/n/o100" \
   -n "1000 services" "$bin render $work/big1000.yaml --out $work/n/o1000" \
