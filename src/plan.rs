@@ -218,3 +218,115 @@ pub fn images_used(
 pub fn images(valid: &Valid, mirror: Option<&str>, with_lb: bool) -> Vec<String> {
     images_used(valid, mirror, with_lb).into_keys().collect()
 }
+
+/// One environment variable of the embedded database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbEnv {
+    /// A literal value.
+    Value(String),
+    /// `*_FILE`: the path of the named secret's file, mounted under [`SECRET_FILES_DIR`].
+    SecretFile(String),
+}
+
+/// Where the embedded database reads its passwords (`*_PASSWORD_FILE`) on every target.
+pub const SECRET_FILES_DIR: &str = "/run/secrets";
+
+/// What an engine's official image needs, the same for every target: each target maps it to its
+/// own env, mounts and health check.
+#[derive(Debug, Clone)]
+pub struct DbSetup {
+    /// Environment in order. Passwords go as files (`*_PASSWORD_FILE`, which the official images'
+    /// entrypoints read as root), never as values.
+    pub env: Vec<(String, DbEnv)>,
+    /// The data directory, where the volume goes.
+    pub data_dir: &'static str,
+    /// The health check as an argument list.
+    pub check_argv: Vec<String>,
+    /// The same check as one shell command line.
+    pub check_shell: String,
+    /// The check is the image's own script, run without a shell (mariadb's `healthcheck.sh`).
+    pub check_exec: bool,
+}
+
+impl DbSetup {
+    /// The secrets the database reads from files, in the order of `env`.
+    pub fn secret_files(&self) -> impl Iterator<Item = &str> {
+        self.env.iter().filter_map(|(_, v)| match v {
+            DbEnv::SecretFile(s) => Some(s.as_str()),
+            DbEnv::Value(_) => None,
+        })
+    }
+
+    /// The container path of a secret's file.
+    #[must_use]
+    pub fn file_of(secret: &str) -> String {
+        format!("{SECRET_FILES_DIR}/{secret}")
+    }
+}
+
+/// The embedded database's setup for its engine.
+#[must_use]
+pub fn database_setup(db: &crate::spec::model::Database) -> DbSetup {
+    let value = |k: &str, v: &str| (k.to_owned(), DbEnv::Value(v.to_owned()));
+    let file = |k: &str, s: &str| (k.to_owned(), DbEnv::SecretFile(s.to_owned()));
+    let strings = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    match db.engine {
+        Engine::Mariadb | Engine::Mysql => {
+            let pre = if db.engine == Engine::Mariadb {
+                "MARIADB"
+            } else {
+                "MYSQL"
+            };
+            let mut env = vec![
+                value(&format!("{pre}_DATABASE"), &db.name),
+                value(&format!("{pre}_USER"), &db.user),
+                file(&format!("{pre}_PASSWORD_FILE"), &db.password),
+            ];
+            env.push(match &db.root_password {
+                Some(r) => file(&format!("{pre}_ROOT_PASSWORD_FILE"), r),
+                None => value(&format!("{pre}_RANDOM_ROOT_PASSWORD"), "1"),
+            });
+            let (argv, exec) = if db.engine == Engine::Mariadb {
+                (
+                    strings(&["healthcheck.sh", "--connect", "--innodb_initialized"]),
+                    true,
+                )
+            } else {
+                (
+                    strings(&["mysqladmin", "ping", "-h", "127.0.0.1", "--silent"]),
+                    false,
+                )
+            };
+            DbSetup {
+                env,
+                data_dir: "/var/lib/mysql",
+                check_shell: argv.join(" "),
+                check_argv: argv,
+                check_exec: exec,
+            }
+        }
+        Engine::Postgres => DbSetup {
+            env: vec![
+                value("POSTGRES_DB", &db.name),
+                value("POSTGRES_USER", &db.user),
+                file("POSTGRES_PASSWORD_FILE", &db.password),
+            ],
+            data_dir: "/var/lib/postgresql/data",
+            check_argv: strings(&[
+                "pg_isready",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                &db.user,
+                "-d",
+                &db.name,
+            ]),
+            check_shell: format!(
+                "pg_isready -h 127.0.0.1 -U {} -d {}",
+                crate::render::compose::sh_quote(&db.user),
+                crate::render::compose::sh_quote(&db.name)
+            ),
+            check_exec: false,
+        },
+    }
+}

@@ -7,13 +7,11 @@ use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{self, Naming};
+use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret, check_yaml};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{
-    Condition, Engine, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service,
-};
+use crate::spec::model::{Condition, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service};
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
 
@@ -440,81 +438,28 @@ pub fn render(
 
     // The embedded database.
     if let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) {
-        let mut environment = Vec::new();
-        // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints):
-        // compose secrets bound from OUT/secrets/, none in an env file.
-        let file_of = |s: &str| format!("{}/{s}", crate::render::kubernetes::SECRET_FILES_DIR);
-        let mut db_secrets = vec![db.password.clone()];
-        let (data_dir, test) = match db.engine {
-            Engine::Mariadb | Engine::Mysql => {
-                let pre = if db.engine == Engine::Mariadb {
-                    "MARIADB"
-                } else {
-                    "MYSQL"
-                };
-                environment.push(Kv {
-                    key: format!("{pre}_DATABASE"),
-                    value: db.name.clone(),
-                });
-                environment.push(Kv {
-                    key: format!("{pre}_USER"),
-                    value: db.user.clone(),
-                });
-                environment.push(Kv {
-                    key: format!("{pre}_PASSWORD_FILE"),
-                    value: file_of(&db.password),
-                });
-                match &db.root_password {
-                    Some(r) => {
-                        environment.push(Kv {
-                            key: format!("{pre}_ROOT_PASSWORD_FILE"),
-                            value: file_of(r),
-                        });
-                        db_secrets.push(r.clone());
-                    }
-                    None => environment.push(Kv {
-                        key: format!("{pre}_RANDOM_ROOT_PASSWORD"),
-                        value: "1".into(),
-                    }),
-                }
-                let test = if db.engine == Engine::Mariadb {
-                    vec![
-                        "CMD".into(),
-                        "healthcheck.sh".into(),
-                        "--connect".into(),
-                        "--innodb_initialized".into(),
-                    ]
-                } else {
-                    vec![
-                        "CMD-SHELL".into(),
-                        "mysqladmin ping -h 127.0.0.1 --silent".into(),
-                    ]
-                };
-                ("/var/lib/mysql", test)
-            }
-            Engine::Postgres => {
-                environment.push(Kv {
-                    key: "POSTGRES_DB".into(),
-                    value: db.name.clone(),
-                });
-                environment.push(Kv {
-                    key: "POSTGRES_USER".into(),
-                    value: db.user.clone(),
-                });
-                environment.push(Kv {
-                    key: "POSTGRES_PASSWORD_FILE".into(),
-                    value: file_of(&db.password),
-                });
-                let test = vec![
-                    "CMD-SHELL".into(),
-                    format!(
-                        "pg_isready -h 127.0.0.1 -U {} -d {}",
-                        sh_quote(&db.user),
-                        sh_quote(&db.name)
-                    ),
-                ];
-                ("/var/lib/postgresql/data", test)
-            }
+        // Passwords as files (`*_PASSWORD_FILE`): compose secrets bound from OUT/secrets/, none
+        // in an env file.
+        let setup = plan::database_setup(db);
+        let environment: Vec<Kv> = setup
+            .env
+            .iter()
+            .map(|(key, v)| Kv {
+                key: key.clone(),
+                value: match v {
+                    DbEnv::Value(v) => v.clone(),
+                    DbEnv::SecretFile(s) => DbSetup::file_of(s),
+                },
+            })
+            .collect();
+        let db_secrets: Vec<String> = setup.secret_files().map(str::to_owned).collect();
+        let data_dir = setup.data_dir;
+        let test: Vec<String> = if setup.check_exec {
+            std::iter::once("CMD".to_owned())
+                .chain(setup.check_argv.iter().cloned())
+                .collect()
+        } else {
+            vec!["CMD-SHELL".into(), setup.check_shell.clone()]
         };
         let wait = db.wait.as_ref();
         let interval = wait
@@ -556,7 +501,7 @@ pub fn render(
             used_secrets.insert(key.clone(), format!("../secrets/{s}"));
             svc.secrets.push(SecretMount {
                 source: key,
-                target: file_of(&s),
+                target: DbSetup::file_of(&s),
             });
         }
         harden(

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{self, Naming};
+use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
 use crate::render::compose::{port_is_https, port_number};
 use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
@@ -61,8 +61,6 @@ const HASH_SUFFIX_LEN: usize = 11;
 const STATEFULSET_NAME_MAX: usize = 52;
 /// The user the wait containers run as when the service names none.
 const NOBODY: u64 = 65_534;
-/// Where the embedded database reads its passwords (`*_PASSWORD_FILE`) on every target.
-pub const SECRET_FILES_DIR: &str = "/run/secrets";
 
 /// The script of a wait init container (free of `$(` and `$$`, which the kubelet would expand in a
 /// command, so it is written as it runs). Arguments: WHAT MODE HOST PORT LIMIT EVERY, with MODE `tcp`
@@ -967,72 +965,30 @@ pub fn render(
             secret_key: None,
         };
         // Passwords as files (`*_PASSWORD_FILE`, which the official images read): each secret
-        // mounted by itself at /run/secrets/<name>, never in the environment of the pod spec.
-        let mut secret_mounts: Vec<(String, String)> = Vec::new();
-        let mut from_secret = |k: &str, obj: &str, key: &str| {
-            secret_mounts.push((obj.to_owned(), key.to_owned()));
-            EnvVar {
-                name: format!("{k}_FILE"),
-                value: Some(format!("{SECRET_FILES_DIR}/{key}")),
-                secret_name: None,
-                secret_key: None,
-            }
-        };
+        // mounted by itself under /run/secrets, never in the environment of the pod spec.
+        let setup = plan::database_setup(db);
         let password = out.secret_object(&db.password);
-        let (data_dir, check): (&str, Vec<String>) = match db.engine {
-            Engine::Mariadb | Engine::Mysql => {
-                let pre = if db.engine == Engine::Mariadb {
-                    "MARIADB"
-                } else {
-                    "MYSQL"
-                };
-                env.push(value(&format!("{pre}_DATABASE"), &db.name));
-                env.push(value(&format!("{pre}_USER"), &db.user));
-                env.push(from_secret(
-                    &format!("{pre}_PASSWORD"),
-                    &password,
-                    &db.password,
-                ));
-                match &db.root_password {
-                    Some(r) => {
-                        let obj = out.naming.object(r);
-                        env.push(from_secret(&format!("{pre}_ROOT_PASSWORD"), &obj, r));
-                    }
-                    None => env.push(value(&format!("{pre}_RANDOM_ROOT_PASSWORD"), "1")),
+        let mut secret_mounts: Vec<(String, String)> = Vec::new();
+        for (name, v) in &setup.env {
+            match v {
+                DbEnv::Value(v) => env.push(value(name, v)),
+                DbEnv::SecretFile(key) => {
+                    let obj = if key == &db.password {
+                        password.clone()
+                    } else {
+                        out.naming.object(key)
+                    };
+                    secret_mounts.push((obj, key.clone()));
+                    env.push(EnvVar {
+                        name: name.clone(),
+                        value: Some(DbSetup::file_of(key)),
+                        secret_name: None,
+                        secret_key: None,
+                    });
                 }
-                let check = if db.engine == Engine::Mariadb {
-                    vec![
-                        "healthcheck.sh".into(),
-                        "--connect".into(),
-                        "--innodb_initialized".into(),
-                    ]
-                } else {
-                    vec![
-                        "mysqladmin".into(),
-                        "ping".into(),
-                        "-h".into(),
-                        "127.0.0.1".into(),
-                        "--silent".into(),
-                    ]
-                };
-                ("/var/lib/mysql", check)
             }
-            Engine::Postgres => {
-                env.push(value("POSTGRES_DB", &db.name));
-                env.push(value("POSTGRES_USER", &db.user));
-                env.push(from_secret("POSTGRES_PASSWORD", &password, &db.password));
-                let check = vec![
-                    "pg_isready".into(),
-                    "-h".into(),
-                    "127.0.0.1".into(),
-                    "-U".into(),
-                    db.user.clone(),
-                    "-d".into(),
-                    db.name.clone(),
-                ];
-                ("/var/lib/postgresql/data", check)
-            }
-        };
+        }
+        let (data_dir, check) = (setup.data_dir, setup.check_argv);
         env.sort_by(|a, b| a.name.cmp(&b.name));
         let (timeout, interval) = db_wait(spec);
         let probe = |threshold: u64| Probe {
@@ -1090,7 +1046,7 @@ pub fn render(
             );
             mounts.push(VolumeMount {
                 name,
-                path: format!("{SECRET_FILES_DIR}/{key}"),
+                path: DbSetup::file_of(&key),
                 read_only: true,
                 sub_path: Some(key),
             });

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{self, Naming};
+use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::compose::{http_check_command, sh_quote, tcp_check_command};
 use crate::render::unitfile::{
     EMPTY_VAR, exec_line, exec_value, exec_word, inexpressible, quadlet_exec_word, specifiers,
@@ -25,8 +25,8 @@ use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
-    Condition, Database, Engine, File, Flavor, Healthcheck, HttpCheck, Mount, Port, PortRef,
-    Protocol, Pull, Resources, Restart, Scalar, Service, Volume, Wait,
+    Condition, Database, File, Flavor, Healthcheck, HttpCheck, Mount, Port, PortRef, Protocol,
+    Pull, Resources, Restart, Scalar, Service, Volume, Wait,
 };
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
@@ -972,10 +972,6 @@ fn mount(
     clippy::too_many_arguments,
     reason = "the database needs the whole rendering context"
 )]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one engine's mapping after another, each with its files"
-)]
 fn database_run(
     valid: &Valid,
     secrets: &Secrets,
@@ -991,10 +987,11 @@ fn database_run(
         engine,
         version: _,
         image: _,
-        name,
-        user,
-        password,
-        root_password,
+        // Read by `plan::database_setup`, the engine's env and check for every target.
+        name: _,
+        user: _,
+        password: _,
+        root_password: _,
         volume,
         external: _,
         wait,
@@ -1004,51 +1001,28 @@ fn database_run(
     let mut env = Vec::new();
     // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints as root):
     // bind mounts of the secret files, none in an env file.
-    let file_of = |s: &str| format!("{}/{s}", crate::render::kubernetes::SECRET_FILES_DIR);
-    let mut binds: Vec<(String, String)> = vec![(
-        format!("{}/secrets/{password}", ctx.install_dir),
-        file_of(password),
-    )];
-    let (data_dir, check) = match engine {
-        Engine::Mariadb | Engine::Mysql => {
-            let pre = if *engine == Engine::Mariadb {
-                "MARIADB"
-            } else {
-                "MYSQL"
-            };
-            env.push((format!("{pre}_DATABASE"), name.clone()));
-            env.push((format!("{pre}_USER"), user.clone()));
-            env.push((format!("{pre}_PASSWORD_FILE"), file_of(password)));
-            match root_password {
-                Some(r) => {
-                    env.push((format!("{pre}_ROOT_PASSWORD_FILE"), file_of(r)));
-                    binds.push((format!("{}/secrets/{r}", ctx.install_dir), file_of(r)));
-                }
-                None => env.push((format!("{pre}_RANDOM_ROOT_PASSWORD"), "1".into())),
+    let setup = plan::database_setup(db);
+    let mut binds: Vec<(String, String)> = Vec::new();
+    for (key, v) in &setup.env {
+        match v {
+            DbEnv::Value(v) => env.push((key.clone(), v.clone())),
+            DbEnv::SecretFile(s) => {
+                env.push((key.clone(), DbSetup::file_of(s)));
+                binds.push((
+                    format!("{}/secrets/{s}", ctx.install_dir),
+                    DbSetup::file_of(s),
+                ));
             }
-            let check = if *engine == Engine::Mariadb {
-                let args = ["healthcheck.sh", "--connect", "--innodb_initialized"];
-                (
-                    serde_json::to_string(&args).unwrap_or_default(),
-                    args.join(" "),
-                )
-            } else {
-                let c = "mysqladmin ping -h 127.0.0.1 --silent".to_owned();
-                (c.clone(), c)
-            };
-            ("/var/lib/mysql", check)
         }
-        Engine::Postgres => {
-            env.push(("POSTGRES_DB".into(), name.clone()));
-            env.push(("POSTGRES_USER".into(), user.clone()));
-            env.push(("POSTGRES_PASSWORD_FILE".into(), file_of(password)));
-            let c = format!(
-                "pg_isready -h 127.0.0.1 -U {} -d {}",
-                sh_quote(user),
-                sh_quote(name)
-            );
-            ("/var/lib/postgresql/data", (c.clone(), c))
-        }
+    }
+    let data_dir = setup.data_dir;
+    let check = if setup.check_exec {
+        (
+            serde_json::to_string(&setup.check_argv).unwrap_or_default(),
+            setup.check_shell.clone(),
+        )
+    } else {
+        (setup.check_shell.clone(), setup.check_shell.clone())
     };
     let _ = (secrets, files);
     let (poll, total) = match wait {
