@@ -7,19 +7,19 @@
     reason = "a test fails loudly, with the object and reference it was checking"
 )]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use common::{repo, secret_values, tool};
+
 const EXAMPLES: [&str; 3] = ["misp", "portus", "starter"];
 const PROFILES: [&str; 2] = ["single-node", "ha"];
 const WORKLOADS: [&str; 2] = ["Deployment", "StatefulSet"];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Render one spec for the kubernetes target into a fresh directory.
 fn render_into(spec: &Path, profile: Option<&str>, out: &Path) -> std::process::Output {
@@ -497,31 +497,11 @@ fn object_names_are_dns_labels() {
     });
 }
 
-/// Every secret value the render used: the top-level files under DIR/secrets/ (plain secrets) and
-/// the key bodies of tls secrets.
-fn secret_needles(dir: &Path) -> Vec<String> {
-    let mut needles = Vec::new();
-    for f in files_under(&dir.join("secrets")) {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if Path::new(name).extension().is_some_and(|x| x == "key") {
-            needles.extend(
-                text.lines()
-                    .filter(|l| !l.starts_with("-----") && l.len() >= 16)
-                    .map(str::to_owned),
-            );
-        } else if f.parent() == Some(&dir.join("secrets")) && text.len() >= 6 {
-            needles.push(text);
-        }
-    }
-    needles
-}
-
 // No secret value appears in any file outside DIR/secrets/ (so the snapshots need no redaction).
 #[test]
 fn no_secret_outside_secrets_dir() {
     for ((e, p), dir) in rendered() {
-        let needles = secret_needles(dir);
+        let needles = secret_values(dir);
         assert!(needles.len() >= 3, "{e}/{p}: found the secrets to look for");
         for f in files_under(dir) {
             if f.starts_with(dir.join("secrets")) {
@@ -644,26 +624,6 @@ fn single_node_shape() {
             assert!(host_ports > 0, "{e}: single-node publishes ports");
         }
     }
-}
-
-/// Look a tool up on PATH, then where .ci/tools.sh installs it. With CI=true a missing tool fails.
-fn tool(name: &str) -> Option<PathBuf> {
-    let tools = std::env::var_os("MISP_GEN_TOOLS")
-        .map_or_else(|| repo().join("target/ci-tools"), PathBuf::from);
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.push(tools.join("venv/bin"));
-    dirs.push(tools.join("bin"));
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is not installed, and CI=true needs it (source .ci/tools.sh && misp_gen_tools_install)"
-        );
-        eprintln!("skipping the {name} check: {name} is not installed");
-    }
-    found
 }
 
 // `kubectl kustomize` builds every example × profile, rewrites every reference to the hashed
@@ -902,7 +862,7 @@ fn edge_cases_map() {
     let ing = std::fs::read_to_string(dir.join("kubernetes/ingress.yaml")).expect("ingress");
     assert!(ing.contains("ingressClassName: \"traefik\"") && !ing.contains("nginx.ingress"));
     references_resolve_in(&set);
-    for n in secret_needles(&dir) {
+    for n in secret_values(&dir) {
         for f in files_under(&dir.join("kubernetes")) {
             assert!(
                 !std::fs::read_to_string(&f).unwrap_or_default().contains(&n),

@@ -9,6 +9,8 @@
 
 #![expect(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,131 +18,12 @@ use std::process::Command;
 
 use misp_gen::spec::model::Flavor;
 
-const EXAMPLES: &[&str] = &["misp", "portus", "starter"];
-const PROFILES: &[&str] = &["single-node", "ha"];
+use common::{EXAMPLES, PROFILES, assert_no_leak, bin, render, repo, tool, tool_path, tree};
+
 const FLAVORS: &[&str] = &["quadlet", "podman", "docker"];
 const HOSTILE: &str = r#"100% off $HOME "quoted" back\slash 'single' ünïcödé"#;
 
 // ------------------------------------------------------------------ helpers
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_misp-gen"))
-}
-
-/// Directories the pinned tools are installed in, then PATH.
-fn tool_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(t) = std::env::var_os("MISP_GEN_TOOLS") {
-        dirs.push(PathBuf::from(&t).join("bin"));
-        dirs.push(PathBuf::from(&t).join("venv/bin"));
-    }
-    dirs.push(repo().join("target/ci-tools/bin"));
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    dirs
-}
-
-/// An external tool, or `None` to skip; under CI=true a missing tool fails the test.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = tool_dirs()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required under CI=true but was not found (run .ci/tools.sh)"
-        );
-        eprintln!("skipping the {name} part: {name} is not installed (run .ci/tools.sh)");
-    }
-    found
-}
-
-/// PATH with the tool directories first, for scripts that look tools up themselves.
-fn tool_path() -> std::ffi::OsString {
-    std::env::join_paths(tool_dirs()).expect("joinable PATH")
-}
-
-fn render(spec: &Path, out: &Path, args: &[&str]) {
-    let o = bin()
-        .arg("render")
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        o.status.success(),
-        "render {} {args:?} failed:\n{}",
-        spec.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Every regular file under `dir`: relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("under root");
-                out.insert(
-                    rel.to_string_lossy().into_owned(),
-                    std::fs::read(&p).expect("readable"),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// Every secret value of a render: plain secrets whole, keys by one line of their body.
-fn secret_needles(dir: &Path) -> Vec<String> {
-    let mut v = Vec::new();
-    for (rel, bytes) in tree(&dir.join("secrets")) {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if Path::new(&rel).extension().is_some_and(|e| e == "key") {
-            v.extend(text.lines().nth(1).map(str::to_owned));
-        } else if !rel.contains('/') && text.len() >= 6 {
-            v.push(text);
-        }
-    }
-    v
-}
-
-fn assert_no_leak(dir: &Path) {
-    let needles = secret_needles(dir);
-    assert!(
-        !needles.is_empty(),
-        "no secrets found under {}",
-        dir.display()
-    );
-    for (rel, bytes) in tree(dir) {
-        if rel.starts_with("secrets/") {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        for n in &needles {
-            assert!(
-                !text.contains(n.as_str()),
-                "a secret value leaked into {rel}"
-            );
-        }
-    }
-}
 
 /// Parse one `Exec*=` value back the way systemd does: specifiers first (`%%` → `%`, the others
 /// from `spec`), then words split with `"…"`/`'…'` quoting and backslash escapes, then

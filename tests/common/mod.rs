@@ -18,18 +18,38 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_misp-gen"))
 }
 
-/// An external tool: from `target/ci-tools` (where `.ci/tools.sh` installs the pinned versions),
-/// else from PATH (Debian's `docker-compose` on PATH is the old v1, so the pinned one comes first).
-/// `None` means skip; under CI=true a missing tool fails the test instead.
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where external tools are looked up, in order: `$MISP_GEN_TOOLS` and `target/ci-tools` (where
+/// `.ci/tools.sh` installs the pinned versions), then PATH (Debian's `docker-compose` on PATH is the
+/// old v1, so the pinned one comes first).
+pub fn tool_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(t) = std::env::var_os("MISP_GEN_TOOLS") {
+        dirs.push(PathBuf::from(&t).join("venv/bin"));
+        dirs.push(PathBuf::from(&t).join("bin"));
+    }
+    dirs.push(repo().join("target/ci-tools/venv/bin"));
+    dirs.push(repo().join("target/ci-tools/bin"));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    dirs
+}
+
+/// PATH with the tool directories first, for scripts that look tools up themselves.
+pub fn tool_path() -> std::ffi::OsString {
+    std::env::join_paths(tool_dirs()).expect("joinable PATH")
+}
+
+/// An external tool from [`tool_dirs`]. `None` means skip; under CI=true a missing tool fails the
+/// test instead.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let local = [
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-tools/venv/bin"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-tools/bin"),
-    ];
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = local
+    let found = tool_dirs()
         .into_iter()
-        .chain(std::env::split_paths(&path))
         .map(|d| d.join(name))
         .find(|p| p.is_file());
     if found.is_none() {
@@ -82,7 +102,8 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// The secret values kept under `dir/secrets` (plain secret files and private-key bodies).
+/// The secret values kept under `dir/secrets`: plain secret files whole (six characters or more)
+/// and every base64 line of a private key (sixteen or more).
 pub fn secret_values(dir: &Path) -> Vec<String> {
     let mut v = Vec::new();
     for (rel, bytes) in tree(&dir.join("secrets")) {
@@ -90,14 +111,13 @@ pub fn secret_values(dir: &Path) -> Vec<String> {
         if Path::new(&rel).extension().is_some_and(|e| e == "key") {
             v.extend(
                 text.lines()
-                    .filter(|l| !l.starts_with("-----") && l.len() > 20)
+                    .filter(|l| !l.starts_with("-----") && l.len() >= 16)
                     .map(str::to_owned),
             );
-        } else if !rel.contains('/') && Path::new(&rel).extension().is_none_or(|e| e != "env") {
+        } else if !rel.contains('/') && text.len() >= 6 {
             v.push(text);
         }
     }
-    v.retain(|s| s.len() >= 8);
     v
 }
 
