@@ -38,18 +38,9 @@ PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 log() { printf 'e2e-images: %s\n' "$*" >&2; }
 
-mirror_uri() {
-  local uri=""
-  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-      /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i !~ /security/) { print $i; exit } }' \
-      /etc/apt/sources.list)
-  fi
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# The Debian mirror the system already uses: the same lookup .ci/tools.sh makes for quadlet.
+# shellcheck source=../../.ci/tools.sh
+source "$repo/.ci/tools.sh"
 
 # ---------------------------------------------------------------- root filesystems
 
@@ -186,7 +177,7 @@ debian_base_tar() {
   work=$(mktemp -d "$cache/debian.XXXXXX")
   root=$work/root
   debootstrap --variant=minbase --include=mariadb-server,haproxy --cache-dir="$cache/debs" \
-    "$suite" "$root" "$(mirror_uri)" >"$work/debootstrap.log" 2>&1 \
+    "$suite" "$root" "$(_mg_mirror_uri)" >"$work/debootstrap.log" 2>&1 \
     || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
   # An empty datadir: the entrypoint initialises it from the environment, as the official one does
   # (Debian's postinst made one with no users of ours; a new volume would be filled from it).
