@@ -45,21 +45,61 @@ pub fn tool_path() -> std::ffi::OsString {
     std::env::join_paths(tool_dirs()).expect("joinable PATH")
 }
 
-/// An external tool from [`tool_dirs`]. `None` means skip; under CI=true a missing tool fails the
+/// The oldest version of an external tool the tests can use, where an older one is common: Debian's
+/// `docker-compose` is Compose v1 (1.29), which rejects what Compose v2 and later accept.
+const MIN_VERSIONS: &[(&str, &[&str], u32)] = &[("docker-compose", &["version", "--short"], 2)];
+
+/// Whether the tool at `path` is new enough ([`MIN_VERSIONS`]); `Err` says what it is.
+fn new_enough(name: &str, path: &Path) -> Result<(), String> {
+    let Some((_, args, major)) = MIN_VERSIONS.iter().find(|(n, _, _)| *n == name) else {
+        return Ok(());
+    };
+    let out = Command::new(path).args(*args).output();
+    let said = out
+        .as_ref()
+        .map_or_else(std::string::ToString::to_string, |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_owned()
+        });
+    let found = said
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if out.is_ok_and(|o| o.status.success()) && found >= Some(*major) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is {said:?}, older than {major}",
+            path.display()
+        ))
+    }
+}
+
+/// An external tool from [`tool_dirs`]: the first one found that is new enough ([`MIN_VERSIONS`]).
+/// `None` means skip, with a message saying why; under CI=true a missing or too old tool fails the
 /// test instead.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = tool_dirs()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required under CI=true but was not found (run .ci/tools.sh)"
-        );
-        eprintln!("skipping the {name} part: {name} is not installed (run .ci/tools.sh)");
+    let mut too_old = Vec::new();
+    for p in tool_dirs().into_iter().map(|d| d.join(name)) {
+        if !p.is_file() {
+            continue;
+        }
+        match new_enough(name, &p) {
+            Ok(()) => return Some(p),
+            Err(why) => too_old.push(why),
+        }
     }
-    found
+    let why = if too_old.is_empty() {
+        format!("{name} is not installed")
+    } else {
+        format!("{name} is too old ({})", too_old.join("; "))
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{name} is required under CI=true: {why} (run .ci/tools.sh)"
+    );
+    eprintln!("skipping the {name} part: {why} (run .ci/tools.sh)");
+    None
 }
 
 /// Render `spec` into `out` with extra args; panics with stderr on failure.
