@@ -188,6 +188,11 @@ debian_base_tar() {
   tar --numeric-owner -C "$root" --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* \
     -cf "$tar.tmp" .
   mv "$tar.tmp" "$tar"
+  # debootstrap can leave the root's /proc mounted (a package's postinst still running): never
+  # walk into a live /proc with rm.
+  for m in proc sys dev/pts; do
+    mountpoint -q "$root/$m" && umount -l "$root/$m"
+  done
   rm -rf "$work"
   printf '%s\n' "$tar"
 }
