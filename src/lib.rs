@@ -130,8 +130,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = mirror(&valid, registry_mirror.as_deref())?;
-            let with_lb = matches!(target, cli::Target::Compose | cli::Target::All);
-            let used = plan::images_used(&valid, mirror.as_deref(), with_lb);
+            let used = plan::images_used(&valid, mirror.as_deref(), rendered(target));
             let text = match format {
                 cli::ImagesFormat::List => used.keys().fold(String::new(), |mut acc, i| {
                     acc.push_str(i);
@@ -246,9 +245,16 @@ pub fn render_files(
             &mut files,
         )?;
     }
-    let with_lb = matches!(opts.target, cli::Target::Compose | cli::Target::All);
-    let mut images = plan::images(valid, mirror.as_deref(), with_lb).join("\n");
+    let mut images = plan::images(valid, mirror.as_deref(), rendered(opts.target)).join("\n");
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
     Ok(files)
+}
+
+/// Which targets that pull images of their own `target` renders.
+fn rendered(target: cli::Target) -> plan::Rendered {
+    plan::Rendered {
+        compose: matches!(target, cli::Target::Compose | cli::Target::All),
+        kubernetes: matches!(target, cli::Target::Kubernetes | cli::Target::All),
+    }
 }

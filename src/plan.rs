@@ -182,14 +182,24 @@ pub fn image_ref(image: &str, mirror: Option<&str>) -> String {
     }
 }
 
-/// Every image the deployment pulls, once each, sorted, with what uses it. `with_lb`: a target
-/// that runs misp-gen's own load balancer (compose) is rendered. Kubernetes wait containers use
-/// the dependant's own image, so they add nothing.
+/// The targets being rendered, as far as they pull images of their own: compose runs misp-gen's
+/// load balancer; Kubernetes runs its wait containers in `targets.kubernetes.wait_image`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered {
+    pub compose: bool,
+    pub kubernetes: bool,
+}
+
+/// Where [`images_used`] names the Kubernetes wait containers' image.
+pub const WAIT_USER: &str = "kubernetes-waits";
+
+/// Every image the deployment pulls, once each, sorted, with what uses it. Kubernetes wait
+/// containers use the dependant's own image unless `targets.kubernetes.wait_image` names one.
 #[must_use]
 pub fn images_used(
     valid: &Valid,
     mirror: Option<&str>,
-    with_lb: bool,
+    rendered: Rendered,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::new();
@@ -205,18 +215,27 @@ pub fn images_used(
             .or_default()
             .push(rules::DATABASE.to_owned());
     }
-    if with_lb && needs_lb(valid) {
+    if rendered.compose && needs_lb(valid) {
         map.entry(image_ref(&lb_image(&valid.spec), mirror))
             .or_default()
             .push(LB_SERVICE.to_owned());
+    }
+    let k8s = &valid.spec.targets.kubernetes;
+    if rendered.kubernetes
+        && k8s.waits != Some(crate::spec::model::Waits::None)
+        && let Some(w) = &k8s.wait_image
+    {
+        map.entry(image_ref(w, mirror))
+            .or_default()
+            .push(WAIT_USER.to_owned());
     }
     map
 }
 
 /// Every image the deployment pulls, once each, sorted.
 #[must_use]
-pub fn images(valid: &Valid, mirror: Option<&str>, with_lb: bool) -> Vec<String> {
-    images_used(valid, mirror, with_lb).into_keys().collect()
+pub fn images(valid: &Valid, mirror: Option<&str>, rendered: Rendered) -> Vec<String> {
+    images_used(valid, mirror, rendered).into_keys().collect()
 }
 
 /// One environment variable of the embedded database.

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use common::{repo, secret_values, tool};
+use common::{bin, repo, secret_values, tool};
 
 const EXAMPLES: [&str; 3] = ["misp", "portus", "starter"];
 const PROFILES: [&str; 2] = ["single-node", "ha"];
@@ -918,4 +918,83 @@ services:
         !tmp.path().join("out/kubernetes").exists(),
         "nothing written"
     );
+}
+
+const WAIT_CHOICES: &str = r"apiVersion: misp-gen/v1
+name: waitc
+policy: { registries: [docker.io/library] }
+services:
+  api:
+    image: docker.io/library/nginx:1.27
+    ports: [{ name: http, port: 8080 }]
+    healthcheck: { tcp: http }
+  app:
+    image: docker.io/library/nginx:1.27
+    depends_on: { api: healthy }
+targets:
+  kubernetes: { wait_image: docker.io/library/busybox:1.36 }
+";
+
+// Images without the tools a wait needs: `wait_image` runs every wait container in the image the
+// spec names (listed by `images`, through the mirror, under the image policy), and `waits: none`
+// renders none, so the pod relies on the service's own retries.
+#[test]
+fn wait_image_and_no_waits() {
+    let (tmp, o) = render_text("waitc", WAIT_CHOICES);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let app = load(&tmp.path().join("out/kubernetes/deployment-app.yaml"));
+    let wait = &arr(&app, "/spec/template/spec/initContainers")[0];
+    assert_eq!(s(wait, "/name"), "wait-api");
+    assert_eq!(s(wait, "/image"), "docker.io/library/busybox:1.36");
+    assert_eq!(
+        s(&arr(&app, "/spec/template/spec/containers")[0], "/image"),
+        "docker.io/library/nginx:1.27"
+    );
+    let spec = tmp.path().join("waitc.yaml");
+    let images = |target: &str| {
+        let o = bin()
+            .args(["images"])
+            .arg(&spec)
+            .args([
+                "--registry-mirror",
+                "mirror.example:5000/hub",
+                "--target",
+                target,
+            ])
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    assert_eq!(
+        images("kubernetes"),
+        "mirror.example:5000/hub/library/busybox:1.36\nmirror.example:5000/hub/library/nginx:1.27\n"
+    );
+    assert_eq!(
+        images("compose"),
+        "mirror.example:5000/hub/library/nginx:1.27\n"
+    );
+
+    // Under the image policy like every other image, with its position.
+    let (_t, o) = render_text(
+        "waitp",
+        &WAIT_CHOICES.replace("docker.io/library/busybox:1.36", "quay.io/x/busybox:1"),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("waitp.yaml:13:29: error[E313") && err.contains("quay.io/x/busybox"),
+        "{err}"
+    );
+
+    let (tmp, o) = render_text(
+        "waitn",
+        &WAIT_CHOICES.replace(
+            "{ wait_image: docker.io/library/busybox:1.36 }",
+            "{ waits: none }",
+        ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let app = load(&tmp.path().join("out/kubernetes/deployment-app.yaml"));
+    assert!(app.pointer("/spec/template/spec/initContainers").is_none());
 }

@@ -36,6 +36,7 @@ use crate::spec::load::escape_segment;
 use crate::spec::model::Exception;
 use crate::spec::model::{
     Condition, Engine, Generate, Mount, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
+    Waits,
 };
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
@@ -64,30 +65,72 @@ const NOBODY: u64 = 65_534;
 
 /// The script of a wait init container (free of `$(` and `$$`, which the kubelet would expand in a
 /// command, so it is written as it runs). Arguments: WHAT MODE HOST PORT LIMIT EVERY, with MODE `tcp`
-/// (connect to HOST:PORT) or `dns` (HOST resolves). It uses whatever the image has: `nc`, else
-/// bash's `/dev/tcp`; `getent`, else `nslookup`.
+/// (connect to HOST:PORT) or `dns` (HOST resolves). It checks what it needs before the first try
+/// and refuses at once, saying what is missing, when the image cannot wait: `date`, `expr` and
+/// `sleep`; for `tcp` an `nc` that takes `-z` (tried on a closed local port: an nc without it, as
+/// Debian's busybox, connects with stdin closed instead) or a bash with `/dev/tcp`; for `dns`
+/// `getent` or `nslookup`. The probe's own words are kept for the give-up message.
 const WAIT_SCRIPT: &str = r#"what=$1 mode=$2 host=$3 port=$4 limit=$5 every=$6
-if [ "$mode" = tcp ] && ! command -v nc >/dev/null 2>&1 && ! command -v bash >/dev/null 2>&1; then
-  echo "misp-gen: cannot wait for $what: this image has neither nc nor bash" >&2
+fix="give the waits an image that has them (targets.kubernetes.wait_image) or turn them off (targets.kubernetes.waits: none)"
+cannot() {
+  echo "misp-gen: cannot wait for $what: $*; $fix" >&2
   exit 1
-fi
-probe() {
-  if [ "$mode" = dns ]; then
-    getent hosts "$host" >/dev/null 2>&1 || nslookup "$host" >/dev/null 2>&1
-  elif command -v nc >/dev/null 2>&1; then
-    nc -z -w 3 "$host" "$port" >/dev/null 2>&1
-  elif command -v timeout >/dev/null 2>&1; then
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" >/dev/null 2>&1
+}
+for t in date expr sleep; do
+  command -v "$t" >/dev/null 2>&1 || cannot "this image has no $t"
+done
+# How to probe, chosen once: a tool that is there but cannot do the job is refused now, not looped on.
+how=
+if [ "$mode" = dns ]; then
+  if command -v getent >/dev/null 2>&1; then
+    how=getent
+  elif command -v nslookup >/dev/null 2>&1; then
+    how=nslookup
   else
-    bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" >/dev/null 2>&1
+    cannot "this image has neither getent nor nslookup"
   fi
+else
+  if command -v nc >/dev/null 2>&1; then
+    said=`nc -z -w 1 127.0.0.1 1 </dev/null 2>&1`
+    case "$said" in
+      *"nvalid option"*|*"llegal option"*|*"nrecognized option"*|*"nknown option"*|*"sage:"*) how=nc-w ;;
+      *) how=nc-z ;;
+    esac
+  fi
+  if [ "$how" != nc-z ] && command -v bash >/dev/null 2>&1; then
+    said=`bash -c ': </dev/tcp/127.0.0.1/1' 2>&1`
+    case "$said" in
+      *"No such file"*) ;;
+      *) how=bash ;;
+    esac
+  fi
+  [ -n "$how" ] || cannot "this image has neither nc nor a bash with /dev/tcp"
+fi
+at=$host miss="does not resolve"
+[ "$mode" = tcp ] && at="$host port $port" miss="is unreachable"
+bound=
+command -v timeout >/dev/null 2>&1 && bound="timeout 5"
+probe() {
+  case "$how" in
+    getent) getent hosts "$host" ;;
+    nslookup) nslookup "$host" ;;
+    nc-z) nc -z -w 3 "$host" "$port" </dev/null ;;
+    nc-w) $bound nc -w 3 "$host" "$port" </dev/null ;;
+    bash) $bound bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" ;;
+  esac
 }
 start=`date +%s`
-echo "misp-gen: waiting up to ${limit}s for $what"
-until probe; do
+echo "misp-gen: waiting up to ${limit}s for $what ($mode $at, with $how)"
+while :; do
+  said=`probe 2>&1`
+  rc=$?
+  [ "$rc" -eq 0 ] && break
+  if [ "$rc" -eq 126 ] || [ "$rc" -eq 127 ]; then
+    cannot "the probe could not run ($how, exit $rc): $said"
+  fi
   now=`date +%s`
   if [ `expr "$now" - "$start"` -ge "$limit" ]; then
-    echo "misp-gen: gave up after ${limit}s: $what is not there ($mode $host ${port}); see kubectl get pods,events" >&2
+    echo "misp-gen: gave up after ${limit}s: $what $miss ($mode $at, with $how: ${said:-no output, exit $rc}); see kubectl get pods,events" >&2
     exit 1
   fi
   sleep "$every"
@@ -2055,6 +2098,9 @@ fn wait_container(
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
+    if spec.targets.kubernetes.waits == Some(Waits::None) {
+        return None;
+    }
     let (host, port, limit, every) = if dep == rules::DATABASE {
         let db = spec.database.as_ref()?;
         if db.external.is_some() {
@@ -2111,7 +2157,12 @@ fn wait_container(
         .filter(|(u, _)| *u != 0);
     Some(Container {
         name: format!("wait-{dep}"),
-        image: main.image.clone(),
+        image: spec
+            .targets
+            .kubernetes
+            .wait_image
+            .as_deref()
+            .map_or_else(|| main.image.clone(), |i| plan::image_ref(i, out.mirror)),
         pull_policy: main.pull_policy,
         script: Some(WAIT_SCRIPT.to_owned()),
         args: Some(vec![

@@ -669,6 +669,29 @@ pub struct KubernetesTarget {
     /// ingress controller. `false`: the Ingress is the only way in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ports: Option<bool>,
+    /// How a pod waits for what it `depends_on` (default `init`): `init` runs a wait init
+    /// container per dependency before the pod's containers start; `none` starts them at once and
+    /// relies on the service's own retries and probes (for images without a shell, such as
+    /// distroless or scratch images, when no `wait_image` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<Waits>,
+    /// Image that runs the wait init containers (default: the dependant's own image, so that an
+    /// air-gapped site needs no extra image). It needs `sh`, `date`, `expr`, `sleep`, and `nc` or a
+    /// bash with `/dev/tcp` (healthy) or `getent` or `nslookup` (started): any busybox image has
+    /// them. `misp-gen images` lists it and `images.mirror` rewrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_image: Option<String>,
+}
+
+/// How Kubernetes pods wait for their dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Waits {
+    /// A wait init container per dependency.
+    #[default]
+    Init,
+    /// No wait: the service's own retries and probes cover start order.
+    None,
 }
 
 /// systemd unit flavour.

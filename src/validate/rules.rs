@@ -1243,6 +1243,9 @@ fn policy_and_targets(cx: &mut Ctx<'_>, spec: &Spec) {
             format!("invalid images.mirror: {e}"),
         );
     }
+    if let Some(w) = &spec.targets.kubernetes.wait_image {
+        image_rules(cx, spec, "/targets/kubernetes/wait_image", w);
+    }
     if let Some(ns) = &spec.targets.kubernetes.namespace
         && !is_dns_label(ns)
     {
