@@ -80,6 +80,8 @@ pub enum Code {
     SecurityWritable,
     RunAsNonRoot,
     UnitValue,
+    PodSecurity,
+    KubernetesLimit,
     Other,
 }
 
@@ -144,6 +146,8 @@ impl Code {
         Code::SecurityWritable,
         Code::RunAsNonRoot,
         Code::UnitValue,
+        Code::PodSecurity,
+        Code::KubernetesLimit,
         Code::Other,
     ];
 
@@ -208,6 +212,8 @@ impl Code {
             Code::ProfileSharedVolume => "E402-profile-shared-volume",
             Code::ProfileHostPort => "E403-profile-host-port",
             Code::UnitValue => "E500-unit-value",
+            Code::PodSecurity => "E501-pod-security",
+            Code::KubernetesLimit => "E502-kubernetes-limit",
             Code::Other => "E900-other",
         }
     }

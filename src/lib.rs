@@ -42,8 +42,10 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             profile,
             format,
         } => {
-            match validate::validate_file(&spec, profile.as_deref()) {
-                Ok(_) => {
+            match validate::validate_file(&spec, profile.as_deref())
+                .and_then(|valid| check_renderable(&valid))
+            {
+                Ok(()) => {
                     if format == diag::Format::Json {
                         out(stdout, "[]\n")?;
                     }
@@ -249,6 +251,56 @@ pub fn render_files(
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
     Ok(files)
+}
+
+/// What `render` would refuse for any target (a name too long for Kubernetes, a value a unit
+/// cannot carry, a Pod Security level the pods cannot meet), found by rendering every target and
+/// every systemd flavour in memory with stand-in secrets: nothing is read from or written to an
+/// output directory, and every problem comes back at once with its position.
+fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
+    let scratch =
+        tempfile::tempdir().map_err(|e| Error::Io("cannot make a scratch directory".into(), e))?;
+    // Never created: the secrets are generated in memory, external ones stood in for.
+    let dir = scratch.path().join("out");
+    let stand_in = |_: &str| Some("stand-in-for-validation".to_owned());
+    let mut diags = Vec::new();
+    let mut sources = std::collections::BTreeMap::new();
+    let mut runs = vec![
+        (cli::Target::Compose, None),
+        (cli::Target::Kubernetes, None),
+    ];
+    for flavor in [
+        spec::model::Flavor::Quadlet,
+        spec::model::Flavor::Podman,
+        spec::model::Flavor::Docker,
+    ] {
+        runs.push((cli::Target::Systemd, Some(flavor)));
+    }
+    for (target, flavor) in runs {
+        let opts = RenderOptions {
+            target,
+            templates: None,
+            registry_mirror: None,
+            flavor,
+        };
+        match render_files(valid, &dir, &opts, &stand_in) {
+            Ok(_) => {}
+            Err(Error::Invalid(inv)) => {
+                for d in inv.diags {
+                    if !diags.contains(&d) {
+                        diags.push(d);
+                    }
+                }
+                sources.extend(inv.sources);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if diags.is_empty() {
+        return Ok(());
+    }
+    diags.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+    Err(Error::Invalid(validate::Invalid { diags, sources }))
 }
 
 /// Which targets that pull images of their own `target` renders.

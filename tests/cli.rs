@@ -145,3 +145,73 @@ fn exit_codes_and_formats() {
         Some(1)
     );
 }
+
+/// `validate` on a spec written to a temp dir: (exit code, stderr).
+#[expect(clippy::expect_used, reason = "a test helper")]
+fn validate_text(text: &str) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("s.yaml"), text).expect("write");
+    let o = run(&["validate", "s.yaml"], tmp.path());
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const BASE: &str = "apiVersion: misp-gen/v1\nname: demo\nservices:\n";
+
+// Pins that `validate` refuses what `render` would (it runs every target in memory), each at its
+// position with the real reason: names Kubernetes cannot take, a Pod Security level the pods do not
+// meet, and the server-side limits: int32 seconds, zero intervals, 1 MiB objects, DNS hosts.
+#[test]
+fn validate_refuses_what_render_refuses() {
+    let long = "a".repeat(60);
+    let cases: Vec<(String, String)> = vec![
+        (
+            format!("{BASE}  {long}{long}:\n    image: docker.io/library/nginx:1.27\n"),
+            format!(
+                "s.yaml:4:3: error[E300-invalid-name]: service name `{long}{long}` is 120 characters, at most 63"
+            ),
+        ),
+        (
+            format!("{BASE}  {long}:\n    image: docker.io/library/nginx:1.27\n"),
+            "s.yaml:4:3: error[E300-invalid-name]: kubernetes: the ServiceAccount name `demo-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa` is 65 characters; at most 63 fit here".into(),
+        ),
+        (
+            format!(
+                "{BASE}  web:\n    image: docker.io/library/nginx:1.27\ntargets:\n  kubernetes: {{ pod_security: restricted }}\n"
+            ),
+            "s.yaml:5:5: error[E501-pod-security]: targets.kubernetes.pod_security is restricted, which forbids this: container `web` of `web` runs as the image's user, which may be root".into(),
+        ),
+        (
+            format!(
+                "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    ports: [{{ name: http, port: 80 }}]\n    healthcheck: {{ tcp: http, interval: 2147483648s }}\n"
+            ),
+            "s.yaml:7:41: error[E323-duration]: `2147483648s` is 2147483648s; at most 2147483647s".into(),
+        ),
+        (
+            format!(
+                "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    ports: [{{ name: http, port: 80 }}]\n    healthcheck: {{ tcp: http, timeout: 0s }}\n"
+            ),
+            "s.yaml:7:40: error[E323-duration]: `0s` is zero".into(),
+        ),
+        (
+            format!(
+                "files:\n  big: {{ content: \"{}\" }}\n{BASE}  web:\n    image: docker.io/library/nginx:1.27\n",
+                "x".repeat((1 << 20) + 1)
+            ),
+            "s.yaml:2:19: error[E502-kubernetes-limit]: file `big` is 1048577 bytes; a Kubernetes ConfigMap or Secret holds at most 1048576".into(),
+        ),
+        (
+            format!(
+                "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    ports: [{{ name: http, port: 80 }}]\nedge: {{ service: web, port: http, host: 192.0.2.7 }}\n"
+            ),
+            "s.yaml:7:41: error[E300-invalid-name]: `192.0.2.7` is an IP address; the edge's host must be a DNS name".into(),
+        ),
+    ];
+    for (spec, want) in cases {
+        let (code, err) = validate_text(&spec);
+        assert_eq!(code, Some(1), "{want}\n{err}");
+        assert!(err.contains(&want), "want {want}\ngot {err}");
+    }
+}

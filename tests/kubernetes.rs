@@ -597,7 +597,8 @@ fn ha_shape() {
 }
 
 // Single-node output: singletons and pods with a ReadWriteOnce claim use Recreate; published ports
-// are host ports unless `host_ports: false`; the embedded database is a StatefulSet that waits are pointed at.
+// go through a LoadBalancer Service on the published port (never a hostPort) unless `publish: none`;
+// the embedded database is a StatefulSet that waits are pointed at.
 #[test]
 fn single_node_shape() {
     for e in EXAMPLES {
@@ -617,11 +618,25 @@ fn single_node_shape() {
             .flat_map(|c| arr(c, "/ports").iter())
             .filter(|p| p.get("hostPort").is_some())
             .count();
-        if e == "misp" {
-            // targets.kubernetes.host_ports: false: the Ingress is the only way in.
-            assert_eq!(host_ports, 0, "{e}: host_ports is false");
-        } else {
-            assert!(host_ports > 0, "{e}: single-node publishes ports");
+        assert_eq!(
+            host_ports, 0,
+            "{e}: no hostPort by default (Pod Security baseline forbids it)"
+        );
+        let published: Vec<(String, u64)> = of_kind(&set, "Service")
+            .filter(|svc| s(svc, "/spec/type") == "LoadBalancer")
+            .flat_map(|svc| arr(svc, "/spec/ports").iter())
+            .map(|p| {
+                (
+                    s(p, "/targetPort").to_owned(),
+                    p["port"].as_u64().expect("a port number"),
+                )
+            })
+            .collect();
+        match e {
+            // targets.kubernetes.publish: none: the Ingress is the only way in.
+            "misp" => assert!(published.is_empty(), "{e}: {published:?}"),
+            "starter" => assert_eq!(published, [("http".to_owned(), 8080)]),
+            _ => assert_eq!(published, [("https".to_owned(), 443)]),
         }
     }
 }
@@ -997,4 +1012,326 @@ fn wait_image_and_no_waits() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let app = load(&tmp.path().join("out/kubernetes/deployment-app.yaml"));
     assert!(app.pointer("/spec/template/spec/initContainers").is_none());
+}
+
+/// Pod Security Standards levels, loosest first.
+const LEVELS: [&str; 3] = ["privileged", "baseline", "restricted"];
+
+/// The Pod Security Standards (Kubernetes documentation, "Pod Security Standards"), written here
+/// from the documented rules and independently of the renderer: every field of a pod template
+/// that `level` forbids, as text.
+#[expect(clippy::too_many_lines, reason = "one block per documented control")]
+fn pss_failures(pod: &Value, level: &str) -> Vec<String> {
+    const BASELINE_CAPS: &[&str] = &[
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    const SAFE_SYSCTLS: &[&str] = &[
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    ];
+    const RESTRICTED_VOLUMES: &[&str] = &[
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    ];
+    let mut f = Vec::new();
+    if level == "privileged" {
+        return f;
+    }
+    let spec = &pod["spec"];
+    let containers: Vec<&Value> = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| arr(spec, &format!("/{k}")).iter())
+        .collect();
+    // Baseline.
+    for k in ["hostNetwork", "hostPID", "hostIPC"] {
+        if spec[k] == Value::Bool(true) {
+            f.push(k.to_string());
+        }
+    }
+    if spec.pointer("/securityContext/windowsOptions/hostProcess") == Some(&Value::Bool(true)) {
+        f.push("hostProcess".into());
+    }
+    for v in arr(spec, "/volumes") {
+        if v.get("hostPath").is_some() {
+            f.push(format!("hostPath volume {}", s(v, "/name")));
+        }
+    }
+    let seccomp_unconfined = |sc: &Value| s(sc, "/seccompProfile/type") == "Unconfined";
+    if seccomp_unconfined(&spec["securityContext"]) {
+        f.push("pod seccomp Unconfined".into());
+    }
+    for sysctl in arr(spec, "/securityContext/sysctls") {
+        if !SAFE_SYSCTLS.contains(&s(sysctl, "/name")) {
+            f.push(format!("sysctl {}", s(sysctl, "/name")));
+        }
+    }
+    let se_linux_ok = |sc: &Value| {
+        let o = &sc["seLinuxOptions"];
+        o.is_null()
+            || ([
+                "",
+                "container_t",
+                "container_init_t",
+                "container_kvm_t",
+                "container_engine_t",
+            ]
+            .contains(&s(o, "/type"))
+                && o.get("user").is_none()
+                && o.get("role").is_none())
+    };
+    if !se_linux_ok(&spec["securityContext"]) {
+        f.push("pod seLinuxOptions".into());
+    }
+    if let Some(a) = pod
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
+        for (k, v) in a {
+            if k.starts_with("container.apparmor.security.beta.kubernetes.io/")
+                && v.as_str() != Some("runtime/default")
+                && !v.as_str().unwrap_or("").starts_with("localhost/")
+            {
+                f.push(format!("AppArmor {k}"));
+            }
+        }
+    }
+    for c in &containers {
+        let n = s(c, "/name");
+        let sc = &c["securityContext"];
+        if sc["privileged"] == Value::Bool(true) {
+            f.push(format!("{n}: privileged"));
+        }
+        for a in arr(sc, "/capabilities/add") {
+            if !BASELINE_CAPS.contains(&a.as_str().unwrap_or("")) {
+                f.push(format!("{n}: adds {a}"));
+            }
+        }
+        for p in arr(c, "/ports") {
+            if p.get("hostPort").and_then(Value::as_u64).unwrap_or(0) != 0 {
+                f.push(format!("{n}: hostPort {}", p["hostPort"]));
+            }
+        }
+        if seccomp_unconfined(sc) {
+            f.push(format!("{n}: seccomp Unconfined"));
+        }
+        if s(sc, "/appArmorProfile/type") == "Unconfined" {
+            f.push(format!("{n}: AppArmor Unconfined"));
+        }
+        if !se_linux_ok(sc) {
+            f.push(format!("{n}: seLinuxOptions"));
+        }
+        if sc.get("procMount").is_some_and(|p| p != "Default") {
+            f.push(format!("{n}: procMount"));
+        }
+    }
+    if level == "baseline" {
+        return f;
+    }
+    // Restricted.
+    for v in arr(spec, "/volumes") {
+        let kind = v
+            .as_object()
+            .and_then(|o| o.keys().find(|k| *k != "name"))
+            .map_or("", String::as_str);
+        if !RESTRICTED_VOLUMES.contains(&kind) {
+            f.push(format!("volume {} is {kind}", s(v, "/name")));
+        }
+    }
+    let pod_sc = &spec["securityContext"];
+    let pod_non_root = pod_sc["runAsNonRoot"] == Value::Bool(true);
+    if pod_sc["runAsUser"] == 0 {
+        f.push("pod runAsUser 0".into());
+    }
+    let pod_seccomp = matches!(
+        s(pod_sc, "/seccompProfile/type"),
+        "RuntimeDefault" | "Localhost"
+    );
+    for c in &containers {
+        let n = s(c, "/name");
+        let sc = &c["securityContext"];
+        if sc["allowPrivilegeEscalation"] != Value::Bool(false) {
+            f.push(format!("{n}: allowPrivilegeEscalation is not false"));
+        }
+        let non_root = sc["runAsNonRoot"] == Value::Bool(true)
+            || (pod_non_root && sc["runAsNonRoot"] != Value::Bool(false));
+        if !non_root {
+            f.push(format!("{n}: runAsNonRoot is not true"));
+        }
+        if sc["runAsUser"] == 0 {
+            f.push(format!("{n}: runAsUser 0"));
+        }
+        let own_seccomp = s(sc, "/seccompProfile/type");
+        if !(matches!(own_seccomp, "RuntimeDefault" | "Localhost")
+            || pod_seccomp && own_seccomp.is_empty())
+        {
+            f.push(format!("{n}: seccomp not RuntimeDefault or Localhost"));
+        }
+        if !arr(sc, "/capabilities/drop").iter().any(|d| d == "ALL") {
+            f.push(format!("{n}: capabilities not dropping ALL"));
+        }
+        for a in arr(sc, "/capabilities/add") {
+            if a != "NET_BIND_SERVICE" {
+                f.push(format!("{n}: adds {a}"));
+            }
+        }
+    }
+    f
+}
+
+/// The strictest level `pod` meets.
+fn pss_level(pod: &Value) -> &'static str {
+    LEVELS
+        .iter()
+        .rev()
+        .find(|l| pss_failures(pod, l).is_empty())
+        .copied()
+        .unwrap_or("privileged")
+}
+
+// Every pod template of every example × profile meets the Pod Security level its namespace
+// enforces (what a real API server admits), the namespace enforces the strictest level its pods
+// meet, and warns and audits at the next stricter one.
+#[test]
+fn pod_security_level_is_met() {
+    let mut table = Vec::new();
+    for ((e, p), dir) in rendered() {
+        let label = format!("{e}/{p}");
+        let set = &set(dir);
+        let ns = of_kind(set, "Namespace").next().expect("a namespace");
+        let label_of = |k: &str| {
+            s(
+                ns,
+                &format!("/metadata/labels/pod-security.kubernetes.io~1{k}"),
+            )
+            .to_owned()
+        };
+        let enforce = label_of("enforce");
+        let mut strictest = "restricted";
+        let mut per = Vec::new();
+        for w in workloads(set) {
+            let pod = &w["spec"]["template"];
+            let failures = pss_failures(pod, &enforce);
+            assert!(
+                failures.is_empty(),
+                "{label}: {} breaks {enforce}: {failures:?}",
+                s(w, "/metadata/name")
+            );
+            let met = pss_level(pod);
+            if LEVELS.iter().position(|l| *l == met) < LEVELS.iter().position(|l| *l == strictest) {
+                strictest = met;
+            }
+            per.push(format!("{}={met}", s(w, "/metadata/name")));
+        }
+        assert_eq!(
+            enforce, strictest,
+            "{label}: the namespace enforces the strictest level its pods meet"
+        );
+        let next = if strictest == "privileged" {
+            "baseline"
+        } else {
+            "restricted"
+        };
+        assert_eq!(label_of("warn"), next, "{label}");
+        assert_eq!(label_of("audit"), next, "{label}");
+        assert_eq!(label_of("enforce-version"), "v1.32", "{label}");
+        table.push(format!("{label}: enforce {enforce} ({})", per.join(", ")));
+    }
+    eprintln!("{}", table.join("\n"));
+}
+
+const RESTRICTED: &str = r"apiVersion: misp-gen/v1
+name: tight
+services:
+  api:
+    image: docker.io/library/nginx:1.27
+    user: '10001:10001'
+    ports: [{ name: http, port: 8080, publish: 8080 }]
+    healthcheck: { tcp: http }
+  worker:
+    image: docker.io/library/nginx:1.27
+    user: '10002'
+    depends_on: { api: healthy }
+";
+
+// A spec whose pods can meet restricted gets a namespace that enforces restricted; asking for a
+// level the pods cannot meet is an error at the field that breaks it, with the level's reason.
+#[test]
+fn pod_security_level_from_the_spec() {
+    let (tmp, o) = render_text("tight", RESTRICTED);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ns = load(&tmp.path().join("out/kubernetes/namespace.yaml"));
+    assert_eq!(
+        s(&ns, "/metadata/labels/pod-security.kubernetes.io~1enforce"),
+        "restricted"
+    );
+    let published = load(&tmp.path().join("out/kubernetes/service-api-published.yaml"));
+    assert_eq!(s(&published, "/spec/type"), "LoadBalancer");
+    assert_eq!(published["spec"]["ports"][0]["port"], 8080);
+
+    // hostPort asked for, baseline asked for: the publish field is named.
+    let (_t, o) = render_text(
+        "hostport",
+        &format!(
+            "{RESTRICTED}targets:\n  kubernetes: {{ publish: host-port, pod_security: baseline }}\n"
+        ),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("hostport.yaml:7:48: error[E501-pod-security]: targets.kubernetes.pod_security is baseline, which forbids this: container `api` of `api` uses hostPort 8080"),
+        "{err}"
+    );
+    // Restricted asked for, a service left at the image's user.
+    let (_t, o) = render_text(
+        "root",
+        &format!(
+            "{}targets:\n  kubernetes: {{ pod_security: restricted }}\n",
+            RESTRICTED.replace("    user: '10002'\n", "")
+        ),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("root.yaml:10:5: error[E501-pod-security]: targets.kubernetes.pod_security is restricted, which forbids this: container `worker` of `worker` runs as the image's user, which may be root"),
+        "{err}"
+    );
+    // NodePort: the published port is the node port, in the range Kubernetes allows.
+    let (tmp, o) = render_text(
+        "nodeport",
+        &format!(
+            "{}targets:\n  kubernetes: {{ publish: node-port }}\n",
+            RESTRICTED.replace("publish: 8080", "publish: 30080")
+        ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let published = load(&tmp.path().join("out/kubernetes/service-api-published.yaml"));
+    assert_eq!(s(&published, "/spec/type"), "NodePort");
+    assert_eq!(published["spec"]["ports"][0]["nodePort"], 30080);
+    assert_eq!(published["spec"]["ports"][0]["port"], 8080);
 }

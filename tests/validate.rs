@@ -88,7 +88,14 @@ fn catalogue_covers_codes() {
         .filter_map(|e| e.split_whitespace().next().map(str::to_owned))
         .collect();
     // Produced only outside `validate` (render-time or internal), or tested on the fly below.
-    let elsewhere = [Code::YamlTooLarge, Code::UnitValue, Code::Other];
+    // E501 comes from the Kubernetes renderer, which `misp-gen validate` runs in memory
+    // (tests/kubernetes.rs and tests/cli.rs pin it).
+    let elsewhere = [
+        Code::YamlTooLarge,
+        Code::UnitValue,
+        Code::PodSecurity,
+        Code::Other,
+    ];
     let missing: Vec<&str> = Code::ALL
         .iter()
         .filter(|c| !elsewhere.contains(c))

@@ -29,15 +29,15 @@ use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
 use crate::render::compose::{port_is_https, port_number};
-use crate::render::{FileSet, Templates, add, add_secret, check_yaml};
+use crate::render::{FileSet, Templates, add, add_secret, check_yaml, pod_security};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening, numeric_user};
 use crate::spec::load::escape_segment;
-use crate::spec::model::Exception;
 use crate::spec::model::{
     Condition, Engine, Generate, Mount, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
     Waits,
 };
+use crate::spec::model::{Exception, Publish, Security};
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
 
@@ -60,6 +60,9 @@ const DB_MIN_STARTUP_S: u64 = 600;
 const HASH_SUFFIX_LEN: usize = 11;
 /// A `StatefulSet`'s name ends up in its pods' `controller-revision-hash` label with a hash after it.
 const STATEFULSET_NAME_MAX: usize = 52;
+/// The Pod Security Standards version the namespace labels pin: the Kubernetes version the output
+/// targets (kubectl and kubernetes-validate in CI check against it too).
+const POD_SECURITY_VERSION: &str = "v1.32";
 /// The user the wait containers run as when the service names none.
 const NOBODY: u64 = 65_534;
 
@@ -256,6 +259,43 @@ struct Container {
     liveness: Option<Probe>,
     resources: Option<Res>,
     security: ContainerSecurity,
+    /// Where in the spec its security settings are decided (for Pod Security errors).
+    #[serde(skip)]
+    origin: Origin,
+}
+
+/// The spec nodes that decide a container's user, capabilities, escalation and seccomp.
+#[derive(Default, Clone)]
+struct Origin {
+    user: String,
+    caps: String,
+    escalation: String,
+    seccomp: String,
+}
+
+impl Origin {
+    /// For a container from the node at `sp` with its own `security:` block `own`.
+    fn new(spec: &Spec, sp: &str, own: Option<&Security>, has_user: bool) -> Origin {
+        let at = |field: &str, set: fn(&Security) -> bool| {
+            if own.is_some_and(set) {
+                format!("{sp}/security/{field}")
+            } else if spec.security.as_ref().is_some_and(set) {
+                format!("/security/{field}")
+            } else {
+                sp.to_owned()
+            }
+        };
+        Origin {
+            user: if has_user {
+                format!("{sp}/user")
+            } else {
+                sp.to_owned()
+            },
+            caps: at("cap_add", |s| s.cap_add.is_some()),
+            escalation: at("no_new_privileges", |s| s.no_new_privileges.is_some()),
+            seccomp: at("seccomp", |s| s.seccomp.is_some()),
+        }
+    }
 }
 
 #[derive(Serialize, Clone)]
@@ -272,6 +312,9 @@ struct ContainerPort {
     port: u16,
     protocol: &'static str,
     host_port: Option<u16>,
+    /// The spec node of the port's `publish`.
+    #[serde(skip)]
+    at: String,
 }
 
 #[derive(Serialize, Clone)]
@@ -341,6 +384,8 @@ struct Claim {
 struct ServiceCtx {
     meta: Meta,
     headless: bool,
+    /// `ClusterIP`, or `LoadBalancer` / `NodePort` for published ports.
+    kind: &'static str,
     selector: Vec<Kv>,
     ports: Vec<ServicePort>,
 }
@@ -350,6 +395,7 @@ struct ServicePort {
     name: String,
     port: u16,
     protocol: &'static str,
+    node_port: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -456,9 +502,11 @@ impl Names<'_> {
             help: Some(help.to_owned()),
         };
         let dns1035 = kind == "Service";
-        if !rules::is_dns_label(name)
-            || (dns1035 && !name.starts_with(|c: char| c.is_ascii_lowercase()))
-        {
+        // The shape first, the length second: a long name of the right shape hears its length.
+        let shape = !name.is_empty()
+            && rules::is_dns_label(&name[..name.len().min(63)])
+            && rules::is_dns_label(&name[name.len().saturating_sub(63)..]);
+        if !shape || (dns1035 && !name.starts_with(|c: char| c.is_ascii_lowercase())) {
             self.diags.push(diag(
                 format!(
                     "kubernetes: the {kind} name `{name}` is not a DNS-1123 label{}",
@@ -620,6 +668,8 @@ fn port_spec(svc: &Service, r: &PortRef) -> serde_json::Value {
 
 /// Everything the render collects before writing files.
 struct Out<'a> {
+    /// What keeps each rendered pod from a Pod Security level.
+    pss: Vec<pod_security::Violation>,
     valid: &'a Valid,
     secrets: &'a Secrets,
     naming: KubernetesNaming,
@@ -645,16 +695,50 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    /// Record what keeps `pod` (of `workload`) from each Pod Security level.
+    fn pod_security(&mut self, workload: &str, pod: &Pod) {
+        let view = pod_security::PodView {
+            workload: workload.to_owned(),
+            seccomp_unconfined: pod.seccomp == "Unconfined",
+            containers: pod
+                .init_containers
+                .iter()
+                .chain(&pod.containers)
+                .map(|c| pod_security::ContainerView {
+                    name: c.name.clone(),
+                    run_as_user: c.security.run_as_user,
+                    run_as_non_root: c.security.run_as_non_root,
+                    allow_escalation: c.security.allow_escalation,
+                    add: c.security.add.clone(),
+                    host_ports: c
+                        .ports
+                        .iter()
+                        .filter_map(|p| p.host_port.map(|h| (h, p.at.clone())))
+                        .collect(),
+                    user_at: c.origin.user.clone(),
+                    caps_at: c.origin.caps.clone(),
+                    escalation_at: c.origin.escalation.clone(),
+                    seccomp_at: c.origin.seccomp.clone(),
+                })
+                .collect(),
+        };
+        self.pss.extend(pod_security::violations(&view));
+    }
+
     fn spec(&self) -> &Spec {
         &self.valid.spec
     }
 
     fn diag(&mut self, pointer: &str, message: String, help: &str) {
+        self.diag_code(pointer, Code::UnitValue, message, help);
+    }
+
+    fn diag_code(&mut self, pointer: &str, code: Code, message: String, help: &str) {
         self.diags.push(Diagnostic {
             file: self.valid.doc.file.clone(),
             pos: self.valid.doc.pos(pointer),
             pointer: pointer.to_owned(),
-            code: Code::UnitValue,
+            code,
             message,
             help: Some(help.to_owned()),
         });
@@ -764,6 +848,7 @@ pub fn render(
 ) -> Result<(), Error> {
     let spec = &valid.spec;
     let mut out = Out {
+        pss: Vec::new(),
         valid,
         secrets,
         naming: KubernetesNaming::new(spec),
@@ -907,6 +992,7 @@ pub fn render(
             .map_or(0, |h| secs(h.start_period.as_deref(), 0));
         pod.containers = vec![main];
         let skips = skips(spec, &h, &pod);
+        out.pod_security(name, &pod);
         out.workloads.insert(name.clone(), service_ports(svc));
         emit(
             format!("serviceaccount-{name}.yaml"),
@@ -928,7 +1014,8 @@ pub fn render(
             recreate,
             max_unavailable: profile.defaults.update.max_unavailable,
             max_surge: profile.defaults.update.max_surge,
-            progress_deadline: (start + 300).max(600),
+            progress_deadline: (start.saturating_add(300))
+                .clamp(600, i32::MAX.unsigned_abs().into()),
             service_name: statefulset.then(|| format!("{object}-headless")),
             claim_templates: Vec::new(),
             pod_labels: kvs(&out.labels(name, true)),
@@ -949,11 +1036,51 @@ pub fn render(
             let ctx = ServiceCtx {
                 meta: out.meta(object.clone(), name),
                 headless: false,
+                kind: "ClusterIP",
                 selector: kvs(&out.selector(name)),
                 ports: service_ports(svc),
             };
             emit(
                 format!("service-{name}.yaml"),
+                "kubernetes/service.yaml.j2",
+                &ctx,
+            )?;
+        }
+        // Published ports through a Service of their own (hostPort is on the pod instead).
+        let publish = spec.targets.kubernetes.publish_mode();
+        let published: Vec<ServicePort> = svc
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let host = p.publish?;
+                Some(ServicePort {
+                    name: p.name.clone(),
+                    port: if publish == Publish::NodePort {
+                        p.port
+                    } else {
+                        host
+                    },
+                    protocol: protocol(p.protocol),
+                    node_port: (publish == Publish::NodePort).then_some(host),
+                })
+            })
+            .collect();
+        if !published.is_empty() && matches!(publish, Publish::LoadBalancer | Publish::NodePort) {
+            let pub_name = format!("{object}-published");
+            out.names.claim("Service", &pub_name, &sp, 63);
+            let ctx = ServiceCtx {
+                meta: out.meta(pub_name, name),
+                headless: false,
+                kind: if publish == Publish::NodePort {
+                    "NodePort"
+                } else {
+                    "LoadBalancer"
+                },
+                selector: kvs(&out.selector(name)),
+                ports: published,
+            };
+            emit(
+                format!("service-{name}-published.yaml"),
                 "kubernetes/service.yaml.j2",
                 &ctx,
             )?;
@@ -964,6 +1091,7 @@ pub fn render(
             let ctx = ServiceCtx {
                 meta: out.meta(hl, name),
                 headless: true,
+                kind: "ClusterIP",
                 selector: kvs(&out.selector(name)),
                 ports: service_ports(svc),
             };
@@ -1111,6 +1239,7 @@ pub fn render(
                 port,
                 protocol: "TCP",
                 host_port: None,
+                at: String::new(),
             }],
             mounts,
             startup: Some(probe(
@@ -1119,17 +1248,20 @@ pub fn render(
             readiness: Some(probe(3)),
             liveness: Some(probe(6)),
             resources: resources(db.resources.as_ref()),
+            origin: Origin::new(spec, "/database", db.security.as_ref(), false),
             ..Container::default()
         };
         harden(&mut c, None, &h, &mut pod.volumes);
         pod.containers.push(c);
         let skips = skips(spec, &h, &pod);
+        out.pod_security(rules::DATABASE, &pod);
         out.workloads.insert(
             rules::DATABASE.to_owned(),
             vec![ServicePort {
                 name: port_name.into(),
                 port,
                 protocol: "TCP",
+                node_port: None,
             }],
         );
         emit(
@@ -1166,11 +1298,13 @@ pub fn render(
             let ctx = ServiceCtx {
                 meta: out.meta(name, rules::DATABASE),
                 headless,
+                kind: "ClusterIP",
                 selector: kvs(&out.selector(rules::DATABASE)),
                 ports: vec![ServicePort {
                     name: port_name.into(),
                     port,
                     protocol: "TCP",
+                    node_port: None,
                 }],
             };
             emit(file.into(), "kubernetes/service.yaml.j2", &ctx)?;
@@ -1287,6 +1421,30 @@ pub fn render(
         emit(file, "kubernetes/networkpolicy.yaml.j2", &ctx)?;
     }
 
+    // Pod Security: the level the spec asks for must be one every pod meets; else the strictest
+    // level they meet.
+    let met = pod_security::level(&out.pss);
+    let enforce = match spec.targets.kubernetes.pod_security {
+        Some(want) => {
+            let mut seen = BTreeSet::new();
+            for v in std::mem::take(&mut out.pss) {
+                if v.level <= want && seen.insert((v.at.clone(), v.what.clone())) {
+                    out.diag_code(
+                        &v.at,
+                        Code::PodSecurity,
+                        format!(
+                            "targets.kubernetes.pod_security is {}, which forbids this: {}",
+                            want.as_str(),
+                            v.what
+                        ),
+                        v.help,
+                    );
+                }
+            }
+            want
+        }
+        None => met,
+    };
     out.diags.append(&mut out.names.diags);
     if !out.diags.is_empty() {
         return Err(Error::Invalid(Invalid {
@@ -1297,22 +1455,27 @@ pub fn render(
 
     // The namespace.
     let namespace = out.namespace.clone();
-    let ns_labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            MANAGED_BY.to_owned(),
-        ),
-        // Baseline: images that start as root and drop privileges (Apache, the database images)
-        // need a few capabilities, which the restricted standard refuses.
-        (
-            "pod-security.kubernetes.io/enforce".to_owned(),
-            "baseline".to_owned(),
-        ),
-        (
-            "pod-security.kubernetes.io/enforce-version".to_owned(),
-            "v1.32".to_owned(),
-        ),
-    ]);
+    let ns_labels = BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_owned(),
+        MANAGED_BY.to_owned(),
+    )]);
+    let mut ns_labels = ns_labels;
+    // Enforce what the pods meet (or what the spec asks for, which they were checked to meet);
+    // warn and audit one level stricter, so the cluster says what keeps them from it.
+    for (mode, level) in [
+        ("enforce", enforce),
+        ("warn", pod_security::next_stricter(enforce)),
+        ("audit", pod_security::next_stricter(enforce)),
+    ] {
+        ns_labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            level.as_str().to_owned(),
+        );
+        ns_labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            POD_SECURITY_VERSION.to_owned(),
+        );
+    }
     emit(
         "namespace.yaml".into(),
         "kubernetes/namespace.yaml.j2",
@@ -1451,7 +1614,7 @@ fn network_policies(
             }
         }
     }
-    let host_ports = spec.targets.kubernetes.host_ports != Some(false);
+    let publish = spec.targets.kubernetes.publish_mode();
     let mut list = Vec::new();
     for (name, ports) in &out.workloads {
         let svc = spec.services.get(name);
@@ -1488,7 +1651,7 @@ fn network_policies(
             });
         }
         if let Some(svc) = svc
-            && host_ports
+            && publish != Publish::None
         {
             let published: Vec<ServicePort> = svc
                 .ports
@@ -1498,11 +1661,12 @@ fn network_policies(
                     name: p.name.clone(),
                     port: p.port,
                     protocol: protocol(p.protocol),
+                    node_port: None,
                 })
                 .collect();
             if !published.is_empty() {
                 rules_out.push(NetRule {
-                    comment: "published on the node (hostPort): clients from anywhere".into(),
+                    comment: published_comment(publish).into(),
                     from: Vec::new(),
                     ports: published,
                 });
@@ -1519,6 +1683,15 @@ fn network_policies(
         ));
     }
     list
+}
+
+/// The network policy rule's comment for published ports.
+fn published_comment(publish: Publish) -> &'static str {
+    match publish {
+        Publish::HostPort => "published on the node (hostPort): clients from anywhere",
+        Publish::NodePort => "published (NodePort Service): clients from anywhere",
+        _ => "published (LoadBalancer Service): clients from anywhere",
+    }
 }
 
 /// The namespace every object is in.
@@ -1580,6 +1753,7 @@ fn service_ports(svc: &Service) -> Vec<ServicePort> {
             name: p.name.clone(),
             port: p.port,
             protocol: protocol(p.protocol),
+            node_port: None,
         })
         .collect()
 }
@@ -1634,20 +1808,21 @@ fn container(
         command: expand_list(&svc.entrypoint),
         args: expand_list(&svc.command),
         resources: resources(svc.resources.as_ref()),
+        origin: Origin::new(spec, sp, svc.security.as_ref(), svc.user.is_some()),
         ..Container::default()
     };
 
     env(out, sp, name, svc, &mut c);
 
     if main {
-        for p in &svc.ports {
+        let host_ports = spec.targets.kubernetes.publish_mode() == Publish::HostPort;
+        for (i, p) in svc.ports.iter().enumerate() {
             c.ports.push(ContainerPort {
                 name: p.name.clone(),
                 port: p.port,
                 protocol: protocol(p.protocol),
-                host_port: p
-                    .publish
-                    .filter(|_| out.spec().targets.kubernetes.host_ports != Some(false)),
+                host_port: p.publish.filter(|_| host_ports),
+                at: format!("{sp}/ports/{i}/publish"),
             });
         }
         probes(svc, &mut c);
@@ -2181,6 +2356,7 @@ fn wait_container(
             memory_request: Some("32Mi".into()),
             memory_limit: Some("32Mi".into()),
         }),
+        origin: main.origin.clone(),
         security: ContainerSecurity {
             run_as_user: Some(uid.map_or(NOBODY, |(u, _)| u)),
             run_as_group: Some(uid.map_or(Some(NOBODY), |(_, g)| g).unwrap_or(NOBODY)),

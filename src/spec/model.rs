@@ -665,10 +665,21 @@ pub struct KubernetesTarget {
     /// Ingress class of the edge (default nginx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class: Option<String>,
-    /// `publish` becomes a `hostPort` (default true): the way in on a one-node cluster without an
-    /// ingress controller. `false`: the Ingress is the only way in.
+    /// How `publish` reaches a pod (default `load-balancer`): `load-balancer` a `LoadBalancer`
+    /// Service per service with published ports, on the published port (k3s's `ServiceLB`, `MetalLB`,
+    /// `minikube tunnel`, a cloud's balancer); `node-port` a `NodePort` Service whose node port is
+    /// the published one (30000-32767); `host-port` a `hostPort` on the pod, which Pod Security
+    /// baseline forbids, so its namespace enforces `privileged`; `none` nothing: the Ingress is the
+    /// only way in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Publish>,
+    /// Older spelling of `publish`: `true` is `host-port`, `false` is `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ports: Option<bool>,
+    /// The Pod Security level the namespace enforces (default: the strictest level every pod
+    /// meets). A level the pods cannot meet is an error that names the field that breaks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurity>,
     /// How a pod waits for what it `depends_on` (default `init`): `init` runs a wait init
     /// container per dependency before the pod's containers start; `none` starts them at once and
     /// relies on the service's own retries and probes (for images without a shell, such as
@@ -681,6 +692,56 @@ pub struct KubernetesTarget {
     /// them. `misp-gen images` lists it and `images.mirror` rewrites it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_image: Option<String>,
+}
+
+impl KubernetesTarget {
+    /// How `publish` reaches a pod: `publish`, else the older `host_ports`, else `load-balancer`.
+    #[must_use]
+    pub fn publish_mode(&self) -> Publish {
+        self.publish.unwrap_or(match self.host_ports {
+            Some(true) => Publish::HostPort,
+            Some(false) => Publish::None,
+            None => Publish::LoadBalancer,
+        })
+    }
+}
+
+/// How `publish` reaches a pod on Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Publish {
+    /// A `LoadBalancer` Service on the published port.
+    #[default]
+    LoadBalancer,
+    /// A `NodePort` Service whose node port is the published one (30000-32767).
+    NodePort,
+    /// A `hostPort` on the pod (Pod Security `privileged`).
+    HostPort,
+    /// Not published: the Ingress is the way in.
+    None,
+}
+
+/// A Pod Security Standards level, from the loosest to the strictest.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurity {
+    Privileged,
+    Baseline,
+    Restricted,
+}
+
+impl PodSecurity {
+    /// The label value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurity::Privileged => "privileged",
+            PodSecurity::Baseline => "baseline",
+            PodSecurity::Restricted => "restricted",
+        }
+    }
 }
 
 /// How Kubernetes pods wait for their dependencies.

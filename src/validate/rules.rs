@@ -66,6 +66,15 @@ pub fn is_dns_label(s: &str) -> bool {
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
 
+/// Why `s` is not a DNS-1123 label, in words: its length when that is all, else its shape.
+fn label_problem(s: &str) -> String {
+    if s.len() > 63 && is_dns_label(&s[..63]) && is_dns_label(&s[s.len() - 63..]) {
+        format!("is {} characters, at most 63", s.len())
+    } else {
+        "is not a DNS-1123 label".to_owned()
+    }
+}
+
 /// Volume, secret and file names: lowercase letters, digits, `-` and `_`, starting with a letter or
 /// digit, at most 63. No `.` and no `/`: a name can never make a path outside the output directory.
 #[must_use]
@@ -290,7 +299,7 @@ fn names(cx: &mut Ctx<'_>, spec: &Spec) {
         let d = cx.at(
             "/name",
             Code::InvalidName,
-            format!("`{}` is not a DNS-1123 label", spec.name),
+            format!("`{}` {}", spec.name, label_problem(&spec.name)),
         );
         help(
             d,
@@ -303,7 +312,7 @@ fn names(cx: &mut Ctx<'_>, spec: &Spec) {
             let d = cx.at_key(
                 &p,
                 Code::InvalidName,
-                format!("service name `{name}` is not a DNS-1123 label"),
+                format!("service name `{name}` {}", label_problem(name)),
             );
             help(
                 d,
@@ -576,12 +585,31 @@ pub fn engine_image(e: crate::spec::model::Engine) -> &'static str {
     }
 }
 
+/// The longest duration every target can carry: Kubernetes keeps probe and deadline seconds in
+/// 32 bits.
+const MAX_DURATION_S: u64 = i32::MAX as u64;
+
 fn duration(cx: &mut Ctx<'_>, p: &str, v: &str) {
-    if units::duration_ms(v).is_none() {
+    let Some(ms) = units::duration_ms(v) else {
         let d = cx.at(p, Code::BadDuration, format!("`{v}` is not a duration"));
         help(
             d,
             "write a number with a unit: ms, s, m or h, e.g. `30s` or `1m30s`",
+        );
+        return;
+    };
+    if ms.div_ceil(1000) > MAX_DURATION_S {
+        let d = cx.at(
+            p,
+            Code::BadDuration,
+            format!("`{v}` is {}s; at most {MAX_DURATION_S}s", ms.div_ceil(1000)),
+        );
+        help(d, "Kubernetes keeps probe and deadline seconds in 32 bits");
+    } else if ms == 0 && (p.ends_with("/interval") || p.ends_with("/timeout")) {
+        let d = cx.at(p, Code::BadDuration, format!("`{v}` is zero"));
+        help(
+            d,
+            "podman refuses a zero health timeout and reads a zero interval as no check; Kubernetes needs 1s or more: write `1s` or more",
         );
     }
 }
@@ -1048,12 +1076,43 @@ fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
     }
 }
 
+/// The port range a `NodePort` Service takes (the API server's default).
+const NODE_PORTS: std::ops::RangeInclusive<u16> = 30_000..=32_767;
+
 fn host_ports(cx: &mut Ctx<'_>, spec: &Spec) {
+    let k8s = &spec.targets.kubernetes;
+    if k8s.publish.is_some() && k8s.host_ports.is_some() {
+        let d = cx.at_key(
+            "/targets/kubernetes/host_ports",
+            Code::KubernetesLimit,
+            "`host_ports` is the older spelling of `publish`: give one of them",
+        );
+        help(
+            d,
+            "`host_ports: true` is `publish: host-port`, `false` is `publish: none`",
+        );
+    }
+    let node_port = k8s.publish_mode() == crate::spec::model::Publish::NodePort;
     let mut seen: BTreeMap<(u16, crate::spec::model::Protocol), String> = BTreeMap::new();
     for (name, svc) in &spec.services {
         for (i, p) in svc.ports.iter().enumerate() {
             let Some(host) = p.publish else { continue };
             let pp = format!("/services/{}/ports/{i}/publish", seg(name));
+            if node_port && !NODE_PORTS.contains(&host) {
+                let d = cx.at(
+                    &pp,
+                    Code::KubernetesLimit,
+                    format!(
+                        "port {host} is outside the NodePort range {}-{} (targets.kubernetes.publish is node-port)",
+                        NODE_PORTS.start(),
+                        NODE_PORTS.end()
+                    ),
+                );
+                help(
+                    d,
+                    "publish a port in the range, or use `publish: load-balancer` for any port",
+                );
+            }
             match seen.get(&(host, p.protocol)) {
                 Some(other) => {
                     let d = cx.at(
@@ -1142,8 +1201,21 @@ fn cycles(cx: &mut Ctx<'_>, spec: &Spec) {
     }
 }
 
+/// The most a `ConfigMap` or `Secret` holds (the API server refuses a larger object).
+const MAX_OBJECT_DATA: usize = 1 << 20;
+
 fn files(cx: &mut Ctx<'_>, spec: &Spec) {
     for (name, f) in &spec.files {
+        // Each file is a ConfigMap (or Secret) of its own on Kubernetes.
+        let len = crate::plan::expand_neutral(spec, &f.content).len();
+        if len > MAX_OBJECT_DATA {
+            let d = cx.at(
+                &format!("/files/{}/content", seg(name)),
+                Code::KubernetesLimit,
+                format!("file `{name}` is {len} bytes; a Kubernetes ConfigMap or Secret holds at most {MAX_OBJECT_DATA}"),
+            );
+            help(d, "ship large files in the image or on a volume");
+        }
         if let Some(m) = &f.mode {
             let ok = (3..=4).contains(&m.len())
                 && m.bytes().all(|b| (b'0'..=b'7').contains(&b))
@@ -1252,7 +1324,7 @@ fn policy_and_targets(cx: &mut Ctx<'_>, spec: &Spec) {
         cx.at(
             "/targets/kubernetes/namespace",
             Code::InvalidName,
-            format!("namespace `{ns}` is not a DNS-1123 label"),
+            format!("namespace `{ns}` {}", label_problem(ns)),
         );
     }
     if let Some(p) = &spec.targets.compose.project
@@ -1381,7 +1453,17 @@ fn hosts(cx: &mut Ctx<'_>, spec: &Spec) {
     }
     if let Some(e) = &spec.edge {
         let text = crate::plan::expand_neutral(spec, &e.host);
-        if !placeholder::has_placeholders(&text) && !is_host(&text, false) {
+        if text.parse::<std::net::IpAddr>().is_ok() {
+            let d = cx.at(
+                "/edge/host",
+                Code::InvalidName,
+                format!("`{text}` is an IP address; the edge's host must be a DNS name"),
+            );
+            help(
+                d,
+                "a Kubernetes Ingress host cannot be an IP address: give the name users type",
+            );
+        } else if !placeholder::has_placeholders(&text) && !is_host(&text, false) {
             let d = cx.at(
                 "/edge/host",
                 Code::InvalidName,
