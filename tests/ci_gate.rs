@@ -115,8 +115,10 @@ fn fresh_checkout_check_gate() {
     );
     assert!(!clone.join("out/secrets").exists());
     let before = tree(&clone);
-    let o = run(&clone, &["validate", "misp.yaml"]);
+    // The steps of the GitHub Actions example in the README, as written there.
+    let o = run(&clone, &["validate", "misp.yaml", "--format", "github"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
     let o = run(&clone, &["render", "misp.yaml", "--out", "out", "--check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(o.stdout.is_empty(), "{}", text(&o));
