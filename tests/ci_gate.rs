@@ -383,7 +383,8 @@ fn sha256sums_hold_no_secret_digest() {
     assert!(!printed.contains(&now), "--check printed a secret's digest");
 }
 
-// Pins verify with the split manifests: a changed secret is reported from secrets/SHA256SUMS; a
+// Pins verify with the split manifests: a directory rendered before the split still verifies and
+// the next render splits its manifest; a changed secret is reported from secrets/SHA256SUMS; a
 // lost secrets/SHA256SUMS is reported; without secrets/ (a checkout), verify checks the rest,
 // exits 0 and says that secrets/ was skipped.
 #[test]
@@ -395,6 +396,29 @@ fn verify_checks_secrets_when_present_and_notes_when_absent() {
     let o = verify();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(o.stderr.is_empty(), "{}", text(&o));
+
+    // A directory rendered before the split: SHA256SUMS lists the secrets, no secrets/SHA256SUMS.
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).expect("sums");
+    let manifest = std::fs::read_to_string(out.join("secrets/SHA256SUMS")).expect("manifest");
+    let mut old = sums.clone();
+    for l in manifest.lines() {
+        let (h, p) = l.split_once("  ").expect("two fields");
+        old.extend([h, "  secrets/", p, "\n"]);
+    }
+    std::fs::write(out.join("SHA256SUMS"), old).expect("old format");
+    std::fs::remove_file(out.join("secrets/SHA256SUMS")).expect("rm");
+    let o = verify();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    render(&example("starter"), &out, &[]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("SHA256SUMS")).expect("sums"),
+        sums
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("secrets/SHA256SUMS")).expect("manifest"),
+        manifest,
+        "the next render splits them again"
+    );
 
     let secret = tree(&out.join("secrets"))
         .into_keys()
