@@ -339,6 +339,9 @@ fi
 if [ -f "$DIR/SHA256SUMS" ]; then
   check sha256sums --cwd "$DIR" -- sha256sum -c --quiet --strict SHA256SUMS
 fi
+if [ -f "$DIR/secrets/SHA256SUMS" ]; then
+  check secrets/sha256sums --cwd "$DIR/secrets" -- sha256sum -c --quiet --strict SHA256SUMS
+fi
 
 if [ $nfail -eq 0 ]; then
   echo "conformance[$LABEL]: OK, all $npass checks clean"

@@ -79,9 +79,25 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 registry_mirror,
                 flavor,
             };
-            let files = render_files(&valid, &dir, &opts, &|k| std::env::var(k).ok())?;
+            // A checkout without secrets/ (CI: secrets are never committed) is checked on the
+            // committed outputs alone, which never depend on a secret's value: secrets are
+            // neither read nor generated then, and external ones need no value.
+            let with_secrets = !check || output::has_secrets(&dir);
+            let source = if with_secrets {
+                SecretSource::Kept
+            } else {
+                SecretSource::Placeholders
+            };
+            let files = render_files_with(&valid, &dir, &opts, &|k| std::env::var(k).ok(), source)?;
             if check {
-                let diff = output::check(&dir, &files)?;
+                if !with_secrets {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "note: {} has no secrets/: compared the files outside it and SHA256SUMS; no secret was read or generated",
+                        dir.display()
+                    );
+                }
+                let diff = output::check(&dir, &files, with_secrets)?;
                 if diff.is_empty() {
                     return Ok(());
                 }
@@ -104,6 +120,13 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
         }
         Command::Verify { dir } => {
             let v = output::verify(&dir)?;
+            if v.secrets_skipped {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: {} has no secrets/: checked the files outside it against SHA256SUMS; secrets/SHA256SUMS not checked",
+                    dir.display()
+                );
+            }
             if v.ok() {
                 return Ok(());
             }
@@ -201,6 +224,15 @@ fn mirror(valid: &validate::Valid, cli: Option<&str>) -> Result<Option<String>, 
     Ok(valid.spec.images.as_ref().and_then(|i| i.mirror.clone()))
 }
 
+/// Where the secrets of a render come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Kept under `DIR/secrets/`, external ones from the environment, the rest generated.
+    Kept,
+    /// Stand-ins ([`secrets::placeholders`]): for comparing the outputs outside `secrets/` only.
+    Placeholders,
+}
+
 /// Render every requested target into an in-memory file set (secrets, images.txt included).
 ///
 /// # Errors
@@ -211,7 +243,33 @@ pub fn render_files(
     opts: &RenderOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<render::FileSet, Error> {
-    let secrets = secrets::prepare(valid, dir, env).map_err(|e| match e {
+    render_files_with(valid, dir, opts, env, SecretSource::Kept)
+}
+
+/// [`render_files`] with the secrets from `source`.
+///
+/// # Errors
+/// As [`render_files`].
+pub fn render_files_with(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    source: SecretSource,
+) -> Result<render::FileSet, Error> {
+    let secrets = match source {
+        SecretSource::Kept => prepare_secrets(valid, dir, env)?,
+        SecretSource::Placeholders => secrets::placeholders(valid),
+    };
+    render_with(valid, &secrets, opts)
+}
+
+fn prepare_secrets(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<secrets::Secrets, Error> {
+    secrets::prepare(valid, dir, env).map_err(|e| match e {
         secrets::SecretError::Missing(diags) => Error::Invalid(validate::Invalid {
             diags,
             sources: std::collections::BTreeMap::from([(
@@ -220,7 +278,14 @@ pub fn render_files(
             )]),
         }),
         secrets::SecretError::Other(m) => Error::Failed(m),
-    })?;
+    })
+}
+
+fn render_with(
+    valid: &validate::Valid,
+    secrets: &secrets::Secrets,
+    opts: &RenderOptions,
+) -> Result<render::FileSet, Error> {
     let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
     let templates = render::Templates::new(opts.templates.as_deref())?;
     let mut files = render::FileSet::new();
@@ -228,10 +293,10 @@ pub fn render_files(
         render::add_secret(&mut files, path, bytes);
     }
     if matches!(opts.target, cli::Target::Compose | cli::Target::All) {
-        render::compose::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
+        render::compose::render(valid, secrets, &templates, mirror.as_deref(), &mut files)?;
     }
     if matches!(opts.target, cli::Target::Kubernetes | cli::Target::All) {
-        render::kubernetes::render(valid, &secrets, &templates, mirror.as_deref(), &mut files)?;
+        render::kubernetes::render(valid, secrets, &templates, mirror.as_deref(), &mut files)?;
     }
     if matches!(opts.target, cli::Target::Systemd | cli::Target::All) {
         let flavor = opts
@@ -240,7 +305,7 @@ pub fn render_files(
             .unwrap_or_default();
         render::systemd::render(
             valid,
-            &secrets,
+            secrets,
             &templates,
             mirror.as_deref(),
             flavor,

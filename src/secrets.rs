@@ -266,6 +266,35 @@ pub fn prepare(
     }
 }
 
+/// The value every secret takes in [`placeholders`]: no secret value, and nothing a target refuses.
+pub const PLACEHOLDER: &str = "misp-gen-placeholder";
+
+/// Stand-ins for every secret of the spec, for `render --check` in a checkout without
+/// `secrets/` (CI): nothing is read, generated or taken from the environment. Only the outputs
+/// outside `secrets/` are compared then, and those never depend on a secret's value, so the
+/// stand-ins render them exactly as the real secrets do.
+#[must_use]
+pub fn placeholders(valid: &Valid) -> Secrets {
+    let mut secrets = Secrets::default();
+    for (name, s) in &valid.spec.secrets {
+        let value = if s.generate == Some(Generate::Tls) {
+            Value::Tls(Tls {
+                ca_crt: PLACEHOLDER.into(),
+                ca_key: PLACEHOLDER.into(),
+                tls_crt: PLACEHOLDER.into(),
+                tls_key: PLACEHOLDER.into(),
+                hosts: pki::hosts_text(&tls_hosts(valid, s)),
+            })
+        } else if s.external || s.generate.is_some() {
+            Value::Text(PLACEHOLDER.into())
+        } else {
+            continue;
+        };
+        secrets.values.insert(name.clone(), value);
+    }
+    secrets
+}
+
 #[derive(Debug)]
 pub enum SecretError {
     Missing(Vec<Diagnostic>),

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use common::{EXAMPLES, PROFILES, assert_no_leak, bin, example, render, tool, tree};
 
-// Pins compose.yaml for each example × profile (it holds no secret value, so nothing is redacted),
-// and that no secret leaks into any file outside secrets/.
+// Pins compose.yaml for each example × profile (it holds no secret value and nothing derived from
+// one, so nothing is redacted), and that no secret leaks into any file outside secrets/.
 #[test]
 fn compose_snapshots_and_no_leaks() {
     for ex in EXAMPLES {
@@ -22,12 +22,9 @@ fn compose_snapshots_and_no_leaks() {
             assert_no_leak(tmp.path());
             let text = std::fs::read_to_string(tmp.path().join("compose/compose.yaml"))
                 .expect("compose.yaml");
-            // The content label digests freshly generated secrets: pinned by its own test below.
-            insta::with_settings!({filters => vec![
-                (r#""org.misp-gen.mounted-content": "[0-9a-f]{16}""#, r#""org.misp-gen.mounted-content": "[digest]""#),
-            ]}, {
-                insta::assert_snapshot!(format!("{ex}-{profile}-compose.yaml"), text);
-            });
+            // Nothing in it depends on a secret (the secrets' content label is read from a file
+            // under secrets/), so the content label is pinned as it is.
+            insta::assert_snapshot!(format!("{ex}-{profile}-compose.yaml"), text);
             if let Ok(cfg) =
                 std::fs::read_to_string(tmp.path().join("compose/files/edge-proxy.cfg"))
             {
@@ -468,12 +465,20 @@ fn secret_env_with_newline_is_refused() {
     assert!(!out.exists(), "something was written");
 }
 
-/// The `org.misp-gen.mounted-content` label of each service in a compose.yaml.
+/// The `org.misp-gen.mounted-content` label of each service in a compose.yaml, and the
+/// `org.misp-gen.mounted-secrets` label of each service from its label file under secrets/.
 #[expect(clippy::expect_used, reason = "a test helper")]
-fn content_labels(out: &Path) -> std::collections::BTreeMap<String, String> {
+fn content_labels(
+    out: &Path,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
     let text = std::fs::read_to_string(out.join("compose/compose.yaml")).expect("compose.yaml");
     let mut labels = std::collections::BTreeMap::new();
+    let mut secret_labels = std::collections::BTreeMap::new();
     let mut service = String::new();
+    let mut in_label_file = false;
     for line in text.lines() {
         if let Some(name) = line
             .strip_prefix("  \"")
@@ -488,14 +493,36 @@ fn content_labels(out: &Path) -> std::collections::BTreeMap<String, String> {
         {
             labels.insert(service.clone(), v.to_owned());
         }
+        if line.trim() == "label_file:" {
+            in_label_file = true;
+            continue;
+        }
+        if in_label_file {
+            in_label_file = false;
+            let rel = line
+                .trim()
+                .strip_prefix("- \"../")
+                .and_then(|l| l.strip_suffix('"'))
+                .expect("one label file");
+            assert_eq!(rel, format!("secrets/compose/{service}.labels"));
+            let file = std::fs::read_to_string(out.join(rel)).expect("label file");
+            let v = file
+                .strip_prefix("org.misp-gen.mounted-secrets=")
+                .and_then(|l| l.strip_suffix('\n'))
+                .expect("one label");
+            assert_eq!(v.len(), 16, "{file}");
+            secret_labels.insert(service.clone(), v.to_owned());
+        }
     }
-    labels
+    (labels, secret_labels)
 }
 
-// Pins the label that makes Compose recreate a container whose bind-mounted files changed (a
+// Pins the labels that make Compose recreate a container whose bind-mounted files changed (a
 // re-render writes a new inode; the running container would keep the old file): the same
-// inputs give the same label; a changed `files:` entry changes the label of the services that
-// mount it and of no other; a replaced secret changes the label of the services that mount it.
+// inputs give the same labels; a changed `files:` entry changes the label in compose.yaml of the
+// services that mount it and of no other; a replaced secret changes the label that Compose reads
+// from secrets/compose/<service>.labels for the services that mount it, and compose.yaml not at
+// all (it holds nothing derived from a secret).
 #[test]
 fn mounted_content_label_follows_mounted_files() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -510,6 +537,7 @@ secrets:
   token: {{ generate: hex, length: 16 }}
 files:
   conf: {{ content: "greeting={greeting}\n" }}
+  private: {{ content: "token=${{secrets.token}}\n" }}
 services:
   a:
     image: docker.io/library/busybox:1.36.1
@@ -519,6 +547,9 @@ services:
     mounts: [{{ secret: token, path: /run/s }}]
   c:
     image: docker.io/library/busybox:1.36.1
+  d:
+    image: docker.io/library/busybox:1.36.1
+    mounts: [{{ file: private, path: /etc/d.conf }}, {{ file: conf, path: /etc/a.conf }}]
 "#
             ),
         )
@@ -527,24 +558,45 @@ services:
     let out = tmp.path().join("out");
     write("hello");
     render(&spec, &out, &["--target", "compose"]);
-    let first = content_labels(&out);
+    let (first, first_s) = content_labels(&out);
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
-        ["a", "b"],
-        "a label on each service with a bind mount, none on c: {first:?}"
+        ["a", "d"],
+        "a label in compose.yaml on each service that mounts a file without secrets: {first:?}"
     );
+    assert_eq!(
+        first_s.keys().collect::<Vec<_>>(),
+        ["b", "d"],
+        "a label file on each service that mounts a secret-bearing file: {first_s:?}"
+    );
+    assert_eq!(first["a"], first["d"], "the same files, the same digest");
     render(&spec, &out, &["--target", "compose"]);
-    assert_eq!(content_labels(&out), first, "same inputs, same labels");
+    assert_eq!(
+        content_labels(&out),
+        (first.clone(), first_s.clone()),
+        "same inputs, same labels"
+    );
     write("bonjour");
     render(&spec, &out, &["--target", "compose"]);
-    let second = content_labels(&out);
+    let (second, second_s) = content_labels(&out);
     assert_ne!(second["a"], first["a"], "the file changed");
-    assert_eq!(second["b"], first["b"], "b mounts no file that changed");
+    assert_ne!(second["d"], first["d"], "the file changed");
+    assert_eq!(second_s, first_s, "no secret-bearing file changed");
+    let compose_before = std::fs::read(out.join("compose/compose.yaml")).expect("compose.yaml");
     std::fs::remove_file(out.join("secrets/token")).expect("rm secret");
     render(&spec, &out, &["--target", "compose"]);
-    let third = content_labels(&out);
-    assert_ne!(third["b"], second["b"], "the secret was generated anew");
-    assert_eq!(third["a"], second["a"]);
+    let (third, third_s) = content_labels(&out);
+    assert_eq!(third, second, "compose.yaml's labels do not follow secrets");
+    assert_ne!(third_s["b"], second_s["b"], "the secret was generated anew");
+    assert_ne!(
+        third_s["d"], second_s["d"],
+        "the secret-bearing file changed"
+    );
+    assert_eq!(
+        std::fs::read(out.join("compose/compose.yaml")).expect("compose.yaml"),
+        compose_before,
+        "compose.yaml changed with a secret"
+    );
     assert_eq!(
         std::fs::read(out.join("secrets/compose/mounted/token")).expect("mounted copy"),
         std::fs::read(out.join("secrets/token")).expect("secret"),

@@ -396,7 +396,9 @@ fn read(path: &Path) -> String {
 // and refuses another. Then an upgrade: rows written, the spec's greeting and the database's
 // health-check interval changed, rendered again and `up -d --wait` again: the new greeting is
 // served, the database container is a new one with the old rows, and no secret changed on disk or
-// in the containers. `down -v` leaves nothing of the project on the engine.
+// in the containers. Then a replaced secret (the TLS secret, generated anew; compose.yaml
+// unchanged) recreates the worker, which mounts it, and neither web nor the database; a changed
+// file (the page) recreates web alone. `down -v` leaves nothing of the project on the engine.
 #[test]
 #[expect(clippy::too_many_lines, reason = "one deployment, step by step")]
 fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
@@ -571,6 +573,65 @@ fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
         token
     );
 
+    // A replaced secret recreates exactly the containers that mount it, with compose.yaml
+    // unchanged: the TLS secret, which the worker alone mounts (and does not read from its
+    // environment), generated anew. Its label comes from secrets/compose/worker.labels.
+    let ids = |p: &Project<'_>| -> BTreeMap<&'static str, serde_json::Value> {
+        ["database", "web", "worker"]
+            .into_iter()
+            .map(|s| (s, p.inspect(&p.container(s))["Id"].clone()))
+            .collect()
+    };
+    let compose_yaml = read(&out.join("compose/compose.yaml"));
+    let before = ids(&p);
+    std::fs::remove_dir_all(out.join("secrets/tls")).expect("rm tls");
+    render(&spec, &out, &["--target", "compose"]);
+    assert_eq!(
+        read(&out.join("compose/compose.yaml")),
+        compose_yaml,
+        "compose.yaml changed with a secret"
+    );
+    let up3 = p.up();
+    assert_all_healthy(&p, &["database", "web", "worker"]);
+    let after = ids(&p);
+    assert_ne!(
+        after["worker"], before["worker"],
+        "the worker mounts the secret"
+    );
+    assert_eq!(after["web"], before["web"], "web does not mount the secret");
+    assert_eq!(after["database"], before["database"]);
+    let worker = p.container("worker");
+    assert_eq!(
+        p.exec_ok(&worker, &["cat", "/etc/worker/tls/server.crt"]),
+        read(&out.join("secrets/tls/tls.crt")),
+        "the new certificate"
+    );
+
+    // A changed file recreates exactly the containers that mount it: the page, web's alone.
+    let before = after;
+    let page_changed = customise(
+        &read(&spec),
+        &[(
+            "<h1>${params.greeting} from ${name}</h1>",
+            "<h2>${params.greeting} from ${name}</h2>",
+        )],
+    );
+    std::fs::write(&spec, page_changed).expect("spec");
+    render(&spec, &out, &["--target", "compose"]);
+    let up4 = p.up();
+    assert_all_healthy(&p, &["database", "web", "worker"]);
+    let after = ids(&p);
+    assert_ne!(after["web"], before["web"], "web mounts the page");
+    assert_eq!(
+        after["worker"], before["worker"],
+        "the worker does not mount the page"
+    );
+    assert_eq!(after["database"], before["database"]);
+    assert_eq!(
+        http(port, "GET", "/", ""),
+        Some((200, format!("<h2>bonjour from {name}</h2>\n")))
+    );
+
     // Down, and nothing left behind.
     let o = output(p.compose().args(["down", "-v", "-t", "5"]));
     assert!(o.status.success(), "down -v: {}", text(&o));
@@ -580,9 +641,11 @@ fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
         "left behind by down -v"
     );
     eprintln!(
-        "compose e2e: first up {:.1}s, upgrade up {:.1}s, whole test {:.1}s",
+        "compose e2e: first up {:.1}s, upgrade up {:.1}s, secret {:.1}s, file {:.1}s, whole test {:.1}s",
         up1.as_secs_f64(),
         up2.as_secs_f64(),
+        up3.as_secs_f64(),
+        up4.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
 }

@@ -61,9 +61,45 @@ struct Svc {
     cap_add: Vec<String>,
     security_opt: Vec<&'static str>,
     labels: Vec<Kv>,
-    /// What the bind mounts carry: (container path, mode, bytes), for the content label.
+    /// Files of labels under `secrets/` (`label_file:`), relative to `compose/`.
+    label_files: Vec<String>,
+    /// What the bind mounts carry, for the content labels.
     #[serde(skip)]
-    mounted: Vec<(String, u32, Vec<u8>)>,
+    mounted: Vec<Mounted>,
+}
+
+/// One file bind-mounted into a container: where, with which mode, what, and whether it holds a
+/// secret (then it counts only towards the label kept under `secrets/`).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Mounted {
+    path: String,
+    mode: u32,
+    bytes: Vec<u8>,
+    secret: bool,
+}
+
+impl Mounted {
+    fn new(path: impl Into<String>, mode: u32, bytes: impl Into<Vec<u8>>, secret: bool) -> Self {
+        Mounted {
+            path: path.into(),
+            mode,
+            bytes: bytes.into(),
+            secret,
+        }
+    }
+}
+
+/// A digest of mounted files (path, mode, length, content), truncated to 64 bits like kustomize's
+/// name suffixes: enough to tell versions apart. `None` for no files.
+fn mounted_digest<'a>(mounted: impl Iterator<Item = &'a Mounted>) -> Option<String> {
+    let mut all = Vec::new();
+    let mut any = false;
+    for m in mounted {
+        any = true;
+        all.extend_from_slice(format!("{}\0{:o}\0{}\0", m.path, m.mode, m.bytes.len()).as_bytes());
+        all.extend_from_slice(&m.bytes);
+    }
+    any.then(|| crate::output::sha256_hex(&all)[..16].to_owned())
 }
 
 /// A container's hardening as compose writes it: `cap_drop: [ALL]` and the effective set back,
@@ -90,30 +126,39 @@ fn harden(out: &mut Svc, h: &crate::security::Hardening) {
 impl Svc {
     /// Bind mounts pin the file they were made from: a re-render writes a changed file anew (a
     /// new inode) and the running container keeps the old one, and Compose, which compares the
-    /// service's configuration and not the files' contents, would leave it running. A label with a
-    /// digest of every mounted file (content, mode, path) makes a changed file a changed
-    /// configuration, so `up` recreates the container. Like kustomize's name suffixes, the digest
-    /// is truncated (64 bits): it tells versions apart and says nothing useful about a secret.
-    fn label_mounted_content(&mut self) {
-        if self.mounted.is_empty() {
-            return;
-        }
+    /// service's configuration and not the files' contents, would leave it running. Labels with a
+    /// digest of the mounted files make a changed file a changed configuration, so `up` recreates
+    /// the container — and only the containers that mount it.
+    ///
+    /// Files that hold no secret are digested into [`CONTENT_LABEL`] in compose.yaml: they are
+    /// committed outputs themselves, so the label changes exactly when they do. Secret-bearing
+    /// files (secret mounts, secret-bearing `files:`, the edge certificate) are digested into
+    /// [`SECRETS_LABEL`], which compose.yaml does not hold: it names a label file under
+    /// `secrets/compose/` (`label_file:`), and Compose reads the label from there. compose.yaml
+    /// stays the same whatever the secrets are, so it can be committed and checked by
+    /// `render --check` in a checkout without `secrets/`.
+    fn label_mounted_content(&mut self, files: &mut FileSet) {
         self.mounted.sort();
-        let mut all = Vec::new();
-        for (path, mode, bytes) in &self.mounted {
-            all.extend_from_slice(format!("{path}\0{mode:o}\0{}\0", bytes.len()).as_bytes());
-            all.extend_from_slice(bytes);
+        if let Some(d) = mounted_digest(self.mounted.iter().filter(|m| !m.secret)) {
+            self.labels.push(Kv {
+                key: CONTENT_LABEL.into(),
+                value: d,
+            });
         }
-        let digest = crate::output::sha256_hex(&all);
-        self.labels.push(Kv {
-            key: CONTENT_LABEL.into(),
-            value: digest[..16].to_owned(),
-        });
+        if let Some(d) = mounted_digest(self.mounted.iter().filter(|m| m.secret)) {
+            let rel = format!("secrets/compose/{}.labels", self.name);
+            add_secret(files, rel.clone(), format!("{SECRETS_LABEL}={d}\n"));
+            self.label_files.push(format!("../{rel}"));
+        }
     }
 }
 
 /// The label whose value changes whenever a file bind-mounted into the container does.
 pub const CONTENT_LABEL: &str = "org.misp-gen.mounted-content";
+
+/// The label, read from a file under `secrets/compose/`, whose value changes whenever a
+/// secret-bearing file bind-mounted into the container does.
+pub const SECRETS_LABEL: &str = "org.misp-gen.mounted-secrets";
 
 #[derive(Serialize)]
 struct Kv {
@@ -395,7 +440,7 @@ pub fn render(
         for m in &svc.mounts {
             mount(valid, secrets, name, m, &mut out, &mut used_secrets, files);
         }
-        out.label_mounted_content();
+        out.label_mounted_content(files);
         out.healthcheck = health(svc);
         let port_list: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
         harden(
@@ -584,7 +629,7 @@ pub fn render(
             ..Svc::default()
         };
         svc.mounted
-            .push((LB_CONFIG.into(), 0o644, cfg.as_bytes().to_vec()));
+            .push(Mounted::new(LB_CONFIG, 0o644, cfg.as_bytes(), false));
         add(
             files,
             format!("compose/files/{}.cfg", plan::LB_SERVICE),
@@ -617,7 +662,7 @@ pub fn render(
             let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
             // Readable by HAProxy's own user (the official image does not run as root).
             svc.mounted
-                .push((LB_CERT.into(), 0o444, pem.as_bytes().to_vec()));
+                .push(Mounted::new(LB_CERT, 0o444, pem.as_bytes(), true));
             add_mounted_secret(
                 files,
                 format!("secrets/compose/{}.pem", plan::LB_SERVICE),
@@ -643,7 +688,7 @@ pub fn render(
             &mut svc,
             &crate::security::effective(spec, None, None, &ports),
         );
-        svc.label_mounted_content();
+        svc.label_mounted_content(files);
         services.push(svc);
     }
 
@@ -731,8 +776,12 @@ fn mount(
             .as_deref()
             .and_then(|m| u32::from_str_radix(m, 8).ok())
             .unwrap_or(0o644);
-        out.mounted
-            .push((m.path.clone(), mode, r.text.as_bytes().to_vec()));
+        out.mounted.push(Mounted::new(
+            m.path.clone(),
+            mode,
+            r.text.as_bytes(),
+            r.secret,
+        ));
         let source = if r.secret {
             // Bind-mounted as it is: readable by the container's user, whoever that is.
             add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
@@ -778,8 +827,12 @@ fn mount(
             add_mounted_secret(files, rel.clone(), content);
             used.insert(key.clone(), format!("../{rel}"));
             let target = format!("{}/{target_name}", m.path.trim_end_matches('/'));
-            out.mounted
-                .push((target.clone(), 0o444, content.as_bytes().to_vec()));
+            out.mounted.push(Mounted::new(
+                target.clone(),
+                0o444,
+                content.as_bytes(),
+                true,
+            ));
             out.secrets.push(SecretMount {
                 source: key,
                 target,
