@@ -320,14 +320,12 @@ fn render_with(
 
 /// What `render` would refuse for any target (a name too long for Kubernetes, a value a unit
 /// cannot carry, a Pod Security level the pods cannot meet), found by rendering every target and
-/// every systemd flavour in memory with stand-in secrets: nothing is read from or written to an
-/// output directory, and every problem comes back at once with its position.
+/// every systemd flavour in memory with stand-in secrets ([`secrets::placeholders`]): nothing is
+/// read from or written to an output directory, and every problem comes back at once with its
+/// position.
 fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
-    let scratch =
-        tempfile::tempdir().map_err(|e| Error::Io("cannot make a scratch directory".into(), e))?;
-    // Never created: the secrets are generated in memory, external ones stood in for.
-    let dir = scratch.path().join("out");
-    let stand_in = |_: &str| Some("stand-in-for-validation".to_owned());
+    // Stand-ins for every secret: nothing read, generated or taken from the environment.
+    let secrets = secrets::placeholders(valid);
     let mut diags = Vec::new();
     let mut sources = std::collections::BTreeMap::new();
     let mut runs = vec![
@@ -348,7 +346,7 @@ fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
             registry_mirror: None,
             flavor,
         };
-        match render_files(valid, &dir, &opts, &stand_in) {
+        match render_with(valid, &secrets, &opts) {
             Ok(_) => {}
             Err(Error::Invalid(inv)) => {
                 for d in inv.diags {
