@@ -60,6 +60,7 @@ fn synthetic(n: usize) -> String {
     s
 }
 
+#[expect(clippy::too_many_lines, reason = "the benches one after another")]
 fn main() {
     let target = Target::All;
     let opts = RenderOptions {

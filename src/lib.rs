@@ -86,7 +86,10 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             let (lock, _shared) = if check {
                 (None, output::lock_shared(&dir)?)
             } else {
-                (Some(output::lock_exclusive(&dir, output::LOCK_WAIT)?), None)
+                (
+                    Some(output::lock_exclusive(&dir, output::lock_wait())?),
+                    None,
+                )
             };
             // A checkout without secrets/ (CI: secrets are never committed) is checked on the
             // committed outputs alone, which never depend on a secret's value: secrets are

@@ -43,6 +43,15 @@ pub fn has_secrets(dir: &Path) -> bool {
 /// How long a render waits for another one that holds the output directory's lock.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// [`LOCK_WAIT`], or `MISP_GEN_LOCK_WAIT` seconds (0: fail at once when another render holds it).
+#[must_use]
+pub fn lock_wait() -> std::time::Duration {
+    std::env::var("MISP_GEN_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(LOCK_WAIT, std::time::Duration::from_secs)
+}
+
 /// The largest file misp-gen reads back from an output directory (a kept secret, a manifest, an
 /// output to compare): larger ones are not its own.
 pub const MAX_READ: u64 = 64 << 20;
