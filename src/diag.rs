@@ -451,9 +451,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     }
     let candidates = candidates.into_iter().filter(|c| c.len() <= 64);
     let mut best: Option<(&str, usize)> = None;
+    let wl = word.chars().count();
     for c in candidates {
+        let cl = c.chars().count();
+        let limit = (wl.max(cl) / 3).max(1);
+        // The distance is at least the difference in length: most candidates end here.
+        if wl.abs_diff(cl) > limit {
+            continue;
+        }
         let d = distance(word, c);
-        let limit = (word.chars().count().max(c.chars().count()) / 3).max(1);
         if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
             best = Some((c, d));
         }

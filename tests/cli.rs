@@ -311,6 +311,43 @@ fn hostile_inputs_are_bounded() {
         "an excerpt is not width-capped"
     );
     assert!(err.len() < 100_000, "{} bytes", err.len());
+    // Aliases of a large scalar are few nodes but much memory: bounded by bytes too.
+    std::fs::write(
+        tmp.path().join("alias.yaml"),
+        format!(
+            "x: &big {}
+{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    command: [{}]\n",
+            "a".repeat(100_000),
+            vec!["*big"; 200].join(", ")
+        ),
+    )
+    .expect("write");
+    let o = run(&["validate", "alias.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("error[E105-alias-limit]: aliases expand to more than 8388608 bytes of text"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A key every node under it would carry in its pointer.
+    std::fs::write(
+        tmp.path().join("key.yaml"),
+        format!(
+            "{BASE}  ? {}\n  : {{ image: docker.io/library/nginx:1.27 }}\n",
+            "k".repeat(2000)
+        ),
+    )
+    .expect("write");
+    let o = run(&["validate", "key.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "key.yaml:4:5: error[E107-too-large]: a key of 2000 bytes; keys may be at most 1024"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 // Findings 9 and 10: names render would trip over are refused by validate, at the name.

@@ -14,6 +14,26 @@ use crate::diag::{Code, Diagnostic, Pos};
 pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Most nodes that aliases may add by expansion (a billion-laughs file asks for 10^9).
 pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Most bytes of text that aliases may add by expansion (a few aliases of one huge scalar are
+/// few nodes but much memory).
+pub const MAX_ALIAS_BYTES: usize = MAX_BYTES;
+
+/// The longest mapping key: every node under a key carries it in its pointer.
+pub const MAX_KEY: usize = 1024;
+
+/// Bytes of text in a value (strings and keys), for [`MAX_ALIAS_BYTES`].
+fn text_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(text_bytes).fold(0, usize::saturating_add),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| k.len().saturating_add(text_bytes(v)))
+            .fold(0, usize::saturating_add),
+        _ => 8,
+    }
+}
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 64;
 
@@ -144,6 +164,7 @@ enum Frame {
 struct Anchored {
     value: Value,
     nodes: usize,
+    bytes: usize,
 }
 
 /// Read an input file (a spec or a profile): a regular file only (a FIFO or `/dev/zero` would hang
@@ -238,6 +259,7 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
     // A later document is accepted only while it is empty (a stray trailing `---`).
     let mut extra_doc: Option<Pos> = None;
     let mut alias_nodes = 0usize;
+    let mut alias_bytes = 0usize;
     let err = |pos: Pos, code: Code, msg: String| Box::new(doc.diag(pos, code, msg));
 
     while let Some(ev) = parser.next_event() {
@@ -279,6 +301,19 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
                     ));
                 };
                 alias_nodes = alias_nodes.saturating_add(a.nodes);
+                alias_bytes = alias_bytes.saturating_add(a.bytes);
+                if alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(Box::new(
+                        doc.diag(
+                            pos,
+                            Code::YamlAliasLimit,
+                            format!(
+                                "aliases expand to more than {MAX_ALIAS_BYTES} bytes of text (an alias bomb?)"
+                            ),
+                        )
+                        .with_help("write the repeated parts out, or use fewer aliases"),
+                    ));
+                }
                 if alias_nodes > MAX_ALIAS_NODES {
                     return Err(Box::new(
                         doc.diag(
@@ -310,6 +345,16 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
                             pos,
                             Code::YamlUnsupportedTag,
                             format!("unsupported tag `{t}` on a key"),
+                        ));
+                    }
+                    if text.len() > MAX_KEY {
+                        return Err(err(
+                            pos,
+                            Code::YamlTooLarge,
+                            format!(
+                                "a key of {} bytes; keys may be at most {MAX_KEY}",
+                                text.len()
+                            ),
                         ));
                     }
                     if let Some(Frame::Map { key, seen, .. }) = stack.last_mut() {
@@ -406,6 +451,7 @@ fn build(doc: &Document, text: &str) -> Result<(Value, HashMap<String, NodePos>)
                 anchors.insert(
                     anchor,
                     Anchored {
+                        bytes: text_bytes(&value),
                         value: value.clone(),
                         nodes,
                     },
