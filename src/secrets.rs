@@ -176,8 +176,9 @@ pub fn prepare(
             }
         };
         let value = if s.external {
-            let from_env = env(&env_name(name));
-            match (from_env, kept(name)?) {
+            // An empty value is no value: an empty database password would be kept forever.
+            let from_env = env(&env_name(name)).filter(|v| !v.is_empty());
+            match (from_env, kept(name)?.filter(|v| !v.is_empty())) {
                 (Some(v), _) | (None, Some(v)) => Value::Text(v),
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
@@ -186,7 +187,7 @@ pub fn prepare(
                         pos: valid.doc.key_pos(&p),
                         pointer: p,
                         code: Code::SecretSource,
-                        message: format!("external secret `{name}` has no value"),
+                        message: format!("external secret `{name}` has no value (or an empty one)"),
                         help: Some(format!(
                             "set the environment variable {} or write the value to {}",
                             env_name(name),

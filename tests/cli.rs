@@ -360,3 +360,66 @@ fn colliding_names_are_refused() {
     assert!(err.contains("s.yaml:2:3: error[E300-invalid-name]: secret name `compose` is taken: misp-gen keeps its compose files in OUT/secrets/compose/"), "{err}");
     assert!(err.contains("s.yaml:4:3: error[E300-invalid-name]: secret names `db-pw` and `db_pw` differ only by `-` and `_`"), "{err}");
 }
+
+// Finding 10 and 11: edge values are refused at their node (a memory limit engines refuse, a
+// mount over the whole image, a NUL byte), an empty external secret is no value, and a
+// `--templates` directory that does not exist is a usage error.
+#[test]
+fn edge_values_are_refused() {
+    let (code, err) = validate_text(&format!(
+        "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    resources: {{ memory: 1Ki }}\n    mounts: [{{ scratch: true, path: / }}]\n"
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("s.yaml:6:26: error[E324-quantity]: `1Ki` is 1024 bytes; container engines need at least 6Mi"), "{err}");
+    assert!(
+        err.contains("error[E321-mount-source]: a mount at `/` would hide the whole image"),
+        "{err}"
+    );
+    let (code, err) = validate_text(&format!(
+        "{BASE}  web:\n    image: \"docker.io/library/nginx:1.27\0\"\n"
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("s.yaml:5:41: error[E100-yaml-syntax]: a NUL byte: YAML text cannot hold one"),
+        "{err}"
+    );
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("s.yaml"),
+        format!("secrets:\n  ext: {{ external: true }}\n{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    env: {{ P: '${{secrets.ext}}' }}\n"),
+    )
+    .expect("write");
+    let o = bin()
+        .args(["render", "s.yaml", "--out", "out"])
+        .env("MISP_GEN_SECRET_EXT", "")
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("external secret `ext` has no value (or an empty one)")
+    );
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a failed render left a directory"
+    );
+    let o = bin()
+        .args([
+            "render",
+            "s.yaml",
+            "--out",
+            "out",
+            "--templates",
+            "/nonexistent",
+        ])
+        .env("MISP_GEN_SECRET_EXT", "set")
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--templates /nonexistent: no such directory")
+    );
+}

@@ -132,6 +132,14 @@ impl Templates {
     /// # Errors
     /// An override that cannot be read or does not compile.
     pub fn new(overrides: Option<&Path>) -> Result<Templates, Error> {
+        if let Some(d) = overrides
+            && !d.is_dir()
+        {
+            return Err(Error::Usage(format!(
+                "--templates {}: no such directory",
+                d.display()
+            )));
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(

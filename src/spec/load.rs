@@ -225,6 +225,23 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<Document, Box<Diagnostic>> {
             ));
         }
     };
+    if let Some(at) = text.find('\0') {
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let pos = Pos {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+        };
+        return Err(Box::new(
+            doc.diag(
+                pos,
+                Code::YamlSyntax,
+                "a NUL byte: YAML text cannot hold one",
+            )
+            .with_help("the file is binary or damaged; remove the byte"),
+        ));
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.clone_into(&mut doc.source);
     match build(&doc, text) {

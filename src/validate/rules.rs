@@ -663,20 +663,34 @@ fn resources(cx: &mut Ctx<'_>, p: &str, r: &crate::spec::model::Resources) {
         );
         help(d, "write CPUs as `1`, `0.5` or `500m`");
     }
-    if let Some(m) = &r.memory
-        && units::bytes(m).is_none()
-    {
-        let d = cx.at(
-            &format!("{p}/memory"),
-            Code::BadQuantity,
-            format!("`{m}` is not a memory size"),
-        );
-        help(
-            d,
-            "write a number with Ki, Mi, Gi (or k, M, G), e.g. `512Mi`",
-        );
+    if let Some(m) = &r.memory {
+        match units::bytes(m) {
+            None => {
+                let d = cx.at(
+                    &format!("{p}/memory"),
+                    Code::BadQuantity,
+                    format!("`{m}` is not a memory size"),
+                );
+                help(
+                    d,
+                    "write a number with Ki, Mi, Gi (or k, M, G), e.g. `512Mi`",
+                );
+            }
+            Some(b) if b < MIN_MEMORY => {
+                let d = cx.at(
+                    &format!("{p}/memory"),
+                    Code::BadQuantity,
+                    format!("`{m}` is {b} bytes; container engines need at least 6Mi"),
+                );
+                help(d, "docker and podman refuse a memory limit below 6 MiB");
+            }
+            Some(_) => {}
+        }
     }
 }
+
+/// The smallest memory limit docker and podman accept.
+const MIN_MEMORY: u64 = 6 << 20;
 
 fn undefined<'a>(
     cx: &mut Ctx<'_>,
@@ -1013,7 +1027,14 @@ fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
         help(d, "split it into one mount per source");
         return;
     }
-    if !m.path.starts_with('/')
+    if m.path.trim_end_matches('/').is_empty() {
+        let d = cx.at(
+            &format!("{mp}/path"),
+            Code::MountSource,
+            "a mount at `/` would hide the whole image",
+        );
+        help(d, "mount at a directory inside the container, e.g. `/data`");
+    } else if !m.path.starts_with('/')
         || m.path.split('/').any(|s| s == "..")
         || m.path.contains(['\n', ':', ','])
     {
