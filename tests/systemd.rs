@@ -37,6 +37,47 @@ fn systemd_exec(
     env: &BTreeMap<String, String>,
 ) -> Vec<String> {
     let value = value.trim_start_matches(['-', '@', ':', '+', '!']);
+    let words = systemd_words(value, spec);
+    // Variables.
+    let mut out = Vec::new();
+    for w in words {
+        if let Some(name) = w.strip_prefix('$')
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            out.extend(
+                env.get(name)
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        let mut s = String::new();
+        let mut rest = w.as_str();
+        while let Some(p) = rest.find('$') {
+            s.push_str(&rest[..p]);
+            rest = &rest[p..];
+            if let Some(r) = rest.strip_prefix("$$") {
+                s.push('$');
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("${") {
+                let end = r.find('}').expect("closing brace");
+                s.push_str(env.get(&r[..end]).map_or("", String::as_str));
+                rest = &r[end + 1..];
+            } else {
+                s.push('$');
+                rest = &rest[1..];
+            }
+        }
+        s.push_str(rest);
+        out.push(s);
+    }
+    out
+}
+
+/// Words of a value as systemd splits them (after specifiers: `%%` → `%`, the others from `spec`),
+/// with `"…"`/`'…'` quoting and C escapes; what `Environment=` takes ($ means nothing there).
+fn systemd_words(value: &str, spec: &dyn Fn(char) -> String) -> Vec<String> {
     let mut line = String::new();
     let mut it = value.chars();
     while let Some(c) = it.next() {
@@ -101,41 +142,7 @@ fn systemd_exec(
         assert!(quote.is_none(), "unbalanced quote in {value}");
         words.push(word);
     }
-    // Variables.
-    let mut out = Vec::new();
-    for w in words {
-        if let Some(name) = w.strip_prefix('$')
-            && !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            out.extend(
-                env.get(name)
-                    .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            );
-            continue;
-        }
-        let mut s = String::new();
-        let mut rest = w.as_str();
-        while let Some(p) = rest.find('$') {
-            s.push_str(&rest[..p]);
-            rest = &rest[p..];
-            if let Some(r) = rest.strip_prefix("$$") {
-                s.push('$');
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix("${") {
-                let end = r.find('}').expect("closing brace");
-                s.push_str(env.get(&r[..end]).map_or("", String::as_str));
-                rest = &r[end + 1..];
-            } else {
-                s.push('$');
-                rest = &rest[1..];
-            }
-        }
-        s.push_str(rest);
-        out.push(s);
-    }
-    out
+    words
 }
 
 fn specifier(c: char) -> String {
@@ -168,7 +175,7 @@ fn keys(text: &str, section: &str, key: &str) -> Vec<String> {
 fn service_env(text: &str) -> BTreeMap<String, String> {
     keys(text, "Service", "Environment")
         .iter()
-        .flat_map(|v| systemd_exec(v, &specifier, &BTreeMap::new()))
+        .flat_map(|v| systemd_words(v, &specifier))
         .filter_map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -337,18 +344,36 @@ fn split_at_image(args: &[String], image: &str) -> (Vec<String>, Vec<String>) {
     (args[..at].to_vec(), args[at + 1..].to_vec())
 }
 
-fn assert_hostile_args(flavor: &str, args: &[String]) {
+/// The arguments of a unit's `podman run`/`docker run` hold HOSTILE in every place it was put;
+/// `unit_env` is the unit's own `Environment=`, from which `--env NAME` takes a value.
+fn assert_hostile_args(flavor: &str, args: &[String], unit_env: &BTreeMap<String, String>) {
     let (opts, after) = split_at_image(args, "docker.io/library/busybox:1.36.1");
-    let env: Vec<&String> = opts
+    let env: Vec<String> = opts
         .iter()
         .zip(opts.iter().skip(1))
         .filter(|(a, _)| *a == "--env")
-        .map(|(_, b)| b)
+        .map(|(_, b)| b.clone())
+        .chain(
+            opts.iter()
+                .filter_map(|a| a.strip_prefix("--env=").map(str::to_owned)),
+        )
+        .map(|e| match unit_env.get(&e) {
+            // `--env NAME`: podman and docker take the value from their own environment.
+            Some(v) if !e.contains('=') => format!("{e}={v}"),
+            _ => e,
+        })
         .collect();
     assert!(
-        env.iter().any(|e| **e == format!("HOSTILE={HOSTILE}")),
+        env.iter().any(|e| *e == format!("HOSTILE={HOSTILE}")),
         "{flavor}: HOSTILE env changed: {env:?}"
     );
+    if flavor != "docker" {
+        // podman turns CR LF into LF in `--env K=V` (4.3 and 5.4): the value must not be there.
+        assert!(
+            !opts.iter().any(|a| a.contains("HOSTILE=")),
+            "{flavor}: HOSTILE given as --env K=V, which podman changes: {opts:?}"
+        );
+    }
     assert!(
         env.iter().any(|e| *e == "EMPTY="),
         "{flavor}: EMPTY env lost: {env:?}"
@@ -426,8 +451,9 @@ fn hostile_text_arrives_intact() {
         assert_no_leak(&out);
         let unit = std::fs::read_to_string(out.join("systemd/hostile-app.service")).expect("unit");
         let exec = keys(&unit, "Service", "ExecStart");
-        let args = systemd_exec(&exec[0], &specifier, &service_env(&unit));
-        assert_hostile_args(flavor, &args);
+        let unit_env = service_env(&unit);
+        let args = systemd_exec(&exec[0], &specifier, &unit_env);
+        assert_hostile_args(flavor, &args, &unit_env);
     }
     let out = tmp.path().join("quadlet");
     // 5.0 writes Entrypoint=, the default 4.6 writes PodmanArgs=--entrypoint=: check both.
@@ -467,8 +493,9 @@ fn hostile_text_arrives_intact() {
             .and_then(|s| s.split("\n---").next())
             .expect("the generated service");
         let exec = keys(unit, "Service", "ExecStart");
-        let args = systemd_exec(&exec[0], &specifier, &service_env(unit));
-        assert_hostile_args(&format!("quadlet {version}"), &args);
+        let unit_env = service_env(unit);
+        let args = systemd_exec(&exec[0], &specifier, &unit_env);
+        assert_hostile_args(&format!("quadlet {version}"), &args, &unit_env);
     }
 }
 
@@ -1484,4 +1511,192 @@ fn podman_flavour_runs_the_e2e_stack() {
         "podman e2e: stack healthy {:.1}s after the first unit started",
         started.as_secs_f64()
     );
+}
+
+/// The value of tests/e2e/multiline.yaml, as written there.
+const MULTI: &str = "line one\n  \"double\" 'single' 100% $HOME `tick` back\\slash \\n (not a line break)\n\ttab;semi\r\nlast line\n";
+
+/// One engine's CLI, with the environment the tests give it.
+struct Cli {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+    fn out(&self, args: &[&str]) -> std::process::Output {
+        self.cmd()
+            .args(args)
+            .output()
+            .expect("the engine's CLI runs")
+    }
+}
+
+/// Removes a flavour's container and network, whatever happens.
+struct Remove<'a> {
+    cli: &'a Cli,
+    container: String,
+    network: String,
+}
+
+impl Drop for Remove<'_> {
+    fn drop(&mut self) {
+        let _ = self.cli.out(&["rm", "-f", "-v", &self.container]);
+        let _ = self.cli.out(&["network", "rm", &self.network]);
+    }
+}
+
+// Pins that a multi-line value (tests/e2e/multiline.yaml: line breaks, a carriage return, a tab,
+// quotes, `%`, `$`, a backquote, backslashes) arrives byte for byte in a container's environment
+// and argument from the units of the podman flavour on podman 4.3 (Debian 12) and of the docker
+// flavour on the Docker Engine: each unit's Exec lines run as systemd reads them (C escapes
+// included), the container turns healthy only when both equal the `files:` copy, and both are read
+// back here. (Quadlet: tests/e2e/quadlet-systemd.sh, on podman 5.4; Compose: tests/e2e_compose.rs.)
+#[test]
+#[expect(clippy::too_many_lines, reason = "two engines, step by step")]
+fn multiline_value_arrives_on_podman_and_docker() {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let spec_text = std::fs::read_to_string(repo().join("tests/e2e/multiline.yaml")).expect("spec");
+    for flavor in ["podman", "docker"] {
+        let Some(program) = tool(flavor) else {
+            continue;
+        };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path();
+        let env = if flavor == "podman" {
+            let conf = root.join("containers.conf");
+            std::fs::write(
+                &conf,
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n",
+            )
+            .expect("containers.conf");
+            vec![("CONTAINERS_CONF".to_owned(), conf.display().to_string())]
+        } else {
+            Vec::new()
+        };
+        let cli = Cli { program, env };
+        let image = "docker.io/library/busybox:1.35.0";
+        if !cli.out(&["image", "inspect", image]).status.success() {
+            assert!(
+                !ci,
+                "{flavor} has no {image} under CI=true: run tests/e2e/build-images.sh {flavor}"
+            );
+            eprintln!("skipping {flavor}: no {image} (run tests/e2e/build-images.sh {flavor})");
+            continue;
+        }
+        let stack = format!("mgml{}{flavor}", std::process::id());
+        let install = root.join("install");
+        let spec = root.join("multiline.yaml");
+        std::fs::write(
+            &spec,
+            format!(
+                "{}targets:\n  systemd: {{ flavor: {flavor}, podman_version: \"4.3\", install_dir: {} }}\n",
+                spec_text.replacen("name: e2e-multi", &format!("name: {stack}"), 1),
+                install.display()
+            ),
+        )
+        .expect("spec");
+        let out = root.join("out");
+        render(&spec, &out, &["--target", "systemd"]);
+        let expected = std::fs::read(out.join("systemd/files/expected")).expect("files/expected");
+        assert_eq!(expected, MULTI.as_bytes(), "the files: copy itself");
+        std::fs::create_dir_all(&install).expect("install dir");
+        let o = Command::new("cp")
+            .arg("-r")
+            .arg(out.join("systemd/files"))
+            .arg(install.join("files"))
+            .output()
+            .expect("cp");
+        assert!(o.status.success());
+        let rundir = root.join("run");
+        std::fs::create_dir_all(&rundir).expect("run dir");
+        let container = format!("{stack}-app");
+        let _remove = Remove {
+            cli: &cli,
+            container: container.clone(),
+            network: stack.clone(),
+        };
+        let net = std::fs::read_to_string(out.join(format!("systemd/{stack}-network.service")))
+            .expect("network unit");
+        for line in keys(&net, "Service", "ExecStart") {
+            let o = exec_unit_line(
+                &line,
+                &format!("{stack}-network.service"),
+                &rundir,
+                &cli.env,
+            );
+            assert!(o.status.success(), "{flavor} network: {}", text_out(&o));
+        }
+        let unit_name = format!("{container}.service");
+        let unit = std::fs::read_to_string(out.join(format!("systemd/{unit_name}"))).expect("unit");
+        for line in keys(&unit, "Service", "ExecStartPre") {
+            let _ = exec_unit_line(&line, &unit_name, &rundir, &cli.env);
+        }
+        let exec = keys(&unit, "Service", "ExecStart");
+        let mut foreground = None;
+        if flavor == "docker" {
+            // `docker run` in the foreground (Type=simple): systemd would keep it running.
+            let spec = |c: char| panic!("unexpected specifier %{c}");
+            let args = systemd_exec(&exec[0], &spec, &BTreeMap::new());
+            foreground = Some(
+                Command::new(&args[0])
+                    .args(&args[1..])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("docker run"),
+            );
+        } else {
+            // As systemd runs it: with the unit's own Environment=.
+            let mut env = cli.env.clone();
+            env.extend(service_env(&unit));
+            let o = exec_unit_line(&exec[0], &unit_name, &rundir, &env);
+            assert!(o.status.success(), "{flavor} ExecStart: {}", text_out(&o));
+        }
+        let healthy = (0..60).any(|_| {
+            // podman runs health checks from systemd timers, which this host has not: run it.
+            let ok = if flavor == "podman" {
+                cli.out(&["healthcheck", "run", &container])
+                    .status
+                    .success()
+            } else {
+                let state = cli.out(&[
+                    "inspect",
+                    "--format",
+                    "{{.State.Health.Status}}",
+                    &container,
+                ]);
+                String::from_utf8_lossy(&state.stdout).trim() == "healthy"
+            };
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            ok
+        });
+        let logs = text_out(&cli.out(&["logs", "--tail", "20", &container]));
+        assert!(
+            healthy,
+            "{flavor}: {container} never turned healthy:\n{logs}"
+        );
+        for file in ["/tmp/env.txt", "/tmp/arg.txt"] {
+            let o = cli.out(&["exec", &container, "cat", file]);
+            assert!(o.status.success(), "{flavor}: {}", text_out(&o));
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                MULTI,
+                "{flavor}: {file} differs from the spec's value"
+            );
+        }
+        for line in keys(&unit, "Service", "ExecStop") {
+            let o = exec_unit_line(&line, &unit_name, &rundir, &cli.env);
+            assert!(o.status.success(), "{flavor} ExecStop: {}", text_out(&o));
+        }
+        if let Some(mut child) = foreground {
+            let _ = child.wait();
+        }
+    }
 }

@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::compose::{http_check_command, sh_quote, tcp_check_command};
 use crate::render::unitfile::{
-    EMPTY_VAR, exec_line, exec_value, exec_word, inexpressible, inexpressible_word,
-    quadlet_exec_word, specifiers,
+    EMPTY_VAR, environment_word, exec_line, exec_value, exec_word, inexpressible,
+    inexpressible_word, quadlet_exec_word, specifiers,
 };
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
@@ -1180,6 +1180,14 @@ fn container_unit(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
     }
 }
 
+/// Whether podman would change this env value given as `--env K=V`: podman 4.3 and 5.4 turn a
+/// CR LF in it into LF. Such a value goes into the unit's own `Environment=` (systemd's, which
+/// carries any text but a NUL) and podman gets `--env K`, which takes the value unchanged from its
+/// environment. docker keeps it as it is.
+fn podman_mangles(v: &str) -> bool {
+    v.contains("\r\n")
+}
+
 /// `--flag=value` as one escaped word.
 fn flag(name: &str, value: &str) -> String {
     exec_word(&format!("--{name}={value}"))
@@ -1241,11 +1249,16 @@ fn quadlet_container(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
             None => c.user = Some(exec_value(u)),
         }
     }
-    c.environment = run
-        .env
-        .iter()
-        .map(|(k, val)| exec_word(&format!("{k}={val}")))
-        .collect();
+    for (k, val) in &run.env {
+        if podman_mangles(val) {
+            service
+                .environment
+                .push(environment_word(&format!("{k}={val}")));
+            c.podman_args.push(flag("env", k));
+        } else {
+            c.environment.push(exec_word(&format!("{k}={val}")));
+        }
+    }
     c.environment_file = run.env_files.iter().map(|f| exec_value(f)).collect();
     if let Some(a) = &run.alias {
         if v >= V5_2 {
@@ -1367,7 +1380,12 @@ fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String
     }
     for (k, v) in &run.env {
         w.push("--env".into());
-        w.push(exec_word(&format!("{k}={v}")));
+        if ctx.flavor == Flavor::Podman && podman_mangles(v) {
+            // The value is in the unit's own Environment= (see `podman_mangles`).
+            w.push(exec_word(k));
+        } else {
+            w.push(exec_word(&format!("{k}={v}")));
+        }
     }
     for f in &run.env_files {
         w.push(flag("env-file", f));
@@ -1471,6 +1489,11 @@ fn podman_service(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
     service
         .environment
         .push("PODMAN_SYSTEMD_UNIT=%n".to_owned());
+    for (k, val) in run.env.iter().filter(|(_, v)| podman_mangles(v)) {
+        service
+            .environment
+            .push(environment_word(&format!("{k}={val}")));
+    }
     service.exec_start = Some(words.join(" "));
     if let Some(w) = run.waited_on
         && !healthy_notify

@@ -55,12 +55,23 @@ pub fn exec_value(s: &str) -> String {
 /// it generates. A NUL cannot be carried ([`inexpressible_word`]).
 #[must_use]
 pub fn exec_word(s: &str) -> String {
-    let t = exec_value(s);
+    quoted(&exec_value(s))
+}
+
+/// One `NAME=value` of systemd's own `Environment=` (in `[Service]`), read back as exactly `s`:
+/// `%` doubled (`$` means nothing there), quoted and escaped as [`exec_word`] does.
+#[must_use]
+pub fn environment_word(s: &str) -> String {
+    quoted(&specifiers(s))
+}
+
+/// `t` as one word: double-quoted with escapes when it needs to be.
+fn quoted(t: &str) -> String {
     let needs_quotes = t.is_empty()
         || t.chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | ';'));
     if !needs_quotes {
-        return t;
+        return t.to_owned();
     }
     let mut out = String::with_capacity(t.len() + 2);
     out.push('"');
@@ -167,6 +178,8 @@ mod tests {
         assert_eq!(exec_word("bell\u{7}"), r#""bell\x07""#);
         assert_eq!(exec_word("nel\u{85}"), r#""nel\u0085""#);
         assert_eq!(quadlet_exec_word(""), "${MISP_GEN_EMPTY}");
+        assert_eq!(environment_word("K=1% $x"), "\"K=1%% $x\"");
+        assert_eq!(environment_word("K=a\r\nb"), r#""K=a\r\nb""#);
         assert_eq!(exec_line(&["a", "b c"]), "a \"b c\"");
     }
 
