@@ -774,3 +774,47 @@ fn compose_ha_load_balancer_survives_a_stopped_replica() {
         "left behind by down -v"
     );
 }
+
+/// The value of tests/e2e/multiline.yaml, as written there.
+const MULTI: &str = "line one\n  \"double\" 'single' 100% $HOME `tick` back\\slash \\n (not a line break)\n\ttab;semi\r\nlast line\n";
+
+// Pins that a multi-line value (tests/e2e/multiline.yaml: line breaks, a carriage return, a tab,
+// quotes, `%`, `$`, a backquote, backslashes) arrives byte for byte in a container's environment
+// and argument on Docker with Compose v5: the container turns healthy (`up --wait`) only when both
+// equal the `files:` copy, and both are read back here. (systemd flavours: tests/systemd.rs and
+// tests/e2e/quadlet-systemd.sh.)
+#[test]
+fn compose_carries_a_multiline_value() {
+    let Some(engine) = engine() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let name = format!("mgml-{}", std::process::id());
+    let spec = tmp.path().join("multiline.yaml");
+    std::fs::write(
+        &spec,
+        customise(
+            &read(&e2e_dir().join("multiline.yaml")),
+            &[("name: e2e-multi", &format!("name: {name}"))],
+        ),
+    )
+    .expect("spec");
+    let out = tmp.path().join("out");
+    render(&spec, &out, &["--target", "compose"]);
+    assert_eq!(read(&out.join("compose/files/expected")), MULTI);
+    let p = Project {
+        engine: &engine,
+        name,
+        out,
+    };
+    p.up();
+    assert_all_healthy(&p, &["app"]);
+    let app = p.container("app");
+    for file in ["/tmp/env.txt", "/tmp/arg.txt"] {
+        assert_eq!(
+            p.exec_ok(&app, &["cat", file]),
+            MULTI,
+            "{file} differs from the spec's value"
+        );
+    }
+}

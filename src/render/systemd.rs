@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::compose::{http_check_command, sh_quote, tcp_check_command};
 use crate::render::unitfile::{
-    EMPTY_VAR, exec_line, exec_value, exec_word, inexpressible, quadlet_exec_word, specifiers,
+    EMPTY_VAR, environment_word, exec_line, exec_value, exec_word, inexpressible,
+    inexpressible_word, quadlet_exec_word, specifiers,
 };
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
@@ -284,9 +285,19 @@ impl Diags<'_> {
         });
     }
 
-    /// Refuse a value a unit file cannot carry; true when it is fine.
+    /// Refuse a value a unit file cannot carry as a raw key value; true when it is fine.
     fn unit_value(&mut self, pointer: &str, what: &str, value: &str) -> bool {
-        match inexpressible(value) {
+        self.refuse(pointer, what, inexpressible(value))
+    }
+
+    /// Refuse a value that cannot be an escaped word of an `Exec` line or of Quadlet's `Exec=`,
+    /// `Environment=`, `PodmanArgs=` (only a NUL: line breaks are C escapes); true when it is fine.
+    fn unit_word(&mut self, pointer: &str, what: &str, value: &str) -> bool {
+        self.refuse(pointer, what, inexpressible_word(value))
+    }
+
+    fn refuse(&mut self, pointer: &str, what: &str, why: Option<&str>) -> bool {
+        match why {
             None => true,
             Some(why) => {
                 self.push(
@@ -719,7 +730,7 @@ fn service_run(
                 .enumerate()
                 .map(|(i, a)| {
                     let r = plan::resolve(spec, secrets, naming, a).text;
-                    diags.unit_value(
+                    diags.unit_word(
                         &format!("{sp}/{field}/{i}"),
                         &format!("`{field}` argument {i}"),
                         &r,
@@ -763,7 +774,7 @@ fn service_run(
                 continue;
             }
             let _ = writeln!(env_file, "{k}={}", r.text);
-        } else if diags.unit_value(&p, &format!("`{k}`"), &r.text) {
+        } else if diags.unit_word(&p, &format!("`{k}`"), &r.text) {
             run.env.push((k.clone(), r.text));
         }
     }
@@ -808,7 +819,7 @@ fn service_run(
     if let Some(h) = healthcheck {
         if let Some(exec) = &h.exec {
             for (i, a) in exec.iter().enumerate() {
-                diags.unit_value(
+                diags.unit_word(
                     &format!("{sp}/healthcheck/exec/{i}"),
                     "a healthcheck argument",
                     a,
@@ -1169,6 +1180,14 @@ fn container_unit(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
     }
 }
 
+/// Whether podman would change this env value given as `--env K=V`: podman 4.3 and 5.4 turn a
+/// CR LF in it into LF. Such a value goes into the unit's own `Environment=` (systemd's, which
+/// carries any text but a NUL) and podman gets `--env K`, which takes the value unchanged from its
+/// environment. docker keeps it as it is.
+fn podman_mangles(v: &str) -> bool {
+    v.contains("\r\n")
+}
+
 /// `--flag=value` as one escaped word.
 fn flag(name: &str, value: &str) -> String {
     exec_word(&format!("--{name}={value}"))
@@ -1230,11 +1249,16 @@ fn quadlet_container(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
             None => c.user = Some(exec_value(u)),
         }
     }
-    c.environment = run
-        .env
-        .iter()
-        .map(|(k, val)| exec_word(&format!("{k}={val}")))
-        .collect();
+    for (k, val) in &run.env {
+        if podman_mangles(val) {
+            service
+                .environment
+                .push(environment_word(&format!("{k}={val}")));
+            c.podman_args.push(flag("env", k));
+        } else {
+            c.environment.push(exec_word(&format!("{k}={val}")));
+        }
+    }
     c.environment_file = run.env_files.iter().map(|f| exec_value(f)).collect();
     if let Some(a) = &run.alias {
         if v >= V5_2 {
@@ -1356,7 +1380,12 @@ fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String
     }
     for (k, v) in &run.env {
         w.push("--env".into());
-        w.push(exec_word(&format!("{k}={v}")));
+        if ctx.flavor == Flavor::Podman && podman_mangles(v) {
+            // The value is in the unit's own Environment= (see `podman_mangles`).
+            w.push(exec_word(k));
+        } else {
+            w.push(exec_word(&format!("{k}={v}")));
+        }
     }
     for f in &run.env_files {
         w.push(flag("env-file", f));
@@ -1460,6 +1489,11 @@ fn podman_service(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
     service
         .environment
         .push("PODMAN_SYSTEMD_UNIT=%n".to_owned());
+    for (k, val) in run.env.iter().filter(|(_, v)| podman_mangles(v)) {
+        service
+            .environment
+            .push(environment_word(&format!("{k}={val}")));
+    }
     service.exec_start = Some(words.join(" "));
     if let Some(w) = run.waited_on
         && !healthy_notify
@@ -1600,7 +1634,8 @@ fn volume_unit(
             ..VolumeSection::default()
         };
         if ctx.version >= V4_7 {
-            s.volume_name = Some(name.clone());
+            // The name Quadlet gives it before 4.7, written out: raising podman_version keeps the data.
+            s.volume_name = Some(quadlet_object_name(&name));
         }
         for (k, v) in &opts {
             match k.as_str() {
@@ -1720,11 +1755,24 @@ fn oneshot_unit(ctx: &Ctx<'_>, description: String, exec: String) -> UnitFile {
 /// one engine command as root and need nothing else. docker's CLI only talks to the daemon's
 /// socket; podman itself writes its storage and network configuration, mounts (storage
 /// checks), and reads the host's interfaces over netlink to pick a free subnet.
+///
+/// podman's storage is wherever the host's storage.conf puts it (`graphroot`: /var/lib/containers
+/// by default, but /srv, /data or /home on many hosts), and it may not exist yet (Debian's podman
+/// creates /var/lib/containers at its first run or boot, not at install): no path of it can be
+/// named here. So podman's helpers keep /usr, /boot and /etc read-only (`ProtectSystem=full`)
+/// with /etc/containers writable (netavark's network files), and no `ProtectHome=` (a graphroot
+/// under /home); the rest of the file system stays as podman needs it. A `ReadWritePaths=` of a
+/// missing path would fail the unit (status 226/NAMESPACE), so the one they name may be missing
+/// (`-`). `systemd-analyze security` rates them 2.7 (strict with /home hidden: 2.5).
 fn helper_sandbox(flavor: Flavor) -> Vec<String> {
-    let mut s: Vec<&str> = vec![
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
+    let docker = flavor == Flavor::Docker;
+    let mut s: Vec<&str> = vec!["NoNewPrivileges=yes"];
+    if docker {
+        s.extend(["ProtectSystem=strict", "ProtectHome=yes"]);
+    } else {
+        s.push("ProtectSystem=full");
+    }
+    s.extend([
         "PrivateTmp=yes",
         "PrivateDevices=yes",
         "PrivateIPC=yes",
@@ -1746,8 +1794,8 @@ fn helper_sandbox(flavor: Flavor) -> Vec<String> {
         "KeyringMode=private",
         "UMask=0077",
         "IPAddressDeny=any",
-    ];
-    if flavor == Flavor::Docker {
+    ]);
+    if docker {
         s.extend([
             "CapabilityBoundingSet=",
             "PrivateNetwork=yes",
@@ -1761,10 +1809,18 @@ fn helper_sandbox(flavor: Flavor) -> Vec<String> {
             "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
             "RestrictNamespaces=mnt",
             "SystemCallFilter=@mount",
-            "ReadWritePaths=/var/lib/containers /etc/containers /run /var/tmp",
+            "ReadWritePaths=-/etc/containers",
         ]);
     }
     s.into_iter().map(str::to_owned).collect()
+}
+
+/// The podman name of a Quadlet volume or network, the same for every `podman_version`: Quadlet
+/// before 4.7 always names the object of `x.volume` / `x.network` `systemd-x`, and has no key to
+/// change it; from 4.7 `VolumeName=`/`NetworkName=` write that same name out. (Rendering 4.7's
+/// own default, `x`, would move a host that raises `podman_version` onto new, empty volumes.)
+fn quadlet_object_name(base: &str) -> String {
+    format!("systemd-{base}")
 }
 
 fn network_unit(ctx: &Ctx<'_>) -> (String, UnitFile) {
@@ -1779,7 +1835,7 @@ fn network_unit(ctx: &Ctx<'_>) -> (String, UnitFile) {
                     ..UnitSection::default()
                 },
                 network: Some(NetworkSection {
-                    network_name: (ctx.version >= V4_7).then(|| ctx.name.to_owned()),
+                    network_name: (ctx.version >= V4_7).then(|| quadlet_object_name(ctx.name)),
                     label: vec![format!("io.misp-gen.stack={}", ctx.name)],
                 }),
                 // Quadlet copies [Service] into the one-shot unit it generates.

@@ -1,12 +1,16 @@
 //! Unit-file text: escaping for systemd (specifiers, Exec quoting, `$` expansion) and for Quadlet,
 //! the checks that refuse what a unit file cannot carry, and a parse-back of rendered units.
 
+use std::fmt::Write as _;
+
 /// The environment variable that stands for an empty argument in a Quadlet `Exec=` line: quadlet
 /// 5.4 drops a quoted empty word (`""`), but `${VAR}` as a word of its own always becomes exactly one
 /// argument in systemd, the empty one when the variable is empty. Each unit that needs it sets it.
 pub const EMPTY_VAR: &str = "MISP_GEN_EMPTY";
 
-/// Why a value cannot be written into a unit file, if it cannot.
+/// Why a value cannot be written into a unit file as it is (a key's raw value, which systemd and
+/// quadlet do not unescape), if it cannot. Words of `Exec` lines and Quadlet's `Exec=`,
+/// `Environment=` and `PodmanArgs=` carry more: see [`inexpressible_word`].
 #[must_use]
 pub fn inexpressible(s: &str) -> Option<&'static str> {
     for c in s.chars() {
@@ -19,6 +23,15 @@ pub fn inexpressible(s: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Why a value cannot be one word of an `Exec` line (or of Quadlet's `Exec=`, `Environment=`,
+/// `PodmanArgs=`), if it cannot: only a NUL, which no argument or environment variable can hold.
+/// Line breaks and other control characters are written as C escapes ([`exec_word`]), which
+/// systemd and quadlet turn back into the characters.
+#[must_use]
+pub fn inexpressible_word(s: &str) -> Option<&'static str> {
+    s.contains('\0').then_some("a NUL character")
 }
 
 /// `%` doubled: systemd expands specifiers in nearly every value.
@@ -35,16 +48,30 @@ pub fn exec_value(s: &str) -> String {
 }
 
 /// One word of an `Exec` line (or of a Quadlet `Exec=`, `Environment=`, `PodmanArgs=`), read back
-/// by systemd's rules as exactly `s`: `%` and `$` doubled, and double-quoted with `\\`, `\"` and
-/// `\t` escapes when it is empty or holds whitespace, quotes, backslashes or `;`.
+/// by systemd's rules as exactly `s`: `%` and `$` doubled, and double-quoted with `\\`, `\"`
+/// escapes and C escapes for control characters (`\n`, `\r`, `\t`, `\xNN`, `\uNNNN`) when it is
+/// empty or holds whitespace, quotes, backslashes, `;` or a control character. systemd unescapes
+/// these in `Exec` lines; quadlet unescapes its keys and escapes the words again for the service
+/// it generates. A NUL cannot be carried ([`inexpressible_word`]).
 #[must_use]
 pub fn exec_word(s: &str) -> String {
-    let t = exec_value(s);
+    quoted(&exec_value(s))
+}
+
+/// One `NAME=value` of systemd's own `Environment=` (in `[Service]`), read back as exactly `s`:
+/// `%` doubled (`$` means nothing there), quoted and escaped as [`exec_word`] does.
+#[must_use]
+pub fn environment_word(s: &str) -> String {
+    quoted(&specifiers(s))
+}
+
+/// `t` as one word: double-quoted with escapes when it needs to be.
+fn quoted(t: &str) -> String {
     let needs_quotes = t.is_empty()
         || t.chars()
-            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | ';'));
     if !needs_quotes {
-        return t;
+        return t.to_owned();
     }
     let mut out = String::with_capacity(t.len() + 2);
     out.push('"');
@@ -53,6 +80,14 @@ pub fn exec_word(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -139,7 +174,12 @@ mod tests {
         assert_eq!(exec_word("it's"), "\"it's\"");
         assert_eq!(exec_word(";"), "\";\"");
         assert_eq!(exec_word("a\tb"), "\"a\\tb\"");
+        assert_eq!(exec_word("a\nb\r\n"), r#""a\nb\r\n""#);
+        assert_eq!(exec_word("bell\u{7}"), r#""bell\x07""#);
+        assert_eq!(exec_word("nel\u{85}"), r#""nel\u0085""#);
         assert_eq!(quadlet_exec_word(""), "${MISP_GEN_EMPTY}");
+        assert_eq!(environment_word("K=1% $x"), "\"K=1%% $x\"");
+        assert_eq!(environment_word("K=a\r\nb"), r#""K=a\r\nb""#);
         assert_eq!(exec_line(&["a", "b c"]), "a \"b c\"");
     }
 
@@ -152,6 +192,13 @@ mod tests {
         assert_eq!(inexpressible("a\0b"), Some("a NUL character"));
         assert_eq!(inexpressible("a\u{7f}b"), Some("a control character"));
         assert_eq!(inexpressible("a\u{85}b"), Some("a control character"));
+    }
+
+    // Pins what a word of an Exec line carries: everything but a NUL (as C escapes).
+    #[test]
+    fn inexpressible_words() {
+        assert_eq!(inexpressible_word("a\nb\r\u{7}\u{85}"), None);
+        assert_eq!(inexpressible_word("a\0b"), Some("a NUL character"));
     }
 
     // Pins the parse-back check of rendered unit files.
