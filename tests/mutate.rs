@@ -228,7 +228,14 @@ fn mutants_end_valid_or_located() {
             Ok(Ok(true)) => valid += 1,
             Ok(Ok(false)) => invalid += 1,
             Ok(Err(e)) => panic!("mutant {n} of {name} (seed {seed}): {e}\n{mutant}"),
-            Err(_) => panic!("mutant {n} of {name} (seed {seed}) panicked:\n{mutant}"),
+            Err(payload) => {
+                let why = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                panic!("mutant {n} of {name} (seed {seed}) panicked ({why}):\n{mutant}")
+            }
         }
         if took > worst.0 {
             worst = (took, format!("mutant {n} of {name}"));
