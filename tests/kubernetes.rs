@@ -806,6 +806,7 @@ services:
     mounts: [{ volume: cache_dir, path: /cache }]
   worker:
     image: docker.io/library/nginx:1.27.3
+    healthcheck: { exec: ["sh", "-c", "test $(cat /ready) = $$ok"] }
 files:
   conf: { content: "listen 8080\n", mode: "0640" }
   creds: { content: "password=${secrets.pw}\n" }
@@ -850,6 +851,13 @@ fn edge_cases_map() {
         "kubelet escaping"
     );
     assert!(app.contains("name: \"run-migrate\"") && app.contains("name: \"wait-worker\""));
+    // The kubelet expands `$(VAR)` in exec probe commands too: escaped there as in `command`.
+    let worker =
+        std::fs::read_to_string(dir.join("kubernetes/deployment-worker.yaml")).expect("worker");
+    assert!(
+        worker.contains("- \"test $$(cat /ready) = $$$ok\""),
+        "exec probe escaping: {worker}"
+    );
     assert!(app.contains("fsGroup: 1000"));
     let deployment = load(&dir.join("kubernetes/deployment-app.yaml"));
     let main = &arr(&deployment, "/spec/template/spec/containers")[0];
