@@ -1891,10 +1891,11 @@ fn harden(c: &mut Container, user: Option<&str>, h: &Hardening, volumes: &mut Ve
 /// user has to decide.
 fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
     let all: Vec<&Container> = pod.init_containers.iter().chain(&pod.containers).collect();
-    let mut applies = Vec::new();
+    // Each exception that applies, with the checks it stands for here.
+    let mut applies: Vec<(Exception, Vec<&'static str>)> = Vec::new();
     let mut when = |e: Exception, yes: bool| {
         if yes {
-            applies.push(e);
+            applies.push((e, security::checkov_ids(e).to_vec()));
         }
     };
     when(
@@ -1937,17 +1938,31 @@ fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
         all.iter().any(|c| c.security.allow_escalation),
     );
     when(Exception::Seccomp, pod.seccomp != "RuntimeDefault");
-    when(
-        Exception::NoHealthcheck,
-        pod.containers
-            .iter()
-            .any(|c| c.liveness.is_none() || c.readiness.is_none()),
-    );
+    let mut health = Vec::new();
+    if pod.containers.iter().any(|c| c.liveness.is_none()) {
+        health.push("CKV_K8S_8");
+    }
+    if pod.containers.iter().any(|c| c.readiness.is_none()) {
+        health.push("CKV_K8S_9");
+    }
+    if !health.is_empty() {
+        applies.push((Exception::NoHealthcheck, health));
+    }
+    let cpu = all
+        .iter()
+        .all(|c| c.resources.as_ref().is_some_and(|r| r.cpu_limit.is_some()));
+    let memory = all
+        .iter()
+        .all(|c| c.resources.as_ref().is_some_and(|r| r.memory_limit.is_some()));
+    let limits = security::limit_checks(cpu, memory);
+    if !limits.is_empty() {
+        applies.push((Exception::NoLimits, limits));
+    }
     let mut out: Vec<Skip> = applies
         .into_iter()
-        .filter_map(|e| h.accept.get(&e).map(|r| (e, r.trim().to_owned())))
-        .flat_map(|(e, reason)| {
-            security::checkov_ids(e).iter().map(move |check| Skip {
+        .filter_map(|(e, checks)| h.accept.get(&e).map(|r| (e, checks, r.trim().to_owned())))
+        .flat_map(|(e, checks, reason)| {
+            checks.into_iter().map(move |check| Skip {
                 check,
                 exception: e.key(),
                 reason: reason.clone(),
@@ -2052,8 +2067,27 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
     }
 }
 
+/// Seconds between the default readiness probes of a service without a health check.
+const DEFAULT_READINESS_PERIOD: u64 = 10;
+
 fn probes(svc: &Service, c: &mut Container) {
-    let Some(h) = &svc.healthcheck else { return };
+    let Some(h) = &svc.healthcheck else {
+        // No health check: a TCP readiness probe on the first TCP port. It never restarts the
+        // container (no liveness probe: how long the image takes to start is unknown); it only
+        // keeps the pod out of its Service until the port it declares accepts connections.
+        if let Some(p) = svc.ports.iter().find(|p| p.protocol == Protocol::Tcp) {
+            c.readiness = Some(Probe {
+                http_path: None,
+                port: Some(serde_json::Value::from(p.name.clone())),
+                scheme: None,
+                exec: None,
+                period: DEFAULT_READINESS_PERIOD,
+                timeout: 5,
+                failure_threshold: 3,
+            });
+        }
+        return;
+    };
     let period = secs(h.interval.as_deref(), 30_000);
     let timeout = secs(h.timeout.as_deref(), 5_000);
     let retries = u64::from(h.retries.unwrap_or(3));

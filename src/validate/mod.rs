@@ -22,6 +22,8 @@ pub struct Valid {
     /// The typed effective spec.
     pub spec: Spec,
     pub profile: Profile,
+    /// The hardening questions the effective spec leaves open (`W…`), sorted by position.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Everything `validate` found, with the source texts to show them against.
@@ -199,6 +201,7 @@ pub fn validate_bytes(
     diag::sort_dedup(&mut inv.diags);
     match (spec, profile) {
         (Some(spec), Some(profile)) if inv.diags.is_empty() => Ok(Valid {
+            warnings: warnings(&spec, &effective),
             raw,
             doc: effective,
             spec,
@@ -206,6 +209,30 @@ pub fn validate_bytes(
         }),
         _ => Err(Error::Invalid(inv)),
     }
+}
+
+/// The open hardening questions of a valid spec as warnings, at their nodes in `doc`.
+#[must_use]
+pub fn warnings(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = crate::security::open_questions(spec)
+        .into_iter()
+        .filter_map(|q| {
+            Some(Diagnostic {
+                file: doc.file.clone(),
+                pos: if q.at_key {
+                    doc.key_pos(&q.pointer)
+                } else {
+                    doc.pos(&q.pointer)
+                },
+                code: Code::warning(q.exception)?,
+                pointer: q.pointer,
+                message: q.message,
+                help: Some(q.help),
+            })
+        })
+        .collect();
+    diag::sort_dedup(&mut out);
+    out
 }
 
 /// Read the typed model from the effective document with the nodes that failed the schema
