@@ -478,7 +478,7 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
                     s.base.clone()
                 },
                 true,
-                format!("{who} has {missing}: it can take its host's CPU and memory from the others"),
+                format!("{who} has {missing}, so it can take what its host has from the other workloads"),
                 format!(
                     "set `resources: {{ cpu: \"1\", memory: 1Gi }}` to what it needs at most, or give the reason in `{accept_at}.no_limits`"
                 ),
