@@ -479,3 +479,61 @@ fn checkov_fails_exactly_what_the_warnings_predict() {
     assert_eq!(count("decided / single-node"), 0);
     assert!(count("mixed / single-node") > 0);
 }
+
+// Pins .pre-commit-hooks.yaml: every hook runs misp-gen with its entry and default args as
+// pre-commit would (in the directory of a spec `init` wrote), and passes on a fresh, rendered one.
+#[test]
+fn pre_commit_hooks_run() {
+    let text = std::fs::read(repo().join(".pre-commit-hooks.yaml")).unwrap();
+    let doc = misp_gen::spec::load::load(".pre-commit-hooks.yaml", &text).unwrap();
+    let hooks = doc.value.as_array().unwrap();
+    let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "misp-gen-validate",
+            "misp-gen-render-check",
+            "misp-gen-validate-system",
+            "misp-gen-render-check-system"
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        bin()
+            .arg("init")
+            .current_dir(dir.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = bin()
+        .args(["render", "misp-gen.yaml", "--out", "out"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for h in hooks {
+        assert_eq!(h["pass_filenames"], false, "{h}");
+        let entry = h["entry"].as_str().unwrap();
+        let mut words = entry.split_whitespace();
+        assert_eq!(words.next(), Some("misp-gen"));
+        let args: Vec<&str> = words
+            .chain(h["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
+            .collect();
+        let o = bin().args(&args).current_dir(dir.path()).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{} {args:?}: {}",
+            h["id"],
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The validate hook fails on an open question.
+    std::fs::copy(fixture("one-question"), dir.path().join("misp-gen.yaml")).unwrap();
+    let o = bin()
+        .args(["validate", "--deny", "warnings", "misp-gen.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
