@@ -265,8 +265,18 @@ fn field_at(base: &str, field: &str, own_has: bool) -> String {
 /// database), in a stable order. Kubernetes-specific facts (the publish mode, the wait image)
 /// decide only the checkov checks a question predicts, never whether it is asked.
 #[must_use]
-#[expect(clippy::too_many_lines, reason = "one question after the other, in the README's order")]
 pub fn open_questions(spec: &Spec) -> Vec<Question> {
+    questions(spec, false)
+}
+
+/// Every hardening question of the effective spec, with (`accepted`) or without those an
+/// `accept` reason settles: what the rendered outputs carry either way.
+#[must_use]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one question after the other, in the README's order"
+)]
+pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
     let k8s = &spec.targets.kubernetes;
     let wait_image_pinned = k8s.wait_image.as_deref().is_none_or(pinned);
     let waits = k8s.waits.unwrap_or_default() == Waits::Init;
@@ -353,7 +363,7 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
     for s in &subjects {
         let h = effective(spec, s.security, s.user, &s.ports);
         let own = s.security;
-        let open = |e: Exception| !h.accept.contains_key(&e);
+        let open = |e: Exception| accepted || !h.accept.contains_key(&e);
         let mut ask = |e: Exception,
                        pointer: String,
                        at_key: bool,
@@ -445,7 +455,10 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
         }
         if !h.read_only && open(Exception::WritableRoot) {
             let set = own.is_some_and(|o| o.read_only.is_some());
-            let top = spec.security.as_ref().is_some_and(|t| t.read_only.is_some());
+            let top = spec
+                .security
+                .as_ref()
+                .is_some_and(|t| t.read_only.is_some());
             let (p, k) = if set || top {
                 (field_at(&s.base, "read_only", set), false)
             } else {
@@ -478,7 +491,9 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
                     s.base.clone()
                 },
                 true,
-                format!("{who} has {missing}, so it can take what its host has from the other workloads"),
+                format!(
+                    "{who} has {missing}, so it can take what its host has from the other workloads"
+                ),
                 format!(
                     "set `resources: {{ cpu: \"1\", memory: 1Gi }}` to what it needs at most, or give the reason in `{accept_at}.no_limits`"
                 ),
@@ -518,9 +533,13 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
                 },
                 false,
                 if s.pinned {
-                    format!("the wait image {who}'s Kubernetes pod runs is pinned by tag, not by `@sha256:` digest: the tag can be moved to another build")
+                    format!(
+                        "the wait image {who}'s Kubernetes pod runs is pinned by tag, not by `@sha256:` digest: the tag can be moved to another build"
+                    )
                 } else {
-                    format!("{who}'s image is pinned by tag, not by `@sha256:` digest: the tag can be moved to another build")
+                    format!(
+                        "{who}'s image is pinned by tag, not by `@sha256:` digest: the tag can be moved to another build"
+                    )
                 },
                 format!(
                     "pin the image as `NAME:TAG@sha256:…` (and `targets.kubernetes.wait_image` where set), or give the reason in `{accept_at}.image_tag` (or the top-level `security.accept.image_tag`)"

@@ -2,7 +2,14 @@
 //! CI gate (`--deny warnings`) fails on them in every format, and checkov fails exactly the checks
 //! the warnings predict on the kustomize-built Kubernetes output — no more, no fewer.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::too_many_lines,
+    clippy::too_many_arguments,
+    reason = "tests: a failed expectation fails the test; the contract test reads as one story"
+)]
 
 mod common;
 
@@ -94,14 +101,16 @@ fn warnings_per_question() {
             continue;
         };
         // The undecided spec with one reason at the top level: that warning goes, all others stay.
-        let src = std::fs::read_to_string(fixture("undecided")).unwrap().replacen(
-            "\nservices:\n",
-            &format!(
-                "\nsecurity:\n  accept:\n    {}: \"decided for every service\"\nservices:\n",
-                e.key()
-            ),
-            1,
-        );
+        let src = std::fs::read_to_string(fixture("undecided"))
+            .unwrap()
+            .replacen(
+                "\nservices:\n",
+                &format!(
+                    "\nsecurity:\n  accept:\n    {}: \"decided for every service\"\nservices:\n",
+                    e.key()
+                ),
+                1,
+            );
         let v = validate::validate_bytes("t.yaml", src.as_bytes(), Some("single-node"), None)
             .unwrap_or_else(|_| panic!("{}", e.key()));
         let left: BTreeSet<Code> = v.warnings.iter().map(|d| d.code).collect();
@@ -165,14 +174,20 @@ fn one_question_fails_the_gate_in_every_format() {
     assert_eq!(j.as_array().unwrap().len(), 1);
     assert_eq!(j[0]["code"], "W105-no-healthcheck");
     assert_eq!(j[0]["severity"], "warning");
-    assert_eq!((j[0]["line"].as_u64(), j[0]["column"].as_u64()), (Some(6), Some(3)));
+    assert_eq!(
+        (j[0]["line"].as_u64(), j[0]["column"].as_u64()),
+        (Some(6), Some(3))
+    );
 
     let o = run(&["--strict", "--format", "github"]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with("::warning file="), "{out}");
-    assert!(out.contains("line=6,col=3,title=W105-no-healthcheck::"), "{out}");
+    assert!(
+        out.contains("line=6,col=3,title=W105-no-healthcheck::"),
+        "{out}"
+    );
 
     let o = run(&["--strict", "--format", "sarif"]);
     assert_eq!(o.status.code(), Some(1));
@@ -182,7 +197,10 @@ fn one_question_fails_the_gate_in_every_format() {
     assert_eq!(results[0]["ruleId"], "W105-no-healthcheck");
     assert_eq!(results[0]["level"], "warning");
     let region = &results[0]["locations"][0]["physicalLocation"]["region"];
-    assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(6), Some(3)));
+    assert_eq!(
+        (region["startLine"].as_u64(), region["startColumn"].as_u64()),
+        (Some(6), Some(3))
+    );
 }
 
 // Pins that every format carries the same findings: the undecided spec's warnings in human, json,
@@ -287,7 +305,7 @@ fn sarif_schema() -> Option<PathBuf> {
 /// Validates each JSON file against the JSON Schema with Python's `jsonschema` (the draft the
 /// schema names, formats checked). check-jsonschema refuses the SARIF schema itself: its
 /// `toolComponent.language` pattern has a stray `]` that ECMA regex engines reject.
-const VALIDATE_PY: &str = r#"
+const VALIDATE_PY: &str = r"
 import json, sys, jsonschema
 schema = json.load(open(sys.argv[1]))
 cls = jsonschema.validators.validator_for(schema)
@@ -299,7 +317,7 @@ for f in sys.argv[2:]:
         bad += 1
         print(f, e.json_path, e.message)
 sys.exit(1 if bad else 0)
-"#;
+";
 
 // Pins that the SARIF output validates against the SARIF 2.1.0 schema: warnings (the undecided
 // spec), a single warning, and errors (an invalid spec, in a file whose name needs escaping); and
@@ -354,7 +372,10 @@ fn sarif_validates_against_the_schema() {
         .unwrap()
         .replace("\"level\": \"warning\"", "\"level\": \"warn\"");
     std::fs::write(&broken, text).unwrap();
-    assert!(!check(&[broken]).status.success(), "the check refuses nothing");
+    assert!(
+        !check(&[broken]).status.success(),
+        "the check refuses nothing"
+    );
 }
 
 // Pins that `init` writes a starter that passes the gate.
@@ -411,12 +432,24 @@ fn checkov_fails_exactly_what_the_warnings_predict() {
             assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
             let file = format!("{label}-{p}.yaml");
             std::fs::write(built.join(&file), &k.stdout).unwrap();
-            cases.push((format!("{label} / {p}"), file, v.warnings.len(), predicted(&v)));
+            cases.push((
+                format!("{label} / {p}"),
+                file,
+                v.warnings.len(),
+                predicted(&v),
+            ));
         }
     }
     // One checkov run over every build: its start-up dominates.
     let o = Command::new(&checkov)
-        .args(["--skip-download", "--framework", "kubernetes", "-o", "json", "-d"])
+        .args([
+            "--skip-download",
+            "--framework",
+            "kubernetes",
+            "-o",
+            "json",
+            "-d",
+        ])
         .arg(&built)
         .current_dir(&built)
         .output()
@@ -433,7 +466,10 @@ fn checkov_fails_exactly_what_the_warnings_predict() {
     assert!(
         report["results"]["failed_checks"].is_array(),
         "checkov said: {}",
-        String::from_utf8_lossy(&o.stdout).chars().take(2000).collect::<String>()
+        String::from_utf8_lossy(&o.stdout)
+            .chars()
+            .take(2000)
+            .collect::<String>()
     );
     let mut failed: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for c in report["results"]["failed_checks"].as_array().unwrap() {
@@ -518,7 +554,13 @@ fn pre_commit_hooks_run() {
         let mut words = entry.split_whitespace();
         assert_eq!(words.next(), Some("misp-gen"));
         let args: Vec<&str> = words
-            .chain(h["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
+            .chain(
+                h["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap()),
+            )
             .collect();
         let o = bin().args(&args).current_dir(dir.path()).output().unwrap();
         assert!(
@@ -536,4 +578,146 @@ fn pre_commit_hooks_run() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
+}
+
+/// `(container, accept key)` pairs of the questions a spec asks, settled by a reason or not: what
+/// its compose and systemd outputs must show. User namespaces (W101) and the Kubernetes wait image
+/// are left out: compose has no per-container user namespace, and no wait image runs there.
+fn asked(v: &validate::Valid) -> BTreeSet<(String, &'static str)> {
+    misp_gen::security::questions(&v.spec, true)
+        .into_iter()
+        .filter(|q| {
+            q.exception != misp_gen::spec::model::Exception::LowUid
+                && q.pointer != "/targets/kubernetes/wait_image"
+        })
+        .map(|q| (q.workload, q.exception.key()))
+        .collect()
+}
+
+/// What a container's settings show, question by question (a checker of our own, for targets
+/// without one): `user` unset or root, capabilities added, a writable root, a missing CPU or memory
+/// limit, no health check, an image without digest, secrets in an env file, published ports.
+#[expect(clippy::fn_params_excessive_bools, reason = "one flag per question")]
+fn shown(
+    name: &str,
+    out: &mut BTreeSet<(String, &'static str)>,
+    user: Option<&str>,
+    caps: bool,
+    read_only: bool,
+    limits: (bool, bool),
+    health: Option<bool>,
+    image: &str,
+    secret_env: bool,
+    published: bool,
+) {
+    let mut add = |k: &'static str, yes: bool| {
+        if yes {
+            out.insert((name.to_owned(), k));
+        }
+    };
+    let uid = user.map(|u| u.split(':').next().unwrap_or(u));
+    add("root", uid.is_none_or(|u| u == "0" || u == "root"));
+    add("capabilities", caps);
+    add("writable_root", !read_only);
+    add("no_limits", !(limits.0 && limits.1));
+    add("no_healthcheck", health == Some(false));
+    add("image_tag", !image.contains('@'));
+    add("secret_env", secret_env);
+    add("host_port", published);
+}
+
+// Pins that compose and the Quadlet units carry every decision the warnings speak of: for each
+// spec of this contract and each example, under both profiles, what each container's settings
+// show (user, capabilities, read-only root, limits, health check, digest, secret env file,
+// published ports) is exactly the set of questions it asks, open or accepted.
+#[test]
+fn compose_and_units_show_what_the_warnings_say() {
+    let dir = tempfile::tempdir().unwrap();
+    for (label, path) in contract_specs() {
+        for p in PROFILES {
+            let v = valid(&path, p);
+            let want = asked(&v);
+            let db = misp_gen::validate::rules::DATABASE;
+            let ours = |n: &str| n == db || v.spec.services.contains_key(n);
+
+            let out = dir.path().join(format!("{label}-{p}"));
+            common::render(&path, &out, &["--profile", p, "--target", "compose"]);
+            let text = std::fs::read(out.join("compose/compose.yaml")).unwrap();
+            let doc = misp_gen::spec::load::load("compose.yaml", &text).unwrap();
+            let mut got = BTreeSet::new();
+            for (name, s) in doc.value["services"].as_object().unwrap() {
+                // The load balancer compose adds in front of a replicated edge is not a spec's
+                // container.
+                if !ours(name) {
+                    continue;
+                }
+                let limits = &s["deploy"]["resources"]["limits"];
+                shown(
+                    name,
+                    &mut got,
+                    s["user"].as_str(),
+                    s["cap_add"].as_array().is_some_and(|a| !a.is_empty()),
+                    s["read_only"] == true,
+                    (limits["cpus"].is_string(), limits["memory"].is_string()),
+                    (name != db).then(|| s["healthcheck"].is_object()),
+                    s["image"].as_str().unwrap(),
+                    s["env_file"].is_array(),
+                    s["ports"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|p| p.get("published").is_some())),
+                );
+            }
+            assert_eq!(got, want, "{label}/{p}: compose");
+
+            let out = dir.path().join(format!("{label}-{p}-quadlet"));
+            common::render(
+                &path,
+                &out,
+                &["--profile", p, "--target", "systemd", "--flavor", "quadlet"],
+            );
+            let mut got = BTreeSet::new();
+            let prefix = format!("{}-", v.spec.name);
+            for e in std::fs::read_dir(out.join("systemd")).unwrap() {
+                let file = e.unwrap().file_name().into_string().unwrap();
+                let Some(name) = file
+                    .strip_suffix(".container")
+                    .and_then(|f| f.strip_prefix(&prefix))
+                else {
+                    continue;
+                };
+                // Replicas are units of their own: `NAME-1`, `NAME-2`, …
+                let name = match name.rsplit_once('-') {
+                    Some((base, n)) if !ours(name) && n.parse::<u32>().is_ok() => base,
+                    _ => name,
+                };
+                assert!(ours(name), "{file}");
+                let unit = std::fs::read_to_string(out.join("systemd").join(&file)).unwrap();
+                let key = |k: &str| {
+                    unit.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                        .map(str::to_owned)
+                };
+                let podman_args = key("PodmanArgs").unwrap_or_default();
+                let image = key("Image").unwrap();
+                shown(
+                    name,
+                    &mut got,
+                    key("User")
+                        .map(|u| key("Group").map_or(u.clone(), |g| format!("{u}:{g}")))
+                        .as_deref(),
+                    key("AddCapability").is_some(),
+                    key("ReadOnly").as_deref() == Some("true"),
+                    (
+                        podman_args.contains("--cpus="),
+                        podman_args.contains("--memory="),
+                    ),
+                    (name != db).then(|| key("HealthCmd").is_some()),
+                    &image,
+                    key("EnvironmentFile").is_some_and(|f| f.contains("/secrets/")),
+                    key("PublishPort").is_some(),
+                );
+            }
+            assert_eq!(got, want, "{label}/{p}: Quadlet units");
+        }
+    }
 }

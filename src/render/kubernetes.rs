@@ -1938,26 +1938,7 @@ fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
         all.iter().any(|c| c.security.allow_escalation),
     );
     when(Exception::Seccomp, pod.seccomp != "RuntimeDefault");
-    let mut health = Vec::new();
-    if pod.containers.iter().any(|c| c.liveness.is_none()) {
-        health.push("CKV_K8S_8");
-    }
-    if pod.containers.iter().any(|c| c.readiness.is_none()) {
-        health.push("CKV_K8S_9");
-    }
-    if !health.is_empty() {
-        applies.push((Exception::NoHealthcheck, health));
-    }
-    let cpu = all
-        .iter()
-        .all(|c| c.resources.as_ref().is_some_and(|r| r.cpu_limit.is_some()));
-    let memory = all
-        .iter()
-        .all(|c| c.resources.as_ref().is_some_and(|r| r.memory_limit.is_some()));
-    let limits = security::limit_checks(cpu, memory);
-    if !limits.is_empty() {
-        applies.push((Exception::NoLimits, limits));
-    }
+    applies.extend(probe_and_limit_checks(pod, &all));
     let mut out: Vec<Skip> = applies
         .into_iter()
         .filter_map(|(e, checks)| h.accept.get(&e).map(|r| (e, checks, r.trim().to_owned())))
@@ -1992,6 +1973,35 @@ fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
         });
     }
     out.sort_by(|a, b| a.check.cmp(b.check));
+    out
+}
+
+/// The checks a pod fails for missing probes and limits: only those that fail, so a skip never
+/// hides a check that passes (a readiness probe of its own, a memory limit without a CPU one).
+fn probe_and_limit_checks(pod: &Pod, all: &[&Container]) -> Vec<(Exception, Vec<&'static str>)> {
+    let mut out = Vec::new();
+    let mut health = Vec::new();
+    if pod.containers.iter().any(|c| c.liveness.is_none()) {
+        health.push("CKV_K8S_8");
+    }
+    if pod.containers.iter().any(|c| c.readiness.is_none()) {
+        health.push("CKV_K8S_9");
+    }
+    if !health.is_empty() {
+        out.push((Exception::NoHealthcheck, health));
+    }
+    let cpu = all
+        .iter()
+        .all(|c| c.resources.as_ref().is_some_and(|r| r.cpu_limit.is_some()));
+    let memory = all.iter().all(|c| {
+        c.resources
+            .as_ref()
+            .is_some_and(|r| r.memory_limit.is_some())
+    });
+    let limits = security::limit_checks(cpu, memory);
+    if !limits.is_empty() {
+        out.push((Exception::NoLimits, limits));
+    }
     out
 }
 
