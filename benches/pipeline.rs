@@ -60,6 +60,7 @@ fn synthetic(n: usize) -> String {
     s
 }
 
+#[expect(clippy::too_many_lines, reason = "the benches one after another")]
 fn main() {
     let target = Target::All;
     let opts = RenderOptions {
@@ -100,7 +101,12 @@ fn main() {
             validate::validate_bytes("misp.yaml", &misp, Some(profile), None).expect("valid");
         let out = tmp.path().join(format!("misp-{profile}"));
         let files = misp_gen::render_files(&valid, &out, &opts, &env).expect("renders");
-        output::write(&out, &files).expect("writes");
+        output::write(
+            &out,
+            &files,
+            &output::lock_exclusive(&out, output::LOCK_WAIT).expect("locks"),
+        )
+        .expect("writes");
         let d = time(100, || {
             misp_gen::render_files(&valid, &out, &opts, &env).expect("renders")
         });
@@ -118,7 +124,12 @@ fn main() {
             // Same secrets as `out`, so nothing is generated: what a re-render into a new directory costs.
             copy_tree(&out.join("secrets"), &dir.join("secrets"));
             let files = misp_gen::render_files(&valid, &dir, &opts, &env).expect("renders");
-            output::write(&dir, &files).expect("writes")
+            output::write(
+                &dir,
+                &files,
+                &output::lock_exclusive(&dir, output::LOCK_WAIT).expect("locks"),
+            )
+            .expect("writes")
         });
         let mut m = 0;
         let copy = time(30, || {
@@ -145,7 +156,12 @@ fn main() {
                 .expect("valid synthetic spec");
         let out = tmp.path().join(format!("big-{n}"));
         let files = misp_gen::render_files(&valid, &out, &opts, &env).expect("renders");
-        output::write(&out, &files).expect("writes");
+        output::write(
+            &out,
+            &files,
+            &output::lock_exclusive(&out, output::LOCK_WAIT).expect("locks"),
+        )
+        .expect("writes");
         let runs = if n >= 1000 { 5 } else { 20 };
         let v = time(runs, || {
             validate::validate_bytes("big.yaml", spec.as_bytes(), Some("single-node"), None).is_ok()

@@ -359,16 +359,67 @@ impl Sources for std::collections::BTreeMap<String, String> {
     }
 }
 
+/// The most diagnostics the human format prints; the rest are counted.
+pub const MAX_HUMAN: usize = 100;
+
+/// The widest source excerpt the human format shows, in characters.
+pub const MAX_EXCERPT: usize = 120;
+
+/// `message` with every quoted or backticked piece replaced by `…`: for messages about a file
+/// whose content must not be shown.
+#[must_use]
+pub fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                out.push(c);
+                open = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[must_use]
 pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -> String {
     match format {
         Format::Human => {
             let mut out = String::new();
-            for d in diags {
-                format_human(&mut out, d, sources.source(&d.file));
+            // Each source's lines found once, not once per diagnostic.
+            let mut lines: std::collections::HashMap<&str, Vec<&str>> =
+                std::collections::HashMap::new();
+            for d in diags.iter().take(MAX_HUMAN) {
+                let line = sources.source(&d.file).and_then(|s| {
+                    lines
+                        .entry(d.file.as_str())
+                        .or_insert_with(|| s.lines().collect())
+                        .get(d.pos.line.saturating_sub(1) as usize)
+                        .copied()
+                });
+                format_human(&mut out, d, line);
+            }
+            let n = diags.len();
+            if n > MAX_HUMAN {
+                let _ = writeln!(
+                    out,
+                    "and {} more (use --format json for all of them)",
+                    n - MAX_HUMAN
+                );
             }
             let warnings = diags.iter().filter(|d| d.code.is_warning()).count();
-            let errors = diags.len() - warnings;
+            let errors = n - warnings;
             let plural = |n: usize| if n == 1 { "" } else { "s" };
             match (errors, warnings) {
                 (0, 0) => {}
@@ -508,7 +559,7 @@ fn uri(file: &str) -> String {
     out
 }
 
-fn format_human(out: &mut String, d: &Diagnostic, source: Option<&str>) {
+fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
     let _ = writeln!(
         out,
         "{}:{}:{}: {}[{}]: {}",
@@ -519,17 +570,34 @@ fn format_human(out: &mut String, d: &Diagnostic, source: Option<&str>) {
         d.code.as_str(),
         d.message
     );
-    if let Some(line) = source.and_then(|s| s.lines().nth(d.pos.line.saturating_sub(1) as usize)) {
+    if let Some(line) = line {
         let gutter = d.pos.line.to_string();
         let pad = " ".repeat(gutter.len());
+        let col = (d.pos.col.saturating_sub(1)) as usize;
+        // At most MAX_EXCERPT characters around the caret, `…` where the line is cut.
+        let len = line.chars().count();
+        let start = if len <= MAX_EXCERPT {
+            0
+        } else {
+            col.saturating_sub(MAX_EXCERPT / 2).min(len - MAX_EXCERPT)
+        };
         // Tabs would shift the caret; show them as single spaces.
-        let shown: String = line
+        let mut shown: String = line
             .chars()
+            .skip(start)
+            .take(MAX_EXCERPT)
             .map(|c| if c == '\t' { ' ' } else { c })
             .collect();
+        let mut caret_at = col.saturating_sub(start);
+        if start > 0 {
+            shown.insert(0, '…');
+            caret_at += 1;
+        }
+        if start + MAX_EXCERPT < len {
+            shown.push('…');
+        }
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{gutter} | {shown}");
-        let caret_at = (d.pos.col.saturating_sub(1)) as usize;
         let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_at));
     }
     if let Some(h) = &d.help {
@@ -547,9 +615,14 @@ fn gh_escape_prop(s: &str) -> String {
     gh_escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Levenshtein distance, for "did you mean" hints on unknown names.
+/// Levenshtein distance, for "did you mean" hints on unknown names. Words and candidates longer
+/// than 64 characters get no hint (the distance costs their product).
 #[must_use]
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > 64 {
+        return None;
+    }
+    let candidates = candidates.into_iter().filter(|c| c.len() <= 64);
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
         let d = distance(word, c);

@@ -106,6 +106,18 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 registry_mirror,
                 flavor,
             };
+            // One render at a time per directory, from reading secrets/ to writing SHA256SUMS;
+            // a check reads beside no render.
+            // A directory this render creates (to lock it) is removed again if the render fails.
+            let created = (!check && !dir.exists()).then(|| RemoveIfEmpty(dir.clone()));
+            let (lock, _shared) = if check {
+                (None, output::lock_shared(&dir)?)
+            } else {
+                (
+                    Some(output::lock_exclusive(&dir, output::lock_wait())?),
+                    None,
+                )
+            };
             // A checkout without secrets/ (CI: secrets are never committed) is checked on the
             // committed outputs alone, which never depend on a secret's value: secrets are
             // neither read nor generated then, and external ones need no value.
@@ -134,7 +146,9 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                     dir.display()
                 )));
             }
-            let report = output::write(&dir, &files)?;
+            let lock = lock.ok_or_else(|| Error::Internal("render without its lock".into()))?;
+            let report = output::write(&dir, &files, &lock)?;
+            std::mem::forget(created);
             let _ = writeln!(
                 std::io::stderr(),
                 "rendered {} files into {} ({} changed, {} removed)",
@@ -146,6 +160,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             Ok(())
         }
         Command::Verify { dir } => {
+            let _shared = output::lock_shared(&dir)?;
             let v = output::verify(&dir)?;
             if v.secrets_skipped {
                 let _ = writeln!(
@@ -162,6 +177,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 ("modified", &v.modified),
                 ("missing", &v.missing),
                 ("unexpected", &v.unexpected),
+                ("mode", &v.modes),
             ] {
                 for p in list {
                     let _ = writeln!(text, "{label}: {p}");
@@ -296,7 +312,7 @@ fn prepare_secrets(
     dir: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<secrets::Secrets, Error> {
-    secrets::prepare(valid, dir, env).map_err(|e| match e {
+    let secrets = secrets::prepare(valid, dir, env).map_err(|e| match e {
         secrets::SecretError::Missing(diags) => Error::Invalid(validate::Invalid {
             diags,
             sources: std::collections::BTreeMap::from([(
@@ -305,7 +321,11 @@ fn prepare_secrets(
             )]),
         }),
         secrets::SecretError::Other(m) => Error::Failed(m),
-    })
+    })?;
+    for n in &secrets.notes {
+        let _ = writeln!(std::io::stderr(), "note: {n}");
+    }
+    Ok(secrets)
 }
 
 fn render_with(
@@ -398,5 +418,14 @@ fn rendered(target: cli::Target) -> plan::Rendered {
     plan::Rendered {
         compose: matches!(target, cli::Target::Compose | cli::Target::All),
         kubernetes: matches!(target, cli::Target::Kubernetes | cli::Target::All),
+    }
+}
+
+/// Removes a directory on drop if it is (still) empty: the one a failed render created to lock.
+struct RemoveIfEmpty(std::path::PathBuf);
+
+impl Drop for RemoveIfEmpty {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
     }
 }

@@ -40,6 +40,242 @@ pub fn has_secrets(dir: &Path) -> bool {
     dir.join(SECRETS_DIR).is_dir()
 }
 
+/// How long a render waits for another one that holds the output directory's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`LOCK_WAIT`], or `MISP_GEN_LOCK_WAIT` seconds (0: fail at once when another render holds it).
+#[must_use]
+pub fn lock_wait() -> std::time::Duration {
+    std::env::var("MISP_GEN_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(LOCK_WAIT, std::time::Duration::from_secs)
+}
+
+/// The largest file misp-gen reads back from an output directory (a kept secret, a manifest, an
+/// output to compare): larger ones are not its own.
+pub const MAX_READ: u64 = 64 << 20;
+
+/// A held lock on an output directory: `flock` on the directory itself, so that nothing is added
+/// to the tree (nothing to commit or ignore). Released when dropped, or when the process ends
+/// however it ends (the kernel releases it: a `kill -9` leaves no stale lock).
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: std::fs::File,
+}
+
+/// A refusal to touch the output directory (exit 2): nothing was written or removed.
+fn refused(msg: String) -> Error {
+    Error::Io(msg, std::io::Error::other("refused"))
+}
+
+/// The PID holding a `flock` on `dir`, from `/proc/locks` (Linux), if it can be told.
+fn lock_holder(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(dir).ok()?;
+    let dev = m.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let key = format!("{major:02x}:{minor:02x}:{}", m.ino());
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF`
+        let i = f.iter().position(|w| *w == "FLOCK")?;
+        (f.get(i + 4) == Some(&key.as_str()))
+            .then(|| f.get(i + 3)?.parse().ok())
+            .flatten()
+    })
+}
+
+fn open_dir(dir: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(dir).map_err(|e| Error::Io(format!("cannot open {}", dir.display()), e))
+}
+
+/// Take `dir`'s lock exclusive (a render; `dir` is created): waits up to `wait` for a render that
+/// holds it, then fails naming that process.
+///
+/// # Errors
+/// Another render holds the lock past `wait`; I/O errors.
+pub fn lock_exclusive(dir: &Path, wait: std::time::Duration) -> Result<DirLock, Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+    let file = open_dir(dir)?;
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(DirLock { _dir: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = lock_holder(dir)
+                    .map_or_else(|| "another misp-gen".to_owned(), |p| format!("process {p}"));
+                if started.elapsed() >= wait {
+                    return Err(Error::Failed(format!(
+                        "{} is being rendered by {holder}; waited {}s: try again when it is done",
+                        dir.display(),
+                        wait.as_secs()
+                    )));
+                }
+                if !told {
+                    told = true;
+                    eprintln!(
+                        "waiting for {holder}, which is rendering into {} (up to {}s)",
+                        dir.display(),
+                        wait.as_secs()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Io(format!("cannot lock {}", dir.display()), e));
+            }
+        }
+    }
+}
+
+/// Take `dir`'s lock shared (`verify`, `--check`): waits while a render holds it. No directory:
+/// nothing to wait for.
+///
+/// # Errors
+/// I/O errors.
+pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>, Error> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let file = open_dir(dir)?;
+    file.lock_shared()
+        .map_err(|e| Error::Io(format!("cannot lock {}", dir.display()), e))?;
+    Ok(Some(DirLock { _dir: file }))
+}
+
+/// What is at `dir/rel`, checked without following links: every directory on the way must be a
+/// real directory inside `dir` (a link would let a write or a removal escape it), and the file
+/// itself a regular file (a FIFO would hang a read, a device or a link is not misp-gen's).
+#[derive(Debug)]
+pub enum Entry {
+    Absent,
+    File(std::fs::Metadata),
+}
+
+/// See [`Entry`].
+///
+/// # Errors
+/// A refusal naming what is in the way (exit 2).
+pub fn entry(dir: &Path, rel: &str) -> Result<Entry, Error> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut cur = dir.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&cur) {
+            Err(_) => return Ok(Entry::Absent),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refused(format!(
+                    "{} is a symbolic link; misp-gen never reads, writes or removes through a link inside the output directory: replace it with a directory or file of its own",
+                    cur.display()
+                )));
+            }
+            Ok(m) if last && m.is_file() => return Ok(Entry::File(m)),
+            Ok(m) if !last && m.is_dir() => {}
+            Ok(m) => {
+                let what = if m.is_dir() {
+                    "a directory"
+                } else if m.is_file() {
+                    "a file"
+                } else {
+                    "not a regular file or directory"
+                };
+                return Err(refused(format!(
+                    "{} is {what}; misp-gen needs a {} there",
+                    cur.display(),
+                    if last { "regular file" } else { "directory" }
+                )));
+            }
+        }
+    }
+    Ok(Entry::Absent)
+}
+
+/// The bytes of `dir/rel` if it is a regular file inside `dir` of at most [`MAX_READ`] bytes.
+///
+/// # Errors
+/// See [`entry`]; a file that is too large; I/O errors.
+pub fn read_entry(dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
+    match entry(dir, rel)? {
+        Entry::Absent => Ok(None),
+        Entry::File(m) if m.len() > MAX_READ => Err(refused(format!(
+            "{} is {} bytes, more than misp-gen ever writes",
+            dir.join(rel).display(),
+            m.len()
+        ))),
+        Entry::File(_) => {
+            let p = dir.join(rel);
+            std::fs::read(&p)
+                .map(Some)
+                .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+        }
+    }
+}
+
+/// Remove what killed renders left staged (`.misp-gen-*` temporary files), never following links.
+fn remove_staged(dir: &Path) -> Result<usize, Error> {
+    let mut n = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    for e in rd.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let name = e.file_name();
+        if ft.is_dir() {
+            n += remove_staged(&e.path())?;
+        } else if ft.is_file() && name.to_string_lossy().starts_with(".misp-gen-") {
+            std::fs::remove_file(e.path())
+                .map_err(|err| Error::Io(format!("cannot remove {}", e.path().display()), err))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Directories under `secrets/` are 0700 whatever they were widened to.
+fn restrict_secret_dirs(dir: &Path) -> Result<(), Error> {
+    fn walk(d: &Path) -> Result<(), Error> {
+        let m = std::fs::symlink_metadata(d)
+            .map_err(|e| Error::Io(format!("cannot read {}", d.display()), e))?;
+        if !m.is_dir() {
+            return Ok(());
+        }
+        if m.permissions().mode() & 0o777 != 0o700 {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::Io(format!("cannot restrict {}", d.display()), e))?;
+        }
+        for e in std::fs::read_dir(d)
+            .map_err(|e| Error::Io(format!("cannot read {}", d.display()), e))?
+            .flatten()
+        {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path())?;
+            }
+        }
+        Ok(())
+    }
+    walk(&dir.join(SECRETS_DIR))
+}
+
+/// Files under `secrets/` that a render derives from the values (per-target env files, mounted
+/// copies, label files, the Kubernetes kustomization): removed like any output when no longer
+/// rendered. The values themselves (`secrets/<name>`, `secrets/<name>/…`) are kept forever.
+#[must_use]
+pub fn is_derived_secret(rel: &str) -> bool {
+    [
+        "secrets/compose/",
+        "secrets/kubernetes/",
+        "secrets/systemd/",
+    ]
+    .iter()
+    .any(|p| rel.starts_with(p))
+}
+
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, synced, then renamed
 /// over the target, so a reader sees the old file or the new one, never half of one.
 ///
@@ -143,12 +379,10 @@ fn read_manifest(
     rel: &str,
     prefix: &str,
 ) -> Result<Option<BTreeMap<String, String>>, Error> {
-    let p = dir.join(rel);
-    let text = match std::fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Io(format!("cannot read {}", p.display()), e)),
+    let Some(bytes) = read_entry(dir, rel)? else {
+        return Ok(None);
     };
+    let text = String::from_utf8_lossy(&bytes);
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let Some((hex, path)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
@@ -213,16 +447,19 @@ pub struct Report {
     pub removed: Vec<String>,
 }
 
-/// Write `files` into `out`: every changed file staged first (so a failure changes nothing), then
-/// renamed into place; files the previous render listed and this one does not are removed (never
-/// under `secrets/`); SHA256SUMS last.
+/// Write `files` into `out` under its lock ([`lock_exclusive`], which the caller holds from
+/// reading `secrets/` on): what killed renders left staged is removed first; every path is checked
+/// (no link, FIFO or directory in the way) before anything changes; every changed file is staged
+/// (so a failure changes nothing), then renamed into place; outputs the previous render listed and
+/// this one does not are removed, derived files under `secrets/` included, kept values never;
+/// directories under `secrets/` are made 0700 again; the manifests last.
 ///
 /// # Errors
-/// I/O errors; nothing was changed when staging failed.
-pub fn write(out: &Path, files: &FileSet) -> Result<Report, Error> {
-    match std::fs::symlink_metadata(out) {
+/// I/O errors and refusals (exit 2); nothing was changed when checking or staging failed.
+pub fn write(out: &Path, files: &FileSet, _lock: &DirLock) -> Result<Report, Error> {
+    match std::fs::metadata(out) {
         Ok(m) if !m.is_dir() => {
-            return Err(Error::Failed(format!(
+            return Err(refused(format!(
                 "{} exists and is not a directory",
                 out.display()
             )));
@@ -231,23 +468,38 @@ pub fn write(out: &Path, files: &FileSet) -> Result<Report, Error> {
         Err(_) => std::fs::create_dir_all(out)
             .map_err(|e| Error::Io(format!("cannot create {}", out.display()), e))?,
     }
+    remove_staged(out)?;
     let previous = read_sums(out)?;
+    let previous_secrets = read_manifest(out, SECRET_SUMS, "secrets/")?.unwrap_or_default();
+    // What goes: outputs of the previous render that this one does not write.
+    let stale: Vec<&String> = previous
+        .keys()
+        .chain(previous_secrets.keys())
+        .filter(|rel| !files.contains_key(*rel) && (!is_secret_path(rel) || is_derived_secret(rel)))
+        .collect();
+    // Check every path first: nothing is written or removed through a link.
+    let mut existing = BTreeMap::new();
+    for rel in files
+        .keys()
+        .chain(stale.iter().copied())
+        .chain([&SUMS.to_owned(), &SECRET_SUMS.to_owned()])
+    {
+        if let Entry::File(m) = entry(out, rel)? {
+            existing.insert(rel.clone(), m);
+        }
+    }
     let mut report = Report::default();
     // Stage.
     let mut staged = Vec::new();
     for (rel, f) in files {
         let path = out.join(rel);
-        let same = std::fs::read(&path).is_ok_and(|b| b == f.bytes)
-            && std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o777 == f.mode);
-        if same {
+        if let Some(m) = existing.get(rel)
+            && m.permissions().mode() & 0o777 == f.mode
+            && m.len() == f.bytes.len() as u64
+            && read_entry(out, rel)?.is_some_and(|b| b == f.bytes)
+        {
             report.unchanged += 1;
             continue;
-        }
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            return Err(Error::Failed(format!(
-                "{} is a directory; misp-gen needs to write a file there",
-                path.display()
-            )));
         }
         ensure_dirs(out, rel)?;
         let tmp = stage(&path, &f.bytes, f.mode)
@@ -260,35 +512,41 @@ pub fn write(out: &Path, files: &FileSet) -> Result<Report, Error> {
             .map_err(|e| Error::Io(format!("cannot write {}", path.display()), e.error))?;
         report.written.push(rel);
     }
-    // Remove what the previous render wrote and this one does not.
-    for rel in previous.keys() {
-        if files.contains_key(rel) || is_secret_path(rel) {
+    for rel in stale {
+        if !existing.contains_key(rel) {
             continue;
         }
         let path = out.join(rel);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::Io(format!("cannot remove {}", path.display()), e))?;
-            report.removed.push(rel.clone());
-            let mut dir = path.parent().map(Path::to_path_buf);
-            while let Some(d) = dir {
-                if d == out || std::fs::remove_dir(&d).is_err() {
-                    break;
-                }
-                dir = d.parent().map(Path::to_path_buf);
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::Io(format!("cannot remove {}", path.display()), e))?;
+        report.removed.push(rel.clone());
+        let mut dir = path.parent().map(Path::to_path_buf);
+        while let Some(d) = dir {
+            if d == out || std::fs::remove_dir(&d).is_err() {
+                break;
             }
+            dir = d.parent().map(Path::to_path_buf);
         }
     }
+    if existing.keys().any(|r| is_secret_path(r)) || files.keys().any(|r| is_secret_path(r)) {
+        restrict_secret_dirs(out)?;
+    }
     // The manifests last: the secrets' one first, so that SHA256SUMS, the last file written,
-    // marks a complete render.
-    if let Some(text) = secret_sums(files) {
+    // marks a complete render. Unchanged manifests are not rewritten (a read-only directory with
+    // nothing to change renders fine).
+    if let Some(text) = secret_sums(files)
+        && read_entry(out, SECRET_SUMS)?.is_none_or(|b| b != text.as_bytes())
+    {
         let p = out.join(SECRET_SUMS);
         ensure_dirs(out, SECRET_SUMS)?;
         write_atomic(&p, text.as_bytes(), Some(0o600))
             .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))?;
     }
-    write_atomic(&out.join(SUMS), sums(files).as_bytes(), Some(0o644))
-        .map_err(|e| Error::Io(format!("cannot write {}", out.join(SUMS).display()), e))?;
+    let text = sums(files);
+    if read_entry(out, SUMS)?.is_none_or(|b| b != text.as_bytes()) {
+        write_atomic(&out.join(SUMS), text.as_bytes(), Some(0o644))
+            .map_err(|e| Error::Io(format!("cannot write {}", out.join(SUMS).display()), e))?;
+    }
     Ok(report)
 }
 
@@ -300,13 +558,51 @@ pub struct Verify {
     pub unexpected: Vec<String>,
     /// `secrets/` was absent, so only the files outside it were checked.
     pub secrets_skipped: bool,
+    /// Directories under `secrets/` wider than 0700, and values or keys readable by others.
+    pub modes: Vec<String>,
 }
 
 impl Verify {
     #[must_use]
     pub fn ok(&self) -> bool {
-        self.modified.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
+        self.modified.is_empty()
+            && self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.modes.is_empty()
     }
+}
+
+/// What under `secrets/` others can reach: a directory wider than 0700, or a file outside the
+/// `mounted/` copies (0444 by design, inside 0700 directories) with any group or other bit.
+fn wide_secret_modes(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, rel: &str, out: &mut Vec<String>) {
+        let p = root.join(rel);
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            return;
+        };
+        let mode = m.permissions().mode() & 0o777;
+        if m.is_dir() {
+            if mode & 0o077 != 0 {
+                out.push(format!("{rel}/ is {mode:04o}, wider than 0700"));
+            }
+            let Ok(rd) = std::fs::read_dir(&p) else {
+                return;
+            };
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for n in names {
+                walk(root, &format!("{rel}/{n}"), out);
+            }
+        } else if m.is_file() && mode & 0o077 != 0 && !rel.contains("/mounted/") {
+            out.push(format!("{rel} is {mode:04o}, readable by others"));
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, SECRETS_DIR, &mut out);
+    out
 }
 
 fn walk(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> std::io::Result<()> {
@@ -371,11 +667,16 @@ pub fn verify(dir: &Path) -> Result<Verify, Error> {
         }
     }
     for (rel, hex) in &expected {
-        match std::fs::read(dir.join(rel)) {
-            Ok(b) if sha256_hex(&b) == *hex => {}
-            Ok(_) => v.modified.push(rel.clone()),
-            Err(_) => v.missing.push(rel.clone()),
+        match read_entry(dir, rel) {
+            Ok(Some(b)) if sha256_hex(&b) == *hex => {}
+            Ok(None) => v.missing.push(rel.clone()),
+            // Changed, or a link, a FIFO or a directory where a file was written (never
+            // followed or read).
+            Ok(Some(_)) | Err(_) => v.modified.push(rel.clone()),
         }
+    }
+    if secrets {
+        v.modes = wide_secret_modes(dir);
     }
     let mut present = BTreeSet::new();
     walk(dir, "", &mut present)
@@ -419,8 +720,7 @@ pub fn check(out: &Path, files: &FileSet, with_secrets: bool) -> Result<String, 
         if !with_secrets && is_secret_path(rel) {
             continue;
         }
-        let path = out.join(rel);
-        let Ok(old) = std::fs::read(&path) else {
+        let Some(old) = read_entry(out, rel)? else {
             let _ = writeln!(report, "missing: {rel} (render would create it)");
             continue;
         };
@@ -445,8 +745,16 @@ pub fn check(out: &Path, files: &FileSet, with_secrets: bool) -> Result<String, 
                 .to_string(),
         );
     }
-    for rel in previous.keys() {
-        if !files.contains_key(rel) && !is_secret_path(rel) && out.join(rel).is_file() {
+    let previous_secrets = if with_secrets {
+        read_manifest(out, SECRET_SUMS, "secrets/")?.unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
+    for rel in previous.keys().chain(previous_secrets.keys()) {
+        if !files.contains_key(rel)
+            && (!is_secret_path(rel) || is_derived_secret(rel))
+            && matches!(entry(out, rel)?, Entry::File(_))
+        {
             let _ = writeln!(report, "stale: {rel} (render would remove it)");
         }
     }

@@ -137,7 +137,7 @@ pub fn load(source: &Source) -> Result<(Profile, Document), ProfileError> {
         }
         Source::File(p) => {
             let bytes =
-                std::fs::read(p).map_err(|e| ProfileError::Io(p.display().to_string(), e))?;
+                load::read_input(p).map_err(|e| ProfileError::Io(p.display().to_string(), e))?;
             (p.display().to_string(), bytes)
         }
     };

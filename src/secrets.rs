@@ -27,6 +27,8 @@ pub enum Value {
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     pub values: BTreeMap<String, Value>,
+    /// What was repaired while reading the kept secrets, for stderr.
+    pub notes: Vec<String>,
 }
 
 impl Secrets {
@@ -234,11 +236,25 @@ pub fn prepare(
                                 tls_key,
                                 hosts: kept_hosts,
                             };
-                            if existing.hosts == pki::hosts_text(&hosts) {
-                                existing
-                            } else {
-                                pki::reissue(&existing, &hosts, days, kind)
-                                    .map_err(SecretError::Other)?
+                            match pki::check(&existing, &hosts) {
+                                Ok(()) => existing,
+                                Err(pki::Broken::Leaf(why)) => {
+                                    if existing.hosts == pki::hosts_text(&hosts) {
+                                        // Not a change the spec asked for: a torn or edited set.
+                                        secrets.notes.push(format!(
+                                            "{}: {why}; issued a new certificate under the kept CA",
+                                            dir.join(name).display()
+                                        ));
+                                    }
+                                    pki::reissue(&existing, &hosts, days, kind)
+                                        .map_err(SecretError::Other)?
+                                }
+                                Err(pki::Broken::Ca(why)) => {
+                                    return Err(SecretError::Other(format!(
+                                        "{}: {why}. The CA is never replaced by itself: restore ca.crt and ca.key from a backup, or remove the directory to generate a new CA (every client must then trust the new one)",
+                                        dir.join(name).display()
+                                    )));
+                                }
                             }
                         }
                         [None, None, None, None, None] => {

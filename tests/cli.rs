@@ -215,3 +215,111 @@ fn validate_refuses_what_render_refuses() {
         assert!(err.contains(&want), "want {want}\ngot {err}");
     }
 }
+
+// Finding 1 of the output-directory issue: a `profile:` path (or `--profile`) naming a file that is
+// not a profile (a secret, a key) gets its position and reason, never its content, in any format.
+#[test]
+fn a_file_that_is_not_a_profile_is_never_shown() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("db_password"), "Hunter2-very-secret\n").expect("write");
+    std::fs::write(
+        tmp.path().join("s.yaml"),
+        format!("{BASE}  web:\n    image: docker.io/library/nginx:1.27\nprofile: ./db_password\n"),
+    )
+    .expect("write");
+    for format in ["human", "json", "github"] {
+        for args in [
+            vec!["validate", "s.yaml", "--format", format],
+            vec![
+                "validate",
+                "s.yaml",
+                "--format",
+                format,
+                "--profile",
+                "./db_password",
+            ],
+        ] {
+            let o = run(&args, tmp.path());
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {all}");
+            assert!(
+                all.contains("db_password"),
+                "{args:?}: the file is named: {all}"
+            );
+            assert!(
+                !all.contains("Hunter2"),
+                "{args:?}: the content is shown: {all}"
+            );
+        }
+    }
+}
+
+// Finding 6: inputs that are not regular files are refused at once (no hang, no endless read),
+// and thousands of errors on one long line print a bounded report.
+#[test]
+fn hostile_inputs_are_bounded() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = run(&["validate", "/dev/zero"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
+    let fifo = tmp.path().join("fifo.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let o = run(&["validate", "fifo.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        format!("{BASE}  web:\n    image: docker.io/library/nginx:1.27\nprofile: /dev/zero\n"),
+    )
+    .expect("write");
+    let o = run(&["validate", "p.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("cannot read profile /dev/zero: not a regular file")
+    );
+    // 5000 unknown fields on one 100 KB line.
+    let fields: Vec<String> = (0..5000).map(|i| format!("bogus{i}: 1")).collect();
+    std::fs::write(
+        tmp.path().join("wide.yaml"),
+        format!(
+            "{BASE}  web: {{ image: docker.io/library/nginx:1.27, {} }}\n",
+            fields.join(", ")
+        ),
+    )
+    .expect("write");
+    let o = run(&["validate", "wide.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("and 4900 more (use --format json for all of them)"),
+        "{}",
+        &err[err.len().saturating_sub(300)..]
+    );
+    assert!(err.ends_with("5000 errors\n"));
+    assert!(
+        err.lines().all(|l| l.chars().count() < 400),
+        "an excerpt is not width-capped"
+    );
+    assert!(err.len() < 100_000, "{} bytes", err.len());
+}
+
+// Findings 9 and 10: names render would trip over are refused by validate, at the name.
+#[test]
+fn colliding_names_are_refused() {
+    let (code, err) = validate_text(&format!(
+        "secrets:\n  compose: {{ generate: password }}\n  db-pw: {{ generate: password }}\n  db_pw: {{ generate: password }}\n{BASE}  web:\n    image: docker.io/library/nginx:1.27\n"
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("s.yaml:2:3: error[E300-invalid-name]: secret name `compose` is taken: misp-gen keeps its compose files in OUT/secrets/compose/"), "{err}");
+    assert!(err.contains("s.yaml:4:3: error[E300-invalid-name]: secret names `db-pw` and `db_pw` differ only by `-` and `_`"), "{err}");
+}

@@ -146,6 +146,26 @@ struct Anchored {
     nodes: usize,
 }
 
+/// Read an input file (a spec or a profile): a regular file only (a FIFO or `/dev/zero` would hang
+/// or never end), at most [`MAX_BYTES`] + 1 bytes read (so that a larger one is refused as such).
+///
+/// # Errors
+/// Not a regular file, or I/O errors.
+pub fn read_input(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let f = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Load one YAML file from its bytes.
 ///
 /// # Errors

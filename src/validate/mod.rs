@@ -50,8 +50,8 @@ pub fn podman_version(v: &str) -> Option<(u32, u32)> {
 /// # Errors
 /// `Error::Invalid` with every diagnostic; I/O and usage errors otherwise.
 pub fn validate_file(path: &Path, profile_arg: Option<&str>) -> Result<Valid, Error> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
+    let bytes = load::read_input(path)
+        .map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
     validate_bytes(
         &path.display().to_string(),
         &bytes,
@@ -136,12 +136,16 @@ pub fn validate_bytes(
                 });
                 None
             }
+            // A file that did not load as a profile may be anything (a secret, a key): its
+            // position and the reason only, never its content (no excerpt, quoted text cut).
+            Err(ProfileError::Invalid(ds)) if matches!(src, profile::Source::File(_)) => {
+                inv.diags.extend(ds.into_iter().map(|mut d| {
+                    d.message = crate::diag::without_quoted(&d.message);
+                    d
+                }));
+                None
+            }
             Err(ProfileError::Invalid(ds)) => {
-                for d in &ds {
-                    if let Ok(text) = std::fs::read_to_string(&d.file) {
-                        inv.sources.insert(d.file.clone(), text);
-                    }
-                }
                 inv.diags.extend(ds);
                 None
             }

@@ -362,6 +362,44 @@ fn names(cx: &mut Ctx<'_>, spec: &Spec) {
             }
         }
     }
+    secret_and_file_names(cx, spec);
+    param_names(cx, spec);
+}
+
+/// Secret and file names that collide with misp-gen's own directories or with each other.
+fn secret_and_file_names(cx: &mut Ctx<'_>, spec: &Spec) {
+    // misp-gen's own directories under secrets/.
+    for name in spec.secrets.keys() {
+        if ["compose", "kubernetes", "systemd"].contains(&name.as_str()) {
+            let d = cx.at_key(
+                &format!("/secrets/{}", seg(name)),
+                Code::InvalidName,
+                format!("secret name `{name}` is taken: misp-gen keeps its {name} files in OUT/secrets/{name}/"),
+            );
+            help(d, "rename the secret");
+        }
+    }
+    // Names that differ only by `-` and `_` become one environment variable
+    // (MISP_GEN_SECRET_…) and one Kubernetes key.
+    for (kind, keys) in [
+        ("secret", spec.secrets.keys().collect::<Vec<_>>()),
+        ("file", spec.files.keys().collect()),
+    ] {
+        let mut seen: BTreeMap<String, &String> = BTreeMap::new();
+        for name in keys {
+            if let Some(first) = seen.insert(name.replace('_', "-"), name) {
+                let d = cx.at_key(
+                    &format!("/{kind}s/{}", seg(name)),
+                    Code::InvalidName,
+                    format!("{kind} names `{first}` and `{name}` differ only by `-` and `_`, which Kubernetes keys and environment variables do not tell apart"),
+                );
+                help(d, "rename one of them");
+            }
+        }
+    }
+}
+
+fn param_names(cx: &mut Ctx<'_>, spec: &Spec) {
     for k in spec.params.keys() {
         if !k
             .chars()
