@@ -141,7 +141,7 @@ fn examples_pass_the_gate() {
 }
 
 // Pins that one open question fails the gate in every format, printed in each; without the gate it
-// is printed and validate exits 0.
+// is printed, validate exits 0 and render prints it and renders.
 #[test]
 fn one_question_fails_the_gate_in_every_format() {
     let spec = fixture("one-question");
@@ -168,6 +168,23 @@ fn one_question_fails_the_gate_in_every_format() {
         );
         assert!(err.contains("services.app.security.accept.no_healthcheck"));
     }
+    // render prints the same warning and renders anyway.
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("one-question.yaml:6:3: warning[W105-no-healthcheck]"),
+        "{err}"
+    );
+    assert!(dir.path().join("out/SHA256SUMS").is_file());
+
     let o = run(&["--strict", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
