@@ -224,13 +224,26 @@ pub struct Question {
     pub at_key: bool,
     pub message: String,
     pub help: String,
-    /// The checkov checks (Kubernetes framework) its Kubernetes workload fails for it.
+    /// The checkov checks (Kubernetes framework) that fail for it on Kubernetes, in the pods of
+    /// `kubernetes`.
     pub checkov: Vec<&'static str>,
+    /// The Kubernetes workloads whose pods run the container: the workload itself, or for a
+    /// one-off (`completed`) service, each dependant that runs it as an init container.
+    pub kubernetes: Vec<String>,
 }
 
 /// One container the spec deploys, as the questions see it.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about one container, each read by one question"
+)]
 struct Subject<'a> {
     workload: String,
+    /// See [`Question::kubernetes`].
+    kubernetes: Vec<String>,
+    /// Runs as an init container of its dependants on Kubernetes: checks of their main
+    /// containers (user, probes) do not see it.
+    one_off: bool,
     base: String,
     security: Option<&'a Security>,
     user: Option<&'a str>,
@@ -240,7 +253,7 @@ struct Subject<'a> {
     /// Its own image is pinned, but the Kubernetes wait image its pod runs is not.
     wait_unpinned: bool,
     resources: Option<&'a Resources>,
-    /// `None` for the database, whose health check is built in.
+    /// `None` for the database, whose health check is built in, and for one-offs.
     healthcheck: Option<bool>,
     /// The first TCP port (Kubernetes probes it for readiness when there is no health check).
     tcp_port: bool,
@@ -281,22 +294,54 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
     let wait_image_pinned = k8s.wait_image.as_deref().is_none_or(pinned);
     let waits = k8s.waits.unwrap_or_default() == Waits::Init;
     let mut subjects: Vec<Subject<'_>> = Vec::new();
+    let one_offs: std::collections::BTreeSet<&String> = spec
+        .services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(d, c)| **c == Condition::Completed && spec.services.contains_key(*d))
+        .map(|(d, _)| d)
+        .collect();
     for (name, svc) in &spec.services {
         let base = format!("/services/{}", escape_segment(name));
         // The Kubernetes pod waits in an init container for each dependency but a one-off
-        // (`completed`) and an external database.
+        // (`completed`) and an external database, and for those of the one-offs it runs.
         let embedded_db = spec.database.as_ref().is_some_and(|d| d.external.is_none());
-        let waits_here = waits
-            && svc.depends_on.iter().any(|(dep, c)| {
+        let has_wait = |deps: &BTreeMap<String, Condition>| {
+            deps.iter().any(|(dep, c)| {
                 *c != Condition::Completed
                     && if dep == crate::validate::rules::DATABASE {
                         embedded_db
                     } else {
                         spec.services.contains_key(dep)
                     }
-            });
+            })
+        };
+        let one_off = one_offs.contains(name);
+        let waits_here = !one_off
+            && waits
+            && (has_wait(&svc.depends_on)
+                || svc.depends_on.iter().any(|(dep, c)| {
+                    *c == Condition::Completed
+                        && spec
+                            .services
+                            .get(dep)
+                            .is_some_and(|d| has_wait(&d.depends_on))
+                }));
+        let kubernetes: Vec<String> = if one_off {
+            spec.services
+                .iter()
+                .filter(|(n, s)| {
+                    !one_offs.contains(*n) && s.depends_on.get(name) == Some(&Condition::Completed)
+                })
+                .map(|(n, _)| n.clone())
+                .collect()
+        } else {
+            vec![name.clone()]
+        };
         subjects.push(Subject {
             workload: name.clone(),
+            kubernetes,
+            one_off,
             security: svc.security.as_ref(),
             user: svc.user.as_deref(),
             ports: svc.ports.iter().map(|p| p.port).collect(),
@@ -304,7 +349,8 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
             pinned: pinned(&svc.image),
             wait_unpinned: waits_here && !wait_image_pinned,
             resources: svc.resources.as_ref(),
-            healthcheck: Some(svc.healthcheck.is_some()),
+            // A one-off runs to completion: there is nothing to check the health of.
+            healthcheck: (!one_off).then_some(svc.healthcheck.is_some()),
             tcp_port: svc.ports.iter().any(|p| p.protocol == Protocol::Tcp),
             secret_env: svc
                 .env
@@ -341,6 +387,8 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
         let image = crate::plan::database_image(spec).unwrap_or_default();
         subjects.push(Subject {
             workload: crate::validate::rules::DATABASE.to_owned(),
+            kubernetes: vec![crate::validate::rules::DATABASE.to_owned()],
+            one_off: false,
             base: "/database".to_owned(),
             security: db.security.as_ref(),
             user: None,
@@ -370,6 +418,17 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                        message: String,
                        help: String,
                        checkov: Vec<&'static str>| {
+            // Checks of a pod's main containers never see a one-off run before them.
+            let checkov = if s.one_off {
+                checkov
+                    .into_iter()
+                    .filter(|c| {
+                        !matches!(*c, "CKV_K8S_23" | "CKV_K8S_40" | "CKV_K8S_8" | "CKV_K8S_9")
+                    })
+                    .collect()
+            } else {
+                checkov
+            };
             out.push(Question {
                 workload: s.workload.clone(),
                 exception: e,
@@ -378,6 +437,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                 message,
                 help,
                 checkov,
+                kubernetes: s.kubernetes.clone(),
             });
         };
         let who = if s.workload == crate::validate::rules::DATABASE {

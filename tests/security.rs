@@ -60,10 +60,12 @@ fn predicted(v: &validate::Valid) -> BTreeSet<(String, String)> {
     misp_gen::security::open_questions(&v.spec)
         .iter()
         .flat_map(|q| {
-            let object = format!("{}-{}", v.spec.name, q.workload);
-            q.checkov
-                .iter()
-                .map(move |c| (object.clone(), (*c).to_owned()))
+            q.kubernetes.iter().flat_map(move |w| {
+                let object = format!("{}-{w}", v.spec.name);
+                q.checkov
+                    .iter()
+                    .map(move |c| (object.clone(), (*c).to_owned()))
+            })
         })
         .collect()
 }
@@ -656,6 +658,13 @@ fn compose_and_units_show_what_the_warnings_say() {
             let want = asked(&v);
             let db = misp_gen::validate::rules::DATABASE;
             let ours = |n: &str| n == db || v.spec.services.contains_key(n);
+            // No health check question for the database (built in) or a one-off (it completes).
+            let health_asked = |n: &str| {
+                n != db
+                    && !v.spec.services.values().any(|s| {
+                        s.depends_on.get(n) == Some(&misp_gen::spec::model::Condition::Completed)
+                    })
+            };
 
             let out = dir.path().join(format!("{label}-{p}"));
             common::render(&path, &out, &["--profile", p, "--target", "compose"]);
@@ -676,7 +685,7 @@ fn compose_and_units_show_what_the_warnings_say() {
                     s["cap_add"].as_array().is_some_and(|a| !a.is_empty()),
                     s["read_only"] == true,
                     (limits["cpus"].is_string(), limits["memory"].is_string()),
-                    (name != db).then(|| s["healthcheck"].is_object()),
+                    health_asked(name).then(|| s["healthcheck"].is_object()),
                     s["image"].as_str().unwrap(),
                     s["env_file"].is_array(),
                     s["ports"]
@@ -728,7 +737,7 @@ fn compose_and_units_show_what_the_warnings_say() {
                         podman_args.contains("--cpus="),
                         podman_args.contains("--memory="),
                     ),
-                    (name != db).then(|| key("HealthCmd").is_some()),
+                    health_asked(name).then(|| key("HealthCmd").is_some()),
                     &image,
                     key("EnvironmentFile").is_some_and(|f| f.contains("/secrets/")),
                     key("PublishPort").is_some(),
