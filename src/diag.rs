@@ -338,9 +338,9 @@ pub fn sort_dedup(diags: &mut Vec<Diagnostic>) {
 /// Output format of `validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// `FILE:LINE:COL: error[CODE]: message`, the source line and a caret
+    /// `FILE:LINE:COL: error[CODE]: message` (or `warning[CODE]`), the source line and a caret
     Human,
-    /// a JSON array of {file, line, column, pointer, code, message}
+    /// a JSON array of {file, line, column, pointer, severity, code, message, help}
     Json,
     /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`, `::warning …`)
     Github,
