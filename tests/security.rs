@@ -747,3 +747,35 @@ fn compose_and_units_show_what_the_warnings_say() {
         }
     }
 }
+
+// Pins the warning for the load balancer compose adds in front of a replicated edge: its image is
+// asked about at `/edge` under ha (a replicated edge), not under single-node, and the top-level
+// `accept.image_tag` settles it.
+#[test]
+fn edge_load_balancer_image() {
+    let src = std::fs::read_to_string(fixture("decided")).unwrap();
+    let without: String = src
+        .lines()
+        .filter(|l| !l.starts_with("  image: docker.io/library/haproxy"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let warn = |text: &str, profile: &str| {
+        validate::validate_bytes("t.yaml", text.as_bytes(), Some(profile), None)
+            .unwrap()
+            .warnings
+            .iter()
+            .map(|d| (d.code, d.pointer.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        warn(&without, "ha"),
+        [(Code::WarnImageTag, "/edge".to_owned())]
+    );
+    assert!(warn(&without, "single-node").is_empty());
+    let accepted = without.replacen(
+        "\nservices:\n",
+        "\nsecurity:\n  accept:\n    image_tag: \"the site mirrors and scans its tags\"\nservices:\n",
+        1,
+    );
+    assert!(warn(&accepted, "ha").is_empty());
+}
