@@ -757,7 +757,7 @@ fn edge_load_balancer_image() {
     let without: String = src
         .lines()
         .filter(|l| !l.starts_with("  image: docker.io/library/haproxy"))
-        .map(|l| format!("{l}\n"))
+        .flat_map(|l| [l, "\n"])
         .collect();
     let warn = |text: &str, profile: &str| {
         validate::validate_bytes("t.yaml", text.as_bytes(), Some(profile), None)
