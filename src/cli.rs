@@ -16,16 +16,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a spec: every schema and semantic error at once, each as `FILE:LINE:COL`.
+    /// Check a spec: every schema and semantic error at once, each as `FILE:LINE:COL`, and a
+    /// warning for each hardening question it leaves open (exit 1 on those with --deny warnings).
     Validate {
         /// The spec file.
         spec: PathBuf,
         /// Profile: `single-node`, `ha` or a path to a profile file (default: the spec's `profile`, else single-node).
         #[arg(long)]
         profile: Option<String>,
-        /// Output format of the errors.
+        /// Output format of the errors and warnings.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Fail (exit 1) on warnings too: `--deny warnings`, for CI gates.
+        #[arg(long, value_enum)]
+        deny: Option<Deny>,
+        /// The same as `--deny warnings`.
+        #[arg(long)]
+        strict: bool,
     },
     /// Validate, then render the targets into the output directory (or compare with it: --check).
     Render {
@@ -89,6 +96,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// What `validate --deny` turns into a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Deny {
+    /// every warning: each hardening question the spec leaves open
+    Warnings,
 }
 
 /// Output of `images`.

@@ -83,6 +83,16 @@ pub enum Code {
     PodSecurity,
     KubernetesLimit,
     Other,
+    // warnings: hardening questions the spec leaves open
+    WarnRoot,
+    WarnLowUid,
+    WarnCapabilities,
+    WarnWritableRoot,
+    WarnNoLimits,
+    WarnNoHealthcheck,
+    WarnImageTag,
+    WarnSecretEnv,
+    WarnHostPort,
 }
 
 impl Code {
@@ -149,7 +159,62 @@ impl Code {
         Code::PodSecurity,
         Code::KubernetesLimit,
         Code::Other,
+        Code::WarnRoot,
+        Code::WarnLowUid,
+        Code::WarnCapabilities,
+        Code::WarnWritableRoot,
+        Code::WarnNoLimits,
+        Code::WarnNoHealthcheck,
+        Code::WarnImageTag,
+        Code::WarnSecretEnv,
+        Code::WarnHostPort,
     ];
+
+    /// The warning for an open hardening question, by the `accept` key that settles it.
+    #[must_use]
+    pub fn warning(e: crate::spec::model::Exception) -> Option<Code> {
+        use crate::spec::model::Exception as E;
+        Some(match e {
+            E::Root => Code::WarnRoot,
+            E::LowUid => Code::WarnLowUid,
+            E::Capabilities => Code::WarnCapabilities,
+            E::WritableRoot => Code::WarnWritableRoot,
+            E::NoLimits => Code::WarnNoLimits,
+            E::NoHealthcheck => Code::WarnNoHealthcheck,
+            E::ImageTag => Code::WarnImageTag,
+            E::SecretEnv => Code::WarnSecretEnv,
+            E::HostPort => Code::WarnHostPort,
+            // Relaxing these is an error without a reason (E329), never a warning.
+            E::PrivilegeEscalation | E::Seccomp => return None,
+        })
+    }
+
+    /// A warning (`W…`): the spec is valid, but leaves a question open.
+    #[must_use]
+    pub fn is_warning(self) -> bool {
+        self.as_str().starts_with('W')
+    }
+
+    /// What the code is about, in a few words (SARIF's rule descriptions).
+    #[must_use]
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::WarnRoot => "The container runs as root or as the image's unknown user",
+            Code::WarnLowUid => "The container runs as a UID that may exist on the host",
+            Code::WarnCapabilities => "Capabilities are added back after dropping them all",
+            Code::WarnWritableRoot => "The root file system is writable",
+            Code::WarnNoLimits => "No CPU or memory limit",
+            Code::WarnNoHealthcheck => "No health check",
+            Code::WarnImageTag => "The image is not pinned by digest",
+            Code::WarnSecretEnv => "Secrets are passed as environment variables",
+            Code::WarnHostPort => "A port is published outside the deployment",
+            c if c.as_str().starts_with("E1") => "The file is not valid YAML for misp-gen",
+            c if c.as_str().starts_with("E2") => "The spec does not match the schema",
+            c if c.as_str().starts_with("E4") => "The spec breaks a rule of its profile",
+            c if c.as_str().starts_with("E5") => "A target cannot carry a value of the spec",
+            _ => "The spec is inconsistent",
+        }
+    }
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -215,6 +280,15 @@ impl Code {
             Code::PodSecurity => "E501-pod-security",
             Code::KubernetesLimit => "E502-kubernetes-limit",
             Code::Other => "E900-other",
+            Code::WarnRoot => "W100-root",
+            Code::WarnLowUid => "W101-low-uid",
+            Code::WarnCapabilities => "W102-capabilities",
+            Code::WarnWritableRoot => "W103-writable-root",
+            Code::WarnNoLimits => "W104-no-limits",
+            Code::WarnNoHealthcheck => "W105-no-healthcheck",
+            Code::WarnImageTag => "W106-image-not-pinned",
+            Code::WarnSecretEnv => "W107-secret-env",
+            Code::WarnHostPort => "W108-host-port",
         }
     }
 }
@@ -239,6 +313,16 @@ impl Diagnostic {
         self
     }
 
+    /// `error` or `warning`, as the formats spell it.
+    #[must_use]
+    pub fn severity(&self) -> &'static str {
+        if self.code.is_warning() {
+            "warning"
+        } else {
+            "error"
+        }
+    }
+
     fn sort_key(&self) -> (&str, Pos, &str, &str) {
         (&self.file, self.pos, self.code.as_str(), &self.message)
     }
@@ -254,12 +338,14 @@ pub fn sort_dedup(diags: &mut Vec<Diagnostic>) {
 /// Output format of `validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// `FILE:LINE:COL: error[CODE]: message`, the source line and a caret
+    /// `FILE:LINE:COL: error[CODE]: message` (or `warning[CODE]`), the source line and a caret
     Human,
-    /// a JSON array of {file, line, column, pointer, code, message}
+    /// a JSON array of {file, line, column, pointer, severity, code, message, help}
     Json,
-    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`)
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`, `::warning …`)
     Github,
+    /// SARIF 2.1.0, for code-scanning uploads
+    Sarif,
 }
 
 /// Source texts by file name, for printing the offending line under a human diagnostic.
@@ -332,11 +418,24 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                     n - MAX_HUMAN
                 );
             }
-            if n > 0 {
-                let _ = writeln!(out, "{n} error{}", if n == 1 { "" } else { "s" });
+            let warnings = diags.iter().filter(|d| d.code.is_warning()).count();
+            let errors = n - warnings;
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            match (errors, warnings) {
+                (0, 0) => {}
+                (e, 0) => {
+                    let _ = writeln!(out, "{e} error{}", plural(e));
+                }
+                (0, w) => {
+                    let _ = writeln!(out, "{w} warning{}", plural(w));
+                }
+                (e, w) => {
+                    let _ = writeln!(out, "{e} error{}, {w} warning{}", plural(e), plural(w));
+                }
             }
             out
         }
+        Format::Sarif => sarif(diags),
         Format::Json => {
             #[derive(Serialize)]
             struct J<'a> {
@@ -344,6 +443,7 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                 line: u32,
                 column: u32,
                 pointer: &'a str,
+                severity: &'a str,
                 code: &'a str,
                 message: &'a str,
                 #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +456,7 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                     line: d.pos.line,
                     column: d.pos.col,
                     pointer: &d.pointer,
+                    severity: d.severity(),
                     code: d.code.as_str(),
                     message: &d.message,
                     help: d.help.as_deref(),
@@ -374,7 +475,8 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                 }
                 let _ = writeln!(
                     out,
-                    "::error file={},line={},col={},title={}::{}",
+                    "::{} file={},line={},col={},title={}::{}",
+                    d.severity(),
                     gh_escape_prop(&d.file),
                     d.pos.line,
                     d.pos.col,
@@ -387,13 +489,84 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
     }
 }
 
+/// SARIF 2.1.0: one run of misp-gen, a rule per code that occurs, a result per diagnostic.
+fn sarif(diags: &[Diagnostic]) -> String {
+    let mut codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    codes.sort();
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.as_str(),
+                "name": c.as_str().split_once('-').map_or(c.as_str(), |(_, n)| n),
+                "shortDescription": { "text": c.summary() },
+                "defaultConfiguration": { "level": if c.is_warning() { "warning" } else { "error" } },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let mut text = d.message.clone();
+            if let Some(h) = &d.help {
+                let _ = write!(text, " (help: {h})");
+            }
+            serde_json::json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": codes.iter().position(|c| *c == d.code).unwrap_or(0),
+                "level": d.severity(),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&d.file) },
+                        "region": { "startLine": d.pos.line.max(1), "startColumn": d.pos.col.max(1) },
+                    },
+                    "logicalLocations": [{ "fullyQualifiedName": d.pointer, "kind": "object" }],
+                }],
+            })
+        })
+        .collect();
+    let log = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "misp-gen",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut s = serde_json::to_string_pretty(&log).unwrap_or_else(|_| "{}".to_owned());
+    s.push('\n');
+    s
+}
+
+/// A file name as a relative URI reference: `/` separators, everything but unreserved
+/// characters percent-encoded.
+fn uri(file: &str) -> String {
+    let mut out = String::new();
+    for b in file.replace('\\', "/").bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
     let _ = writeln!(
         out,
-        "{}:{}:{}: error[{}]: {}",
+        "{}:{}:{}: {}[{}]: {}",
         d.file,
         d.pos.line,
         d.pos.col,
+        d.severity(),
         d.code.as_str(),
         d.message
     );

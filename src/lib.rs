@@ -41,13 +41,31 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             spec,
             profile,
             format,
+            deny,
+            strict,
         } => {
-            match validate::validate_file(&spec, profile.as_deref())
-                .and_then(|valid| check_renderable(&valid))
-            {
-                Ok(()) => {
-                    if format == diag::Format::Json {
-                        out(stdout, "[]\n")?;
+            let deny = strict || deny == Some(cli::Deny::Warnings);
+            match validate::validate_file(&spec, profile.as_deref()).and_then(|valid| {
+                check_renderable(&valid)?;
+                Ok(valid)
+            }) {
+                Ok(valid) => {
+                    let sources = std::collections::BTreeMap::from([(
+                        valid.raw.file.clone(),
+                        valid.raw.source.clone(),
+                    )]);
+                    let text = diag::format_all(&valid.warnings, format, &sources);
+                    if format == diag::Format::Human {
+                        let _ = std::io::stderr().write_all(text.as_bytes());
+                    } else {
+                        out(stdout, &text)?;
+                    }
+                    if deny && !valid.warnings.is_empty() {
+                        let n = valid.warnings.len();
+                        return Err(Error::Failed(format!(
+                            "{n} warning{} denied by --deny warnings: settle each question in the spec, or accept it with a reason in `security.accept`",
+                            if n == 1 { "" } else { "s" }
+                        )));
                     }
                     Ok(())
                 }
@@ -73,6 +91,15 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             flavor,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
+            if !valid.warnings.is_empty() {
+                let sources = std::collections::BTreeMap::from([(
+                    valid.raw.file.clone(),
+                    valid.raw.source.clone(),
+                )]);
+                let _ = std::io::stderr().write_all(
+                    diag::format_all(&valid.warnings, diag::Format::Human, &sources).as_bytes(),
+                );
+            }
             let opts = RenderOptions {
                 target,
                 templates,

@@ -262,6 +262,10 @@ struct Container {
     /// Where in the spec its security settings are decided (for Pod Security errors).
     #[serde(skip)]
     origin: Origin,
+    /// The exceptions its own service accepts, with their reasons (a one-off run inside a
+    /// dependant's pod keeps its own).
+    #[serde(skip)]
+    accept: BTreeMap<Exception, String>,
 }
 
 /// The spec nodes that decide a container's user, capabilities, escalation and seccomp.
@@ -991,7 +995,7 @@ pub fn render(
             .as_ref()
             .map_or(0, |h| secs(h.start_period.as_deref(), 0));
         pod.containers = vec![main];
-        let skips = skips(spec, &h, &pod);
+        let skips = skips(spec, &pod);
         out.pod_security(name, &pod);
         out.workloads.insert(name.clone(), service_ports(svc));
         emit(
@@ -1253,7 +1257,7 @@ pub fn render(
         };
         harden(&mut c, None, &h, &mut pod.volumes);
         pod.containers.push(c);
-        let skips = skips(spec, &h, &pod);
+        let skips = skips(spec, &pod);
         out.pod_security(rules::DATABASE, &pod);
         out.workloads.insert(
             rules::DATABASE.to_owned(),
@@ -1855,6 +1859,7 @@ fn hardening(spec: &Spec, svc: &Service) -> Hardening {
 /// why), every capability dropped but the effective set, the user, a read-only root with its
 /// writable paths as `emptyDir`s.
 fn harden(c: &mut Container, user: Option<&str>, h: &Hardening, volumes: &mut Vec<PodVolume>) {
+    c.accept.clone_from(&h.accept);
     if let Some((uid, gid)) = user.and_then(numeric_user) {
         c.security.run_as_user = Some(uid);
         c.security.run_as_group = gid;
@@ -1887,73 +1892,87 @@ fn harden(c: &mut Container, user: Option<&str>, h: &Hardening, volumes: &mut Ve
 }
 
 /// The checks the workload's pod fails by the spec's own choices, and the spec's reason for each:
-/// those with a reason become the checker's skip annotations; those without stay failures, so the
-/// user has to decide.
-fn skips(spec: &Spec, h: &Hardening, pod: &Pod) -> Vec<Skip> {
-    let all: Vec<&Container> = pod.init_containers.iter().chain(&pod.containers).collect();
-    let mut applies = Vec::new();
-    let mut when = |e: Exception, yes: bool| {
-        if yes {
-            applies.push(e);
-        }
+/// a check becomes the checker's skip annotation when every container that fails it belongs to a
+/// service that accepts the exception with a reason (a one-off run inside the pod answers for its
+/// own container); otherwise it stays a failure, so the user has to decide.
+fn skips<'p>(spec: &Spec, pod: &'p Pod) -> Vec<Skip> {
+    let all: Vec<&'p Container> = pod.init_containers.iter().chain(&pod.containers).collect();
+    let main: Vec<&'p Container> = pod.containers.iter().collect();
+    // (check, exception, the containers that fail it)
+    let mut checks: Vec<(&'static str, Exception, Vec<&'p Container>)> = Vec::new();
+    let mut check = |id: &'static str,
+                     e: Exception,
+                     among: &[&'p Container],
+                     fails: &dyn Fn(&Container) -> bool| {
+        checks.push((id, e, among.iter().copied().filter(|c| fails(c)).collect()));
     };
-    when(
-        Exception::ImageTag,
-        all.iter().any(|c| !c.image.contains('@')),
-    );
-    when(
-        Exception::Root,
-        pod.containers.iter().any(|c| !c.security.run_as_non_root),
-    );
-    when(
-        Exception::LowUid,
+    check("CKV_K8S_43", Exception::ImageTag, &all, &|c| {
+        !c.image.contains('@')
+    });
+    check("CKV_K8S_23", Exception::Root, &main, &|c| {
+        !c.security.run_as_non_root
+    });
+    check("CKV_K8S_40", Exception::LowUid, &main, &|c| {
         pod.host_users
-            && pod.containers.iter().any(|c| {
-                c.security
-                    .run_as_user
-                    .is_none_or(|u| u < security::HIGH_UID)
-            }),
-    );
-    when(
-        Exception::Capabilities,
-        all.iter().any(|c| !c.security.add.is_empty()),
-    );
-    when(
-        Exception::WritableRoot,
-        all.iter().any(|c| !c.security.read_only_root),
-    );
-    when(
-        Exception::SecretEnv,
-        all.iter()
-            .any(|c| c.env.iter().any(|e| e.secret_name.is_some())),
-    );
-    when(
-        Exception::HostPort,
-        all.iter()
-            .any(|c| c.ports.iter().any(|p| p.host_port.is_some())),
-    );
-    when(
-        Exception::PrivilegeEscalation,
-        all.iter().any(|c| c.security.allow_escalation),
-    );
-    when(Exception::Seccomp, pod.seccomp != "RuntimeDefault");
-    when(
-        Exception::NoHealthcheck,
-        pod.containers
+            && c.security
+                .run_as_user
+                .is_none_or(|u| u < security::HIGH_UID)
+    });
+    check("CKV_K8S_25", Exception::Capabilities, &all, &|c| {
+        !c.security.add.is_empty()
+    });
+    check("CKV_K8S_22", Exception::WritableRoot, &all, &|c| {
+        !c.security.read_only_root
+    });
+    check("CKV_K8S_35", Exception::SecretEnv, &all, &|c| {
+        c.env.iter().any(|e| e.secret_name.is_some())
+    });
+    check("CKV_K8S_26", Exception::HostPort, &all, &|c| {
+        c.ports.iter().any(|p| p.host_port.is_some())
+    });
+    check("CKV_K8S_20", Exception::PrivilegeEscalation, &all, &|c| {
+        c.security.allow_escalation
+    });
+    check("CKV_K8S_31", Exception::Seccomp, &main, &|_| {
+        pod.seccomp != "RuntimeDefault"
+    });
+    check("CKV_K8S_8", Exception::NoHealthcheck, &main, &|c| {
+        c.liveness.is_none()
+    });
+    check("CKV_K8S_9", Exception::NoHealthcheck, &main, &|c| {
+        c.readiness.is_none()
+    });
+    let cpu = |c: &Container| c.resources.as_ref().is_none_or(|r| r.cpu_limit.is_none());
+    let memory = |c: &Container| {
+        c.resources
+            .as_ref()
+            .is_none_or(|r| r.memory_limit.is_none())
+    };
+    check("CKV_K8S_10", Exception::NoLimits, &all, &cpu);
+    check("CKV_K8S_11", Exception::NoLimits, &all, &cpu);
+    check("CKV_K8S_12", Exception::NoLimits, &all, &memory);
+    check("CKV_K8S_13", Exception::NoLimits, &all, &memory);
+    let mut out: Vec<Skip> = Vec::new();
+    for (id, e, failing) in checks {
+        if failing.is_empty() {
+            continue;
+        }
+        // Every failing container's own reason, or no skip.
+        let Some(mut reasons) = failing
             .iter()
-            .any(|c| c.liveness.is_none() || c.readiness.is_none()),
-    );
-    let mut out: Vec<Skip> = applies
-        .into_iter()
-        .filter_map(|e| h.accept.get(&e).map(|r| (e, r.trim().to_owned())))
-        .flat_map(|(e, reason)| {
-            security::checkov_ids(e).iter().map(move |check| Skip {
-                check,
-                exception: e.key(),
-                reason: reason.clone(),
-            })
-        })
-        .collect();
+            .map(|c| c.accept.get(&e).map(|r| r.trim().to_owned()))
+            .collect::<Option<Vec<String>>>()
+        else {
+            continue;
+        };
+        reasons.sort();
+        reasons.dedup();
+        out.push(Skip {
+            check: id,
+            exception: e.key(),
+            reason: reasons.join("; "),
+        });
+    }
     // The pull policy is the spec's own choice (`images.pull`), so its reason is derived from it.
     if let Some(p) = spec.images.as_ref().and_then(|i| i.pull)
         && p != Pull::Always
@@ -2052,8 +2071,27 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
     }
 }
 
+/// Seconds between the default readiness probes of a service without a health check.
+const DEFAULT_READINESS_PERIOD: u64 = 10;
+
 fn probes(svc: &Service, c: &mut Container) {
-    let Some(h) = &svc.healthcheck else { return };
+    let Some(h) = &svc.healthcheck else {
+        // No health check: a TCP readiness probe on the first TCP port. It never restarts the
+        // container (no liveness probe: how long the image takes to start is unknown); it only
+        // keeps the pod out of its Service until the port it declares accepts connections.
+        if let Some(p) = svc.ports.iter().find(|p| p.protocol == Protocol::Tcp) {
+            c.readiness = Some(Probe {
+                http_path: None,
+                port: Some(serde_json::Value::from(p.name.clone())),
+                scheme: None,
+                exec: None,
+                period: DEFAULT_READINESS_PERIOD,
+                timeout: 5,
+                failure_threshold: 3,
+            });
+        }
+        return;
+    };
     let period = secs(h.interval.as_deref(), 30_000);
     let timeout = secs(h.timeout.as_deref(), 5_000);
     let retries = u64::from(h.retries.unwrap_or(3));
@@ -2357,6 +2395,7 @@ fn wait_container(
             memory_limit: Some("32Mi".into()),
         }),
         origin: main.origin.clone(),
+        accept: main.accept.clone(),
         security: ContainerSecurity {
             run_as_user: Some(uid.map_or(NOBODY, |(u, _)| u)),
             run_as_group: Some(uid.map_or(Some(NOBODY), |(_, g)| g).unwrap_or(NOBODY)),

@@ -333,7 +333,8 @@ pub struct Security {
     /// Exceptions the user accepts, each with the reason, which misp-gen writes next to the
     /// checker's skip annotation (checkov's `checkov.io/skipN`). Keys: `image_tag`, `root`,
     /// `low_uid`, `capabilities`, `writable_root`, `secret_env`, `host_port`,
-    /// `privilege_escalation`, `seccomp`, `no_healthcheck`.
+    /// `privilege_escalation`, `seccomp`, `no_healthcheck`, `no_limits`. A reason also silences
+    /// the matching `validate` warning (`W100`–`W108`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub accept: BTreeMap<Exception, String>,
 }
@@ -373,6 +374,8 @@ pub enum Exception {
     Seccomp,
     /// No `healthcheck`: nothing tells the orchestrator the service is alive or ready.
     NoHealthcheck,
+    /// No CPU or memory limit (`resources`): one container can starve the others on its host.
+    NoLimits,
 }
 
 impl Exception {
@@ -388,6 +391,7 @@ impl Exception {
         Exception::PrivilegeEscalation,
         Exception::Seccomp,
         Exception::NoHealthcheck,
+        Exception::NoLimits,
     ];
 
     /// The name in the spec.
@@ -404,6 +408,7 @@ impl Exception {
             Exception::PrivilegeEscalation => "privilege_escalation",
             Exception::Seccomp => "seccomp",
             Exception::NoHealthcheck => "no_healthcheck",
+            Exception::NoLimits => "no_limits",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Valid {
     /// The typed effective spec.
     pub spec: Spec,
     pub profile: Profile,
+    /// The hardening questions the effective spec leaves open (`W…`), sorted by position.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Everything `validate` found, with the source texts to show them against.
@@ -203,6 +205,7 @@ pub fn validate_bytes(
     diag::sort_dedup(&mut inv.diags);
     match (spec, profile) {
         (Some(spec), Some(profile)) if inv.diags.is_empty() => Ok(Valid {
+            warnings: warnings(&spec, &effective, &profile),
             raw,
             doc: effective,
             spec,
@@ -210,6 +213,65 @@ pub fn validate_bytes(
         }),
         _ => Err(Error::Invalid(inv)),
     }
+}
+
+/// The open hardening questions of a valid spec as warnings, at their nodes in `doc`; and the
+/// image of the load balancer compose runs in front of a replicated edge service, when it is not
+/// pinned and the top-level `security.accept.image_tag` gives no reason.
+#[must_use]
+pub fn warnings(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = crate::security::open_questions(spec)
+        .into_iter()
+        .filter_map(|q| {
+            Some(Diagnostic {
+                file: doc.file.clone(),
+                pos: if q.at_key {
+                    doc.key_pos(&q.pointer)
+                } else {
+                    doc.pos(&q.pointer)
+                },
+                code: Code::warning(q.exception)?,
+                pointer: q.pointer,
+                message: q.message,
+                help: Some(q.help),
+            })
+        })
+        .collect();
+    let replicated_edge = spec
+        .edge
+        .as_ref()
+        .and_then(|e| spec.services.get(&e.service))
+        .is_some_and(|svc| rules::replicas(svc, profile) > 1);
+    let accepted = spec.security.as_ref().is_some_and(|s| {
+        s.accept
+            .contains_key(&crate::spec::model::Exception::ImageTag)
+    });
+    let lb = crate::plan::lb_image(spec);
+    if replicated_edge && !lb.contains('@') && !accepted {
+        let pointer = if spec.edge.as_ref().is_some_and(|e| e.image.is_some()) {
+            "/edge/image"
+        } else {
+            "/edge"
+        };
+        out.push(Diagnostic {
+            file: doc.file.clone(),
+            pos: if pointer == "/edge" {
+                doc.key_pos(pointer)
+            } else {
+                doc.pos(pointer)
+            },
+            pointer: pointer.to_owned(),
+            code: Code::WarnImageTag,
+            message: format!(
+                "the load balancer compose runs in front of the replicated edge service uses `{lb}`, pinned by tag, not by `@sha256:` digest"
+            ),
+            help: Some(
+                "set `edge.image: NAME:TAG@sha256:…`, or give the reason in the top-level `security.accept.image_tag`".into(),
+            ),
+        });
+    }
+    diag::sort_dedup(&mut out);
+    out
 }
 
 /// Read the typed model from the effective document with the nodes that failed the schema
