@@ -7,15 +7,13 @@
 //! `cargo test` runs a short version; `.ci/run` runs the full one (200 rounds of a 1000-service
 //! spec) with `MISP_GEN_CRASH_ROUNDS` and `MISP_GEN_CRASH_SERVICES`, and prints the figures.
 
-#![expect(clippy::expect_used, reason = "tests fail by panicking")]
-
 mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::tree;
+use common::{Rng, tree};
 
 /// The binary under test, or `MISP_GEN_BIN` (`.ci/run` points it at the release build, so that
 /// 200 rounds of 1000 services fit its time).
@@ -45,46 +43,6 @@ fn spec(n: u64, host: &str) -> String {
         );
     }
     s
-}
-
-/// xorshift64*: reproducible kill points from a printed seed, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-fn consistent(tls: &Path, host: &str) -> Result<(), String> {
-    let Some(openssl) = common::tool("openssl") else {
-        return Ok(());
-    };
-    let run = |args: &[&str]| {
-        std::process::Command::new(&openssl)
-            .args(args)
-            .current_dir(tls)
-            .output()
-            .expect("openssl runs")
-    };
-    let pub_crt = run(&["x509", "-in", "tls.crt", "-noout", "-pubkey"]);
-    let pub_key = run(&["pkey", "-in", "tls.key", "-pubout"]);
-    if pub_crt.stdout != pub_key.stdout {
-        return Err("tls.key is not the key of tls.crt".into());
-    }
-    if !run(&["verify", "-CAfile", "ca.crt", "tls.crt"])
-        .status
-        .success()
-    {
-        return Err("tls.crt is not signed by ca.crt".into());
-    }
-    let names = run(&["x509", "-in", "tls.crt", "-noout", "-ext", "subjectAltName"]);
-    if !String::from_utf8_lossy(&names.stdout).contains(&format!("DNS:{host}")) {
-        return Err(format!("tls.crt does not name {host}"));
-    }
-    Ok(())
 }
 
 fn staged(out: &Path) -> usize {
@@ -160,7 +118,7 @@ fn killed_renders_leave_consistent_secrets() {
         let said = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "round {round} (seed {seed}): {said}");
         repaired += usize::from(said.contains("issued a new certificate under the kept CA"));
-        let state = consistent(&out.join("secrets/tls"), hosts[which]);
+        let state = common::tls_consistent(&out.join("secrets/tls"), hosts[which]);
         assert_eq!(state, Ok(()), "round {round} (seed {seed})");
         assert_eq!(
             std::fs::read(out.join("secrets/tls/ca.key")).expect("ca"),

@@ -13,22 +13,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use misp_gen::cli::Target;
 use misp_gen::{Error, RenderOptions, SecretSource};
-
-/// xorshift64*: reproducible from the printed seed, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
 
 const TOKENS: &[&str] = &[
     "",

@@ -58,26 +58,8 @@ fn ok(o: &Output) {
     assert!(o.status.success(), "{}", text(o));
 }
 
-/// `openssl` says whether the kept set is consistent: key matches certificate, certificate
-/// verifies under the CA and names `host`.
 fn consistent(tls: &Path, host: &str) -> bool {
-    let Some(openssl) = common::tool("openssl") else {
-        return true;
-    };
-    let run = |args: &[&str]| {
-        std::process::Command::new(&openssl)
-            .args(args)
-            .current_dir(tls)
-            .output()
-            .expect("openssl runs")
-    };
-    let pub_crt = run(&["x509", "-in", "tls.crt", "-noout", "-pubkey"]);
-    let pub_key = run(&["pkey", "-in", "tls.key", "-pubout"]);
-    let verified = run(&["verify", "-CAfile", "ca.crt", "tls.crt"]);
-    let names = run(&["x509", "-in", "tls.crt", "-noout", "-ext", "subjectAltName"]);
-    pub_crt.stdout == pub_key.stdout
-        && verified.status.success()
-        && String::from_utf8_lossy(&names.stdout).contains(&format!("DNS:{host}"))
+    common::tls_consistent(tls, host).is_ok()
 }
 
 // Finding 2: a render killed between renaming `hosts` and `tls.crt`/`tls.key` after the hosts

@@ -186,3 +186,52 @@ pub fn assert_no_leak(dir: &Path) {
 pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.yaml"))
 }
+
+/// Whether the kept TLS set in `tls` (a `secrets/<name>/` directory) is consistent, as openssl
+/// sees it: the key is the certificate's, the certificate verifies under `ca.crt` and names
+/// `host`. `Ok` without openssl (a skip, or a failure under CI=true, as [`tool`] says).
+pub fn tls_consistent(tls: &Path, host: &str) -> Result<(), String> {
+    let Some(openssl) = tool("openssl") else {
+        return Ok(());
+    };
+    let run = |args: &[&str]| {
+        Command::new(&openssl)
+            .args(args)
+            .current_dir(tls)
+            .output()
+            .expect("openssl runs")
+    };
+    let pub_crt = run(&["x509", "-in", "tls.crt", "-noout", "-pubkey"]);
+    let pub_key = run(&["pkey", "-in", "tls.key", "-pubout"]);
+    if pub_crt.stdout != pub_key.stdout {
+        return Err("tls.key is not the key of tls.crt".into());
+    }
+    if !run(&["verify", "-CAfile", "ca.crt", "tls.crt"])
+        .status
+        .success()
+    {
+        return Err("tls.crt is not signed by ca.crt".into());
+    }
+    let names = run(&["x509", "-in", "tls.crt", "-noout", "-ext", "subjectAltName"]);
+    if !String::from_utf8_lossy(&names.stdout).contains(&format!("DNS:{host}")) {
+        return Err(format!("tls.crt does not name {host}"));
+    }
+    Ok(())
+}
+
+/// xorshift64*: reproducible random choices from a printed seed, with no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
+    }
+}
