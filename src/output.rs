@@ -572,8 +572,8 @@ impl Verify {
     }
 }
 
-/// What under `secrets/` others can reach: a directory wider than 0700, or a file outside the
-/// `mounted/` copies (0444 by design, inside 0700 directories) with any group or other bit.
+/// What under `secrets/` others can reach: a directory wider than 0700, or a kept value (not a
+/// derived file, see [`is_derived_secret`]) with any group or other bit.
 fn wide_secret_modes(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, rel: &str, out: &mut Vec<String>) {
         let p = root.join(rel);
@@ -596,7 +596,9 @@ fn wide_secret_modes(dir: &Path) -> Vec<String> {
             for n in names {
                 walk(root, &format!("{rel}/{n}"), out);
             }
-        } else if m.is_file() && mode & 0o077 != 0 && !rel.contains("/mounted/") {
+        } else if m.is_file() && mode & 0o077 != 0 && !is_derived_secret(rel) {
+            // The kept values; derived files have the modes their readers need (0444 copies
+            // for non-root containers), inside the 0700 directories.
             out.push(format!("{rel} is {mode:04o}, readable by others"));
         }
     }

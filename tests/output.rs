@@ -392,3 +392,22 @@ fn a_held_lock_is_waited_for_and_named() {
     ok(&o);
     assert!(text(&o).contains("waiting for process"), "{}", text(&o));
 }
+
+// The mode check covers the kept values only: derived files keep the modes their readers need
+// (the edge proxy's 0444 certificate bundle, read by a non-root HAProxy) and verify stays clean.
+#[test]
+fn derived_files_keep_their_modes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    ok(&render(
+        &common::example("misp"),
+        &out,
+        &["--profile", "ha", "--target", "compose"],
+    ));
+    let pem = out.join("secrets/compose/edge-proxy.pem");
+    assert_eq!(
+        std::fs::metadata(&pem).expect("pem").permissions().mode() & 0o777,
+        0o444
+    );
+    ok(&verify(&out));
+}
