@@ -259,7 +259,9 @@ fn secret_modes_are_reasserted() {
     ok(&verify(&out));
 }
 
-// Finding 11: a read-only directory with nothing to change renders fine (nothing is rewritten).
+// Finding 11: a re-render with nothing to change rewrites nothing, not even SHA256SUMS, so a
+// read-only directory renders fine. (Root writes through modes, so the test checks the
+// mechanism, that no file is replaced, rather than making the directory read-only.)
 #[test]
 fn read_only_directory_with_nothing_to_change() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -267,7 +269,6 @@ fn read_only_directory_with_nothing_to_change() {
     let s = spec(tmp.path(), "a.example");
     ok(&render(&s, &out, &["--target", "compose"]));
     let before = tree(&out);
-    // Root writes through modes: check for real with a read-only bind of the tree only if not root.
     let sums = out.join("SHA256SUMS");
     let mtime = std::fs::metadata(&sums)
         .expect("meta")
