@@ -162,11 +162,26 @@ pub enum Entry {
 /// # Errors
 /// A refusal naming what is in the way (exit 2).
 pub fn entry(dir: &Path, rel: &str) -> Result<Entry, Error> {
+    entry_with(dir, rel, &mut std::collections::HashSet::new())
+}
+
+/// [`entry`], skipping the directories on the way already found to be real directories inside
+/// `dir` (`known`, relative paths; the caller holds the lock, so they stay so) and adding those
+/// it checks: a render of thousands of files looks at each directory once.
+fn entry_with(
+    dir: &Path,
+    rel: &str,
+    known: &mut std::collections::HashSet<String>,
+) -> Result<Entry, Error> {
     let parts: Vec<&str> = rel.split('/').collect();
     let mut cur = dir.to_path_buf();
     for (i, part) in parts.iter().enumerate() {
         cur.push(part);
         let last = i + 1 == parts.len();
+        let prefix = || parts[..=i].join("/");
+        if !last && known.contains(&prefix()) {
+            continue;
+        }
         match std::fs::symlink_metadata(&cur) {
             Err(_) => return Ok(Entry::Absent),
             Ok(m) if m.file_type().is_symlink() => {
@@ -176,7 +191,9 @@ pub fn entry(dir: &Path, rel: &str) -> Result<Entry, Error> {
                 )));
             }
             Ok(m) if last && m.is_file() => return Ok(Entry::File(m)),
-            Ok(m) if !last && m.is_dir() => {}
+            Ok(m) if !last && m.is_dir() => {
+                known.insert(prefix());
+            }
             Ok(m) => {
                 let what = if m.is_dir() {
                     "a directory"
@@ -215,6 +232,12 @@ pub fn read_entry(dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
                 .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
         }
     }
+}
+
+/// The bytes of a file [`entry_with`] found to be a regular file inside the directory (its size
+/// already compared with what is about to be written).
+fn read_checked(p: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
 }
 
 /// Remove what killed renders left staged (`.misp-gen-*` temporary files), never following links.
@@ -287,7 +310,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
-fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
+/// A file written beside `path` under a temporary name and closed (a render stages thousands:
+/// holding each open would run out of file descriptors); removed on drop unless persisted.
+fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::TempPath> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -301,7 +326,7 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::Name
     // No fsync per file: the rename already makes each file old or new after a crash of misp-gen,
     // which is the promise; durability against power loss is the file system's, as for `cp`. An
     // fsync per file made a render ten times slower than copying its output.
-    Ok(tmp)
+    Ok(tmp.into_temp_path())
 }
 
 /// Lower-case hex SHA-256.
@@ -403,7 +428,15 @@ fn dir_mode(rel_dir: &str) -> u32 {
     }
 }
 
-fn ensure_dirs(out: &Path, rel: &str) -> Result<(), Error> {
+/// The directories a write has checked (relative paths) and those it created (removed again,
+/// when empty, if the write fails).
+#[derive(Default)]
+struct Dirs {
+    known: std::collections::HashSet<String>,
+    created: Vec<PathBuf>,
+}
+
+fn ensure_dirs(out: &Path, rel: &str, dirs: &mut Dirs) -> Result<(), Error> {
     let mut cur = PathBuf::from(out);
     let parts: Vec<&str> = rel.split('/').collect();
     let mut rel_dir = String::new();
@@ -413,6 +446,10 @@ fn ensure_dirs(out: &Path, rel: &str) -> Result<(), Error> {
             rel_dir.push('/');
         }
         rel_dir.push_str(part);
+        // `secrets` is looked at every time: its mode is re-asserted before a value lands in it.
+        if rel_dir != "secrets" && dirs.known.contains(&rel_dir) {
+            continue;
+        }
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.is_dir() => {
                 if rel_dir == "secrets" && m.permissions().mode() & 0o077 != 0 {
@@ -429,12 +466,14 @@ fn ensure_dirs(out: &Path, rel: &str) -> Result<(), Error> {
             Err(_) => {
                 std::fs::create_dir(&cur)
                     .map_err(|e| Error::Io(format!("cannot create {}", cur.display()), e))?;
+                dirs.created.push(cur.clone());
                 std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(dir_mode(&rel_dir)))
                     .map_err(|e| {
                         Error::Io(format!("cannot set the mode of {}", cur.display()), e)
                     })?;
             }
         }
+        dirs.known.insert(rel_dir.clone());
     }
     Ok(())
 }
@@ -457,6 +496,19 @@ pub struct Report {
 /// # Errors
 /// I/O errors and refusals (exit 2); nothing was changed when checking or staging failed.
 pub fn write(out: &Path, files: &FileSet, _lock: &DirLock) -> Result<Report, Error> {
+    let mut dirs = Dirs::default();
+    let result = write_locked(out, files, &mut dirs);
+    if result.is_err() {
+        // Nothing staged is left (each staged file is removed on drop); directories this write
+        // created for files it never committed go too.
+        for d in dirs.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    result
+}
+
+fn write_locked(out: &Path, files: &FileSet, dirs: &mut Dirs) -> Result<Report, Error> {
     match std::fs::metadata(out) {
         Ok(m) if !m.is_dir() => {
             return Err(refused(format!(
@@ -484,7 +536,7 @@ pub fn write(out: &Path, files: &FileSet, _lock: &DirLock) -> Result<Report, Err
         .chain(stale.iter().copied())
         .chain([&SUMS.to_owned(), &SECRET_SUMS.to_owned()])
     {
-        if let Entry::File(m) = entry(out, rel)? {
+        if let Entry::File(m) = entry_with(out, rel, &mut dirs.known)? {
             existing.insert(rel.clone(), m);
         }
     }
@@ -496,12 +548,12 @@ pub fn write(out: &Path, files: &FileSet, _lock: &DirLock) -> Result<Report, Err
         if let Some(m) = existing.get(rel)
             && m.permissions().mode() & 0o777 == f.mode
             && m.len() == f.bytes.len() as u64
-            && read_entry(out, rel)?.is_some_and(|b| b == f.bytes)
+            && read_checked(&path)? == f.bytes
         {
             report.unchanged += 1;
             continue;
         }
-        ensure_dirs(out, rel)?;
+        ensure_dirs(out, rel, dirs)?;
         let tmp = stage(&path, &f.bytes, f.mode)
             .map_err(|e| Error::Io(format!("cannot write {}", path.display()), e))?;
         staged.push((rel.clone(), path, tmp));
@@ -538,7 +590,7 @@ pub fn write(out: &Path, files: &FileSet, _lock: &DirLock) -> Result<Report, Err
         && read_entry(out, SECRET_SUMS)?.is_none_or(|b| b != text.as_bytes())
     {
         let p = out.join(SECRET_SUMS);
-        ensure_dirs(out, SECRET_SUMS)?;
+        ensure_dirs(out, SECRET_SUMS, dirs)?;
         write_atomic(&p, text.as_bytes(), Some(0o600))
             .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))?;
     }

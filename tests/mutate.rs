@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::Rng;
 use misp_gen::cli::Target;
+use misp_gen::spec::model::Flavor;
 use misp_gen::{Error, RenderOptions, SecretSource};
 
 const TOKENS: &[&str] = &[
@@ -152,6 +153,66 @@ fn seeds() -> Vec<(String, String)> {
     v
 }
 
+/// Every YAML file of a render parses back (the built-in templates are not re-parsed at render
+/// time: this is where a template that emits broken YAML is caught).
+fn parse_back(files: &misp_gen::render::FileSet) -> Result<(), String> {
+    for (path, f) in files {
+        if path.ends_with(".yaml") || path.ends_with(".yml") {
+            let text = std::str::from_utf8(&f.bytes).map_err(|e| format!("{path}: {e}"))?;
+            misp_gen::spec::load::check_syntax(text).map_err(|(pos, m)| {
+                format!(
+                    "{path} does not parse back as YAML at {}:{}: {m}",
+                    pos.line, pos.col
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+// Pins that every example and e2e spec renders, for every profile, target and systemd flavour,
+// to YAML that parses back.
+#[test]
+fn every_seed_renders_yaml_that_parses_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut checked = 0;
+    for (name, text) in seeds() {
+        for profile in ["single-node", "ha"] {
+            // Some e2e specs are for one profile only.
+            let Ok(v) =
+                misp_gen::validate::validate_bytes(&name, text.as_bytes(), Some(profile), None)
+            else {
+                continue;
+            };
+            for (target, flavor) in [
+                (Target::Compose, None),
+                (Target::Kubernetes, None),
+                (Target::Systemd, Some(Flavor::Quadlet)),
+                (Target::Systemd, Some(Flavor::Podman)),
+                (Target::Systemd, Some(Flavor::Docker)),
+            ] {
+                let opts = RenderOptions {
+                    target,
+                    templates: None,
+                    registry_mirror: None,
+                    flavor,
+                };
+                let files = misp_gen::render_files_with(
+                    &v,
+                    &tmp.path().join("never"),
+                    &opts,
+                    &|_| None,
+                    SecretSource::Placeholders,
+                )
+                .expect("a seed renders");
+                parse_back(&files).unwrap_or_else(|e| panic!("{name} {profile} {target:?}: {e}"));
+                checked += files.len();
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} files rendered");
+}
+
 // Pins that no mutant of a real spec panics, errs internally, or takes longer than the bound.
 #[test]
 fn mutants_end_valid_or_located() {
@@ -195,7 +256,10 @@ fn mutants_end_valid_or_located() {
                             &|_| None,
                             SecretSource::Placeholders,
                         ) {
-                            Ok(_) | Err(Error::Invalid(_)) => {}
+                            Ok(files) => {
+                                parse_back(&files).map_err(|e| format!("render {target:?}: {e}"))?
+                            }
+                            Err(Error::Invalid(_)) => {}
                             Err(e) => return Err(format!("render {target:?}: {e}")),
                         }
                     }

@@ -412,3 +412,35 @@ fn derived_files_keep_their_modes() {
     );
     ok(&verify(&out));
 }
+
+// Pins that a render of more files than the process may hold open succeeds (each staged file is
+// closed once written: with 1024 descriptors, the common default, a render of ~130 services
+// failed with "Too many open files").
+#[test]
+fn more_files_than_open_descriptors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut body = String::from("apiVersion: misp-gen/v1\nname: many\nservices:\n");
+    for i in 0..40 {
+        body.push_str(&format!(
+            "  s{i}:\n    image: docker.io/library/nginx:1.27.3\n    ports: [{{ name: http, port: 80 }}]\n"
+        ));
+    }
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(&spec, body).expect("spec");
+    let out = tmp.path().join("out");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" render \"$1\" --out \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_misp-gen"))
+        .arg(&spec)
+        .arg(&out)
+        .output()
+        .expect("runs");
+    ok(&o);
+    let files = tree(&out).len();
+    assert!(
+        files > 64 * 3,
+        "only {files} files: the limit was not exceeded"
+    );
+    ok(&verify(&out));
+}

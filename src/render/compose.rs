@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
-use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret, check_yaml};
+use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service};
@@ -742,7 +742,7 @@ pub fn render(
             .collect(),
     };
     let text = templates.render("compose/compose.yaml.j2", &ctx)?;
-    check_yaml("compose/compose.yaml", &text)?;
+    templates.check_yaml("compose/compose.yaml", &text)?;
     add(files, "compose/compose.yaml", text, 0o644);
     Ok(())
 }

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
 use crate::render::compose::{port_is_https, port_number};
-use crate::render::{FileSet, Templates, add, add_secret, check_yaml, pod_security};
+use crate::render::{FileSet, Templates, add, add_secret, pod_security};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening, numeric_user};
 use crate::spec::load::escape_segment;
@@ -1503,7 +1503,7 @@ pub fn render(
         };
         let text = templates.render("kubernetes/secrets-kustomization.yaml.j2", &ctx)?;
         let path = format!("{SECRETS_DIR}/kustomization.yaml");
-        check_yaml(&path, &text)?;
+        templates.check_yaml(&path, &text)?;
         add_secret(files, path, text);
         resources.push("../secrets/kubernetes".into());
     }
@@ -1529,7 +1529,7 @@ pub fn render(
     manifests.insert("kustomization.yaml".into(), text);
     for (file, text) in manifests {
         let path = format!("{DIR}/{file}");
-        check_yaml(&path, &text)?;
+        templates.check_yaml(&path, &text)?;
         add(files, path, text, 0o644);
     }
     Ok(())
