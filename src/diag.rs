@@ -79,6 +79,7 @@ pub enum Code {
     UnknownCapability,
     SecurityWritable,
     RunAsNonRoot,
+    TooMany,
     UnitValue,
     PodSecurity,
     KubernetesLimit,
@@ -155,6 +156,7 @@ impl Code {
         Code::UnknownCapability,
         Code::SecurityWritable,
         Code::RunAsNonRoot,
+        Code::TooMany,
         Code::UnitValue,
         Code::PodSecurity,
         Code::KubernetesLimit,
@@ -272,6 +274,7 @@ impl Code {
             Code::UnknownCapability => "E330-unknown-capability",
             Code::SecurityWritable => "E331-security-writable",
             Code::RunAsNonRoot => "E332-run-as-non-root",
+            Code::TooMany => "E333-too-many",
             Code::UnknownProfile => "E400-unknown-profile",
             Code::ProfileDatabase => "E401-profile-database",
             Code::ProfileSharedVolume => "E402-profile-shared-volume",
@@ -641,29 +644,46 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Optimal-string-alignment distance: edits, with a swap of two neighbours counted as one.
+/// Both words are at most 64 characters ([`closest`] sees to it; longer ones get `usize::MAX`):
+/// three rows on the stack, no allocation (30 000 unknown fields asked for a million of these).
 fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
+    const N: usize = 65;
+    let mut ab = ['\0'; N];
+    let mut bb = ['\0'; N];
+    let (mut la, mut lb) = (0, 0);
+    for c in a.chars() {
+        if la == N - 1 {
+            return usize::MAX;
+        }
+        ab[la] = c;
+        la += 1;
     }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
+    for c in b.chars() {
+        if lb == N - 1 {
+            return usize::MAX;
+        }
+        bb[lb] = c;
+        lb += 1;
     }
+    let (a, b) = (&ab[..la], &bb[..lb]);
+    // Rows i-2, i-1 and i of the table.
+    let mut two = [0usize; N];
+    let mut one: [usize; N] = std::array::from_fn(|j| j);
+    let mut cur = [0usize; N];
     for i in 1..=a.len() {
+        cur[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut v = (one[j] + 1).min(cur[j - 1] + 1).min(one[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(two[j - 2] + 1);
             }
-            d[i][j] = v;
+            cur[j] = v;
         }
+        two = one;
+        one = cur;
     }
-    d[a.len()][b.len()]
+    one[b.len()]
 }
 
 #[cfg(test)]
@@ -679,5 +699,21 @@ mod tests {
             Some("replicas")
         );
         assert_eq!(closest("zzz", ["image"]), None);
+    }
+
+    // Pins the distance itself on the rolling rows: edits, swaps, empty and non-ASCII words, and
+    // the 64-character bound.
+    #[test]
+    fn distances() {
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("ab", "ba"), 1);
+        assert_eq!(distance("ca", "abc"), 3);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("abc", ""), 3);
+        assert_eq!(distance("", ""), 0);
+        assert_eq!(distance("größe", "grösse"), 2);
+        let long = "a".repeat(64);
+        assert_eq!(distance(&long, &long), 0);
+        assert_eq!(distance(&"a".repeat(65), "a"), usize::MAX);
     }
 }

@@ -304,7 +304,8 @@ pub fn render_files_with(
         SecretSource::Kept => prepare_secrets(valid, dir, env)?,
         SecretSource::Placeholders => secrets::placeholders(valid),
     };
-    render_with(valid, &secrets, opts)
+    let templates = render::Templates::new(opts.templates.as_deref())?;
+    render_with(valid, &secrets, opts, &templates)
 }
 
 fn prepare_secrets(
@@ -332,34 +333,60 @@ fn render_with(
     valid: &validate::Valid,
     secrets: &secrets::Secrets,
     opts: &RenderOptions,
+    templates: &render::Templates,
 ) -> Result<render::FileSet, Error> {
     let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
-    let templates = render::Templates::new(opts.templates.as_deref())?;
+    let mirror = mirror.as_deref();
     let mut files = render::FileSet::new();
     for (path, bytes) in secrets.files() {
         render::add_secret(&mut files, path, bytes);
     }
-    if matches!(opts.target, cli::Target::Compose | cli::Target::All) {
-        render::compose::render(valid, secrets, &templates, mirror.as_deref(), &mut files)?;
+    let flavor = opts
+        .flavor
+        .or(valid.spec.targets.systemd.flavor)
+        .unwrap_or_default();
+    // The targets share nothing but what they read, so they render at once, one thread each;
+    // their files are merged, and the first error returned, in the order a sequential render had.
+    let wanted = |t: cli::Target| matches!(opts.target, cli::Target::All) || opts.target == t;
+    let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
+        let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
+            cli::Target::Compose,
+            cli::Target::Kubernetes,
+            cli::Target::Systemd,
+        ]
+        .into_iter()
+        .filter(|t| wanted(*t))
+        .map(|t| {
+            scope.spawn(move || {
+                let mut out = render::FileSet::new();
+                match t {
+                    cli::Target::Compose => {
+                        render::compose::render(valid, secrets, templates, mirror, &mut out)?;
+                    }
+                    cli::Target::Kubernetes => {
+                        render::kubernetes::render(valid, secrets, templates, mirror, &mut out)?;
+                    }
+                    _ => {
+                        render::systemd::render(
+                            valid, secrets, templates, mirror, flavor, &mut out,
+                        )?;
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .collect();
+        jobs.into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a renderer panicked".into())))
+            })
+            .collect()
+    });
+    for r in results {
+        files.extend(r?);
     }
-    if matches!(opts.target, cli::Target::Kubernetes | cli::Target::All) {
-        render::kubernetes::render(valid, secrets, &templates, mirror.as_deref(), &mut files)?;
-    }
-    if matches!(opts.target, cli::Target::Systemd | cli::Target::All) {
-        let flavor = opts
-            .flavor
-            .or(valid.spec.targets.systemd.flavor)
-            .unwrap_or_default();
-        render::systemd::render(
-            valid,
-            secrets,
-            &templates,
-            mirror.as_deref(),
-            flavor,
-            &mut files,
-        )?;
-    }
-    let mut images = plan::images(valid, mirror.as_deref(), rendered(opts.target)).join("\n");
+    let mut images = plan::images(valid, mirror, rendered(opts.target)).join("\n");
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
     Ok(files)
@@ -373,6 +400,7 @@ fn render_with(
 fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     // Stand-ins for every secret: nothing read, generated or taken from the environment.
     let secrets = secrets::placeholders(valid);
+    let templates = render::Templates::check_only()?;
     let mut diags = Vec::new();
     let mut sources = std::collections::BTreeMap::new();
     let mut runs = vec![
@@ -393,7 +421,7 @@ fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
             registry_mirror: None,
             flavor,
         };
-        match render_with(valid, &secrets, &opts) {
+        match render_with(valid, &secrets, &opts, &templates) {
             Ok(_) => {}
             Err(Error::Invalid(inv)) => {
                 for d in inv.diags {

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::{bin, example};
 
 #[expect(clippy::expect_used, reason = "a test helper")]
@@ -421,5 +423,49 @@ fn edge_values_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--templates /nonexistent: no such directory")
+    );
+}
+
+// Pins the size bounds (E333): more services than a spec may hold are refused at `services`
+// before any other rule or render runs, and 1 000 services (the bound) validate.
+#[test]
+fn size_bounds_are_errors_with_a_position() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = |n: usize| {
+        let mut s = String::from("apiVersion: misp-gen/v1\nname: big\nservices:\n");
+        for i in 0..n {
+            let _ = write!(
+                s,
+                "  s{i}:\n    image: docker.io/library/nginx:1.27.3\n    user: \"10001\"\n"
+            );
+        }
+        let p = tmp.path().join(format!("s{n}.yaml"));
+        std::fs::write(&p, s).expect("spec");
+        p
+    };
+    let o = bin()
+        .arg("validate")
+        .arg(spec(1001))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "s1001.yaml:3:1: error[E333-too-many]: 1001 services, at most 1000 in one spec"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("error[").count(), 1, "{err}");
+    let o = bin()
+        .arg("validate")
+        .arg(spec(1000))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }

@@ -157,7 +157,8 @@ fn seeds() -> Vec<(String, String)> {
 /// time: this is where a template that emits broken YAML is caught).
 fn parse_back(files: &misp_gen::render::FileSet) -> Result<(), String> {
     for (path, f) in files {
-        if path.ends_with(".yaml") || path.ends_with(".yml") {
+        let ext = std::path::Path::new(path).extension();
+        if ext.is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml")) {
             let text = std::str::from_utf8(&f.bytes).map_err(|e| format!("{path}: {e}"))?;
             misp_gen::spec::load::check_syntax(text).map_err(|(pos, m)| {
                 format!(
@@ -257,7 +258,8 @@ fn mutants_end_valid_or_located() {
                             SecretSource::Placeholders,
                         ) {
                             Ok(files) => {
-                                parse_back(&files).map_err(|e| format!("render {target:?}: {e}"))?
+                                parse_back(&files)
+                                    .map_err(|e| format!("render {target:?}: {e}"))?;
                             }
                             Err(Error::Invalid(_)) => {}
                             Err(e) => return Err(format!("render {target:?}: {e}")),

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
@@ -421,9 +423,10 @@ fn more_files_than_open_descriptors() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut body = String::from("apiVersion: misp-gen/v1\nname: many\nservices:\n");
     for i in 0..40 {
-        body.push_str(&format!(
+        let _ = write!(
+            body,
             "  s{i}:\n    image: docker.io/library/nginx:1.27.3\n    ports: [{{ name: http, port: 80 }}]\n"
-        ));
+        );
     }
     let spec = tmp.path().join("spec.yaml");
     std::fs::write(&spec, body).expect("spec");
