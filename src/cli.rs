@@ -96,6 +96,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a shell completion script: `misp-gen completions bash > /etc/bash_completion.d/misp-gen`
+    /// (zsh: into a directory of `$fpath` as `_misp-gen`; fish: `~/.config/fish/completions/misp-gen.fish`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `misp-gen man > /usr/local/share/man/man1/misp-gen.1`; with
+    /// `--out DIR`, write it and one page per command (misp-gen-render.1, ...) into DIR.
+    Man {
+        /// Directory to write every page into (created if missing) instead of printing the main one.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// What `validate --deny` turns into a failure.

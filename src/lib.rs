@@ -209,6 +209,41 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             };
             out(stdout, &text)
         }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "misp-gen",
+                &mut buf,
+            );
+            if shell == clap_complete::Shell::Bash {
+                // clap_complete's bash script spells a hyphenated program's states two ways (the
+                // loop `misp__gen__subcmd__render`, the arms `misp__subcmd__gen__subcmd__render`:
+                // clap-rs/clap#6421), so no command's options ever completed. One spelling.
+                buf = String::from_utf8_lossy(&buf)
+                    .replace("misp__subcmd__gen", "misp__gen")
+                    .into_bytes();
+            }
+            stdout
+                .write_all(&buf)
+                .map_err(|e| Error::Io("cannot write to standard output".into(), e))
+        }
+        Command::Man { out: Some(dir) } => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .map_err(|e| Error::Io(format!("cannot write the pages into {}", dir.display()), e))
+        }
+        Command::Man { out: None } => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut buf)
+                .map_err(|e| Error::Io("cannot render the manual page".into(), e))?;
+            stdout
+                .write_all(&buf)
+                .map_err(|e| Error::Io("cannot write to standard output".into(), e))
+        }
         Command::Schema => {
             let mut s = serde_json::to_string_pretty(&spec::schema())
                 .map_err(|e| Error::Internal(e.to_string()))?;

@@ -469,3 +469,109 @@ fn size_bounds_are_errors_with_a_position() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+// Pins the completion scripts: each names every command, and the bash one is valid bash that
+// completes `render --ta` to `--target` when sourced.
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _misp__gen"),
+        ("zsh", "#compdef misp-gen"),
+        ("fish", "-c misp-gen"),
+    ] {
+        let o = bin().args(["completions", shell]).output().expect("runs");
+        assert!(
+            o.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let script = String::from_utf8(o.stdout).expect("utf-8");
+        assert!(script.contains(marker), "{shell}: no `{marker}`");
+        for cmd in [
+            "validate",
+            "render",
+            "verify",
+            "images",
+            "schema",
+            "init",
+            "completions",
+            "man",
+        ] {
+            assert!(script.contains(cmd), "{shell}: `{cmd}` missing");
+        }
+    }
+    let o = bin().args(["completions", "bash"]).output().expect("runs");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let script = tmp.path().join("misp-gen.bash");
+    std::fs::write(&script, &o.stdout).expect("write");
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$0"; COMP_WORDS=(misp-gen render --ta); COMP_CWORD=2; _misp__gen misp-gen --ta render; printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    let replies = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        replies.lines().any(|l| l == "--target"),
+        "bash completed `render --ta` to {replies:?} ({})",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+// Pins the manual pages: the main one on standard output, and with --out one per command, each a
+// roff page that groff formats (when installed) with the command's options in it.
+#[test]
+fn manual_pages() {
+    let o = bin().arg("man").output().expect("runs");
+    assert!(o.status.success());
+    let page = String::from_utf8(o.stdout).expect("utf-8");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH misp-gen 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH misp-gen 1"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("man1");
+    let o = bin()
+        .arg("man")
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for cmd in [
+        "validate",
+        "render",
+        "verify",
+        "images",
+        "schema",
+        "init",
+        "completions",
+        "man",
+    ] {
+        let p = dir.join(format!("misp-gen-{cmd}.1"));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            text.contains(&format!(".TH misp-gen-{cmd} 1")),
+            "{}",
+            p.display()
+        );
+    }
+    let render = std::fs::read_to_string(dir.join("misp-gen-render.1")).expect("page");
+    for opt in ["\\-\\-check", "\\-\\-target", "\\-\\-registry\\-mirror"] {
+        assert!(render.contains(opt), "misp-gen-render.1 lacks {opt}");
+    }
+    if let Ok(o) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(dir.join("misp-gen-render.1"))
+        .output()
+    {
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "groff: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
