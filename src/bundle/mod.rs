@@ -848,22 +848,23 @@ pub fn verify(file: &Path) -> Result<Vec<String>, Error> {
     let io = |name: &str, e: std::io::Error| {
         Error::Io(format!("cannot read {name} in {}", file.display()), e)
     };
+    // Each entry hashed once.
+    let mut got = BTreeMap::new();
+    for path in b.archive.entries.keys() {
+        got.insert(path.clone(), b.archive.sha256(path).map_err(|e| io(path, e))?);
+    }
     for (path, want) in &listed {
-        if !b.archive.entries.contains_key(path) {
-            diffs.push(format!("missing: {path}{}", of(path)));
-            continue;
-        }
-        let got = b.archive.sha256(path).map_err(|e| io(path, e))?;
-        if &got != want {
-            diffs.push(format!("modified: {path}{}", of(path)));
+        match got.get(path) {
+            None => diffs.push(format!("missing: {path}{}", of(path))),
+            Some(g) if g != want => diffs.push(format!("modified: {path}{}", of(path))),
+            Some(_) => {}
         }
     }
-    for path in b.archive.entries.keys() {
+    for (path, got) in &got {
         if path != "SHA256SUMS" && !listed.contains_key(path) {
             diffs.push(format!("unexpected: {path}"));
         }
         if let Some(hex) = path.strip_prefix("images/blobs/sha256/") {
-            let got = b.archive.sha256(path).map_err(|e| io(path, e))?;
             if got != hex {
                 diffs.push(format!("digest: {path} holds sha256:{got}{}", of(path)));
             }
