@@ -434,16 +434,26 @@ fn engine_image(engine: &str, image: &str, staging: &Staging) -> Result<ImageRec
         }
         Ok(())
     })();
+    let read_err = read.err();
+    if read_err.is_some() {
+        // Stop the engine, which would otherwise wait for us to read the rest.
+        let _ = child.kill();
+    }
     let out = child
         .wait_with_output()
         .map_err(|e| Error::Io(format!("cannot run `{engine} save`"), e))?;
+    if let Some(e @ Error::Io(..)) = read_err {
+        return Err(e);
+    }
     if !out.status.success() {
         return Err(Error::Failed(format!(
             "{image}: not in the local {engine} store (`{engine} save`: {})",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    read?;
+    if let Some(e) = read_err {
+        return Err(e);
+    }
     let manifest_json = manifest_json
         .ok_or_else(|| Error::Failed(format!("{image}: `{engine} save` wrote no manifest.json")))?;
     let m = parse_json(&manifest_json, image, "manifest.json")?;
@@ -851,7 +861,10 @@ pub fn verify(file: &Path) -> Result<Vec<String>, Error> {
     // Each entry hashed once.
     let mut got = BTreeMap::new();
     for path in b.archive.entries.keys() {
-        got.insert(path.clone(), b.archive.sha256(path).map_err(|e| io(path, e))?);
+        got.insert(
+            path.clone(),
+            b.archive.sha256(path).map_err(|e| io(path, e))?,
+        );
     }
     for (path, want) in &listed {
         match got.get(path) {

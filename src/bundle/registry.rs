@@ -114,6 +114,22 @@ impl Registry {
     /// # Errors
     /// A CA file that cannot be read.
     pub fn new(host: &str, ca_file: Option<&std::path::Path>) -> Result<Registry, Error> {
+        let user = match (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
+            (Ok(u), Ok(p)) if !u.is_empty() => Some((u, p)),
+            _ => None,
+        };
+        Registry::with_credentials(host, ca_file, user)
+    }
+
+    /// A client for `host` with the credentials given (user, password).
+    ///
+    /// # Errors
+    /// A CA file that cannot be read.
+    pub fn with_credentials(
+        host: &str,
+        ca_file: Option<&std::path::Path>,
+        user: Option<(String, String)>,
+    ) -> Result<Registry, Error> {
         let ca_env = std::env::var_os(CA_ENV).map(std::path::PathBuf::from);
         let ca = ca_file.map(std::path::Path::to_path_buf).or(ca_env);
         let tls = tls_config(ca.as_deref())?;
@@ -127,10 +143,6 @@ impl Registry {
             "registry-1.docker.io"
         } else {
             host
-        };
-        let user = match (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
-            (Ok(u), Ok(p)) if !u.is_empty() => Some((u, p)),
-            _ => None,
         };
         Ok(Registry {
             host: host.to_owned(),
