@@ -129,7 +129,7 @@ pub struct BundleArgs {
     /// Pull every image through this mirror HOST[:PORT][/PATH] (default: the spec's images.mirror, else each image's registry).
     #[arg(long)]
     pub registry_mirror: Option<String>,
-    /// PEM file of CA certificates to trust for the registry besides the system's (or MISP_GEN_REGISTRY_CA).
+    /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
 }
@@ -146,10 +146,10 @@ pub enum BundleAction {
     Push {
         /// The bundle archive.
         file: PathBuf,
-        /// The site's registry HOST[:PORT][/PATH]; credentials from MISP_GEN_REGISTRY_USER and MISP_GEN_REGISTRY_PASSWORD.
+        /// The site's registry HOST[:PORT][/PATH]; credentials from `MISP_GEN_REGISTRY_USER` and `MISP_GEN_REGISTRY_PASSWORD`.
         #[arg(long)]
         registry: String,
-        /// PEM file of CA certificates to trust for the registry besides the system's (or MISP_GEN_REGISTRY_CA).
+        /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
         #[arg(long)]
         ca_file: Option<PathBuf>,
         /// Output directory of the render (secrets are generated there).

@@ -247,6 +247,7 @@ fn pull_manifest(
     Ok((total, platform))
 }
 
+#[expect(clippy::too_many_lines, reason = "an index and a manifest, in order")]
 /// Pull `image` (as the spec names it) from `from` (its registry, or the mirror) into `staging`.
 fn pull_image(
     image: &str,
@@ -383,6 +384,7 @@ fn pull_image(
     })
 }
 
+#[expect(clippy::too_many_lines, reason = "read, check, convert, in order")]
 /// Take `image` out of the local engine's store with `ENGINE save` (the docker-archive format
 /// both Docker and podman write; Docker 25+ adds an OCI layout whose blobs it names the same way)
 /// and store it as an OCI image manifest over the same config and layers.
@@ -877,10 +879,10 @@ pub fn verify(file: &Path) -> Result<Vec<String>, Error> {
         if path != "SHA256SUMS" && !listed.contains_key(path) {
             diffs.push(format!("unexpected: {path}"));
         }
-        if let Some(hex) = path.strip_prefix("images/blobs/sha256/") {
-            if got != hex {
-                diffs.push(format!("digest: {path} holds sha256:{got}{}", of(path)));
-            }
+        if let Some(hex) = path.strip_prefix("images/blobs/sha256/")
+            && got != hex
+        {
+            diffs.push(format!("digest: {path} holds sha256:{got}{}", of(path)));
         }
     }
     for name in &needed {
@@ -1181,9 +1183,9 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
         for d in &blobs {
             let name = format!("images/{}", blob_name(d).map_err(std::io::Error::other)?);
             let r = b.archive.reader(&name)?;
-            let size = r.limit();
-            total += size;
-            let mut h = header(size);
+            let blob_size = r.limit();
+            total += blob_size;
+            let mut h = header(blob_size);
             builder.append_data(&mut h, &name["images/".len()..], r)?;
         }
         let mut h = header(manifest_json.len() as u64);

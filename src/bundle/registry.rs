@@ -28,6 +28,9 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
+/// A request body: a reader and its length; called again when a request is retried.
+type BodyFn<'a> = dyn FnMut() -> Result<Option<(Box<dyn Read>, u64)>, Error> + 'a;
+
 #[derive(Debug, Clone)]
 enum Auth {
     None,
@@ -245,7 +248,7 @@ impl Registry {
         method: &str,
         url: &str,
         headers: &[(&str, &str)],
-        body: &mut dyn FnMut() -> Result<Option<(Box<dyn Read>, u64)>, Error>,
+        body: &mut BodyFn<'_>,
         what: &str,
     ) -> Result<ureq::Response, Error> {
         let url = if url.starts_with("http") {
