@@ -942,7 +942,13 @@ fn pin(valid: &mut crate::validate::Valid, digests: &BTreeMap<String, String>) {
     let pinned = |image: &str| -> String {
         match ImageRef::parse(image) {
             Ok(mut r) => {
-                let key = r.to_string();
+                // The bundled digest replaces one the spec wrote: for a multi-platform image
+                // bundled for one platform it is that platform's manifest, which the site has.
+                let key = ImageRef {
+                    digest: None,
+                    ..r.clone()
+                }
+                .to_string();
                 if let Some(d) = digests.get(&key) {
                     r.digest = Some(d.clone());
                 }
@@ -1149,9 +1155,13 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
             blobs.insert(l.clone());
         }
         blobs.insert(cfg.clone());
+        // An engine tags by name and tag; a digest in the name is not a tag.
+        let tag = ImageRef::parse(&image)
+            .map(|r| ImageRef { digest: None, ..r }.to_string())
+            .unwrap_or(image.clone());
         list.push(json!({
             "Config": blob_name(&cfg)?,
-            "RepoTags": [image],
+            "RepoTags": [tag],
             "Layers": layer_paths,
         }));
     }
@@ -1220,4 +1230,44 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
         mib(total),
         site.out.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins that a blob whose bytes are not its digest is refused while it streams, naming both
+    // digests, and that nothing of it stays in the blob store.
+    #[test]
+    fn a_blob_that_is_not_its_digest_is_refused() {
+        let staging = Staging {
+            dir: tempfile::tempdir().expect("tmp"),
+        };
+        let want = format!("sha256:{}", crate::output::sha256_hex(b"expected"));
+        let err = staging
+            .put(&mut &b"tampered"[..], Some(&want), "img:1", "layer 1/1")
+            .expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains(&want) && msg.contains("img:1"), "{msg}");
+        assert!(!staging.has(&want));
+        assert_eq!(
+            std::fs::read_dir(staging.dir.path()).expect("dir").count(),
+            0,
+            "a temporary file was left"
+        );
+        let (d, n) = staging
+            .put(&mut &b"expected"[..], Some(&want), "img:1", "layer 1/1")
+            .expect("accepted");
+        assert_eq!((d.as_str(), n), (want.as_str(), 8));
+        assert!(staging.has(&want));
+    }
+
+    // Pins platform matching: `linux/arm64` takes any arm64 variant, `linux/arm64/v8` that one.
+    #[test]
+    fn platforms_match_with_and_without_variant() {
+        assert!(platform_matches("linux/amd64", "linux/amd64"));
+        assert!(platform_matches("linux/arm64/v8", "linux/arm64"));
+        assert!(!platform_matches("linux/arm64", "linux/arm64/v8"));
+        assert!(!platform_matches("linux/arm/v7", "linux/arm64"));
+    }
 }
