@@ -80,7 +80,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   for l in "${logins[@]}"; do docker logout "$l" >/dev/null 2>&1 || true; done
   for d in "${certdirs[@]}"; do rm -rf "$d"; done
-  for t in "${tags[@]}"; do docker rmi "$t" >/dev/null 2>&1 || true; done
+  for t in "${tags[@]}"; do docker rmi -f "$t" >/dev/null 2>&1 || true; done
   for i in "${IMAGES[@]}"; do
     if ! docker image inspect "$i" >/dev/null 2>&1; then
       say "putting the e2e images back (build-images.sh)"
@@ -195,7 +195,8 @@ done
 
 kill "$up_pid"; wait "$up_pid" 2>/dev/null || true
 docker logout "$UP" >/dev/null 2>&1 || true
-for i in "${IMAGES[@]}"; do docker rmi "$i" "$UP/${i#docker.io/}" >/dev/null; done
+# -f: untag even where a stopped container still refers to the image; no name of it is left.
+for i in "${IMAGES[@]}"; do docker rmi -f "$i" "$UP/${i#docker.io/}" >/dev/null; done
 say "upstream stopped; ${IMAGES[*]} removed from the engine"
 
 registry site site-user site-pass
@@ -265,7 +266,7 @@ done
 "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" down -v -t 1 >/dev/null 2>&1
 check "push: down -v leaves no container" bash -c "[ -z \"\$(docker ps -aq --filter label=com.docker.compose.project=$p)\" ]"
 # The pulled images go: the next path starts from an engine without them.
-docker images --digests --format '{{.Repository}}@{{.Digest}}' | grep "^$SITE/" | xargs -r docker rmi >/dev/null
+docker images --digests --format '{{.Repository}}@{{.Digest}}' | grep "^$SITE/" | xargs -r docker rmi -f >/dev/null
 
 # ---------------------------------------------------------------- no registry: load, then Compose
 
