@@ -258,11 +258,13 @@ fn payload(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn spec(dir: &Path, images: &[(&str, &str)]) -> PathBuf {
-    let mut s = String::from("apiVersion: misp-gen/v1\nname: bundle-test\nservices:\n");
+    let mut s = String::from(
+        "apiVersion: misp-gen/v1\nname: bundle-test\nsecrets:\n  token: { generate: password, length: 20 }\nservices:\n",
+    );
     for (name, image) in images {
         let _ = write!(
             s,
-            "  {name}:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n"
+            "  {name}:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n    env: {{ TOKEN: \"${{secrets.token}}\" }}\n"
         );
     }
     let p = dir.join("spec.yaml");
@@ -465,6 +467,29 @@ fn bundle_pulls_verifies_and_pushes_pinned_by_digest() {
     }
     let o = bin().arg("verify").arg(&rendered).output().expect("runs");
     assert!(o.status.success(), "{}", text(&o));
+    // Pushed again into the same directory (a newer bundle, say): the site's secrets are kept.
+    let secrets = common::tree(&rendered.join("secrets"));
+    assert!(secrets.contains_key("token"), "{:?}", secrets.keys());
+    let o = misp(
+        &[
+            "bundle",
+            "push",
+            out.to_str().expect("utf-8"),
+            "--registry",
+            &mirror,
+            "--ca-file",
+            site.ca().to_str().expect("utf-8"),
+            "--pull",
+            "always",
+            "--out",
+            rendered.to_str().expect("utf-8"),
+        ],
+        Some(("site-user", "site-pass")),
+    );
+    assert!(o.status.success(), "bundle push again: {}", text(&o));
+    assert_eq!(common::tree(&rendered.join("secrets")), secrets);
+    let compose = std::fs::read_to_string(rendered.join("compose/compose.yaml")).expect("compose");
+    assert!(compose.contains("pull_policy: \"always\""), "{compose}");
 }
 
 // Pins each bad input as a clear error naming the image, registry or file, with its exit code,
