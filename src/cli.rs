@@ -82,6 +82,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ImagesFormat::List)]
         format: ImagesFormat,
     },
+    /// Carry a deployment across an air gap: `bundle SPEC --out FILE` writes one archive with the
+    /// rendered output, every image (an OCI image layout) and checksums; `bundle verify`, `bundle
+    /// push` and `bundle load` use it on the other side.
+    Bundle(BundleArgs),
     /// Print the JSON Schema (2020-12) of the spec.
     Schema,
     /// Write a commented starter spec.
@@ -110,6 +114,100 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `bundle SPEC --out FILE`, or one of its subcommands.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    pub action: Option<BundleAction>,
+    /// The spec file.
+    #[arg(required = true)]
+    pub spec: Option<PathBuf>,
+    /// Profile: `single-node`, `ha` or a path to a profile file (carried in the bundle).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The archive to write (replaced only when the new one is whole).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Take the images from the local Docker or podman store (`--engine`) instead of a registry.
+    #[arg(long)]
+    pub from_engine: bool,
+    /// The engine for --from-engine: `docker`, `podman`, or a path to either.
+    #[arg(long, default_value = "docker")]
+    pub engine: String,
+    /// Platform `os/arch[/variant]` to bundle from multi-platform images; repeatable (default: the host's).
+    #[arg(long = "platform")]
+    pub platforms: Vec<String>,
+    /// Pull every image through this mirror HOST[:PORT][/PATH] (default: the spec's images.mirror, else each image's registry).
+    #[arg(long)]
+    pub registry_mirror: Option<String>,
+    /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What to do with a bundle on the other side of the gap.
+#[derive(Debug, Subcommand)]
+pub enum BundleAction {
+    /// Check every checksum and every image blob's digest; name each difference (exit 1).
+    Verify {
+        /// The bundle archive.
+        file: PathBuf,
+    },
+    /// Push every image to the site's registry, then render the bundle's spec through it, each image pinned by digest.
+    Push {
+        /// The bundle archive.
+        file: PathBuf,
+        /// The site's registry HOST[:PORT][/PATH]; credentials from `MISP_GEN_REGISTRY_USER` and `MISP_GEN_REGISTRY_PASSWORD`.
+        #[arg(long)]
+        registry: String,
+        /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Output directory of the render (secrets are generated there).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Pull policy of the render (default: the spec's).
+        #[arg(long, value_enum)]
+        pull: Option<PullPolicy>,
+        /// systemd flavour (default: the spec's targets.systemd.flavor, else quadlet).
+        #[arg(long, value_enum)]
+        flavor: Option<crate::spec::model::Flavor>,
+    },
+    /// Load every image into the local Docker or podman, then render the bundle's spec with pull policy never.
+    Load {
+        /// The bundle archive.
+        file: PathBuf,
+        /// The engine: `docker`, `podman`, or a path to either.
+        #[arg(long, default_value = "docker")]
+        engine: String,
+        /// Output directory of the render (secrets are generated there).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// systemd flavour (default: the spec's targets.systemd.flavor, else quadlet).
+        #[arg(long, value_enum)]
+        flavor: Option<crate::spec::model::Flavor>,
+    },
+}
+
+/// A pull policy on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Never,
+    Missing,
+    Always,
+}
+
+impl From<PullPolicy> for crate::spec::model::Pull {
+    fn from(p: PullPolicy) -> Self {
+        match p {
+            PullPolicy::Never => crate::spec::model::Pull::Never,
+            PullPolicy::Missing => crate::spec::model::Pull::Missing,
+            PullPolicy::Always => crate::spec::model::Pull::Always,
+        }
+    }
 }
 
 /// What `validate --deny` turns into a failure.

@@ -1,6 +1,7 @@
 //! misp-gen: one validated deployment spec in; docker-compose, Kubernetes manifests and systemd
 //! units out.
 
+pub mod bundle;
 pub mod cli;
 pub mod diag;
 pub mod error;
@@ -106,59 +107,39 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 registry_mirror,
                 flavor,
             };
-            // One render at a time per directory, from reading secrets/ to writing SHA256SUMS;
-            // a check reads beside no render.
-            // A directory this render creates (to lock it) is removed again if the render fails.
-            let created = (!check && !dir.exists()).then(|| RemoveIfEmpty(dir.clone()));
-            let (lock, _shared) = if check {
-                (None, output::lock_shared(&dir)?)
-            } else {
-                (
-                    Some(output::lock_exclusive(&dir, output::lock_wait())?),
-                    None,
-                )
-            };
+            if !check {
+                return render_to_dir(&valid, &dir, &opts);
+            }
+            // A check reads beside no render.
+            let _shared = output::lock_shared(&dir)?;
             // A checkout without secrets/ (CI: secrets are never committed) is checked on the
             // committed outputs alone, which never depend on a secret's value: secrets are
             // neither read nor generated then, and external ones need no value.
-            let with_secrets = !check || output::has_secrets(&dir);
+            let with_secrets = output::has_secrets(&dir);
             let source = if with_secrets {
                 SecretSource::Kept
             } else {
                 SecretSource::Placeholders
             };
             let files = render_files_with(&valid, &dir, &opts, &|k| std::env::var(k).ok(), source)?;
-            if check {
-                if !with_secrets {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "note: {} has no secrets/: compared the files outside it and SHA256SUMS; no secret was read or generated",
-                        dir.display()
-                    );
-                }
-                let diff = output::check(&dir, &files, with_secrets)?;
-                if diff.is_empty() {
-                    return Ok(());
-                }
-                out(stdout, &diff)?;
-                return Err(Error::Failed(format!(
-                    "{} differs from what the spec renders to",
+            if !with_secrets {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: {} has no secrets/: compared the files outside it and SHA256SUMS; no secret was read or generated",
                     dir.display()
-                )));
+                );
             }
-            let lock = lock.ok_or_else(|| Error::Internal("render without its lock".into()))?;
-            let report = output::write(&dir, &files, &lock)?;
-            std::mem::forget(created);
-            let _ = writeln!(
-                std::io::stderr(),
-                "rendered {} files into {} ({} changed, {} removed)",
-                files.len(),
-                dir.display(),
-                report.written.len(),
-                report.removed.len()
-            );
-            Ok(())
+            let diff = output::check(&dir, &files, with_secrets)?;
+            if diff.is_empty() {
+                return Ok(());
+            }
+            out(stdout, &diff)?;
+            Err(Error::Failed(format!(
+                "{} differs from what the spec renders to",
+                dir.display()
+            )))
         }
+        Command::Bundle(args) => run_bundle(args),
         Command::Verify { dir } => {
             let _shared = output::lock_shared(&dir)?;
             let v = output::verify(&dir)?;
@@ -262,6 +243,119 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
+    let say = |s: &str| {
+        let _ = writeln!(std::io::stderr(), "{s}");
+    };
+    match args.action {
+        None => {
+            let (Some(spec), Some(out)) = (args.spec, args.out) else {
+                return Err(Error::Usage("bundle needs SPEC and --out FILE".into()));
+            };
+            let source = if args.from_engine {
+                bundle::ImageSource::Engine(args.engine)
+            } else {
+                bundle::ImageSource::Registry {
+                    mirror: args.registry_mirror,
+                    ca_file: args.ca_file,
+                }
+            };
+            let summary = bundle::create(&bundle::Create {
+                spec,
+                profile: args.profile,
+                out,
+                source,
+                platforms: args.platforms,
+            })?;
+            say(&summary);
+            Ok(())
+        }
+        Some(cli::BundleAction::Verify { file }) => {
+            let diffs = bundle::verify(&file)?;
+            if diffs.is_empty() {
+                say(&format!(
+                    "{}: every checksum and digest matches",
+                    file.display()
+                ));
+                return Ok(());
+            }
+            let mut stdout = std::io::stdout().lock();
+            for d in &diffs {
+                let _ = writeln!(stdout, "{d}");
+            }
+            Err(Error::Failed(format!(
+                "{} does not match its checksums and digests ({} difference{})",
+                file.display(),
+                diffs.len(),
+                if diffs.len() == 1 { "" } else { "s" }
+            )))
+        }
+        Some(cli::BundleAction::Push {
+            file,
+            registry,
+            ca_file,
+            out,
+            pull,
+            flavor,
+        }) => {
+            let site = bundle::SiteRender {
+                out,
+                pull: pull.map(Into::into),
+                flavor,
+            };
+            say(&bundle::push(&file, &registry, ca_file.as_deref(), &site)?);
+            Ok(())
+        }
+        Some(cli::BundleAction::Load {
+            file,
+            engine,
+            out,
+            flavor,
+        }) => {
+            let site = bundle::SiteRender {
+                out,
+                pull: None,
+                flavor,
+            };
+            say(&bundle::load(&file, &engine, &site)?);
+            Ok(())
+        }
+    }
+}
+
+/// Render `valid` into `dir` as `render` does: under the directory's lock, staged, secrets kept.
+///
+/// # Errors
+/// As `render`.
+pub fn render_to_dir(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+) -> Result<(), Error> {
+    // One render at a time per directory, from reading secrets/ to writing SHA256SUMS.
+    // A directory this render creates (to lock it) is removed again if the render fails.
+    let created = (!dir.exists()).then(|| RemoveIfEmpty(dir.to_path_buf()));
+    let lock = output::lock_exclusive(dir, output::lock_wait())?;
+    let files = render_files_with(
+        valid,
+        dir,
+        opts,
+        &|k| std::env::var(k).ok(),
+        SecretSource::Kept,
+    )?;
+    let report = output::write(dir, &files, &lock)?;
+    std::mem::forget(created);
+    let _ = writeln!(
+        std::io::stderr(),
+        "rendered {} files into {} ({} changed, {} removed)",
+        files.len(),
+        dir.display(),
+        report.written.len(),
+        report.removed.len()
+    );
+    Ok(())
 }
 
 fn images_json(used: &std::collections::BTreeMap<String, Vec<String>>) -> Result<String, Error> {

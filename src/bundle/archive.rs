@@ -1,0 +1,240 @@
+//! The bundle's archive: a plain tar written in one fixed way (entries sorted by path, mtime 0,
+//! uid and gid 0, mode 0644, no owner names), so that identical contents give identical bytes;
+//! and a reader that indexes the entries to read any one of them in place.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek as _, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// Where an entry's bytes come from when writing.
+pub enum Source {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Write `entries` (path → source) as a tar to `w`, in path order.
+///
+/// # Errors
+/// Reading a source file or writing fails.
+pub fn write_tar<W: Write>(writer: W, entries: &BTreeMap<String, Source>) -> std::io::Result<W> {
+    let mut builder = tar::Builder::new(writer);
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (path, src) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        match src {
+            Source::Bytes(bytes) => {
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, path, bytes.as_slice())?;
+            }
+            Source::File(file) => {
+                let f = File::open(file)?;
+                header.set_size(f.metadata()?.len());
+                builder.append_data(&mut header, path, f)?;
+            }
+        }
+    }
+    builder.into_inner()
+}
+
+/// An entry of an archive on disk: where its bytes start and how many there are.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A tar on disk, indexed by path.
+pub struct Archive {
+    pub path: PathBuf,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Archive {
+    /// Index every regular file of the tar at `path`.
+    ///
+    /// # Errors
+    /// `Err(message)` when it cannot be read as a whole tar (truncated, not a tar, an entry that
+    /// is not a regular file, a path twice or one that climbs out).
+    pub fn open(path: &Path) -> Result<Archive, String> {
+        let f = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let mut ar = tar::Archive::new(f);
+        let mut entries = BTreeMap::new();
+        let mut any = false;
+        for e in ar
+            .entries_with_seek()
+            .map_err(|e| format!("not a tar archive: {e}"))?
+        {
+            let e = e.map_err(|e| format!("truncated or not a bundle: {e}"))?;
+            any = true;
+            let name = e
+                .path()
+                .map_err(|e| format!("an entry with an unreadable name: {e}"))?
+                .to_string_lossy()
+                .into_owned();
+            match e.header().entry_type() {
+                tar::EntryType::Regular => {}
+                tar::EntryType::Directory => continue,
+                other => {
+                    return Err(format!(
+                        "{name}: a {other:?} entry; a bundle holds regular files only"
+                    ));
+                }
+            }
+            if name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
+                return Err(format!(
+                    "{name}: an entry path that is not a plain relative path"
+                ));
+            }
+            let entry = Entry {
+                offset: e.raw_file_position(),
+                size: e.size(),
+            };
+            if entry.offset + entry.size > len {
+                return Err(format!(
+                    "{name}: truncated ({} of {} bytes present)",
+                    len.saturating_sub(entry.offset),
+                    entry.size
+                ));
+            }
+            if entries.insert(name.clone(), entry).is_some() {
+                return Err(format!("{name}: twice in the archive"));
+            }
+        }
+        if !any {
+            return Err("empty, or not a tar archive".into());
+        }
+        Ok(Archive {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// A reader of the entry `name`.
+    ///
+    /// # Errors
+    /// No such entry, or the file cannot be read.
+    pub fn reader(&self, name: &str) -> std::io::Result<std::io::Take<File>> {
+        let e = self.entries.get(name).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name} is not in the bundle"),
+            )
+        })?;
+        let mut f = File::open(&self.path)?;
+        f.seek(SeekFrom::Start(e.offset))?;
+        Ok(f.take(e.size))
+    }
+
+    /// The whole entry `name` (for small ones: manifests, the spec).
+    ///
+    /// # Errors
+    /// As [`Archive::reader`].
+    pub fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.reader(name)?.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// Lower-case hex SHA-256 of the entry `name`, streamed.
+    ///
+    /// # Errors
+    /// As [`Archive::reader`].
+    pub fn sha256(&self, name: &str) -> std::io::Result<String> {
+        let mut r = self.reader(name)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(hex(&h.finalize()))
+    }
+}
+
+/// Lower-case hex.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Copy `r` into `w`, returning the SHA-256 (hex) and the byte count; `progress` is called with
+/// the running count.
+///
+/// # Errors
+/// Reading or writing fails.
+pub fn copy_hashing(
+    r: &mut dyn Read,
+    w: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n_total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        w.write_all(&buf[..n])?;
+        n_total += n as u64;
+        progress(n_total);
+    }
+    Ok((hex(&h.finalize()), n_total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins that the same entries give the same bytes whatever order they are given in, and that
+    // the reader finds each entry's bytes in place.
+    #[test]
+    fn writes_deterministically_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut a = BTreeMap::new();
+        a.insert("b/x.txt".to_owned(), Source::Bytes(b"second".to_vec()));
+        a.insert("a.txt".to_owned(), Source::Bytes(b"first".to_vec()));
+        let long = format!("output/{}/file.yaml", "d".repeat(120));
+        a.insert(long.clone(), Source::Bytes(vec![7u8; 1000]));
+        let one = write_tar(Vec::new(), &a).expect("tar");
+        let two = write_tar(Vec::new(), &a).expect("tar");
+        assert_eq!(one, two);
+        let p = dir.path().join("t.tar");
+        std::fs::write(&p, &one).expect("write");
+        let ar = Archive::open(&p).expect("opens");
+        assert_eq!(
+            ar.entries.keys().cloned().collect::<Vec<_>>(),
+            vec!["a.txt".to_owned(), "b/x.txt".to_owned(), long.clone()]
+        );
+        assert_eq!(ar.read("b/x.txt").expect("read"), b"second");
+        assert_eq!(ar.read(&long).expect("read"), vec![7u8; 1000]);
+        assert_eq!(
+            ar.sha256("a.txt").expect("sum"),
+            crate::output::sha256_hex(b"first")
+        );
+        // Cut inside an entry: named as truncated.
+        let cut = &one[..1536 + 512 + 100];
+        std::fs::write(&p, cut).expect("write");
+        let err = Archive::open(&p).err().expect("truncated");
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
