@@ -57,6 +57,9 @@ pub struct Archive {
     pub entries: BTreeMap<String, Entry>,
 }
 
+/// The largest entry [`Archive::read`] reads into memory.
+pub const MAX_READ: u64 = 16 << 20;
+
 impl Archive {
     /// Index every regular file of the tar at `path`.
     ///
@@ -134,11 +137,24 @@ impl Archive {
         Ok(f.take(e.size))
     }
 
-    /// The whole entry `name` (for small ones: manifests, the spec).
+    /// The whole entry `name`, for the small ones read into memory (bundle.json, SHA256SUMS, the
+    /// spec, manifests and image configs): at most [`MAX_READ`] bytes, so that a forged bundle
+    /// cannot make misp-gen hold a layer-sized "manifest" in memory.
     ///
     /// # Errors
-    /// As [`Archive::reader`].
+    /// As [`Archive::reader`]; an entry larger than [`MAX_READ`].
     pub fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        if let Some(e) = self.entries.get(name)
+            && e.size > MAX_READ
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{name} is {} bytes, more than the {MAX_READ} a bundle's manifest, spec or image manifest ever is",
+                    e.size
+                ),
+            ));
+        }
         let mut v = Vec::new();
         self.reader(name)?.read_to_end(&mut v)?;
         Ok(v)
@@ -230,6 +246,25 @@ mod tests {
         assert_eq!(
             ar.sha256("a.txt").expect("sum"),
             crate::output::sha256_hex(b"first")
+        );
+        // An entry too large to be a manifest is refused by `read`, still streamed by `reader`.
+        let mut big = BTreeMap::new();
+        big.insert(
+            "images/blobs/sha256/x".to_owned(),
+            Source::Bytes(vec![0u8; usize::try_from(MAX_READ).expect("fits") + 1]),
+        );
+        let q = dir.path().join("big.tar");
+        std::fs::write(&q, write_tar(Vec::new(), &big).expect("tar")).expect("write");
+        let ar = Archive::open(&q).expect("opens");
+        let err = ar.read("images/blobs/sha256/x").expect_err("too large");
+        assert!(err.to_string().contains("more than"), "{err}");
+        assert_eq!(
+            std::io::copy(
+                &mut ar.reader("images/blobs/sha256/x").expect("reader"),
+                &mut std::io::sink()
+            )
+            .expect("streams"),
+            MAX_READ + 1
         );
         // Cut inside an entry: named as truncated.
         let cut = &one[..1536 + 512 + 100];
