@@ -470,6 +470,28 @@ fn size_bounds_are_errors_with_a_position() {
     );
 }
 
+/// Every command of the CLI, from its one definition (so a new command is covered here too).
+fn commands() -> Vec<String> {
+    let all: Vec<String> = <misp_gen::cli::Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for known in [
+        "validate",
+        "render",
+        "verify",
+        "images",
+        "schema",
+        "init",
+        "bundle",
+        "completions",
+        "man",
+    ] {
+        assert!(all.iter().any(|c| c == known), "no `{known}` in {all:?}");
+    }
+    all
+}
+
 // Pins the completion scripts: each names every command, and the bash one is valid bash that
 // completes `render --ta` to `--target` when sourced.
 #[test]
@@ -487,17 +509,8 @@ fn completions_for_every_shell() {
         );
         let script = String::from_utf8(o.stdout).expect("utf-8");
         assert!(script.contains(marker), "{shell}: no `{marker}`");
-        for cmd in [
-            "validate",
-            "render",
-            "verify",
-            "images",
-            "schema",
-            "init",
-            "completions",
-            "man",
-        ] {
-            assert!(script.contains(cmd), "{shell}: `{cmd}` missing");
+        for cmd in commands() {
+            assert!(script.contains(&cmd), "{shell}: `{cmd}` missing");
         }
     }
     let o = bin().args(["completions", "bash"]).output().expect("runs");
@@ -541,16 +554,7 @@ fn manual_pages() {
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for cmd in [
-        "validate",
-        "render",
-        "verify",
-        "images",
-        "schema",
-        "init",
-        "completions",
-        "man",
-    ] {
+    for cmd in commands() {
         let p = dir.join(format!("misp-gen-{cmd}.1"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(
