@@ -173,13 +173,16 @@ fn entry_with(
     rel: &str,
     known: &mut std::collections::HashSet<String>,
 ) -> Result<Entry, Error> {
-    let parts: Vec<&str> = rel.split('/').collect();
     let mut cur = dir.to_path_buf();
-    for (i, part) in parts.iter().enumerate() {
+    let mut end = 0;
+    for part in rel.split('/') {
         cur.push(part);
-        let last = i + 1 == parts.len();
-        let prefix = || parts[..=i].join("/");
-        if !last && known.contains(&prefix()) {
+        end += part.len();
+        // `rel` up to and including this part.
+        let prefix = &rel[..end];
+        end += 1;
+        let last = end > rel.len();
+        if !last && known.contains(prefix) {
             continue;
         }
         match std::fs::symlink_metadata(&cur) {
@@ -192,7 +195,7 @@ fn entry_with(
             }
             Ok(m) if last && m.is_file() => return Ok(Entry::File(m)),
             Ok(m) if !last && m.is_dir() => {
-                known.insert(prefix());
+                known.insert(prefix.to_owned());
             }
             Ok(m) => {
                 let what = if m.is_dir() {
