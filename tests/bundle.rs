@@ -286,6 +286,23 @@ fn misp(args: &[&str], creds: Option<(&str, &str)>) -> Output {
     c.output().expect("runs")
 }
 
+/// `misp-gen bundle push FILE --registry REGISTRY --ca-file CA [EXTRA...] --out OUT` as the site
+/// registry's user (`site-user`).
+fn push(file: &Path, registry: &str, ca: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "bundle",
+        "push",
+        file.to_str().expect("utf-8"),
+        "--registry",
+        registry,
+        "--ca-file",
+        ca.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().expect("utf-8")]);
+    misp(&args, Some(("site-user", "site-pass")))
+}
+
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("dir")
@@ -424,20 +441,7 @@ fn bundle_pulls_verifies_and_pushes_pinned_by_digest() {
     // The site: push, then the render pinned by digest through it.
     let rendered = tmp.path().join("out");
     let mirror = format!("{}/site", site.host());
-    let o = misp(
-        &[
-            "bundle",
-            "push",
-            out.to_str().expect("utf-8"),
-            "--registry",
-            &mirror,
-            "--ca-file",
-            site.ca().to_str().expect("utf-8"),
-            "--out",
-            rendered.to_str().expect("utf-8"),
-        ],
-        Some(("site-user", "site-pass")),
-    );
+    let o = push(&out, &mirror, &site.ca(), &rendered, &[]);
     assert!(o.status.success(), "bundle push: {}", text(&o));
     let sc = site.client("site-user", "site-pass");
     for (repo, tag, want) in [
@@ -470,22 +474,7 @@ fn bundle_pulls_verifies_and_pushes_pinned_by_digest() {
     // Pushed again into the same directory (a newer bundle, say): the site's secrets are kept.
     let secrets = common::tree(&rendered.join("secrets"));
     assert!(secrets.contains_key("token"), "{:?}", secrets.keys());
-    let o = misp(
-        &[
-            "bundle",
-            "push",
-            out.to_str().expect("utf-8"),
-            "--registry",
-            &mirror,
-            "--ca-file",
-            site.ca().to_str().expect("utf-8"),
-            "--pull",
-            "always",
-            "--out",
-            rendered.to_str().expect("utf-8"),
-        ],
-        Some(("site-user", "site-pass")),
-    );
+    let o = push(&out, &mirror, &site.ca(), &rendered, &["--pull", "always"]);
     assert!(o.status.success(), "bundle push again: {}", text(&o));
     assert_eq!(common::tree(&rendered.join("secrets")), secrets);
     let compose = std::fs::read_to_string(rendered.join("compose/compose.yaml")).expect("compose");
@@ -673,20 +662,7 @@ fn bundle_bad_inputs_are_named_and_leave_nothing() {
         return;
     };
     let rendered = work.join("out");
-    let o = misp(
-        &[
-            "bundle",
-            "push",
-            bad.to_str().expect("utf-8"),
-            "--registry",
-            &site.host(),
-            "--ca-file",
-            site.ca().to_str().expect("utf-8"),
-            "--out",
-            rendered.to_str().expect("utf-8"),
-        ],
-        Some(("site-user", "site-pass")),
-    );
+    let o = push(&bad, &site.host(), &site.ca(), &rendered, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(&layer),
