@@ -93,6 +93,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# stack_up PATH PROJECT: start the rendered stack of $work/PROJECT with Compose and wait until
+# every container is healthy; a result line for PATH, the log and `ps -a` when it is not;
+# the seconds it took in up_secs.
+stack_up() {
+  local what=$1 p=$2 t=$SECONDS
+  local label="$what: the stack is up, every container healthy (compose up --wait)"
+  if "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" up -d --wait --wait-timeout 300 >"$work/up-$what.log" 2>&1; then
+    result OK "$label"
+  else
+    result FAILED "$label"
+    cat "$work/up-$what.log" >&2
+    "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" ps -a >&2 || true
+  fi
+  up_secs=$((SECONDS - t))
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -248,15 +264,8 @@ check "push: every image in compose.yaml is the site's, pinned by digest" bash -
 check "push: pull_policy always" bash -c "! grep -E '^    pull_policy: ' '$work/$p/compose/compose.yaml' | grep -qv always"
 check "push: no upstream or docker.io reference in any target" bash -c "! grep -rqE 'docker\.io/|$UP' '$work/$p/compose' '$work/$p/kubernetes' '$work/$p/systemd'"
 check "push: misp-gen verify of the render" "$bin" verify "$work/$p"
-t=$SECONDS
-if "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" up -d --wait --wait-timeout 300 >"$work/up.log" 2>&1; then
-  result OK "push: the stack is up, every container healthy (compose up --wait)"
-else
-  result FAILED "push: the stack is up, every container healthy (compose up --wait)"
-  cat "$work/up.log" >&2
-  "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" ps -a >&2 || true
-fi
-up_push_secs=$((SECONDS - t))
+stack_up push "$p"
+up_push_secs=$up_secs
 check "push: the page is served" bash -c "curl -sf 'http://127.0.0.1:$port/index.html' | grep -q 'hello from'"
 for i in "${IMAGES[@]}"; do
   name=${i#docker.io/}
@@ -278,14 +287,8 @@ load_secs=$((SECONDS - t))
 projects+=("$p")
 check "load: every image is in the engine under its name" bash -c "docker image inspect ${IMAGES[*]} >/dev/null"
 check "load: pull_policy never" bash -c "grep -E '^    pull_policy: ' '$work/$p/compose/compose.yaml' | grep -q never && ! grep -E '^    pull_policy: ' '$work/$p/compose/compose.yaml' | grep -qv never"
-t=$SECONDS
-if "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" up -d --wait --wait-timeout 300 >"$work/up2.log" 2>&1; then
-  result OK "load: the stack is up, every container healthy (compose up --wait)"
-else
-  result FAILED "load: the stack is up, every container healthy (compose up --wait)"
-  cat "$work/up2.log" >&2
-fi
-up_load_secs=$((SECONDS - t))
+stack_up load "$p"
+up_load_secs=$up_secs
 check "load: the page is served" bash -c "curl -sf 'http://127.0.0.1:$port/index.html' | grep -q 'hello from'"
 "$compose" -p "$p" -f "$work/$p/compose/compose.yaml" down -v -t 1 >/dev/null 2>&1
 
