@@ -172,25 +172,6 @@ impl Code {
         Code::WarnHostPort,
     ];
 
-    /// The warning for an open hardening question, by the `accept` key that settles it.
-    #[must_use]
-    pub fn warning(e: crate::spec::model::Exception) -> Option<Code> {
-        use crate::spec::model::Exception as E;
-        Some(match e {
-            E::Root => Code::WarnRoot,
-            E::LowUid => Code::WarnLowUid,
-            E::Capabilities => Code::WarnCapabilities,
-            E::WritableRoot => Code::WarnWritableRoot,
-            E::NoLimits => Code::WarnNoLimits,
-            E::NoHealthcheck => Code::WarnNoHealthcheck,
-            E::ImageTag => Code::WarnImageTag,
-            E::SecretEnv => Code::WarnSecretEnv,
-            E::HostPort => Code::WarnHostPort,
-            // Relaxing these is an error without a reason (E329), never a warning.
-            E::PrivilegeEscalation | E::Seccomp => return None,
-        })
-    }
-
     /// A warning (`W…`): the spec is valid, but leaves a question open.
     #[must_use]
     pub fn is_warning(self) -> bool {
@@ -294,6 +275,13 @@ impl Code {
             Code::WarnHostPort => "W108-host-port",
         }
     }
+}
+
+/// Everything `validate` found, with the source texts to show them against.
+#[derive(Debug, Clone, Default)]
+pub struct Invalid {
+    pub diags: Vec<Diagnostic>,
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// One problem, located in one file.

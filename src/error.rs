@@ -1,6 +1,6 @@
 //! The one error type of the library, and its exit codes.
 
-use crate::validate::Invalid;
+use crate::diag::Invalid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -4,7 +4,9 @@
 pub mod bundle;
 pub mod cli;
 pub mod diag;
+pub mod domain;
 pub mod error;
+pub mod fileset;
 pub mod image;
 pub mod init;
 pub mod output;
@@ -15,6 +17,7 @@ pub mod profile;
 pub mod render;
 pub mod secrets;
 pub mod security;
+pub mod shell;
 pub mod spec;
 pub mod units;
 pub mod validate;

@@ -11,10 +11,9 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::error::Error;
-use crate::render::FileSet;
+use crate::fileset::FileSet;
+pub use crate::fileset::sha256_hex;
 
 /// The manifest of the outputs outside `secrets/` (the ones that may be committed), written last.
 pub const SUMS: &str = "SHA256SUMS";
@@ -330,17 +329,6 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::Temp
     // which is the promise; durability against power loss is the file system's, as for `cp`. An
     // fsync per file made a render ten times slower than copying its output.
     Ok(tmp.into_temp_path())
-}
-
-/// Lower-case hex SHA-256.
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::digest(bytes);
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The SHA256SUMS text of the files outside `secrets/`: `HEX  PATH` lines sorted by path, as

@@ -1,139 +1,25 @@
 //! The resolved, target-neutral plan: placeholders expanded for a target's naming, secret-bearing
 //! values marked, replicas and images settled.
 
+pub use crate::domain::{
+    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Resolved, database_image, engine_port,
+    expand_neutral, lb_image,
+};
 use crate::image::ImageRef;
-use crate::placeholder::{self, DbField, Piece, Ref};
 use crate::secrets::Secrets;
 use crate::spec::model::{Engine, Service, Spec};
-use crate::validate::{Valid, rules};
-
-/// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).
-pub const DEFAULT_LB_IMAGE: &str = "docker.io/library/haproxy:3.0.5";
-/// Name of the load balancer service misp-gen adds; reserved.
-pub const LB_SERVICE: &str = "edge-proxy";
-
-/// How a target names hosts.
-pub trait Naming {
-    /// Host name under which other containers reach `service`.
-    fn service_host(&self, service: &str) -> String;
-    /// Host name of the embedded database.
-    fn database_host(&self) -> String;
-}
-
-/// A resolved value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub text: String,
-    /// It holds a secret's value: it must travel through the target's secret mechanism.
-    pub secret: bool,
-    /// The whole value is exactly one secret (`${secrets.S}`): targets can reference it directly.
-    pub whole_secret: Option<String>,
-}
-
-/// The port an engine listens on.
-#[must_use]
-pub fn engine_port(e: Engine) -> u16 {
-    match e {
-        Engine::Mariadb | Engine::Mysql => 3306,
-        Engine::Postgres => 5432,
-    }
-}
-
-/// Expand placeholders that do not depend on a target or a secret (`${params.*}`, `${name}`).
-/// Anything else is kept as written; validation has already ruled out what cannot appear.
-#[must_use]
-pub fn expand_neutral(spec: &Spec, text: &str) -> String {
-    struct Neutral;
-    impl Naming for Neutral {
-        fn service_host(&self, service: &str) -> String {
-            service.to_owned()
-        }
-        fn database_host(&self) -> String {
-            rules::DATABASE.to_owned()
-        }
-    }
-    resolve(spec, &Secrets::default(), &Neutral, text).text
-}
+use crate::validate::Valid;
 
 /// Expand every placeholder of `text` for a target.
 #[must_use]
 pub fn resolve(spec: &Spec, secrets: &Secrets, naming: &dyn Naming, text: &str) -> Resolved {
-    let Ok(pieces) = placeholder::parse(text) else {
-        return Resolved {
-            text: text.to_owned(),
-            secret: false,
-            whole_secret: None,
-        };
-    };
-    let mut out = String::new();
-    let mut secret = false;
-    let whole_secret = match pieces.as_slice() {
-        [Piece::Ref(Ref::Secret(s), _)] => Some(s.clone()),
-        _ => None,
-    };
-    for p in pieces {
-        match p {
-            Piece::Lit(l) => out.push_str(&l),
-            Piece::Ref(r, raw) => match r {
-                Ref::Name => out.push_str(&spec.name),
-                Ref::Param(k) => out.push_str(
-                    &spec
-                        .params
-                        .get(&k)
-                        .map_or(raw, crate::spec::model::Scalar::text),
-                ),
-                Ref::Secret(s) => {
-                    secret = true;
-                    out.push_str(secrets.text(&s).unwrap_or_default());
-                }
-                Ref::Database(f) => {
-                    let Some(db) = &spec.database else { continue };
-                    match f {
-                        DbField::Host => match &db.external {
-                            Some(x) => out.push_str(&expand_neutral(spec, &x.host)),
-                            None => out.push_str(&naming.database_host()),
-                        },
-                        DbField::Port => {
-                            let port = db
-                                .external
-                                .as_ref()
-                                .and_then(|x| x.port)
-                                .unwrap_or_else(|| engine_port(db.engine));
-                            out.push_str(&port.to_string());
-                        }
-                        DbField::Name => out.push_str(&db.name),
-                        DbField::User => out.push_str(&db.user),
-                    }
-                }
-                Ref::ServiceHost(s) => out.push_str(&naming.service_host(&s)),
-                Ref::ServicePort(s) => {
-                    if let Some(p) = spec.services.get(&s).and_then(|svc| svc.ports.first()) {
-                        out.push_str(&p.port.to_string());
-                    }
-                }
-                Ref::ServiceNamedPort(s, n) => {
-                    if let Some(p) = spec
-                        .services
-                        .get(&s)
-                        .and_then(|svc| svc.ports.iter().find(|p| p.name == n))
-                    {
-                        out.push_str(&p.port.to_string());
-                    }
-                }
-            },
-        }
-    }
-    Resolved {
-        text: out,
-        secret,
-        whole_secret,
-    }
+    crate::domain::expand(spec, &|s| secrets.text(s), naming, text)
 }
 
 /// Replicas of a service under the plan's profile.
 #[must_use]
 pub fn replicas(valid: &Valid, svc: &Service) -> u32 {
-    rules::replicas(svc, &valid.profile)
+    crate::domain::replicas(svc, &valid.profile)
 }
 
 /// Whether the targets that run their own load balancer need one: a replicated edge service.
@@ -145,29 +31,6 @@ pub fn needs_lb(valid: &Valid) -> bool {
         .as_ref()
         .and_then(|e| valid.spec.services.get(&e.service))
         .is_some_and(|svc| replicas(valid, svc) > 1)
-}
-
-/// The embedded database's image, if one is deployed.
-#[must_use]
-pub fn database_image(spec: &Spec) -> Option<String> {
-    let db = spec.database.as_ref()?;
-    if db.external.is_some() {
-        return None;
-    }
-    match (&db.image, &db.version) {
-        (Some(i), _) => Some(i.clone()),
-        (None, Some(v)) => Some(format!("{}:{v}", rules::engine_image(db.engine))),
-        (None, None) => None,
-    }
-}
-
-/// The load balancer image.
-#[must_use]
-pub fn lb_image(spec: &Spec) -> String {
-    spec.edge
-        .as_ref()
-        .and_then(|e| e.image.clone())
-        .unwrap_or_else(|| DEFAULT_LB_IMAGE.to_owned())
 }
 
 /// An image reference as the targets write it: normalised, through the mirror if one is set.
@@ -213,7 +76,7 @@ pub fn images_used(
     if let Some(db) = database_image(&valid.spec) {
         map.entry(image_ref(&db, mirror))
             .or_default()
-            .push(rules::DATABASE.to_owned());
+            .push(DATABASE.to_owned());
     }
     if rendered.compose && needs_lb(valid) {
         map.entry(image_ref(&lb_image(&valid.spec), mirror))
@@ -342,8 +205,8 @@ pub fn database_setup(db: &crate::spec::model::Database) -> DbSetup {
             ]),
             check_shell: format!(
                 "pg_isready -h 127.0.0.1 -U {} -d {}",
-                crate::render::compose::sh_quote(&db.user),
-                crate::render::compose::sh_quote(&db.name)
+                crate::shell::sh_quote(&db.user),
+                crate::shell::sh_quote(&db.name)
             ),
             check_exec: false,
         },

@@ -136,7 +136,7 @@ fn base64(n: usize) -> Result<String, String> {
 fn tls_hosts(valid: &Valid, s: &Secret) -> Vec<String> {
     s.hosts
         .iter()
-        .map(|h| crate::plan::expand_neutral(&valid.spec, h))
+        .map(|h| crate::domain::expand_neutral(&valid.spec, h))
         .collect()
 }
 

@@ -309,7 +309,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
         let has_wait = |deps: &BTreeMap<String, Condition>| {
             deps.iter().any(|(dep, c)| {
                 *c != Condition::Completed
-                    && if dep == crate::validate::rules::DATABASE {
+                    && if dep == crate::domain::DATABASE {
                         embedded_db
                     } else {
                         spec.services.contains_key(dep)
@@ -384,15 +384,15 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
     if let Some(db) = &spec.database
         && db.external.is_none()
     {
-        let image = crate::plan::database_image(spec).unwrap_or_default();
+        let image = crate::domain::database_image(spec).unwrap_or_default();
         subjects.push(Subject {
-            workload: crate::validate::rules::DATABASE.to_owned(),
-            kubernetes: vec![crate::validate::rules::DATABASE.to_owned()],
+            workload: crate::domain::DATABASE.to_owned(),
+            kubernetes: vec![crate::domain::DATABASE.to_owned()],
             one_off: false,
             base: "/database".to_owned(),
             security: db.security.as_ref(),
             user: None,
-            ports: vec![crate::plan::engine_port(db.engine)],
+            ports: vec![crate::domain::engine_port(db.engine)],
             image_at: if db.image.is_some() {
                 "/database/image".to_owned()
             } else {
@@ -440,7 +440,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                 kubernetes: s.kubernetes.clone(),
             });
         };
-        let who = if s.workload == crate::validate::rules::DATABASE {
+        let who = if s.workload == crate::domain::DATABASE {
             "the database".to_owned()
         } else {
             format!("`{}`", s.workload)
@@ -652,6 +652,26 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
         }
     }
     out
+}
+
+/// The warning for an open hardening question, by the `accept` key that settles it.
+#[must_use]
+pub fn warning_code(e: crate::spec::model::Exception) -> Option<crate::diag::Code> {
+    use crate::diag::Code;
+    use crate::spec::model::Exception as E;
+    Some(match e {
+        E::Root => Code::WarnRoot,
+        E::LowUid => Code::WarnLowUid,
+        E::Capabilities => Code::WarnCapabilities,
+        E::WritableRoot => Code::WarnWritableRoot,
+        E::NoLimits => Code::WarnNoLimits,
+        E::NoHealthcheck => Code::WarnNoHealthcheck,
+        E::ImageTag => Code::WarnImageTag,
+        E::SecretEnv => Code::WarnSecretEnv,
+        E::HostPort => Code::WarnHostPort,
+        // Relaxing these is an error without a reason (E329), never a warning.
+        E::PrivilegeEscalation | E::Seccomp => return None,
+    })
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn warnings_per_question() {
     assert!(codes("decided", "single-node").is_empty());
     assert!(codes("decided", "ha").is_empty());
     for e in misp_gen::spec::model::Exception::ALL {
-        let Some(code) = Code::warning(*e) else {
+        let Some(code) = misp_gen::security::warning_code(*e) else {
             continue;
         };
         // The undecided spec with one reason at the top level: that warning goes, all others stay.

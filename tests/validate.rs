@@ -175,7 +175,7 @@ fn codes_are_unique() {
     for c in Code::ALL.iter().filter(|c| c.is_warning()) {
         let keys: Vec<_> = misp_gen::spec::model::Exception::ALL
             .iter()
-            .filter(|e| Code::warning(**e) == Some(*c))
+            .filter(|e| misp_gen::security::warning_code(**e) == Some(*c))
             .collect();
         assert_eq!(keys.len(), 1, "{c:?}");
     }

@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
+use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
+use crate::shell::{http_check_command, tcp_check_command};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Mount, PortRef, Pull, Restart, Scalar, Scheme, Service};
+use crate::spec::model::{Condition, Mount, Pull, Restart, Scalar, Service};
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
 
@@ -99,7 +101,7 @@ fn mounted_digest<'a>(mounted: impl Iterator<Item = &'a Mounted>) -> Option<Stri
         all.extend_from_slice(format!("{}\0{:o}\0{}\0", m.path, m.mode, m.bytes.len()).as_bytes());
         all.extend_from_slice(&m.bytes);
     }
-    any.then(|| crate::output::sha256_hex(&all)[..16].to_owned())
+    any.then(|| crate::fileset::sha256_hex(&all)[..16].to_owned())
 }
 
 /// A container's hardening as compose writes it: `cap_drop: [ALL]` and the effective set back,
@@ -253,60 +255,6 @@ fn restart(r: Restart) -> &'static str {
         Restart::OnFailure => "on-failure",
         Restart::No => "no",
     }
-}
-
-/// Single-quote for a POSIX shell.
-#[must_use]
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// The number of a port given by name or number (0 when the name is unknown; validation rules that out).
-pub(crate) fn port_number(svc: &Service, r: &PortRef) -> u16 {
-    match r {
-        PortRef::Number(n) => *n,
-        PortRef::Name(n) => svc
-            .ports
-            .iter()
-            .find(|p| &p.name == n)
-            .map_or(0, |p| p.port),
-    }
-}
-
-/// Whether the edge port speaks TLS: its healthcheck says https, or it is named or numbered so.
-pub(crate) fn port_is_https(svc: &Service, port: u16) -> bool {
-    let by_check = svc
-        .healthcheck
-        .as_ref()
-        .and_then(|h| h.http.as_ref())
-        .is_some_and(|h| h.scheme == Scheme::Https && port_number(svc, &h.port) == port);
-    let by_name = svc
-        .ports
-        .iter()
-        .any(|p| p.port == port && p.name.contains("https"));
-    by_check || by_name || port == 443
-}
-
-/// The shell command of an HTTP check: curl if the image has it, else wget (busybox or GNU).
-#[must_use]
-pub fn http_check_command(scheme: Scheme, port: u16, path: &str) -> String {
-    let url = sh_quote(&format!(
-        "{}://127.0.0.1:{port}{path}",
-        if scheme == Scheme::Https {
-            "https"
-        } else {
-            "http"
-        }
-    ));
-    format!(
-        "curl -fsSk -o /dev/null {url} 2>/dev/null || wget -q -O /dev/null --no-check-certificate {url}"
-    )
-}
-
-/// The shell command of a TCP check: nc if the image has it, else bash's /dev/tcp.
-#[must_use]
-pub fn tcp_check_command(port: u16) -> String {
-    format!("nc -z 127.0.0.1 {port} 2>/dev/null || bash -c '</dev/tcp/127.0.0.1/{port}'")
 }
 
 fn health(svc: &Service) -> Option<Health> {

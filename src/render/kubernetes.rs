@@ -25,10 +25,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
+use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
-use crate::render::compose::{port_is_https, port_number};
 use crate::render::{FileSet, Templates, add, add_secret, pod_security};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening, numeric_user};

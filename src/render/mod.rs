@@ -6,13 +6,13 @@ pub mod pod_security;
 pub mod systemd;
 pub mod unitfile;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::error::Error;
+pub use crate::fileset::{FileSet, OutFile, add, add_mounted_secret, add_secret};
 
 /// The built-in templates, embedded at build time; `--templates DIR` overrides them by name.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -69,57 +69,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/systemd/unit.j2"),
     ),
 ];
-
-/// One output file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutFile {
-    pub bytes: Vec<u8>,
-    /// Unix mode; secrets are 0600.
-    pub mode: u32,
-    /// Holds a secret value: never print its content (diffs, messages).
-    pub secret: bool,
-}
-
-/// Every file of a render, by path relative to the output directory.
-pub type FileSet = BTreeMap<String, OutFile>;
-
-/// Add a file that holds no secret.
-pub fn add(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>, mode: u32) {
-    files.insert(
-        path.into(),
-        OutFile {
-            bytes: text.into(),
-            mode,
-            secret: false,
-        },
-    );
-}
-
-/// Add a file that holds a secret (it must live under `secrets/`).
-pub fn add_secret(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>) {
-    files.insert(
-        path.into(),
-        OutFile {
-            bytes: text.into(),
-            mode: 0o600,
-            secret: true,
-        },
-    );
-}
-
-/// Add a secret file that a container engine bind-mounts as it is (it must live under
-/// `secrets/`): mode 0444, so the container's user can read it whatever its uid; on the host the
-/// 0700 directories of `secrets/` keep it to the owner, as they do the 0600 files beside it.
-pub fn add_mounted_secret(files: &mut FileSet, path: impl Into<String>, text: impl Into<Vec<u8>>) {
-    files.insert(
-        path.into(),
-        OutFile {
-            bytes: text.into(),
-            mode: 0o444,
-            secret: true,
-        },
-    );
-}
 
 /// The template environment, built once per run.
 pub struct Templates {

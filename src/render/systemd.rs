@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
-use crate::render::compose::{http_check_command, sh_quote, tcp_check_command};
 use crate::render::unitfile::{
     EMPTY_VAR, environment_word, exec_line, exec_value, exec_word, inexpressible,
     inexpressible_word, quadlet_exec_word, specifiers,
@@ -24,6 +23,7 @@ use crate::render::unitfile::{
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening};
+use crate::shell::{http_check_command, sh_quote, tcp_check_command};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
     Condition, Database, File, Flavor, Healthcheck, HttpCheck, Mount, Port, PortRef, Protocol,

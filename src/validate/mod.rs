@@ -3,7 +3,6 @@
 pub mod rules;
 pub mod schema;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,12 +25,7 @@ pub struct Valid {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Everything `validate` found, with the source texts to show them against.
-#[derive(Debug, Clone, Default)]
-pub struct Invalid {
-    pub diags: Vec<Diagnostic>,
-    pub sources: BTreeMap<String, String>,
-}
+pub use crate::diag::Invalid;
 
 /// `4.6` → (4, 6).
 #[must_use]
@@ -230,7 +224,7 @@ pub fn warnings(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnosti
                 } else {
                     doc.pos(&q.pointer)
                 },
-                code: Code::warning(q.exception)?,
+                code: crate::security::warning_code(q.exception)?,
                 pointer: q.pointer,
                 message: q.message,
                 help: Some(q.help),
@@ -246,7 +240,7 @@ pub fn warnings(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnosti
         s.accept
             .contains_key(&crate::spec::model::Exception::ImageTag)
     });
-    let lb = crate::plan::lb_image(spec);
+    let lb = crate::domain::lb_image(spec);
     if replicated_edge && !lb.contains('@') && !accepted {
         let pointer = if spec.edge.as_ref().is_some_and(|e| e.image.is_some()) {
             "/edge/image"

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Code, Diagnostic, closest};
+pub use crate::domain::{DATABASE, engine_image, replicas};
 use crate::image::ImageRef;
 use crate::placeholder::{self, DbField, Piece, Ref};
 use crate::profile::{DatabaseRule, Profile};
@@ -11,9 +12,6 @@ use crate::spec::Document;
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Generate, Mount, PortRef, Scaling, Service, Spec};
 use crate::units;
-
-/// Services may not take this name: `depends_on` and the embedded database use it.
-pub const DATABASE: &str = "database";
 
 struct Ctx<'a> {
     doc: &'a Document,
@@ -102,15 +100,6 @@ fn is_env_name(s: &str) -> bool {
         && !s.as_bytes()[0].is_ascii_digit()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-}
-
-/// Effective replicas of a service under a profile.
-#[must_use]
-pub fn replicas(svc: &Service, profile: &Profile) -> u32 {
-    match svc.scaling {
-        Scaling::Singleton => svc.replicas.unwrap_or(1),
-        Scaling::Replicable => svc.replicas.unwrap_or(profile.defaults.replicas),
-    }
 }
 
 /// At most this many services, secrets, files or volumes in one spec.
@@ -376,7 +365,7 @@ fn names(cx: &mut Ctx<'_>, spec: &Spec) {
                     suggest_label(name)
                 ),
             );
-        } else if name == crate::plan::LB_SERVICE {
+        } else if name == crate::domain::LB_SERVICE {
             let d = cx.at_key(
                 &p,
                 Code::InvalidName,
@@ -665,16 +654,6 @@ fn database(cx: &mut Ctx<'_>, spec: &Spec) {
     }
     if let Some(r) = &db.resources {
         resources(cx, "/database/resources", r);
-    }
-}
-
-/// The official image of an engine.
-#[must_use]
-pub fn engine_image(e: crate::spec::model::Engine) -> &'static str {
-    match e {
-        crate::spec::model::Engine::Mariadb => "docker.io/library/mariadb",
-        crate::spec::model::Engine::Mysql => "docker.io/library/mysql",
-        crate::spec::model::Engine::Postgres => "docker.io/library/postgres",
     }
 }
 
@@ -1321,7 +1300,7 @@ const MAX_OBJECT_DATA: usize = 1 << 20;
 fn files(cx: &mut Ctx<'_>, spec: &Spec) {
     for (name, f) in &spec.files {
         // Each file is a ConfigMap (or Secret) of its own on Kubernetes.
-        let len = crate::plan::expand_neutral(spec, &f.content).len();
+        let len = crate::domain::expand_neutral(spec, &f.content).len();
         if len > MAX_OBJECT_DATA {
             let d = cx.at(
                 &format!("/files/{}/content", seg(name)),
@@ -1551,7 +1530,7 @@ fn is_host(h: &str, wildcard: bool) -> bool {
 fn hosts(cx: &mut Ctx<'_>, spec: &Spec) {
     for (name, s) in &spec.secrets {
         for (i, h) in s.hosts.iter().enumerate() {
-            let text = crate::plan::expand_neutral(spec, h);
+            let text = crate::domain::expand_neutral(spec, h);
             if !placeholder::has_placeholders(&text) && !is_host(&text, true) {
                 let d = cx.at(
                     &format!("/secrets/{}/hosts/{i}", seg(name)),
@@ -1566,7 +1545,7 @@ fn hosts(cx: &mut Ctx<'_>, spec: &Spec) {
         }
     }
     if let Some(e) = &spec.edge {
-        let text = crate::plan::expand_neutral(spec, &e.host);
+        let text = crate::domain::expand_neutral(spec, &e.host);
         if text.parse::<std::net::IpAddr>().is_ok() {
             let d = cx.at(
                 "/edge/host",

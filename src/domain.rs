@@ -1,0 +1,208 @@
+//! What the spec means, below every stage that reads it: the names misp-gen reserves, the
+//! embedded database's engines, effective replicas, ports by name, and placeholder expansion.
+//! Validation, the plan and the renderers all ask these questions; they are answered here once.
+
+use crate::placeholder::{self, DbField, Piece, Ref};
+use crate::profile::Profile;
+use crate::spec::model::{Engine, PortRef, Scaling, Scheme, Service, Spec};
+
+/// Services may not take this name: `depends_on` and the embedded database use it.
+pub const DATABASE: &str = "database";
+
+/// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).
+pub const DEFAULT_LB_IMAGE: &str = "docker.io/library/haproxy:3.0.5";
+/// Name of the load balancer service misp-gen adds; reserved.
+pub const LB_SERVICE: &str = "edge-proxy";
+
+/// How a target names hosts.
+pub trait Naming {
+    /// Host name under which other containers reach `service`.
+    fn service_host(&self, service: &str) -> String;
+    /// Host name of the embedded database.
+    fn database_host(&self) -> String;
+}
+
+/// A resolved value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub text: String,
+    /// It holds a secret's value: it must travel through the target's secret mechanism.
+    pub secret: bool,
+    /// The whole value is exactly one secret (`${secrets.S}`): targets can reference it directly.
+    pub whole_secret: Option<String>,
+}
+
+/// The port an engine listens on.
+#[must_use]
+pub fn engine_port(e: Engine) -> u16 {
+    match e {
+        Engine::Mariadb | Engine::Mysql => 3306,
+        Engine::Postgres => 5432,
+    }
+}
+
+/// Expand placeholders that do not depend on a target or a secret (`${params.*}`, `${name}`).
+/// Anything else is kept as written; validation has already ruled out what cannot appear.
+#[must_use]
+pub fn expand_neutral(spec: &Spec, text: &str) -> String {
+    struct Neutral;
+    impl Naming for Neutral {
+        fn service_host(&self, service: &str) -> String {
+            service.to_owned()
+        }
+        fn database_host(&self) -> String {
+            DATABASE.to_owned()
+        }
+    }
+    expand(spec, &|_| None, &Neutral, text).text
+}
+
+/// Expand every placeholder of `text` for a target, secrets' values from `secret`.
+#[must_use]
+pub fn expand<'s>(
+    spec: &Spec,
+    secret_text: &dyn Fn(&str) -> Option<&'s str>,
+    naming: &dyn Naming,
+    text: &str,
+) -> Resolved {
+    let Ok(pieces) = placeholder::parse(text) else {
+        return Resolved {
+            text: text.to_owned(),
+            secret: false,
+            whole_secret: None,
+        };
+    };
+    let mut out = String::new();
+    let mut secret = false;
+    let whole_secret = match pieces.as_slice() {
+        [Piece::Ref(Ref::Secret(s), _)] => Some(s.clone()),
+        _ => None,
+    };
+    for p in pieces {
+        match p {
+            Piece::Lit(l) => out.push_str(&l),
+            Piece::Ref(r, raw) => match r {
+                Ref::Name => out.push_str(&spec.name),
+                Ref::Param(k) => out.push_str(
+                    &spec
+                        .params
+                        .get(&k)
+                        .map_or(raw, crate::spec::model::Scalar::text),
+                ),
+                Ref::Secret(s) => {
+                    secret = true;
+                    out.push_str(secret_text(&s).unwrap_or_default());
+                }
+                Ref::Database(f) => {
+                    let Some(db) = &spec.database else { continue };
+                    match f {
+                        DbField::Host => match &db.external {
+                            Some(x) => out.push_str(&expand_neutral(spec, &x.host)),
+                            None => out.push_str(&naming.database_host()),
+                        },
+                        DbField::Port => {
+                            let port = db
+                                .external
+                                .as_ref()
+                                .and_then(|x| x.port)
+                                .unwrap_or_else(|| engine_port(db.engine));
+                            out.push_str(&port.to_string());
+                        }
+                        DbField::Name => out.push_str(&db.name),
+                        DbField::User => out.push_str(&db.user),
+                    }
+                }
+                Ref::ServiceHost(s) => out.push_str(&naming.service_host(&s)),
+                Ref::ServicePort(s) => {
+                    if let Some(p) = spec.services.get(&s).and_then(|svc| svc.ports.first()) {
+                        out.push_str(&p.port.to_string());
+                    }
+                }
+                Ref::ServiceNamedPort(s, n) => {
+                    if let Some(p) = spec
+                        .services
+                        .get(&s)
+                        .and_then(|svc| svc.ports.iter().find(|p| p.name == n))
+                    {
+                        out.push_str(&p.port.to_string());
+                    }
+                }
+            },
+        }
+    }
+    Resolved {
+        text: out,
+        secret,
+        whole_secret,
+    }
+}
+
+/// Effective replicas of a service under a profile.
+#[must_use]
+pub fn replicas(svc: &Service, profile: &Profile) -> u32 {
+    match svc.scaling {
+        Scaling::Singleton => svc.replicas.unwrap_or(1),
+        Scaling::Replicable => svc.replicas.unwrap_or(profile.defaults.replicas),
+    }
+}
+
+/// The official image of an engine.
+#[must_use]
+pub fn engine_image(e: Engine) -> &'static str {
+    match e {
+        Engine::Mariadb => "docker.io/library/mariadb",
+        Engine::Mysql => "docker.io/library/mysql",
+        Engine::Postgres => "docker.io/library/postgres",
+    }
+}
+
+/// The embedded database's image, if one is deployed.
+#[must_use]
+pub fn database_image(spec: &Spec) -> Option<String> {
+    let db = spec.database.as_ref()?;
+    if db.external.is_some() {
+        return None;
+    }
+    match (&db.image, &db.version) {
+        (Some(i), _) => Some(i.clone()),
+        (None, Some(v)) => Some(format!("{}:{v}", engine_image(db.engine))),
+        (None, None) => None,
+    }
+}
+
+/// The load balancer image.
+#[must_use]
+pub fn lb_image(spec: &Spec) -> String {
+    spec.edge
+        .as_ref()
+        .and_then(|e| e.image.clone())
+        .unwrap_or_else(|| DEFAULT_LB_IMAGE.to_owned())
+}
+
+/// The number of a port given by name or number (0 when the name is unknown; validation rules that out).
+#[must_use]
+pub fn port_number(svc: &Service, r: &PortRef) -> u16 {
+    match r {
+        PortRef::Number(n) => *n,
+        PortRef::Name(n) => svc
+            .ports
+            .iter()
+            .find(|p| &p.name == n)
+            .map_or(0, |p| p.port),
+    }
+}
+
+/// Whether the edge port speaks TLS: its healthcheck says https, or it is named or numbered so.
+#[must_use]
+pub fn port_is_https(svc: &Service, port: u16) -> bool {
+    let by_check = svc
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.http.as_ref())
+        .is_some_and(|h| h.scheme == Scheme::Https && port_number(svc, &h.port) == port);
+    let by_name = svc
+        .ports
+        .iter()
+        .any(|p| p.port == port && p.name.contains("https"));
+    by_check || by_name || port == 443
+}

@@ -1,0 +1,196 @@
+//! The module graph runs one way, down the pipeline: spec → validate → plan → render → output.
+//! Every `crate::…` path in `src/` is read as text and checked against the layer order below; a
+//! module may use the modules before it, never one after it. The renderers of the three targets
+//! do not use each other either: what two of them share lives in a module below them.
+
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test: a file it cannot read is a failure"
+)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Bottom first. A module may name only modules of a lower rank (or itself).
+const LAYERS: &[&[&str]] = &[
+    // foundations: no knowledge of the pipeline
+    &["diag"],
+    &["error", "units", "image", "placeholder"],
+    &["spec"],
+    &["shell", "pki"],
+    &["profile"],
+    // what the spec means, asked by every stage below
+    &["domain"],
+    &["security"],
+    &["validate"],
+    &["secrets"],
+    &["plan"],
+    &["fileset"],
+    &["render"],
+    &["output"],
+    // commands
+    &["bundle", "cli", "init", "lib", "main"],
+];
+
+/// The renderers of the targets: none may use another.
+const TARGETS: &[&str] = &["compose", "kubernetes", "systemd"];
+
+fn rank(module: &str) -> usize {
+    LAYERS
+        .iter()
+        .position(|l| l.contains(&module))
+        .unwrap_or_else(|| panic!("module `{module}` is not in tests/layers.rs's LAYERS"))
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("src is readable") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// `src/render/kubernetes/pod.rs` → ("render", Some("kubernetes")).
+fn module_of(src: &Path, file: &Path) -> (String, Option<String>) {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts = rel.iter().map(|p| p.to_string_lossy().into_owned());
+    let first = parts.next().expect("a path");
+    let second = parts.next();
+    let top = first.trim_end_matches(".rs").to_owned();
+    let sub = second.map(|s| s.trim_end_matches(".rs").to_owned());
+    (top, sub)
+}
+
+/// Every `crate::a::b` in `text`, outside comments, as (a, b).
+fn crate_paths(text: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            let before = rest[..i].chars().last();
+            rest = &rest[i + "crate::".len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue; // `misp_gen_crate::`, not ours
+            }
+            let ident = |s: &str| -> String {
+                s.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            let a = ident(rest);
+            let after = &rest[a.len()..];
+            let b = after
+                .strip_prefix("::")
+                .map(ident)
+                .filter(|b| !b.is_empty());
+            if a.is_empty() {
+                // `crate::{a, b}`: every name of the group
+                if let Some(group) = rest.strip_prefix('{') {
+                    for name in group.split(['}', ',']).map(str::trim) {
+                        let n = ident(name);
+                        if !n.is_empty() {
+                            out.push((n, None));
+                        }
+                    }
+                }
+                continue;
+            }
+            out.push((a, b));
+        }
+    }
+    out
+}
+
+fn edges() -> BTreeSet<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut edges = BTreeSet::new();
+    for f in &files {
+        let (from, from_sub) = module_of(&src, f);
+        let text = std::fs::read_to_string(f).expect("readable");
+        for (to, to_sub) in crate_paths(&text) {
+            // Error and the crate root's re-exports (`crate::Error`) are the error module.
+            let to = match to.as_str() {
+                "Error" => "error".to_owned(),
+                "RenderOptions" | "SecretSource" | "render_files_with" | "render_to_dir" => {
+                    "lib".to_owned()
+                }
+                _ => to,
+            };
+            let label_from = match &from_sub {
+                Some(s) if from == "render" && TARGETS.contains(&s.as_str()) => {
+                    format!("render::{s}")
+                }
+                _ => from.clone(),
+            };
+            let label_to = match &to_sub {
+                Some(s) if to == "render" && TARGETS.contains(&s.as_str()) => {
+                    format!("render::{s}")
+                }
+                _ => to.clone(),
+            };
+            if label_from != label_to {
+                edges.insert((label_from, label_to));
+            }
+        }
+    }
+    edges
+}
+
+fn top(label: &str) -> &str {
+    label.split("::").next().unwrap_or(label)
+}
+
+#[test]
+fn imports_run_down_the_pipeline() {
+    let edges = edges();
+    let mut wrong = Vec::new();
+    for (from, to) in &edges {
+        let (a, b) = (top(from), top(to));
+        if a == b {
+            // Inside one module: the three targets' renderers may not use each other.
+            if from.contains("::") && to.contains("::") {
+                wrong.push(format!(
+                    "{from} → {to} (one target's renderer uses another's)"
+                ));
+            }
+            continue;
+        }
+        if rank(b) > rank(a) {
+            wrong.push(format!("{from} → {to} (against the pipeline)"));
+        }
+    }
+    // The graph itself, for the reader of a failure (and of `--nocapture`).
+    for (from, to) in &edges {
+        println!("{from} -> {to}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+// The check reads what it should: a back-edge and a target-to-target edge are caught.
+#[test]
+fn the_reader_finds_paths() {
+    let found = crate_paths(
+        "use crate::validate::{Valid, rules};\nlet x = crate::render::compose::sh_quote(s); // crate::output\nuse crate::{diag, plan};",
+    );
+    assert_eq!(
+        found,
+        vec![
+            ("validate".to_owned(), None),
+            ("render".to_owned(), Some("compose".to_owned())),
+            ("diag".to_owned(), None),
+            ("plan".to_owned(), None),
+        ]
+    );
+    assert!(rank("output") > rank("render") && rank("plan") > rank("validate"));
+}
