@@ -480,6 +480,7 @@ fn render_with(
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
     let wanted = |t: cli::Target| matches!(opts.target, cli::Target::All) || opts.target == t;
+    let plan = &plan::Plan::new(valid);
     let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
         let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
             cli::Target::Compose,
@@ -493,14 +494,14 @@ fn render_with(
                 let mut out = render::FileSet::new();
                 match t {
                     cli::Target::Compose => {
-                        render::compose::render(valid, secrets, templates, mirror, &mut out)?;
+                        render::compose::render(plan, secrets, templates, mirror, &mut out)?;
                     }
                     cli::Target::Kubernetes => {
-                        render::kubernetes::render(valid, secrets, templates, mirror, &mut out)?;
+                        render::kubernetes::render(plan, secrets, templates, mirror, &mut out)?;
                     }
                     _ => {
                         render::systemd::render(
-                            valid, secrets, templates, mirror, flavor, &mut out,
+                            plan, secrets, templates, mirror, flavor, &mut out,
                         )?;
                     }
                 }

@@ -5,17 +5,19 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::diag::Invalid;
 use crate::diag::{Code, Diagnostic};
 use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
-use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::plan::container::{Check, Container, Limits, MountPlan};
+use crate::plan::{self, DbEnv, DbSetup, Naming, Plan};
 use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::shell::{http_check_command, tcp_check_command};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Mount, Pull, Restart, Scalar, Service};
+use crate::spec::model::{Condition, Pull, Restart};
 use crate::units;
-use crate::validate::{Invalid, Valid, rules};
+use crate::validate::rules;
 
 /// Compose names: a service is reached by its own name.
 struct ComposeNaming;
@@ -46,6 +48,7 @@ struct Svc {
     entrypoint: Option<Vec<String>>,
     command: Option<Vec<String>>,
     user: Option<String>,
+    working_dir: Option<String>,
     environment: Vec<Kv>,
     env_files: Vec<String>,
     ports: Vec<PortOut>,
@@ -257,33 +260,46 @@ fn restart(r: Restart) -> &'static str {
     }
 }
 
-fn health(svc: &Service) -> Option<Health> {
-    let h = svc.healthcheck.as_ref()?;
-    let test = if let Some(http) = &h.http {
-        vec![
+/// A health check as compose writes it: HTTP and TCP through the image's shell.
+fn health(h: &plan::container::Health) -> Health {
+    let plan::container::Health {
+        check,
+        interval_ms,
+        timeout_ms,
+        retries,
+        start_period_ms,
+    } = h;
+    let test = match check {
+        Check::Http {
+            scheme,
+            number,
+            path,
+            port: _,
+        } => vec![
             "CMD-SHELL".to_owned(),
-            http_check_command(http.scheme, port_number(svc, &http.port), &http.path),
-        ]
-    } else if let Some(t) = &h.tcp {
-        vec![
-            "CMD-SHELL".to_owned(),
-            tcp_check_command(port_number(svc, t)),
-        ]
-    } else {
-        let mut v = vec!["CMD".to_owned()];
-        v.extend(h.exec.clone().unwrap_or_default());
-        v
+            http_check_command(*scheme, *number, path),
+        ],
+        Check::Tcp { number, port: _ } => {
+            vec!["CMD-SHELL".to_owned(), tcp_check_command(*number)]
+        }
+        Check::Exec(argv) | Check::Script { argv, shell: _ } => std::iter::once("CMD".to_owned())
+            .chain(argv.iter().cloned())
+            .collect(),
+        Check::Shell(line) => vec!["CMD-SHELL".to_owned(), line.clone()],
     };
-    let d = |v: &Option<String>, def: u64| {
-        units::duration_text(v.as_deref().and_then(units::duration_ms).unwrap_or(def))
-    };
-    Some(Health {
+    Health {
         test,
-        interval: d(&h.interval, 30_000),
-        timeout: d(&h.timeout, 5_000),
-        retries: h.retries.unwrap_or(3),
-        start_period: d(&h.start_period, 0),
-    })
+        interval: units::duration_text(*interval_ms),
+        timeout: units::duration_text(*timeout_ms),
+        retries: *retries,
+        start_period: units::duration_text(*start_period_ms),
+    }
+}
+
+/// CPU and memory limits.
+fn limits(out: &mut Svc, l: &Limits) {
+    out.cpus = l.cpu_milli.map(units::cpu_decimal);
+    out.memory = l.memory_bytes.map(|b| b.to_string());
 }
 
 /// Render the compose target into `files`.
@@ -295,12 +311,13 @@ fn health(svc: &Service) -> Option<Health> {
     reason = "one mapping from the plan to compose, concept by concept"
 )]
 pub fn render(
-    valid: &Valid,
+    plan: &Plan<'_>,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
 ) -> Result<(), Error> {
+    let valid = plan.valid;
     let spec = &valid.spec;
     let naming = ComposeNaming;
     let pull = pull_policy(
@@ -314,34 +331,50 @@ pub fn render(
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
     let lb = plan::needs_lb(valid);
 
-    for (name, svc) in &spec.services {
-        let replicas = plan::replicas(valid, svc);
-        let sp = format!("/services/{}", escape_segment(name));
-        let mut out = Svc {
-            name: name.clone(),
-            image: plan::image_ref(&svc.image, mirror),
-            pull_policy: pull,
-            restart: restart(svc.restart),
+    for c in &plan.services {
+        // Exhaustive: a field the plan adds is a compile error here until compose carries it.
+        let Container {
+            name,
+            pointer: sp,
+            image,
             replicas,
-            user: svc.user.clone(),
+            singleton: _,
+            restart: rs,
+            user,
+            working_dir,
+            entrypoint,
+            command,
+            env,
+            ports,
+            mounts,
+            health: hc,
+            depends_on,
+            hardening,
+            resources,
+        } = c;
+        let name = *name;
+        let mut out = Svc {
+            name: name.to_owned(),
+            image: plan::image_ref(image, mirror),
+            pull_policy: pull,
+            restart: restart(*rs),
+            replicas: *replicas,
+            user: user.map(str::to_owned),
+            working_dir: working_dir.map(str::to_owned),
             ..Svc::default()
         };
-        let expand_list = |l: &Option<Vec<String>>| {
-            l.as_ref().map(|v| {
+        let expand_list = |l: &Option<&[String]>| {
+            l.map(|v| {
                 v.iter()
                     .map(|a| plan::resolve(spec, secrets, &naming, a).text)
                     .collect()
             })
         };
-        out.entrypoint = expand_list(&svc.entrypoint);
-        out.command = expand_list(&svc.command);
+        out.entrypoint = expand_list(entrypoint);
+        out.command = expand_list(command);
         let mut env_file = String::new();
-        for (k, v) in &svc.env {
-            let text = match v {
-                Scalar::String(s) => s.clone(),
-                other => other.text(),
-            };
-            let r = plan::resolve(spec, secrets, &naming, &text);
+        for (k, text) in env {
+            let r = plan::resolve(spec, secrets, &naming, text);
             if r.secret {
                 if r.text.contains(['\n', '\r']) {
                     diags.push(Diagnostic {
@@ -360,7 +393,7 @@ pub fn render(
                 env_file.push('\n');
             } else {
                 out.environment.push(Kv {
-                    key: k.clone(),
+                    key: (*k).to_owned(),
                     value: r.text,
                 });
             }
@@ -370,9 +403,9 @@ pub fn render(
             add_secret(files, rel, env_file);
             out.env_files.push(format!("../secrets/compose/{name}.env"));
         }
-        for p in &svc.ports {
+        for p in *ports {
             if let Some(host) = p.publish
-                && !(lb && spec.edge.as_ref().is_some_and(|e| &e.service == name))
+                && !(lb && spec.edge.as_ref().is_some_and(|e| e.service == name))
             {
                 out.ports.push(PortOut {
                     target: p.port,
@@ -385,28 +418,15 @@ pub fn render(
                 });
             }
         }
-        for m in &svc.mounts {
-            mount(valid, secrets, name, m, &mut out, &mut used_secrets, files);
+        for m in mounts {
+            mount(secrets, m, &mut out, &mut used_secrets, files, spec);
         }
         out.label_mounted_content(files);
-        out.healthcheck = health(svc);
-        let port_list: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
-        harden(
-            &mut out,
-            &crate::security::effective(
-                spec,
-                svc.security.as_ref(),
-                svc.user.as_deref(),
-                &port_list,
-            ),
-        );
-        for (dep, cond) in &svc.depends_on {
-            if dep == rules::DATABASE && spec.database.as_ref().is_none_or(|d| d.external.is_some())
-            {
-                continue;
-            }
+        out.healthcheck = hc.as_ref().map(health);
+        harden(&mut out, hardening);
+        for (dep, cond) in depends_on {
             out.depends_on.push(Dep {
-                name: dep.clone(),
+                name: (*dep).to_owned(),
                 condition: match cond {
                     Condition::Started => "service_started",
                     Condition::Healthy => "service_healthy",
@@ -414,18 +434,7 @@ pub fn render(
                 },
             });
         }
-        if let Some(r) = &svc.resources {
-            out.cpus = r
-                .cpu
-                .as_deref()
-                .and_then(units::millicpu)
-                .map(units::cpu_decimal);
-            out.memory = r
-                .memory
-                .as_deref()
-                .and_then(units::bytes)
-                .map(|b| b.to_string());
-        }
+        limits(&mut out, resources);
         services.push(out);
     }
 
@@ -447,22 +456,7 @@ pub fn render(
             .collect();
         let db_secrets: Vec<String> = setup.secret_files().map(str::to_owned).collect();
         let data_dir = setup.data_dir;
-        let test: Vec<String> = if setup.check_exec {
-            std::iter::once("CMD".to_owned())
-                .chain(setup.check_argv.iter().cloned())
-                .collect()
-        } else {
-            vec!["CMD-SHELL".into(), setup.check_shell.clone()]
-        };
-        let wait = db.wait.as_ref();
-        let interval = wait
-            .and_then(|w| w.interval.as_deref())
-            .and_then(units::duration_ms)
-            .unwrap_or(5_000);
-        let timeout = wait
-            .and_then(|w| w.timeout.as_deref())
-            .and_then(units::duration_ms)
-            .unwrap_or(90_000);
+        let check = plan::database_health(&setup, plan::database_wait(Some(db)));
         let mut svc = Svc {
             name: rules::DATABASE.to_owned(),
             image: plan::image_ref(&image, mirror),
@@ -470,15 +464,7 @@ pub fn render(
             environment,
             restart: "unless-stopped",
             replicas: 1,
-            healthcheck: Some(Health {
-                test,
-                interval: units::duration_text(interval),
-                timeout: "5s".into(),
-                retries: u32::try_from(timeout / interval.max(1))
-                    .unwrap_or(u32::MAX)
-                    .max(1),
-                start_period: units::duration_text(timeout),
-            }),
+            healthcheck: Some(health(&check)),
             ..Svc::default()
         };
         if let Some(v) = &db.volume {
@@ -506,18 +492,7 @@ pub fn render(
                 &[plan::engine_port(db.engine)],
             ),
         );
-        if let Some(r) = &db.resources {
-            svc.cpus = r
-                .cpu
-                .as_deref()
-                .and_then(units::millicpu)
-                .map(units::cpu_decimal);
-            svc.memory = r
-                .memory
-                .as_deref()
-                .and_then(units::bytes)
-                .map(|b| b.to_string());
-        }
+        limits(&mut svc, &Limits::of(db.resources.as_ref()));
         services.push(svc);
     }
 
@@ -696,96 +671,96 @@ pub fn render(
 }
 
 fn mount(
-    valid: &Valid,
     secrets: &Secrets,
-    service: &str,
-    m: &Mount,
+    m: &MountPlan<'_>,
     out: &mut Svc,
     used: &mut BTreeMap<String, String>,
     files: &mut FileSet,
+    spec: &crate::spec::model::Spec,
 ) {
-    let spec = &valid.spec;
-    if let Some(v) = &m.volume {
-        out.mounts.push(MountOut {
+    match *m {
+        MountPlan::Volume {
+            volume,
+            path,
+            read_only,
+        } => out.mounts.push(MountOut {
             kind: "volume",
-            source: v.clone(),
-            target: m.path.clone(),
-            read_only: m.read_only,
-        });
-    } else if m.scratch {
-        out.tmpfs.push(m.path.clone());
-    } else if let Some(f) = &m.file {
-        let Some(file) = spec.files.get(f) else {
-            return;
-        };
-        let r = plan::resolve(spec, secrets, &ComposeNaming, &file.content);
-        let mode = file
-            .mode
-            .as_deref()
-            .and_then(|m| u32::from_str_radix(m, 8).ok())
-            .unwrap_or(0o644);
-        out.mounted.push(Mounted::new(
-            m.path.clone(),
+            source: volume.to_owned(),
+            target: path.to_owned(),
+            read_only,
+        }),
+        MountPlan::Scratch { path } => out.tmpfs.push(path.to_owned()),
+        MountPlan::File {
+            file: f,
+            path,
+            content,
             mode,
-            r.text.as_bytes(),
-            r.secret,
-        ));
-        let source = if r.secret {
-            // Bind-mounted as it is: readable by the container's user, whoever that is.
-            add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
-            format!("../secrets/compose/files/{f}")
-        } else {
-            add(files, format!("compose/files/{f}"), r.text, mode);
-            format!("./files/{f}")
-        };
-        out.mounts.push(MountOut {
-            kind: "bind",
-            source,
-            target: m.path.clone(),
-            read_only: true,
-        });
-    } else if let Some(s) = &m.secret {
-        // Compose bind-mounts a `file:` secret with the host file's owner and mode and ignores
-        // `uid`/`gid`/`mode` outside Swarm, so the 0600 files under secrets/ would be unreadable to
-        // a container that does not run as their owner. Each mounted file is written again,
-        // 0444, under secrets/compose/mounted/, and that copy is the compose secret.
-        let contents: Vec<(&str, Option<&str>, &str)> = match secrets.values.get(s) {
-            Some(SecretValue::Tls(cert)) => vec![
-                ("ca.crt", Some("ca.crt"), cert.ca_crt.as_str()),
-                ("tls.crt", Some("tls.crt"), cert.tls_crt.as_str()),
-                ("tls.key", Some("tls.key"), cert.tls_key.as_str()),
-            ],
-            Some(SecretValue::Text(t)) => vec![(s.as_str(), None, t.as_str())],
-            None => Vec::new(),
-        };
-        for (file_name, tls_file, content) in contents {
-            let target_name = if m.items.is_empty() {
-                Some(file_name.to_owned())
+        } => {
+            let r = plan::resolve(spec, secrets, &ComposeNaming, content);
+            out.mounted
+                .push(Mounted::new(path, mode, r.text.as_bytes(), r.secret));
+            let source = if r.secret {
+                // Bind-mounted as it is: readable by the container's user, whoever that is.
+                add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
+                format!("../secrets/compose/files/{f}")
             } else {
-                m.items.get(file_name).cloned()
+                add(files, format!("compose/files/{f}"), r.text, mode);
+                format!("./files/{f}")
             };
-            let Some(target_name) = target_name else {
-                continue;
-            };
-            let key = secret_key(s, tls_file);
-            let rel = match tls_file {
-                Some(f) => format!("secrets/compose/mounted/{s}/{f}"),
-                None => format!("secrets/compose/mounted/{s}"),
-            };
-            add_mounted_secret(files, rel.clone(), content);
-            used.insert(key.clone(), format!("../{rel}"));
-            let target = format!("{}/{target_name}", m.path.trim_end_matches('/'));
-            out.mounted.push(Mounted::new(
-                target.clone(),
-                0o444,
-                content.as_bytes(),
-                true,
-            ));
-            out.secrets.push(SecretMount {
-                source: key,
-                target,
+            out.mounts.push(MountOut {
+                kind: "bind",
+                source,
+                target: path.to_owned(),
+                read_only: true,
             });
         }
-        let _ = service;
+        MountPlan::Secret {
+            secret: s,
+            path,
+            items,
+        } => {
+            // Compose bind-mounts a `file:` secret with the host file's owner and mode and
+            // ignores `uid`/`gid`/`mode` outside Swarm, so the 0600 files under secrets/ would be
+            // unreadable to a container that does not run as their owner. Each mounted file is
+            // written again, 0444, under secrets/compose/mounted/, and that copy is the compose
+            // secret.
+            let contents: Vec<(&str, Option<&str>, &str)> = match secrets.values.get(s) {
+                Some(SecretValue::Tls(cert)) => vec![
+                    ("ca.crt", Some("ca.crt"), cert.ca_crt.as_str()),
+                    ("tls.crt", Some("tls.crt"), cert.tls_crt.as_str()),
+                    ("tls.key", Some("tls.key"), cert.tls_key.as_str()),
+                ],
+                Some(SecretValue::Text(t)) => vec![(s, None, t.as_str())],
+                None => Vec::new(),
+            };
+            for (file_name, tls_file, content) in contents {
+                let target_name = if items.is_empty() {
+                    Some(file_name.to_owned())
+                } else {
+                    items.get(file_name).cloned()
+                };
+                let Some(target_name) = target_name else {
+                    continue;
+                };
+                let key = secret_key(s, tls_file);
+                let rel = match tls_file {
+                    Some(f) => format!("secrets/compose/mounted/{s}/{f}"),
+                    None => format!("secrets/compose/mounted/{s}"),
+                };
+                add_mounted_secret(files, rel.clone(), content);
+                used.insert(key.clone(), format!("../{rel}"));
+                let target = format!("{}/{target_name}", path.trim_end_matches('/'));
+                out.mounted.push(Mounted::new(
+                    target.clone(),
+                    0o444,
+                    content.as_bytes(),
+                    true,
+                ));
+                out.secrets.push(SecretMount {
+                    source: key,
+                    target,
+                });
+            }
+        }
     }
 }

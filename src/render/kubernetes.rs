@@ -24,22 +24,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::diag::Invalid;
 use crate::diag::{Code, Diagnostic};
 use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
-use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::plan::container::{Check, MountPlan};
+use crate::plan::{self, DbEnv, DbSetup, Naming, Plan};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
 use crate::render::{FileSet, Templates, add, add_secret, pod_security};
 use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening, numeric_user};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{
-    Condition, Engine, Generate, Mount, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
+    Condition, Engine, Generate, Port, PortRef, Protocol, Pull, Scaling, Scheme, Service, Spec,
     Waits,
 };
 use crate::spec::model::{Exception, Publish, Security};
 use crate::units;
-use crate::validate::{Invalid, Valid, rules};
+use crate::validate::{Valid, rules};
 
 /// Where the manifests go.
 const DIR: &str = "kubernetes";
@@ -249,6 +251,7 @@ struct Container {
     pull_policy: &'static str,
     command: Option<Vec<String>>,
     args: Option<Vec<String>>,
+    working_dir: Option<String>,
     /// A wait container's script (written as a block scalar: it holds no `$(` or `$$`).
     script: Option<String>,
     env: Vec<EnvVar>,
@@ -620,23 +623,22 @@ fn cpu_quantity(milli: u64) -> String {
 
 /// Limits as the spec gives them; requests derived: memory the same (it cannot be reclaimed, so a
 /// pod should be scheduled where its limit fits), CPU half (it is shared fairly under load).
-fn resources(r: Option<&crate::spec::model::Resources>) -> Option<Res> {
-    let r = r?;
-    let cpu = r.cpu.as_deref().and_then(units::millicpu);
-    let mem = r.memory.clone();
-    if cpu.is_none() && mem.is_none() {
+fn resources(l: &plan::container::Limits) -> Option<Res> {
+    if l.is_empty() {
         return None;
     }
+    let cpu = l.cpu_milli;
     Some(Res {
         cpu_request: cpu.map(|m| cpu_quantity((m / 2).max(1))),
         cpu_limit: cpu.map(cpu_quantity),
-        memory_request: mem.clone(),
-        memory_limit: mem,
+        memory_request: l.memory.clone(),
+        memory_limit: l.memory.clone(),
     })
 }
 
-fn secs(v: Option<&str>, default_ms: u64) -> u64 {
-    units::duration_secs_ceil(v.and_then(units::duration_ms).unwrap_or(default_ms)).max(1)
+/// Whole seconds (rounded up, at least 1) of a duration in milliseconds.
+fn secs_of(ms: u64) -> u64 {
+    units::duration_secs_ceil(ms).max(1)
 }
 
 /// A body size as nginx writes it (`512m`).
@@ -658,10 +660,10 @@ fn is_label_value(s: &str) -> bool {
         && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
 }
 
-fn port_spec(svc: &Service, r: &PortRef) -> serde_json::Value {
+fn port_spec(ports: &[Port], r: &PortRef) -> serde_json::Value {
     match r {
         PortRef::Name(n) => serde_json::Value::from(n.clone()),
-        PortRef::Number(n) => match svc.ports.iter().find(|p| p.port == *n) {
+        PortRef::Number(n) => match ports.iter().find(|p| p.port == *n) {
             Some(p) => serde_json::Value::from(p.name.clone()),
             None => serde_json::Value::from(*n),
         },
@@ -844,12 +846,13 @@ impl Out<'_> {
     reason = "one mapping from the plan to Kubernetes objects, concept by concept"
 )]
 pub fn render(
-    valid: &Valid,
+    plan: &Plan<'_>,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
 ) -> Result<(), Error> {
+    let valid = plan.valid;
     let spec = &valid.spec;
     let mut out = Out {
         pss: Vec::new(),
@@ -910,12 +913,14 @@ pub fn render(
     }
 
     let profile = &valid.profile;
-    for (name, svc) in &spec.services {
+    for c in &plan.services {
+        let (name, sp, replicas) = (&c.name.to_owned(), &c.pointer, c.replicas);
+        let Some(svc) = spec.services.get(name) else {
+            continue;
+        };
         if one_offs.contains(name) {
             continue;
         }
-        let sp = format!("/services/{}", escape_segment(name));
-        let replicas = plan::replicas(valid, svc);
         let object = out.naming.object(name);
         let statefulset = is_statefulset(spec, svc);
         out.names.claim(
@@ -933,10 +938,9 @@ pub fn render(
             },
         );
 
-        let h = hardening(spec, svc);
-        out.names.claim("ServiceAccount", &object, &sp, 63);
-        let mut pod = pod_security(svc.user.as_deref(), &h, object.clone());
-        let main = container(&mut out, &sp, name, svc, &mut pod.volumes, true);
+        out.names.claim("ServiceAccount", &object, sp, 63);
+        let mut pod = pod_security(c.user, &c.hardening, object.clone());
+        let main = container(&mut out, c, &mut pod.volumes, true);
         // Init containers: waits for this service's dependencies, and the one-off services it
         // waits for with `completed`, each after the waits of its own dependencies.
         let mut waited = BTreeSet::new();
@@ -958,11 +962,10 @@ pub fn render(
         }
         for (dep, cond, dp) in deps {
             if cond == Condition::Completed {
-                if let Some(d) = spec.services.get(&dep) {
-                    let dsp = format!("/services/{}", escape_segment(&dep));
-                    let mut c = container(&mut out, &dsp, &dep, d, &mut pod.volumes, false);
-                    c.name = format!("run-{dep}");
-                    init.push(c);
+                if let Some(d) = plan.service(&dep) {
+                    let mut k = container(&mut out, d, &mut pod.volumes, false);
+                    k.name = format!("run-{dep}");
+                    init.push(k);
                 }
                 continue;
             }
@@ -990,10 +993,7 @@ pub fn render(
         if replicas > 1 {
             pod.spread = spread(profile.defaults.spread);
         }
-        let start = svc
-            .healthcheck
-            .as_ref()
-            .map_or(0, |h| secs(h.start_period.as_deref(), 0));
+        let start = c.health.as_ref().map_or(0, |h| secs_of(h.start_period_ms));
         pod.containers = vec![main];
         let skips = skips(spec, &pod);
         out.pod_security(name, &pod);
@@ -1251,7 +1251,7 @@ pub fn render(
             )),
             readiness: Some(probe(3)),
             liveness: Some(probe(6)),
-            resources: resources(db.resources.as_ref()),
+            resources: resources(&plan::container::Limits::of(db.resources.as_ref())),
             origin: Origin::new(spec, "/database", db.security.as_ref(), false),
             ..Container::default()
         };
@@ -1395,7 +1395,7 @@ pub fn render(
             host: plan::expand_neutral(spec, &edge.host),
             tls_secret,
             service: out.naming.object(&edge.service),
-            port: port_spec(target, &edge.port),
+            port: port_spec(&target.ports, &edge.port),
         };
         emit("ingress.yaml".into(), "kubernetes/ingress.yaml.j2", &ctx)?;
     }
@@ -1723,11 +1723,8 @@ fn is_statefulset(spec: &Spec, svc: &Service) -> bool {
 
 /// `database.wait` in whole seconds: (timeout, interval).
 fn db_wait(spec: &Spec) -> (u64, u64) {
-    let w = spec.database.as_ref().and_then(|d| d.wait.as_ref());
-    (
-        secs(w.and_then(|w| w.timeout.as_deref()), 90_000),
-        secs(w.and_then(|w| w.interval.as_deref()), 5_000),
-    )
+    let w = plan::database_wait(spec.database.as_ref());
+    (secs_of(w.timeout_ms), secs_of(w.interval_ms))
 }
 
 fn spread(s: ProfileSpread) -> Vec<SpreadOut> {
@@ -1788,40 +1785,62 @@ fn pod_security(user: Option<&str>, h: &Hardening, service_account: String) -> P
 /// no ports, no probes). Its volumes are added to `volumes`.
 fn container(
     out: &mut Out<'_>,
-    sp: &str,
-    name: &str,
-    svc: &Service,
+    c: &plan::container::Container<'_>,
     volumes: &mut Vec<PodVolume>,
     main: bool,
 ) -> Container {
+    // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
+    let plan::container::Container {
+        name,
+        pointer: sp,
+        image,
+        replicas: _,
+        singleton: _,
+        // Pods restart their containers always; a one-off runs as an init container.
+        restart: _,
+        user,
+        working_dir,
+        entrypoint,
+        command,
+        env: env_list,
+        ports,
+        mounts,
+        health,
+        // Init containers that wait (see `wait_container`).
+        depends_on: _,
+        hardening: h,
+        resources: limits,
+    } = c;
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
     let naming = KubernetesNaming::new(spec);
-    let expand_list = |l: &Option<Vec<String>>| {
-        l.as_ref().map(|v| {
+    let expand_list = |l: &Option<&[String]>| {
+        l.map(|v| {
             v.iter()
                 .map(|a| plan::resolve(spec, out.secrets, &naming, a).text)
                 .collect::<Vec<_>>()
         })
     };
-    let mut c = Container {
-        name: name.to_owned(),
-        image: plan::image_ref(&svc.image, out.mirror),
+    let security = spec.services.get(*name).and_then(|s| s.security.as_ref());
+    let mut k = Container {
+        name: (*name).to_owned(),
+        image: plan::image_ref(image, out.mirror),
         pull_policy: out.pull,
-        command: expand_list(&svc.entrypoint),
-        args: expand_list(&svc.command),
-        resources: resources(svc.resources.as_ref()),
-        origin: Origin::new(spec, sp, svc.security.as_ref(), svc.user.is_some()),
+        command: expand_list(entrypoint),
+        args: expand_list(command),
+        working_dir: working_dir.map(str::to_owned),
+        resources: resources(limits),
+        origin: Origin::new(spec, sp, security, user.is_some()),
         ..Container::default()
     };
 
-    env(out, sp, name, svc, &mut c);
+    env(out, sp, name, env_list, &mut k);
 
     if main {
         let host_ports = spec.targets.kubernetes.publish_mode() == Publish::HostPort;
-        for (i, p) in svc.ports.iter().enumerate() {
-            c.ports.push(ContainerPort {
+        for (i, p) in ports.iter().enumerate() {
+            k.ports.push(ContainerPort {
                 name: p.name.clone(),
                 port: p.port,
                 protocol: protocol(p.protocol),
@@ -1829,13 +1848,13 @@ fn container(
                 at: format!("{sp}/ports/{i}/publish"),
             });
         }
-        probes(svc, &mut c);
+        probes(ports, health.as_ref(), &mut k);
     }
-    for m in &svc.mounts {
-        mount(out, m, &mut c, volumes);
+    for m in mounts {
+        mount(out, m, &mut k, volumes);
     }
 
-    if let Some(u) = &svc.user
+    if let Some(u) = user
         && numeric_user(u).is_none()
     {
         out.diag(
@@ -1844,15 +1863,8 @@ fn container(
             "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
         );
     }
-    let h = hardening(spec, svc);
-    harden(&mut c, svc.user.as_deref(), &h, volumes);
-    c
-}
-
-/// The effective `security:` of a service.
-fn hardening(spec: &Spec, svc: &Service) -> Hardening {
-    let ports: Vec<u16> = svc.ports.iter().map(|p| p.port).collect();
-    security::effective(spec, svc.security.as_ref(), svc.user.as_deref(), &ports)
+    harden(&mut k, *user, h, volumes);
+    k
 }
 
 /// A container's securityContext from its hardening: never gain privileges (unless the spec says
@@ -2001,23 +2013,20 @@ fn skips<'p>(spec: &Spec, pod: &'p Pod) -> Vec<Skip> {
 
 /// Environment: plain values inline; a whole secret by reference; secret-bearing composites
 /// through a per-service Secret generated from an env file under `secrets/kubernetes/`.
-fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container) {
+fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(&str, String)], c: &mut Container) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
     let naming = KubernetesNaming::new(spec);
     let mut env_file = String::new();
     let env_secret = out.naming.object(&format!("{name}-env"));
-    for (k, v) in &svc.env {
-        let text = match v {
-            crate::spec::model::Scalar::String(s) => s.clone(),
-            other => other.text(),
-        };
-        let r = plan::resolve(spec, out.secrets, &naming, &text);
+    for (k, text) in list {
+        let k = *k;
+        let r = plan::resolve(spec, out.secrets, &naming, text);
         if let Some(s) = r.whole_secret.filter(|s| !out.is_tls(s)) {
             let obj = out.secret_object(&s);
             c.env.push(EnvVar {
-                name: k.clone(),
+                name: k.to_owned(),
                 value: None,
                 secret_name: Some(obj),
                 secret_key: Some(s),
@@ -2036,14 +2045,14 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
             env_file.push_str(&r.text);
             env_file.push('\n');
             c.env.push(EnvVar {
-                name: k.clone(),
+                name: k.to_owned(),
                 value: None,
                 secret_name: Some(env_secret.clone()),
-                secret_key: Some(k.clone()),
+                secret_key: Some(k.to_owned()),
             });
         } else {
             c.env.push(EnvVar {
-                name: k.clone(),
+                name: k.to_owned(),
                 value: Some(r.text),
                 secret_name: None,
                 secret_key: None,
@@ -2074,12 +2083,12 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, svc: &Service, c: &mut Container
 /// Seconds between the default readiness probes of a service without a health check.
 const DEFAULT_READINESS_PERIOD: u64 = 10;
 
-fn probes(svc: &Service, c: &mut Container) {
-    let Some(h) = &svc.healthcheck else {
+fn probes(ports: &[Port], health: Option<&plan::container::Health>, c: &mut Container) {
+    let Some(h) = health else {
         // No health check: a TCP readiness probe on the first TCP port. It never restarts the
         // container (no liveness probe: how long the image takes to start is unknown); it only
         // keeps the pod out of its Service until the port it declares accepts connections.
-        if let Some(p) = svc.ports.iter().find(|p| p.protocol == Protocol::Tcp) {
+        if let Some(p) = ports.iter().find(|p| p.protocol == Protocol::Tcp) {
             c.readiness = Some(Probe {
                 http_path: None,
                 port: Some(serde_json::Value::from(p.name.clone())),
@@ -2092,9 +2101,15 @@ fn probes(svc: &Service, c: &mut Container) {
         }
         return;
     };
-    let period = secs(h.interval.as_deref(), 30_000);
-    let timeout = secs(h.timeout.as_deref(), 5_000);
-    let retries = u64::from(h.retries.unwrap_or(3));
+    let plan::container::Health {
+        check,
+        interval_ms,
+        timeout_ms,
+        retries,
+        start_period_ms,
+    } = h;
+    let period = secs_of(*interval_ms);
+    let timeout = secs_of(*timeout_ms);
     let mut p = Probe {
         http_path: None,
         port: None,
@@ -2102,26 +2117,28 @@ fn probes(svc: &Service, c: &mut Container) {
         exec: None,
         period,
         timeout,
-        failure_threshold: retries,
+        failure_threshold: u64::from(*retries),
     };
-    if let Some(http) = &h.http {
-        p.http_path = Some(http.path.clone());
-        p.port = Some(port_spec(svc, &http.port));
-        p.scheme = Some(if http.scheme == Scheme::Https {
-            "HTTPS"
-        } else {
-            "HTTP"
-        });
-    } else if let Some(t) = &h.tcp {
-        p.port = Some(port_spec(svc, t));
-    } else {
-        p.exec.clone_from(&h.exec);
+    match check {
+        Check::Http {
+            scheme,
+            port,
+            path,
+            number: _,
+        } => {
+            p.http_path = Some(path.clone());
+            p.port = Some(port_spec(ports, port));
+            p.scheme = Some(if *scheme == Scheme::Https {
+                "HTTPS"
+            } else {
+                "HTTP"
+            });
+        }
+        Check::Tcp { port, number: _ } => p.port = Some(port_spec(ports, port)),
+        Check::Exec(argv) | Check::Script { argv, shell: _ } => p.exec = Some(argv.clone()),
+        Check::Shell(line) => p.exec = Some(vec!["sh".into(), "-c".into(), line.clone()]),
     }
-    let start = h
-        .start_period
-        .as_deref()
-        .and_then(units::duration_ms)
-        .map_or(0, units::duration_secs_ceil);
+    let start = units::duration_secs_ceil(*start_period_ms);
     if start > 0 {
         // Checked more often than the healthcheck's interval, so the pod is ready soon after it is up.
         let sp = period.min(10);
@@ -2134,47 +2151,60 @@ fn probes(svc: &Service, c: &mut Container) {
     c.liveness = Some(p);
 }
 
-fn mount(out: &mut Out<'_>, m: &Mount, c: &mut Container, volumes: &mut Vec<PodVolume>) {
-    let path = m.path.clone();
-    if let Some(v) = &m.volume {
-        out.used_volumes.insert(v.clone());
-        let name = add_volume(
-            volumes,
-            PodVolume {
-                name: dns(v),
-                kind: "pvc",
-                source: out.naming.object(v),
-                items: Vec::new(),
-                default_mode: None,
-            },
-        );
-        c.mounts.push(VolumeMount {
-            name,
+fn mount(out: &mut Out<'_>, m: &MountPlan<'_>, c: &mut Container, volumes: &mut Vec<PodVolume>) {
+    match *m {
+        MountPlan::Volume {
+            volume: v,
             path,
-            read_only: m.read_only,
-            sub_path: None,
-        });
-    } else if m.scratch {
-        let name = add_volume(
-            volumes,
-            PodVolume {
-                name: format!("scratch{}", path.replace('/', "-")),
-                kind: "empty",
-                source: path.clone(),
-                items: Vec::new(),
-                default_mode: None,
-            },
-        );
-        c.mounts.push(VolumeMount {
-            name,
+            read_only,
+        } => {
+            out.used_volumes.insert(v.to_owned());
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: dns(v),
+                    kind: "pvc",
+                    source: out.naming.object(v),
+                    items: Vec::new(),
+                    default_mode: None,
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.to_owned(),
+                read_only,
+                sub_path: None,
+            });
+        }
+        MountPlan::Scratch { path } => {
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: format!("scratch{}", path.replace('/', "-")),
+                    kind: "empty",
+                    source: path.to_owned(),
+                    items: Vec::new(),
+                    default_mode: None,
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.to_owned(),
+                read_only: false,
+                sub_path: None,
+            });
+        }
+        MountPlan::File {
+            file,
             path,
-            read_only: false,
-            sub_path: None,
-        });
-    } else if let Some(f) = &m.file {
-        mount_file(out, f, m, c, volumes);
-    } else if let Some(s) = &m.secret {
-        mount_secret(out, s, m, c, volumes);
+            content,
+            mode,
+        } => mount_file(out, file, path, content, mode, c, volumes),
+        MountPlan::Secret {
+            secret,
+            path,
+            items,
+        } => mount_secret(out, secret, path, items, c, volumes),
     }
 }
 
@@ -2182,23 +2212,23 @@ fn mount(out: &mut Out<'_>, m: &Mount, c: &mut Container, volumes: &mut Vec<PodV
 fn mount_file(
     out: &mut Out<'_>,
     f: &str,
-    m: &Mount,
+    path: &str,
+    content: &str,
+    mode: u32,
     c: &mut Container,
     volumes: &mut Vec<PodVolume>,
 ) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
-    let path = m.path.clone();
-    let Some(file) = spec.files.get(f) else {
-        return;
-    };
+    // The item's mode only where the spec gives one (the default is the volume's own).
+    let given = spec
+        .files
+        .get(f)
+        .and_then(|d| d.mode.as_ref())
+        .map(|_| mode);
     let naming = KubernetesNaming::new(spec);
-    let resolved = plan::resolve(spec, out.secrets, &naming, &file.content);
-    let mode = file
-        .mode
-        .as_deref()
-        .and_then(|text| u32::from_str_radix(text, 8).ok());
+    let resolved = plan::resolve(spec, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
     let pointer = format!("/files/{}", escape_segment(f));
     let (kind, gens_has) = if resolved.secret {
@@ -2221,8 +2251,7 @@ fn mount_file(
         } else {
             out.names
                 .claim("ConfigMap", &object, &pointer, 63 - HASH_SUFFIX_LEN);
-            out.plain_files
-                .insert(f.to_owned(), (resolved.text, mode.unwrap_or(0o644)));
+            out.plain_files.insert(f.to_owned(), (resolved.text, mode));
             out.config_gens.insert(object.clone(), generator);
         }
     }
@@ -2235,14 +2264,14 @@ fn mount_file(
             items: vec![Item {
                 key: f.to_owned(),
                 path: f.to_owned(),
-                mode,
+                mode: given,
             }],
             default_mode: None,
         },
     );
     c.mounts.push(VolumeMount {
         name,
-        path,
+        path: path.to_owned(),
         read_only: true,
         sub_path: Some(f.to_owned()),
     });
@@ -2252,11 +2281,11 @@ fn mount_file(
 fn mount_secret(
     out: &mut Out<'_>,
     s: &str,
-    m: &Mount,
+    path: &str,
+    items: &BTreeMap<String, String>,
     c: &mut Container,
     volumes: &mut Vec<PodVolume>,
 ) {
-    let path = m.path.clone();
     let object = out.secret_object(s);
     let keys: Vec<String> = if out.is_tls(s) {
         ["ca.crt", "tls.crt", "tls.key"]
@@ -2266,12 +2295,12 @@ fn mount_secret(
     } else {
         vec![s.to_owned()]
     };
-    let items = if m.items.is_empty() {
+    let items = if items.is_empty() {
         Vec::new()
     } else {
         keys.iter()
             .filter_map(|k| {
-                m.items.get(k).map(|p| Item {
+                items.get(k).map(|p| Item {
                     key: k.clone(),
                     path: p.clone(),
                     mode: None,
@@ -2292,7 +2321,7 @@ fn mount_secret(
     );
     c.mounts.push(VolumeMount {
         name,
-        path,
+        path: path.to_owned(),
         read_only: true,
         sub_path: None,
     });
@@ -2330,8 +2359,8 @@ fn wait_container(
         let d = spec.services.get(dep)?;
         // As long as the dependency may take to become healthy, and never less than the default.
         let limit = d.healthcheck.as_ref().map_or(DEFAULT_SERVICE_WAIT_S, |h| {
-            secs(h.start_period.as_deref(), 0)
-                + secs(h.interval.as_deref(), 30_000) * u64::from(h.retries.unwrap_or(3))
+            let h = plan::container::health(&d.ports, h);
+            secs_of(h.start_period_ms) + secs_of(h.interval_ms) * u64::from(h.retries)
         });
         if cond == Condition::Healthy && d.ports.is_empty() {
             out.diag(

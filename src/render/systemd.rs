@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::plan::container::{Check, Container, Limits, MountPlan};
+use crate::plan::{self, DbEnv, DbSetup, Naming, Plan};
 use crate::render::unitfile::{
     EMPTY_VAR, environment_word, exec_line, exec_value, exec_word, inexpressible,
     inexpressible_word, quadlet_exec_word, specifiers,
@@ -25,10 +26,7 @@ use crate::secrets::{Secrets, Value as SecretValue};
 use crate::security::{self, Hardening};
 use crate::shell::{http_check_command, sh_quote, tcp_check_command};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{
-    Condition, Database, File, Flavor, Healthcheck, HttpCheck, Mount, Port, PortRef, Protocol,
-    Pull, Resources, Restart, Scalar, Service, Volume, Wait,
-};
+use crate::spec::model::{Condition, Database, Flavor, Port, Protocol, Pull, Restart, Volume};
 use crate::units;
 use crate::validate::{Invalid, Valid, rules};
 
@@ -105,6 +103,7 @@ struct ContainerSection {
     exec: Option<String>,
     user: Option<String>,
     group: Option<String>,
+    working_dir: Option<String>,
     environment: Vec<String>,
     environment_file: Vec<String>,
     network: Vec<String>,
@@ -223,6 +222,7 @@ struct Run {
     entrypoint: Option<Vec<String>>,
     command: Option<Vec<String>>,
     user: Option<String>,
+    working_dir: Option<String>,
     env: Vec<(String, String)>,
     env_files: Vec<String>,
     publish: Vec<String>,
@@ -343,13 +343,14 @@ pub fn install_dir(valid: &Valid) -> String {
     reason = "one pass over the plan: instances, dependencies, unit names, files"
 )]
 pub fn render(
-    valid: &Valid,
+    plan: &Plan<'_>,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     flavor: Flavor,
     files: &mut FileSet,
 ) -> Result<(), Error> {
+    let valid = plan.valid;
     let spec = &valid.spec;
     let version = podman_version(valid);
     let mut diags = Diags {
@@ -377,29 +378,29 @@ pub fn render(
     let naming = SystemdNaming { name: &spec.name };
 
     // Instances of each service, and who must wait for whom.
-    let instances: BTreeMap<&str, Vec<String>> = spec
+    let instances: BTreeMap<&str, Vec<String>> = plan
         .services
         .iter()
-        .map(|(name, svc)| {
-            let n = plan::replicas(valid, svc);
-            let units = match n {
+        .map(|c| {
+            let name = c.name;
+            let units = match c.replicas {
                 0 => Vec::new(),
                 1 => vec![naming.service_host(name)],
                 n => (1..=n)
                     .map(|i| format!("{}-{i}", naming.service_host(name)))
                     .collect(),
             };
-            (name.as_str(), units)
+            (name, units)
         })
         .collect();
     let embedded_db = spec.database.as_ref().filter(|d| d.external.is_none());
     let mut waited: BTreeSet<&str> = BTreeSet::new();
     let mut completed: BTreeSet<&str> = BTreeSet::new();
-    for svc in spec.services.values() {
-        for (dep, cond) in &svc.depends_on {
+    for c in &plan.services {
+        for (dep, cond) in &c.depends_on {
             match cond {
-                Condition::Healthy => waited.insert(dep.as_str()),
-                Condition::Completed => completed.insert(dep.as_str()),
+                Condition::Healthy => waited.insert(dep),
+                Condition::Completed => completed.insert(dep),
                 Condition::Started => false,
             };
         }
@@ -407,27 +408,18 @@ pub fn render(
 
     let mut runs: Vec<Run> = Vec::new();
     let mut used_volumes: BTreeSet<String> = BTreeSet::new();
-    for (name, svc) in &spec.services {
-        let units = &instances[name.as_str()];
+    for c in &plan.services {
+        let name = c.name;
+        let units = &instances[name];
         if units.is_empty() {
             continue;
         }
         let base = service_run(
-            valid,
-            secrets,
-            &ctx,
-            &naming,
-            name,
-            svc,
-            mirror,
-            &instances,
-            embedded_db.is_some(),
-            &mut diags,
-            files,
+            valid, secrets, &ctx, &naming, c, mirror, &instances, &mut diags, files,
         );
         let Some(base) = base else { continue };
-        let waited_on = if waited.contains(name.as_str()) {
-            svc.healthcheck.as_ref().map(service_wait)
+        let waited_on = if waited.contains(name) {
+            c.health.as_ref().map(service_wait)
         } else {
             None
         };
@@ -437,7 +429,7 @@ pub fn render(
         for (i, unit) in units.iter().enumerate() {
             let mut run = base.clone_for(unit);
             run.waited_on = waited_on;
-            run.oneshot = completed.contains(name.as_str());
+            run.oneshot = completed.contains(name);
             if i > 0 {
                 // Replicas on one host share no host port: only the first instance publishes.
                 run.publish.clear();
@@ -576,6 +568,7 @@ impl Run {
             entrypoint: self.entrypoint.clone(),
             command: self.command.clone(),
             user: self.user.clone(),
+            working_dir: self.working_dir.clone(),
             env: self.env.clone(),
             env_files: self.env_files.clone(),
             publish: self.publish.clone(),
@@ -599,63 +592,60 @@ impl Run {
     }
 }
 
-fn port_number(ports: &[Port], r: &PortRef) -> u16 {
-    match r {
-        PortRef::Number(n) => *n,
-        PortRef::Name(n) => ports.iter().find(|p| &p.name == n).map_or(0, |p| p.port),
-    }
-}
-
-fn duration(v: Option<&str>, default_ms: u64) -> u64 {
-    v.and_then(units::duration_ms).unwrap_or(default_ms)
-}
-
-/// A spec healthcheck in the engines' forms.
-fn health(ports: &[Port], h: &Healthcheck) -> Health {
-    let Healthcheck {
-        http,
-        tcp,
-        exec,
-        interval,
-        timeout,
+/// A health check in the engines' forms.
+fn health(h: &plan::container::Health) -> Health {
+    let plan::container::Health {
+        check,
+        interval_ms,
+        timeout_ms,
         retries,
-        start_period,
+        start_period_ms,
     } = h;
-    let (podman_cmd, shell_cmd) = if let Some(HttpCheck { path, port, scheme }) = http {
-        let c = http_check_command(*scheme, port_number(ports, port), path);
-        (c.clone(), c)
-    } else if let Some(t) = tcp {
-        let c = tcp_check_command(port_number(ports, t));
-        (c.clone(), c)
-    } else {
-        let args = exec.clone().unwrap_or_default();
-        let json = serde_json::to_string(&args).unwrap_or_default();
-        let shell = args
-            .iter()
-            .map(|a| sh_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
-        (json, shell)
+    let (podman_cmd, shell_cmd) = match check {
+        Check::Http {
+            scheme,
+            number,
+            path,
+            port: _,
+        } => {
+            let c = http_check_command(*scheme, *number, path);
+            (c.clone(), c)
+        }
+        Check::Tcp { number, port: _ } => {
+            let c = tcp_check_command(*number);
+            (c.clone(), c)
+        }
+        Check::Exec(args) => {
+            let json = serde_json::to_string(args).unwrap_or_default();
+            let shell = args
+                .iter()
+                .map(|a| sh_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (json, shell)
+        }
+        Check::Shell(line) => (line.clone(), line.clone()),
+        Check::Script { argv, shell } => (
+            serde_json::to_string(argv).unwrap_or_default(),
+            shell.clone(),
+        ),
     };
     Health {
         podman_cmd,
         shell_cmd,
-        interval_ms: duration(interval.as_deref(), 30_000),
-        timeout_ms: duration(timeout.as_deref(), 5_000),
-        retries: retries.unwrap_or(3),
-        start_period_ms: duration(start_period.as_deref(), 0),
+        interval_ms: *interval_ms,
+        timeout_ms: *timeout_ms,
+        retries: *retries,
+        start_period_ms: *start_period_ms,
     }
 }
 
 /// How long dependants wait for a service's healthcheck to pass: its start period, then every
 /// retry, plus one more interval.
-fn service_wait(h: &Healthcheck) -> WaitBound {
-    let interval = duration(h.interval.as_deref(), 30_000);
-    let start = duration(h.start_period.as_deref(), 0);
-    let retries = u64::from(h.retries.unwrap_or(3));
+fn service_wait(h: &plan::container::Health) -> WaitBound {
     WaitBound {
-        poll_ms: POLL_MS.min(interval.max(1_000)),
-        total_ms: start + interval * (retries + 1),
+        poll_ms: POLL_MS.min(h.interval_ms.max(1_000)),
+        total_ms: h.wait_ms(),
     }
 }
 
@@ -667,14 +657,9 @@ fn restart_of(r: Restart) -> &'static str {
     }
 }
 
-fn resources(run: &mut Run, r: Option<&Resources>) {
-    if let Some(Resources { cpu, memory }) = r {
-        run.cpus = cpu
-            .as_deref()
-            .and_then(units::millicpu)
-            .map(units::cpu_decimal);
-        run.memory = memory.as_deref().and_then(units::bytes);
-    }
+fn resources(run: &mut Run, l: &Limits) {
+    run.cpus = l.cpu_milli.map(units::cpu_decimal);
+    run.memory = l.memory_bytes;
 }
 
 /// Describe one service (before instances are numbered); `None` when a value was refused.
@@ -688,34 +673,36 @@ fn service_run(
     secrets: &Secrets,
     ctx: &Ctx<'_>,
     naming: &SystemdNaming<'_>,
-    name: &str,
-    svc: &Service,
+    c: &Container<'_>,
     mirror: Option<&str>,
     instances: &BTreeMap<&str, Vec<String>>,
-    embedded_db: bool,
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) -> Option<Run> {
     let spec = &valid.spec;
-    let sp = format!("/services/{}", escape_segment(name));
     let before = diags.list.len();
-    // Exhaustive: a new field of a service is a compile error here until it is mapped.
-    let Service {
+    // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
+    let Container {
+        name,
+        pointer: sp,
         image,
-        scaling: _,
+        // Instances are numbered by the caller.
         replicas: _,
-        command,
-        entrypoint,
+        singleton: _,
+        restart,
         user,
+        working_dir,
+        entrypoint,
+        command,
         env,
         ports,
         mounts,
-        healthcheck,
+        health: healthcheck,
         depends_on,
-        resources: res,
-        restart,
-        security: own_security,
-    } = svc;
+        hardening,
+        resources: limits,
+    } = c;
+    let name = *name;
     let mut run = Run {
         description: specifiers(&format!("{} {name} (misp-gen)", spec.name)),
         image: plan::image_ref(image, mirror),
@@ -727,8 +714,8 @@ fn service_run(
         restart: *restart,
         ..Run::default()
     };
-    let args = |list: &Option<Vec<String>>, field: &str, diags: &mut Diags<'_>| {
-        list.as_ref().map(|v| {
+    let args = |list: &Option<&[String]>, field: &str, diags: &mut Diags<'_>| {
+        list.map(|v| {
             v.iter()
                 .enumerate()
                 .map(|(i, a)| {
@@ -747,25 +734,20 @@ fn service_run(
     run.command = args(command, "command", diags);
     if let Some(u) = user {
         diags.unit_value(&format!("{sp}/user"), "`user`", u);
-        run.user = Some(u.clone());
+        run.user = Some((*u).to_owned());
     }
-    let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
-    run.hardening = Some(security::effective(
-        spec,
-        own_security.as_ref(),
-        user.as_deref(),
-        &port_list,
-    ));
+    if let Some(w) = working_dir
+        && diags.unit_value(&format!("{sp}/working_dir"), "`working_dir`", w)
+    {
+        run.working_dir = Some((*w).to_owned());
+    }
+    run.hardening = Some(hardening.clone());
 
     // Environment: plain values in the unit, secret-bearing ones in an env file.
     let mut env_file = String::new();
-    for (k, v) in env {
+    for (k, text) in env {
         let p = format!("{sp}/env/{}", escape_segment(k));
-        let text = match v {
-            Scalar::String(s) => s.clone(),
-            other => other.text(),
-        };
-        let r = plan::resolve(spec, secrets, naming, &text);
+        let r = plan::resolve(spec, secrets, naming, text);
         if r.secret {
             if let Some(why) = env_file_refusal(&r.text) {
                 // Never the value: it holds a secret.
@@ -778,7 +760,7 @@ fn service_run(
             }
             let _ = writeln!(env_file, "{k}={}", r.text);
         } else if diags.unit_word(&p, &format!("`{k}`"), &r.text) {
-            run.env.push((k.clone(), r.text));
+            run.env.push(((*k).to_owned(), r.text));
         }
     }
     if !env_file.is_empty() {
@@ -793,7 +775,7 @@ fn service_run(
         port,
         publish,
         protocol,
-    } in ports
+    } in *ports
     {
         if let Some(host) = publish {
             let proto = match protocol {
@@ -804,13 +786,14 @@ fn service_run(
         }
     }
 
-    // Mounts.
+    // Mounts: the spec's index of each (a file the spec lacks is not planned; validation rules
+    // that out, so the indexes agree).
     for (i, m) in mounts.iter().enumerate() {
         mount(
-            valid,
             secrets,
             ctx,
             naming,
+            spec,
             &format!("{sp}/mounts/{i}"),
             m,
             &mut run,
@@ -820,7 +803,7 @@ fn service_run(
     }
 
     if let Some(h) = healthcheck {
-        if let Some(exec) = &h.exec {
+        if let Check::Exec(exec) = &h.check {
             for (i, a) in exec.iter().enumerate() {
                 diags.unit_word(
                     &format!("{sp}/healthcheck/exec/{i}"),
@@ -829,21 +812,20 @@ fn service_run(
                 );
             }
         }
-        run.health = Some(health(ports, h));
+        run.health = Some(health(h));
     }
 
-    for dep in depends_on.keys() {
-        if dep == rules::DATABASE {
-            if embedded_db {
-                run.deps.push(naming.database_host());
-            }
+    for (dep, _) in depends_on {
+        if *dep == rules::DATABASE {
+            // Planned only when the database is embedded.
+            run.deps.push(naming.database_host());
             continue;
         }
-        if let Some(units) = instances.get(dep.as_str()) {
+        if let Some(units) = instances.get(dep) {
             run.deps.extend(units.iter().cloned());
         }
     }
-    resources(&mut run, res.as_ref());
+    resources(&mut run, limits);
     writable_tmpfs(&mut run);
     (diags.list.len() == before).then_some(run)
 }
@@ -900,83 +882,89 @@ fn check_container_path(diags: &mut Diags<'_>, pointer: &str, path: &str) -> boo
     reason = "the mount needs the whole rendering context"
 )]
 fn mount(
-    valid: &Valid,
     secrets: &Secrets,
     ctx: &Ctx<'_>,
     naming: &SystemdNaming<'_>,
+    spec: &crate::spec::model::Spec,
     mp: &str,
-    m: &Mount,
+    m: &MountPlan<'_>,
     run: &mut Run,
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) {
-    let spec = &valid.spec;
-    let Mount {
-        volume,
-        secret,
-        file,
-        scratch,
-        path,
-        items,
-        read_only,
-    } = m;
+    let path = match *m {
+        MountPlan::Volume { path, .. }
+        | MountPlan::Scratch { path }
+        | MountPlan::File { path, .. }
+        | MountPlan::Secret { path, .. } => path,
+    };
     if !check_container_path(diags, &format!("{mp}/path"), path) {
         return;
     }
-    if let Some(v) = volume {
-        run.volumes.push((v.clone(), path.clone(), *read_only));
-    } else if *scratch {
-        run.tmpfs.push(path.clone());
-    } else if let Some(f) = file {
-        let Some(File { content, mode }) = spec.files.get(f) else {
-            return;
-        };
-        let r = plan::resolve(spec, secrets, naming, content);
-        let mode = mode
-            .as_deref()
-            .and_then(|m| u32::from_str_radix(m, 8).ok())
-            .unwrap_or(0o644);
-        let host = if r.secret {
-            // Bind-mounted as it is: readable by the container's user, whoever that is.
-            add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
-            format!("{}/secrets/systemd/files/{f}", ctx.install_dir)
-        } else {
-            add(files, format!("systemd/files/{f}"), r.text, mode);
-            format!("{}/files/{f}", ctx.install_dir)
-        };
-        run.binds.push((host, path.clone()));
-    } else if let Some(s) = secret {
-        // podman and docker bind-mount a file with the host file's owner and mode: the 0600
-        // files under secrets/ would be unreadable to a container that does not run as their
-        // owner. Each mounted file is written again, 0444, under secrets/systemd/mounted/, and
-        // that copy is mounted (the 0700 directories of secrets/ keep it from other host users).
-        let contents: Vec<(&str, String, &str)> = match secrets.values.get(s) {
-            Some(SecretValue::Tls(cert)) => vec![
-                ("ca.crt", format!("{s}/ca.crt"), cert.ca_crt.as_str()),
-                ("tls.crt", format!("{s}/tls.crt"), cert.tls_crt.as_str()),
-                ("tls.key", format!("{s}/tls.key"), cert.tls_key.as_str()),
-            ],
-            Some(SecretValue::Text(t)) => vec![(s.as_str(), s.clone(), t.as_str())],
-            None => Vec::new(),
-        };
-        for (file_name, rel, content) in contents {
-            let target_name = if items.is_empty() {
-                Some(file_name.to_owned())
+    match *m {
+        MountPlan::Volume {
+            volume,
+            path,
+            read_only,
+        } => run
+            .volumes
+            .push((volume.to_owned(), path.to_owned(), read_only)),
+        MountPlan::Scratch { path } => run.tmpfs.push(path.to_owned()),
+        MountPlan::File {
+            file: f,
+            path,
+            content,
+            mode,
+        } => {
+            let r = plan::resolve(spec, secrets, naming, content);
+            let host = if r.secret {
+                // Bind-mounted as it is: readable by the container's user, whoever that is.
+                add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
+                format!("{}/secrets/systemd/files/{f}", ctx.install_dir)
             } else {
-                items.get(file_name).cloned()
+                add(files, format!("systemd/files/{f}"), r.text, mode);
+                format!("{}/files/{f}", ctx.install_dir)
             };
-            let Some(target_name) = target_name else {
-                continue;
+            run.binds.push((host, path.to_owned()));
+        }
+        MountPlan::Secret {
+            secret: s,
+            path,
+            items,
+        } => {
+            // podman and docker bind-mount a file with the host file's owner and mode: the 0600
+            // files under secrets/ would be unreadable to a container that does not run as
+            // their owner. Each mounted file is written again, 0444, under
+            // secrets/systemd/mounted/, and that copy is mounted (the 0700 directories of
+            // secrets/ keep it from other host users).
+            let contents: Vec<(&str, String, &str)> = match secrets.values.get(s) {
+                Some(SecretValue::Tls(cert)) => vec![
+                    ("ca.crt", format!("{s}/ca.crt"), cert.ca_crt.as_str()),
+                    ("tls.crt", format!("{s}/tls.crt"), cert.tls_crt.as_str()),
+                    ("tls.key", format!("{s}/tls.key"), cert.tls_key.as_str()),
+                ],
+                Some(SecretValue::Text(t)) => vec![(s, s.to_owned(), t.as_str())],
+                None => Vec::new(),
             };
-            let target = format!("{}/{target_name}", path.trim_end_matches('/'));
-            if !check_container_path(diags, &format!("{mp}/items"), &target) {
-                continue;
+            for (file_name, rel, content) in contents {
+                let target_name = if items.is_empty() {
+                    Some(file_name.to_owned())
+                } else {
+                    items.get(file_name).cloned()
+                };
+                let Some(target_name) = target_name else {
+                    continue;
+                };
+                let target = format!("{}/{target_name}", path.trim_end_matches('/'));
+                if !check_container_path(diags, &format!("{mp}/items"), &target) {
+                    continue;
+                }
+                add_mounted_secret(files, format!("secrets/systemd/mounted/{rel}"), content);
+                run.binds.push((
+                    format!("{}/secrets/systemd/mounted/{rel}", ctx.install_dir),
+                    target,
+                ));
             }
-            add_mounted_secret(files, format!("secrets/systemd/mounted/{rel}"), content);
-            run.binds.push((
-                format!("{}/secrets/systemd/mounted/{rel}", ctx.install_dir),
-                target,
-            ));
         }
     }
 }
@@ -1008,7 +996,7 @@ fn database_run(
         root_password: _,
         volume,
         external: _,
-        wait,
+        wait: _,
         resources: res,
         security: own_security,
     } = db;
@@ -1030,22 +1018,9 @@ fn database_run(
         }
     }
     let data_dir = setup.data_dir;
-    let check = if setup.check_exec {
-        (
-            serde_json::to_string(&setup.check_argv).unwrap_or_default(),
-            setup.check_shell.clone(),
-        )
-    } else {
-        (setup.check_shell.clone(), setup.check_shell.clone())
-    };
     let _ = (secrets, files);
-    let (poll, total) = match wait {
-        Some(Wait { timeout, interval }) => (
-            duration(interval.as_deref(), 5_000),
-            duration(timeout.as_deref(), 90_000),
-        ),
-        None => (5_000, 90_000),
-    };
+    let wait = plan::database_wait(Some(db));
+    let check = plan::database_health(&setup, wait);
     let host = naming.database_host();
     let mut run = Run {
         unit: host.clone(),
@@ -1065,27 +1040,18 @@ fn database_run(
             None,
             &[plan::engine_port(*engine)],
         )),
-        health: Some(Health {
-            podman_cmd: check.0,
-            shell_cmd: check.1,
-            interval_ms: poll,
-            timeout_ms: 5_000,
-            retries: u32::try_from(total / poll.max(1))
-                .unwrap_or(u32::MAX)
-                .max(1),
-            start_period_ms: total,
-        }),
+        health: Some(health(&check)),
         restart: Restart::UnlessStopped,
         waited_on: Some(WaitBound {
-            poll_ms: poll,
-            total_ms: total,
+            poll_ms: wait.interval_ms,
+            total_ms: wait.timeout_ms,
         }),
         ..Run::default()
     };
     if let Some(v) = volume {
         run.volumes.push((v.clone(), data_dir.to_owned(), false));
     }
-    resources(&mut run, res.as_ref());
+    resources(&mut run, &Limits::of(res.as_ref()));
     writable_tmpfs(&mut run);
     run
 }
@@ -1252,6 +1218,14 @@ fn quadlet_container(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) {
             None => c.user = Some(exec_value(u)),
         }
     }
+    if let Some(w) = &run.working_dir {
+        // `WorkingDir=` is Quadlet's since podman 4.6.
+        if v >= V4_6 {
+            c.working_dir = Some(exec_value(w));
+        } else {
+            c.podman_args.push(flag("workdir", w));
+        }
+    }
     for (k, val) in &run.env {
         if podman_mangles(val) {
             service
@@ -1380,6 +1354,9 @@ fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String
     w.push(flag("pull", pull_word(run.pull)));
     if let Some(u) = &run.user {
         w.push(flag("user", u));
+    }
+    if let Some(d) = &run.working_dir {
+        w.push(flag("workdir", d));
     }
     for (k, v) in &run.env {
         w.push("--env".into());

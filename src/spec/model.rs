@@ -265,6 +265,11 @@ pub struct Service {
     /// privileges themselves. `security.run_as_non_root` holds it to a non-root UID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The directory the process starts in: an absolute path in the container. Unset, the
+    /// image's own (`WORKDIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^/[^\u0000-\u001f\u007f]*$"), length(max = 4096))]
+    pub working_dir: Option<String>,
     /// Environment; values may hold placeholders. A value with `${secrets.…}` goes through each target's secret mechanism.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, Scalar>,

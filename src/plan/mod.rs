@@ -5,6 +5,8 @@ pub use crate::domain::{
     DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Resolved, database_image, engine_port,
     expand_neutral, lb_image,
 };
+pub mod container;
+
 use crate::image::ImageRef;
 use crate::secrets::Secrets;
 use crate::spec::model::{Engine, Service, Spec};
@@ -210,5 +212,81 @@ pub fn database_setup(db: &crate::spec::model::Database) -> DbSetup {
             ),
             check_exec: false,
         },
+    }
+}
+
+/// How long dependants wait for the embedded database, and how often they look: the same on
+/// every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbWait {
+    pub timeout_ms: u64,
+    pub interval_ms: u64,
+}
+
+/// `database.wait`, defaults applied (90 s, every 5 s).
+#[must_use]
+pub fn database_wait(db: Option<&crate::spec::model::Database>) -> DbWait {
+    let w = db.and_then(|d| d.wait.as_ref());
+    let ms = |v: Option<&String>, default: u64| {
+        v.and_then(|t| crate::units::duration_ms(t))
+            .unwrap_or(default)
+    };
+    DbWait {
+        timeout_ms: ms(w.and_then(|w| w.timeout.as_ref()), 90_000),
+        interval_ms: ms(w.and_then(|w| w.interval.as_ref()), 5_000),
+    }
+}
+
+/// The embedded database's health check where the engine runs it (compose, systemd): the
+/// engine's check every interval, for as long as dependants wait, never fewer than one try.
+#[must_use]
+pub fn database_health(setup: &DbSetup, wait: DbWait) -> container::Health {
+    let DbWait {
+        timeout_ms,
+        interval_ms,
+    } = wait;
+    container::Health {
+        check: if setup.check_exec {
+            container::Check::Script {
+                argv: setup.check_argv.clone(),
+                shell: setup.check_shell.clone(),
+            }
+        } else {
+            container::Check::Shell(setup.check_shell.clone())
+        },
+        interval_ms,
+        timeout_ms: 5_000,
+        retries: u32::try_from(timeout_ms / interval_ms.max(1))
+            .unwrap_or(u32::MAX)
+            .max(1),
+        start_period_ms: timeout_ms,
+    }
+}
+
+/// The plan of one render: the validated spec and every service's container, built once and
+/// shared by every target.
+#[derive(Debug)]
+pub struct Plan<'v> {
+    pub valid: &'v Valid,
+    /// Every service's container, in name order (those with no replicas included).
+    pub services: Vec<container::Container<'v>>,
+}
+
+impl<'v> Plan<'v> {
+    #[must_use]
+    pub fn new(valid: &'v Valid) -> Plan<'v> {
+        Plan {
+            valid,
+            services: container::containers(valid),
+        }
+    }
+
+    /// The container of the service `name`.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&container::Container<'v>> {
+        self.services
+            .binary_search_by(|c| c.name.cmp(name))
+            .ok()
+            .map(|i| &self.services[i])
     }
 }

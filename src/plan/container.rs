@@ -1,0 +1,308 @@
+//! One service's container as every target runs it: image, user, working directory, environment,
+//! ports, typed mounts, the health check with its defaults applied, the dependencies that exist
+//! on this deployment, hardening and resources. Built once per render from the validated spec;
+//! the renderers take it apart with exhaustive patterns, so a field added here that a target does
+//! not carry is a compile error in that target, not a silent omission.
+
+use crate::domain::{self, DATABASE};
+use crate::security::{self, Hardening};
+use crate::spec::model::{
+    Condition, File, Healthcheck, HttpCheck, Mount, Port, PortRef, Resources, Restart, Scalar,
+    Scheme, Service, Spec,
+};
+use crate::units;
+use crate::validate::Valid;
+
+/// The defaults of a health check the spec does not time: every target runs the same check.
+pub const HEALTH_INTERVAL_MS: u64 = 30_000;
+pub const HEALTH_TIMEOUT_MS: u64 = 5_000;
+pub const HEALTH_RETRIES: u32 = 3;
+
+/// A service's container.
+#[derive(Debug, Clone)]
+pub struct Container<'s> {
+    /// The service's name.
+    pub name: &'s str,
+    /// Its JSON pointer in the spec (`/services/web`), for diagnostics.
+    pub pointer: String,
+    /// The image as written (each target applies the mirror as it writes references).
+    pub image: &'s str,
+    /// Containers under the profile (0: the service is not run).
+    pub replicas: u32,
+    /// `scaling: singleton`: never more than one at a time, even while updating.
+    pub singleton: bool,
+    pub restart: Restart,
+    pub user: Option<&'s str>,
+    /// The directory the process starts in (the image's own when `None`).
+    pub working_dir: Option<&'s str>,
+    /// Arguments as written; placeholders are expanded per target (host names differ).
+    pub entrypoint: Option<&'s [String]>,
+    pub command: Option<&'s [String]>,
+    /// Environment in name order, values as text with placeholders unexpanded.
+    pub env: Vec<(&'s str, String)>,
+    pub ports: &'s [Port],
+    pub mounts: Vec<MountPlan<'s>>,
+    pub health: Option<Health>,
+    /// Dependencies that exist here: `database` only when it is embedded.
+    pub depends_on: Vec<(&'s str, Condition)>,
+    pub hardening: Hardening,
+    pub resources: Limits,
+}
+
+/// A mount with its source resolved to one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountPlan<'s> {
+    Volume {
+        volume: &'s str,
+        path: &'s str,
+        read_only: bool,
+    },
+    Scratch {
+        path: &'s str,
+    },
+    /// A `files:` entry: content unexpanded, mode parsed (0644 unless given).
+    File {
+        file: &'s str,
+        path: &'s str,
+        content: &'s str,
+        mode: u32,
+    },
+    /// A secret's files (`items` renames or selects them; empty: all, under their own names).
+    Secret {
+        secret: &'s str,
+        path: &'s str,
+        items: &'s std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// A health check, timed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub check: Check,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+/// What a health check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// An HTTP(S) GET on a port of the container; `port` as written, `number` resolved.
+    Http {
+        scheme: Scheme,
+        port: PortRef,
+        number: u16,
+        path: String,
+    },
+    /// A TCP connect.
+    Tcp { port: PortRef, number: u16 },
+    /// A command, run without a shell.
+    Exec(Vec<String>),
+    /// A shell command line (the embedded database's check, where it is not the image's script).
+    Shell(String),
+    /// The image's own check script (the embedded database's, for mariadb): run without a shell
+    /// where the target can, else as the shell line.
+    Script { argv: Vec<String>, shell: String },
+}
+
+impl Health {
+    /// How long dependants wait for the check to pass: the start period, every retry, and one
+    /// more interval.
+    #[must_use]
+    pub fn wait_ms(&self) -> u64 {
+        self.start_period_ms + self.interval_ms * (u64::from(self.retries) + 1)
+    }
+}
+
+/// CPU and memory limits, parsed once (memory also as written, for targets that keep the
+/// spec's own quantity).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu_milli: Option<u64>,
+    pub memory: Option<String>,
+    pub memory_bytes: Option<u64>,
+}
+
+impl Limits {
+    #[must_use]
+    pub fn of(r: Option<&Resources>) -> Limits {
+        let Some(Resources { cpu, memory }) = r else {
+            return Limits::default();
+        };
+        Limits {
+            cpu_milli: cpu.as_deref().and_then(units::millicpu),
+            memory: memory.clone(),
+            memory_bytes: memory.as_deref().and_then(units::bytes),
+        }
+    }
+
+    /// No limit at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.cpu_milli.is_none() && self.memory.is_none()
+    }
+}
+
+/// A file mode as the spec writes it (octal text), 0644 when unset.
+#[must_use]
+pub fn file_mode(f: &File) -> u32 {
+    f.mode
+        .as_deref()
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+        .unwrap_or(0o644)
+}
+
+/// The health check of a service, defaults applied; ports resolved against `ports`.
+#[must_use]
+pub fn health(ports: &[Port], h: &Healthcheck) -> Health {
+    let Healthcheck {
+        http,
+        tcp,
+        exec,
+        interval,
+        timeout,
+        retries,
+        start_period,
+    } = h;
+    let number = |r: &PortRef| match r {
+        PortRef::Number(n) => *n,
+        PortRef::Name(n) => ports.iter().find(|p| &p.name == n).map_or(0, |p| p.port),
+    };
+    let check = if let Some(HttpCheck { path, port, scheme }) = http {
+        Check::Http {
+            scheme: *scheme,
+            port: port.clone(),
+            number: number(port),
+            path: path.clone(),
+        }
+    } else if let Some(t) = tcp {
+        Check::Tcp {
+            port: t.clone(),
+            number: number(t),
+        }
+    } else {
+        Check::Exec(exec.clone().unwrap_or_default())
+    };
+    let ms = |v: &Option<String>, default: u64| {
+        v.as_deref().and_then(units::duration_ms).unwrap_or(default)
+    };
+    Health {
+        check,
+        interval_ms: ms(interval, HEALTH_INTERVAL_MS),
+        timeout_ms: ms(timeout, HEALTH_TIMEOUT_MS),
+        retries: retries.unwrap_or(HEALTH_RETRIES),
+        start_period_ms: ms(start_period, 0),
+    }
+}
+
+/// Whether the spec embeds its database (one without `external:`).
+#[must_use]
+pub fn embedded_database(spec: &Spec) -> bool {
+    spec.database.as_ref().is_some_and(|d| d.external.is_none())
+}
+
+/// The container of one service.
+#[must_use]
+pub fn container<'s>(valid: &'s Valid, name: &'s str, svc: &'s Service) -> Container<'s> {
+    let spec = &valid.spec;
+    // Exhaustive: a new field of a service is a compile error here until the plan carries it.
+    let Service {
+        image,
+        scaling,
+        replicas: _,
+        command,
+        entrypoint,
+        user,
+        working_dir,
+        env,
+        ports,
+        mounts,
+        healthcheck,
+        depends_on,
+        resources,
+        restart,
+        security: own_security,
+    } = svc;
+    let embedded = embedded_database(spec);
+    let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
+    Container {
+        name,
+        pointer: format!("/services/{}", crate::spec::load::escape_segment(name)),
+        image,
+        replicas: domain::replicas(svc, &valid.profile),
+        singleton: *scaling == crate::spec::model::Scaling::Singleton,
+        restart: *restart,
+        user: user.as_deref(),
+        working_dir: working_dir.as_deref(),
+        entrypoint: entrypoint.as_deref(),
+        command: command.as_deref(),
+        env: env
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Scalar::String(s) => s.clone(),
+                    other => other.text(),
+                };
+                (k.as_str(), text)
+            })
+            .collect(),
+        ports,
+        mounts: mounts.iter().filter_map(|m| mount(spec, m)).collect(),
+        health: healthcheck.as_ref().map(|h| health(ports, h)),
+        depends_on: depends_on
+            .iter()
+            .filter(|(d, _)| *d != DATABASE || embedded)
+            .map(|(d, c)| (d.as_str(), *c))
+            .collect(),
+        hardening: security::effective(spec, own_security.as_ref(), user.as_deref(), &port_list),
+        resources: Limits::of(resources.as_ref()),
+    }
+}
+
+/// A mount's plan; `None` for a file the spec does not define (validation rules that out).
+fn mount<'s>(spec: &'s Spec, m: &'s Mount) -> Option<MountPlan<'s>> {
+    let Mount {
+        volume,
+        secret,
+        file,
+        scratch,
+        path,
+        items,
+        read_only,
+    } = m;
+    Some(if let Some(v) = volume {
+        MountPlan::Volume {
+            volume: v,
+            path,
+            read_only: *read_only,
+        }
+    } else if *scratch {
+        MountPlan::Scratch { path }
+    } else if let Some(f) = file {
+        let def = spec.files.get(f)?;
+        MountPlan::File {
+            file: f,
+            path,
+            content: &def.content,
+            mode: file_mode(def),
+        }
+    } else {
+        MountPlan::Secret {
+            secret: secret.as_deref()?,
+            path,
+            items,
+        }
+    })
+}
+
+/// Every service's container, in name order.
+#[must_use]
+pub fn containers(valid: &Valid) -> Vec<Container<'_>> {
+    valid
+        .spec
+        .services
+        .iter()
+        .map(|(name, svc)| container(valid, name, svc))
+        .collect()
+}
