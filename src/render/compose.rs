@@ -363,15 +363,15 @@ pub fn render(
             working_dir: working_dir.map(str::to_owned),
             ..Svc::default()
         };
-        let expand_list = |l: &Option<&[String]>| {
+        let expand_list = |l: Option<&[String]>| {
             l.map(|v| {
                 v.iter()
                     .map(|a| plan::resolve(spec, secrets, &naming, a).text)
                     .collect()
             })
         };
-        out.entrypoint = expand_list(entrypoint);
-        out.command = expand_list(command);
+        out.entrypoint = expand_list(*entrypoint);
+        out.command = expand_list(*command);
         let mut env_file = String::new();
         for (k, text) in env {
             let r = plan::resolve(spec, secrets, &naming, text);

@@ -930,7 +930,7 @@ pub fn render(
                 "Deployment"
             },
             &object,
-            &sp,
+            sp,
             if statefulset {
                 STATEFULSET_NAME_MAX
             } else {
@@ -1036,7 +1036,7 @@ pub fn render(
         emit(file, "kubernetes/workload.yaml.j2", &ctx)?;
 
         if !svc.ports.is_empty() {
-            out.names.claim("Service", &object, &sp, 63);
+            out.names.claim("Service", &object, sp, 63);
             let ctx = ServiceCtx {
                 meta: out.meta(object.clone(), name),
                 headless: false,
@@ -1071,7 +1071,7 @@ pub fn render(
             .collect();
         if !published.is_empty() && matches!(publish, Publish::LoadBalancer | Publish::NodePort) {
             let pub_name = format!("{object}-published");
-            out.names.claim("Service", &pub_name, &sp, 63);
+            out.names.claim("Service", &pub_name, sp, 63);
             let ctx = ServiceCtx {
                 meta: out.meta(pub_name, name),
                 headless: false,
@@ -1091,7 +1091,7 @@ pub fn render(
         }
         if out.headless.contains(name) {
             let hl = format!("{object}-headless");
-            out.names.claim("Service", &hl, &sp, 63);
+            out.names.claim("Service", &hl, sp, 63);
             let ctx = ServiceCtx {
                 meta: out.meta(hl, name),
                 headless: true,
@@ -1108,7 +1108,7 @@ pub fn render(
         if replicas > 1
             && let Budget::MinAvailable { min_available } = profile.defaults.disruption_budget
         {
-            out.names.claim("PodDisruptionBudget", &object, &sp, 63);
+            out.names.claim("PodDisruptionBudget", &object, sp, 63);
             let ctx = PdbCtx {
                 meta: out.meta(object.clone(), name),
                 // Never the whole set: a budget that allows no eviction blocks every node drain.
@@ -1815,7 +1815,7 @@ fn container(
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
     let naming = KubernetesNaming::new(spec);
-    let expand_list = |l: &Option<&[String]>| {
+    let expand_list = |l: Option<&[String]>| {
         l.map(|v| {
             v.iter()
                 .map(|a| plan::resolve(spec, out.secrets, &naming, a).text)
@@ -1827,8 +1827,8 @@ fn container(
         name: (*name).to_owned(),
         image: plan::image_ref(image, out.mirror),
         pull_policy: out.pull,
-        command: expand_list(entrypoint),
-        args: expand_list(command),
+        command: expand_list(*entrypoint),
+        args: expand_list(*command),
         working_dir: working_dir.map(str::to_owned),
         resources: resources(limits),
         origin: Origin::new(spec, sp, security, user.is_some()),

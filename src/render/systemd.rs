@@ -714,7 +714,7 @@ fn service_run(
         restart: *restart,
         ..Run::default()
     };
-    let args = |list: &Option<&[String]>, field: &str, diags: &mut Diags<'_>| {
+    let args = |list: Option<&[String]>, field: &str, diags: &mut Diags<'_>| {
         list.map(|v| {
             v.iter()
                 .enumerate()
@@ -730,8 +730,8 @@ fn service_run(
                 .collect::<Vec<_>>()
         })
     };
-    run.entrypoint = args(entrypoint, "entrypoint", diags);
-    run.command = args(command, "command", diags);
+    run.entrypoint = args(*entrypoint, "entrypoint", diags);
+    run.command = args(*command, "command", diags);
     if let Some(u) = user {
         diags.unit_value(&format!("{sp}/user"), "`user`", u);
         run.user = Some((*u).to_owned());

@@ -1,0 +1,479 @@
+//! Every target honours the same plan: one spec whose service decides its user, working
+//! directory, read-only root, capabilities, environment (plain and secret), a mounted secret, a
+//! timed HTTP health check and a dependency on another service's health is rendered for compose,
+//! Kubernetes and the three systemd flavours; each output is read back into the same neutral
+//! settings, which must equal what the spec says.
+
+#![expect(
+    clippy::expect_used,
+    reason = "a test: what it cannot read is a failure"
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::bin;
+use serde_json::Value;
+
+const SPEC: &str = r#"apiVersion: misp-gen/v1
+name: same
+version: "1.0.0"
+profile: single-node
+secrets:
+  api_token: { generate: password, length: 24 }
+services:
+  api:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    working_dir: /srv/app
+    env:
+      TOKEN: ${secrets.api_token}
+      MODE: plain
+    ports: [{ name: http, port: 8080 }]
+    mounts:
+      - { secret: api_token, path: /run/token }
+    healthcheck:
+      http: { path: /health, port: http }
+      interval: 15s
+      timeout: 2s
+      retries: 4
+    depends_on: { worker: healthy }
+    security:
+      read_only: true
+      cap_add: [NET_BIND_SERVICE]
+  worker:
+    image: docker.io/library/busybox:1.36.1
+    user: "10002:10002"
+    ports: [{ name: tcp, port: 9000 }]
+    healthcheck:
+      exec: ["true"]
+"#;
+
+/// What the spec decides for `api`, as every target must carry it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Settings {
+    user: String,
+    working_dir: String,
+    read_only: bool,
+    drop_all: bool,
+    cap_add: Vec<String>,
+    no_new_privileges: bool,
+    /// Plain values, inline.
+    env: BTreeMap<String, String>,
+    /// Secret-bearing variables: carried by the target's secret mechanism, never inline.
+    secret_env: Vec<String>,
+    /// Where the mounted secret's file appears in the container.
+    secret_file: String,
+    /// (path, interval s, timeout s, retries)
+    health: (String, u64, u64, u32),
+    /// Services it starts after, waiting for them to be healthy.
+    waits_for_healthy: Vec<String>,
+}
+
+fn expected() -> Settings {
+    Settings {
+        user: "10001:10001".into(),
+        working_dir: "/srv/app".into(),
+        read_only: true,
+        drop_all: true,
+        cap_add: vec!["NET_BIND_SERVICE".into()],
+        no_new_privileges: true,
+        env: BTreeMap::from([("MODE".into(), "plain".into())]),
+        secret_env: vec!["TOKEN".into()],
+        secret_file: "/run/token/api_token".into(),
+        health: ("/health".into(), 15, 2, 4),
+        waits_for_healthy: vec!["worker".into()],
+    }
+}
+
+fn render(dir: &Path, flavor: &str) {
+    let spec = dir.join("same.yaml");
+    std::fs::write(&spec, SPEC).expect("spec written");
+    let o = bin()
+        .arg("render")
+        .arg(&spec)
+        .args(["--target", "all", "--flavor", flavor, "--out"])
+        .arg(dir.join("out"))
+        .output()
+        .expect("misp-gen runs");
+    assert!(
+        o.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn yaml(path: &Path) -> Value {
+    let bytes = std::fs::read(path).expect("rendered file");
+    misp_gen::spec::load::load(&path.display().to_string(), &bytes)
+        .expect("rendered YAML parses")
+        .value
+}
+
+fn text(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("rendered file")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Seconds of a compose or unit duration (`15s`, `2s`, `1m30s` is not used here).
+fn seconds(d: &str) -> u64 {
+    d.trim_end_matches('s')
+        .parse()
+        .expect("a duration in seconds")
+}
+
+fn compose(out: &Path) -> Settings {
+    let doc = yaml(&out.join("compose/compose.yaml"));
+    let api = &doc["services"]["api"];
+    let env = api["environment"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Secret-bearing variables are in the env file under secrets/.
+    let env_file = text(&out.join("secrets/compose/api.env"));
+    let secret_env = env_file
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect();
+    let test = strings(&api["healthcheck"]["test"]).join(" ");
+    let path = if test.contains("127.0.0.1:8080/health") {
+        "/health"
+    } else {
+        "?"
+    };
+    let h = &api["healthcheck"];
+    Settings {
+        user: api["user"].as_str().unwrap_or_default().into(),
+        working_dir: api["working_dir"].as_str().unwrap_or_default().into(),
+        read_only: api["read_only"] == Value::Bool(true),
+        drop_all: strings(&api["cap_drop"]) == ["ALL"],
+        cap_add: strings(&api["cap_add"]),
+        no_new_privileges: strings(&api["security_opt"]).contains(&"no-new-privileges:true".into()),
+        env,
+        secret_env,
+        secret_file: api["secrets"][0]["target"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
+        health: (
+            path.into(),
+            seconds(h["interval"].as_str().unwrap_or_default()),
+            seconds(h["timeout"].as_str().unwrap_or_default()),
+            u32::try_from(h["retries"].as_u64().unwrap_or_default()).unwrap_or_default(),
+        ),
+        waits_for_healthy: api["depends_on"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, c)| c["condition"] == "service_healthy")
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn kubernetes(out: &Path) -> Settings {
+    let doc = yaml(&out.join("kubernetes/deployment-api.yaml"));
+    let pod = &doc["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let sc = &c["securityContext"];
+    let mut env = BTreeMap::new();
+    let mut secret_env = Vec::new();
+    for e in c["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap_or_default().to_owned();
+        if e["valueFrom"]["secretKeyRef"].is_object() {
+            secret_env.push(name);
+        } else {
+            env.insert(name, e["value"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    // A secret volume without items holds one file per key, named after the key.
+    let mount = &c["volumeMounts"][0];
+    let volume = pod["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    let secret_name = volume["secret"]["secretName"].as_str().unwrap_or_default();
+    let secret_file = if secret_name.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}/api_token",
+            mount["mountPath"].as_str().unwrap_or_default()
+        )
+    };
+    let p = &c["livenessProbe"];
+    Settings {
+        user: format!("{}:{}", sc["runAsUser"], sc["runAsGroup"]),
+        working_dir: c["workingDir"].as_str().unwrap_or_default().into(),
+        read_only: sc["readOnlyRootFilesystem"] == Value::Bool(true),
+        drop_all: strings(&sc["capabilities"]["drop"]) == ["ALL"],
+        cap_add: strings(&sc["capabilities"]["add"]),
+        no_new_privileges: sc["allowPrivilegeEscalation"] == Value::Bool(false),
+        env,
+        secret_env,
+        secret_file,
+        health: (
+            p["httpGet"]["path"].as_str().unwrap_or_default().into(),
+            p["periodSeconds"].as_u64().unwrap_or_default(),
+            p["timeoutSeconds"].as_u64().unwrap_or_default(),
+            u32::try_from(p["failureThreshold"].as_u64().unwrap_or_default()).unwrap_or_default(),
+        ),
+        // An init container waits for each dependency; for `healthy`, until its Service
+        // routes to a ready pod.
+        waits_for_healthy: pod["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["name"].as_str()?.strip_prefix("wait-").map(str::to_owned))
+            .collect(),
+    }
+}
+
+/// `Key=value` lines of a unit, every value of each key in order.
+fn unit(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for l in text.lines() {
+        if let Some((k, v)) = l.split_once('=')
+            && !l.starts_with('#')
+        {
+            m.entry(k.to_owned()).or_default().push(v.to_owned());
+        }
+    }
+    m
+}
+
+/// The words of an `ExecStart=` line: split at spaces, `"…"` keeps one word.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The health wait of the dependency's own unit: dependants start once it passes.
+fn waited_for_health(unit_text: &str) -> bool {
+    unit_text.contains("healthcheck run") || unit_text.contains(".State.Health.Status")
+}
+
+fn quadlet(out: &Path) -> Settings {
+    let u = unit(&text(&out.join("systemd/same-api.container")));
+    let one = |k: &str| {
+        u.get(k)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let all = |k: &str| u.get(k).cloned().unwrap_or_default();
+    let env = all("Environment")
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let env_file = text(&out.join("secrets/systemd/api.env"));
+    let worker = text(&out.join("systemd/same-worker.container"));
+    let target = |v: &String| v.split(':').nth(1).unwrap_or_default().to_owned();
+    Settings {
+        user: format!("{}:{}", one("User"), one("Group")),
+        working_dir: one("WorkingDir"),
+        read_only: one("ReadOnly") == "true",
+        drop_all: one("DropCapability") == "all",
+        cap_add: all("AddCapability"),
+        no_new_privileges: one("NoNewPrivileges") == "true",
+        env,
+        secret_env: env_file
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect(),
+        secret_file: all("Volume")
+            .iter()
+            .find(|v| v.contains("/secrets/"))
+            .map(target)
+            .unwrap_or_default(),
+        health: (
+            if one("HealthCmd").contains("127.0.0.1:8080/health") {
+                "/health".into()
+            } else {
+                "?".into()
+            },
+            seconds(&one("HealthInterval")),
+            seconds(&one("HealthTimeout")),
+            one("HealthRetries").parse().unwrap_or_default(),
+        ),
+        waits_for_healthy: all("Requires")
+            .iter()
+            .filter(|r| r.as_str() == "same-worker.service" && waited_for_health(&worker))
+            .map(|_| "worker".to_owned())
+            .collect(),
+    }
+}
+
+/// The podman and docker flavours: `podman run` / `docker run` flags of `ExecStart=`.
+fn engine(out: &Path) -> Settings {
+    let u = unit(&text(&out.join("systemd/same-api.service")));
+    let exec = words(u["ExecStart"].last().expect("ExecStart"));
+    let flags: Vec<(String, String)> = {
+        let mut v = Vec::new();
+        let mut it = exec.iter().peekable();
+        while let Some(w) = it.next() {
+            if let Some(f) = w.strip_prefix("--") {
+                match f.split_once('=') {
+                    Some((k, val)) => v.push((k.to_owned(), val.to_owned())),
+                    None if f == "env" => {
+                        v.push(("env".into(), it.next().cloned().unwrap_or_default()));
+                    }
+                    None => v.push((f.to_owned(), String::new())),
+                }
+            }
+        }
+        v
+    };
+    let one = |k: &str| {
+        flags
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let all = |k: &str| -> Vec<String> {
+        flags
+            .iter()
+            .filter(|(f, _)| f == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let env_file = text(&out.join("secrets/systemd/api.env"));
+    let worker = text(&out.join("systemd/same-worker.service"));
+    Settings {
+        user: one("user"),
+        working_dir: one("workdir"),
+        read_only: flags.iter().any(|(f, _)| f == "read-only"),
+        drop_all: all("cap-drop") == ["ALL"],
+        cap_add: all("cap-add"),
+        no_new_privileges: all("security-opt").contains(&"no-new-privileges".into()),
+        env: all("env")
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        secret_env: env_file
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect(),
+        secret_file: all("volume")
+            .iter()
+            .find(|v| v.contains("/secrets/"))
+            .map(|v| v.split(':').nth(1).unwrap_or_default().to_owned())
+            .unwrap_or_default(),
+        health: (
+            if one("health-cmd").contains("127.0.0.1:8080/health") {
+                "/health".into()
+            } else {
+                "?".into()
+            },
+            seconds(&one("health-interval")),
+            seconds(&one("health-timeout")),
+            one("health-retries").parse().unwrap_or_default(),
+        ),
+        waits_for_healthy: u
+            .get("Requires")
+            .into_iter()
+            .flatten()
+            .filter(|r| r.as_str() == "same-worker.service" && waited_for_health(&worker))
+            .map(|_| "worker".to_owned())
+            .collect(),
+    }
+}
+
+#[test]
+fn every_target_honours_the_same_plan() {
+    let want = expected();
+    for flavor in ["quadlet", "podman", "docker"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        render(tmp.path(), flavor);
+        let out = tmp.path().join("out");
+        if flavor == "quadlet" {
+            assert_eq!(compose(&out), want, "compose");
+            assert_eq!(kubernetes(&out), want, "kubernetes");
+            assert_eq!(quadlet(&out), want, "systemd (quadlet)");
+        } else {
+            assert_eq!(engine(&out), want, "systemd ({flavor})");
+        }
+    }
+}
+
+// The readers above can fail: a target that dropped a setting reads back differently.
+#[test]
+fn a_dropped_setting_is_seen() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    render(tmp.path(), "quadlet");
+    let out = tmp.path().join("out");
+    let c = out.join("compose/compose.yaml");
+    let t = text(&c).replace("    working_dir: \"/srv/app\"\n", "");
+    std::fs::write(&c, t).expect("edited");
+    assert_ne!(compose(&out).working_dir, expected().working_dir);
+    let q = out.join("systemd/same-api.container");
+    let t = text(&q).replace("HealthRetries=4\n", "HealthRetries=3\n");
+    std::fs::write(&q, t).expect("edited");
+    assert_ne!(quadlet(&out).health, expected().health);
+}
+
+// Quadlet's `WorkingDir=` is podman 4.6's; for older podman the same setting is a flag.
+#[test]
+fn working_dir_before_podman_4_6_is_a_flag() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("same.yaml");
+    std::fs::write(
+        &spec,
+        format!("{SPEC}targets:\n  systemd:\n    podman_version: \"4.5\"\n"),
+    )
+    .expect("spec written");
+    let o = bin()
+        .arg("render")
+        .arg(&spec)
+        .args(["--target", "systemd", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .expect("misp-gen runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let u = unit(&text(&tmp.path().join("out/systemd/same-api.container")));
+    assert!(!u.contains_key("WorkingDir"), "{u:?}");
+    assert!(
+        u["PodmanArgs"]
+            .iter()
+            .any(|a| a.contains("--workdir=/srv/app")),
+        "{u:?}"
+    );
+}
