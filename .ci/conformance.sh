@@ -172,20 +172,7 @@ if [ $have_compose = 1 ]; then
   # compose resolved.
   if "${compose_env[@]}" docker-compose --project-directory "$C" -f "$C/compose.yaml" config \
       --format json >"$TMP/compose.json" 2>/dev/null; then
-    cat >"$TMP/compose-files.py" <<'PY'
-import json, os, sys
-cfg = json.load(open(sys.argv[1]))
-bad = []
-for top in ("secrets", "configs"):
-    for name, spec in (cfg.get(top) or {}).items():
-        f = (spec or {}).get("file")
-        if f and not os.path.exists(f):
-            bad.append(f"{top}.{name}.file: {f} does not exist")
-for line in bad:
-    print(line)
-sys.exit(1 if bad else 0)
-PY
-    check compose/files-exist -- python3 "$TMP/compose-files.py" "$TMP/compose.json"
+    check compose/files-exist -- python3 "$REPO/.ci/compose_files.py" "$TMP/compose.json"
   fi
   check compose/jsonschema --ok-lines '^ok -- validation done$' -- \
     check-jsonschema --builtin-schema vendor.compose-spec "$C/compose.yaml"
@@ -211,25 +198,7 @@ if [ $have_k8s = 1 ]; then
   fi
   # Resource files: every *.yaml/*.yml directly in DIR/kubernetes except the kustomization itself
   # and files that a configMapGenerator/secretGenerator reads as data.
-  mapfile -t kres < <(python3 - "$K" <<'PY'
-import os, sys, yaml
-d = sys.argv[1]
-k = yaml.safe_load(open(os.path.join(d, "kustomization.yaml"))) or {}
-data = set()
-for gen in ("configMapGenerator", "secretGenerator"):
-    for g in k.get(gen) or []:
-        for f in g.get("files") or []:
-            data.add(os.path.normpath(os.path.join(d, f.split("=", 1)[-1])))
-        for f in g.get("envs") or ([g["env"]] if g.get("env") else []):
-            data.add(os.path.normpath(os.path.join(d, f)))
-for name in sorted(os.listdir(d)):
-    p = os.path.join(d, name)
-    if name in ("kustomization.yaml", "kustomization.yml", "Kustomization") or not os.path.isfile(p):
-        continue
-    if name.endswith((".yaml", ".yml")) and os.path.normpath(p) not in data:
-        print(p)
-PY
-  )
+  mapfile -t kres < <(python3 "$REPO/.ci/kustomize_resources.py" "$K")
   if [ ${#kres[@]} -gt 0 ]; then
     check kubernetes/validate-files -- kubernetes-validate --strict --quiet -k "$K8S_VERSION" "${kres[@]}"
   fi

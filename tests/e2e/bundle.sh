@@ -110,7 +110,7 @@ stack_up() {
 }
 
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 "$repo/.ci/free_port.py"
 }
 
 # registry NAME USER PASSWORD -> sets REG_PORT; a TLS + htpasswd registry on 127.0.0.1
@@ -222,18 +222,7 @@ logins+=("$SITE")
 
 # A tampered copy first: one byte of the mariadb layer changed.
 cp "$work/stack.bundle" "$work/tampered.bundle"
-blob=$(python3 - "$work/tampered.bundle" <<'EOF'
-import sys, tarfile
-t = tarfile.open(sys.argv[1])
-m = max((x for x in t.getmembers() if x.name.startswith("images/blobs/")), key=lambda x: x.size)
-with open(sys.argv[1], "r+b") as f:
-    f.seek(m.offset_data + m.size // 2)
-    b = f.read(1)
-    f.seek(m.offset_data + m.size // 2)
-    f.write(bytes([b[0] ^ 0xff]))
-print(m.name)
-EOF
-)
+blob=$(python3 "$repo/.ci/tampered_blob.py" "$work/tampered.bundle")
 set +e
 "$bin" bundle verify "$work/tampered.bundle" >"$work/verify.out" 2>"$work/verify.err"; rc=$?
 set -e
