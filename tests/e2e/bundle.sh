@@ -283,8 +283,12 @@ check "load: the page is served" bash -c "curl -sf 'http://127.0.0.1:$port/index
 
 # --from-engine: the images just loaded, bundled from the engine's store, verified.
 t=$SECONDS
-"$bin" bundle "$work/stack.yaml" --from-engine --out "$work/engine.bundle" 2>"$work/engine.err" \
-  && result OK "bundle --from-engine" || { result FAILED "bundle --from-engine"; cat "$work/engine.err" >&2; }
+if "$bin" bundle "$work/stack.yaml" --from-engine --out "$work/engine.bundle" 2>"$work/engine.err"; then
+  result OK "bundle --from-engine"
+else
+  result FAILED "bundle --from-engine"
+  cat "$work/engine.err" >&2
+fi
 engine_secs=$((SECONDS - t))
 check "bundle --from-engine: verify clean" "$bin" bundle verify "$work/engine.bundle"
 
