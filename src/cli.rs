@@ -88,6 +88,12 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Print the JSON Schema (2020-12) of the spec.
     Schema,
+    /// List every diagnostic code with its severity and what it is about.
+    Codes {
+        /// Columns of text, JSON, or the Markdown table of the README.
+        #[arg(long, value_enum, default_value_t = crate::diag::CodesFormat::Text)]
+        format: crate::diag::CodesFormat,
+    },
     /// Write a commented starter spec.
     Init {
         /// Where to write it (`-` for standard output).

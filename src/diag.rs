@@ -15,266 +15,196 @@ impl Pos {
     pub const START: Pos = Pos { line: 1, col: 1 };
 }
 
-/// Stable error codes. The string form is part of the user contract (CI scripts match on it), so a
-/// code is never renamed; `tests/codes.rs` keeps them unique.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Code {
-    // loader
-    YamlSyntax,
-    YamlDuplicateKey,
-    YamlNotUtf8,
-    YamlEmpty,
-    YamlMultipleDocuments,
-    YamlAliasLimit,
-    YamlTooDeep,
-    YamlTooLarge,
-    YamlUnsupportedTag,
-    YamlComplexKey,
-    YamlBadNumber,
-    // schema
-    SchemaType,
-    SchemaUnknownField,
-    SchemaMissingField,
-    SchemaEnum,
-    SchemaConst,
-    SchemaRange,
-    SchemaPattern,
-    SchemaLength,
-    SchemaOther,
-    // semantic
-    InvalidName,
-    UndefinedVolume,
-    UndefinedSecret,
-    UndefinedFile,
-    UndefinedService,
-    UndefinedPort,
-    UndefinedPlaceholder,
-    PlaceholderSyntax,
-    SecretPlaceholderNotAllowed,
-    DuplicatePort,
-    HostPortConflict,
-    ImageNoTag,
-    ImageLatest,
-    ImageRegistry,
-    ImageDigestRequired,
-    ImageSyntax,
-    SingletonReplicas,
-    DependencyCycle,
-    HealthyWithoutHealthcheck,
-    TlsWithoutHosts,
-    SecretSource,
-    MountSource,
-    BadSecretItem,
-    BadDuration,
-    BadQuantity,
-    BadMode,
-    DatabaseConfig,
-    EdgeConfig,
-    ExternalSecretInGenerate,
-    UnknownProfile,
-    ProfileDatabase,
-    ProfileSharedVolume,
-    ProfileHostPort,
-    SecurityUnexplained,
-    UnknownCapability,
-    SecurityWritable,
-    RunAsNonRoot,
-    TooMany,
-    UnitValue,
-    PodSecurity,
-    KubernetesLimit,
-    Other,
+/// Defines [`Code`] and its contract from one table: each line is `Variant => "CODE-name", "summary";`.
+/// The code strings are the user contract (CI scripts match on them): a code is never renamed, and
+/// `tests/validate.rs` keeps them unique. The order of the lines is `Code`'s `Ord`, in which SARIF
+/// lists its rules; `misp-gen codes` sorts by the code string.
+macro_rules! codes {
+    ($( $(#[$attr:meta])* $variant:ident => $code:literal, $summary:literal; )*) => {
+        /// Stable error codes. The string form is part of the user contract (CI scripts match on
+        /// it), so a code is never renamed; `tests/validate.rs` keeps them unique.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( $(#[$attr])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, for the uniqueness test, `misp-gen codes` and the README table.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The code as users see it: `E201-unknown-field`.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Code::$variant => $code, )*
+                }
+            }
+
+            /// What the code is about, in one line (SARIF's rule descriptions, `misp-gen codes`).
+            #[must_use]
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $( Code::$variant => $summary, )*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // the YAML loader
+    YamlSyntax => "E100-yaml-syntax", "The file is not valid YAML";
+    YamlDuplicateKey => "E101-duplicate-key", "A mapping has the same key twice";
+    YamlNotUtf8 => "E102-not-utf8", "The file is not UTF-8";
+    YamlEmpty => "E103-empty-file", "The file holds no document";
+    YamlMultipleDocuments => "E104-multiple-documents", "The file holds more than one YAML document";
+    YamlAliasLimit => "E105-alias-limit", "Aliases expand past the limit (an alias bomb)";
+    YamlTooDeep => "E106-too-deep", "The nesting is deeper than allowed";
+    YamlTooLarge => "E107-too-large", "The file or a key is larger than allowed";
+    YamlUnsupportedTag => "E108-unsupported-tag", "A YAML tag misp-gen does not support";
+    YamlComplexKey => "E109-complex-key", "A mapping key that is not a plain string";
+    YamlBadNumber => "E110-bad-number", "A number that is not valid or that JSON cannot hold";
+    // the schema
+    SchemaType => "E200-type", "A value of the wrong type";
+    SchemaUnknownField => "E201-unknown-field", "A field the schema does not have";
+    SchemaMissingField => "E202-missing-field", "A required field is missing";
+    SchemaEnum => "E203-not-allowed-value", "A value that is not one of those allowed";
+    SchemaConst => "E204-wrong-constant", "A field that has one allowed value holds another";
+    SchemaRange => "E205-out-of-range", "A number out of its range";
+    SchemaPattern => "E206-bad-format", "A string not in the format the field needs";
+    SchemaLength => "E207-bad-length", "A string or list too short or too long";
+    SchemaOther => "E299-schema", "The spec does not match the schema";
+    // semantic rules
+    InvalidName => "E300-invalid-name", "A name of the wrong shape or length, or that two objects would share";
+    UndefinedVolume => "E301-undefined-volume", "A reference to a volume that is not defined";
+    UndefinedSecret => "E302-undefined-secret", "A reference to a secret that is not defined";
+    UndefinedFile => "E303-undefined-file", "A reference to a file that is not defined";
+    UndefinedService => "E304-undefined-service", "A reference to a service that is not defined";
+    UndefinedPort => "E305-undefined-port", "A reference to a port the service does not have";
+    UndefinedPlaceholder => "E306-undefined-placeholder", "A placeholder that names nothing defined";
+    PlaceholderSyntax => "E307-placeholder-syntax", "A placeholder that does not parse";
+    SecretPlaceholderNotAllowed => "E308-secret-not-allowed-here", "A secret where only env values and file content may hold one";
+    DuplicatePort => "E309-duplicate-port", "Two ports of a service with the same name or number";
+    HostPortConflict => "E310-host-port-conflict", "Two services publish the same host port";
+    ImageNoTag => "E311-image-without-tag", "An image without a tag or digest";
+    ImageLatest => "E312-image-latest", "An image tagged latest";
+    ImageRegistry => "E313-image-registry-not-allowed", "An image from a registry the policy does not allow";
+    ImageDigestRequired => "E314-image-digest-required", "An image without the digest the policy requires";
+    ImageSyntax => "E315-image-syntax", "An image reference that does not parse";
+    SingletonReplicas => "E316-singleton-replicas", "A singleton with more than one replica";
+    DependencyCycle => "E317-dependency-cycle", "depends_on forms a cycle";
+    HealthyWithoutHealthcheck => "E318-healthy-without-healthcheck", "A wait for healthy on a service without a health check";
+    TlsWithoutHosts => "E319-tls-without-hosts", "A TLS secret without hosts";
+    SecretSource => "E320-secret-source", "A secret with no value or no source, or two";
+    MountSource => "E321-mount-source", "A mount or health check with no kind or two, or two mounts at one path";
+    BadSecretItem => "E322-secret-item", "A mount's items that do not fit the mount or its secret";
+    BadDuration => "E323-duration", "A duration that does not parse";
+    BadQuantity => "E324-quantity", "A size or CPU quantity that does not parse";
+    BadMode => "E325-file-mode", "A file mode that is not an octal mode";
+    DatabaseConfig => "E326-database", "The database block is inconsistent";
+    EdgeConfig => "E327-edge", "The edge block is inconsistent";
+    ExternalSecretInGenerate => "E328-secret-options", "A secret option that does not apply to its kind";
+    UnknownProfile => "E400-unknown-profile", "A profile that is neither built in nor a readable profile file";
+    ProfileDatabase => "E401-profile-database", "The profile needs an external database";
+    ProfileSharedVolume => "E402-profile-shared-volume", "A volume mounted by several replicas is not shared";
+    ProfileHostPort => "E403-profile-host-port", "A replicated service publishes a host port";
+    SecurityUnexplained => "E329-security-unexplained", "A hardening default relaxed without a reason";
+    UnknownCapability => "E330-unknown-capability", "A capability Linux does not have";
+    SecurityWritable => "E331-security-writable", "writable without read_only, or a writable path that is not absolute";
+    RunAsNonRoot => "E332-run-as-non-root", "run_as_non_root with a user that is not a non-root UID";
+    TooMany => "E333-too-many", "More entries or containers than a spec may hold";
+    UnitValue => "E500-unit-value", "A value a target cannot carry";
+    PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
+    KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
+    Other => "E900-other", "An internal error";
     // warnings: hardening questions the spec leaves open
-    WarnRoot,
-    WarnLowUid,
-    WarnCapabilities,
-    WarnWritableRoot,
-    WarnNoLimits,
-    WarnNoHealthcheck,
-    WarnImageTag,
-    WarnSecretEnv,
-    WarnHostPort,
+    WarnRoot => "W100-root", "The container runs as root or as the image's unknown user";
+    WarnLowUid => "W101-low-uid", "The container runs as a UID that may exist on the host";
+    WarnCapabilities => "W102-capabilities", "Capabilities are added back after dropping them all";
+    WarnWritableRoot => "W103-writable-root", "The root file system is writable";
+    WarnNoLimits => "W104-no-limits", "No CPU or memory limit";
+    WarnNoHealthcheck => "W105-no-healthcheck", "No health check";
+    WarnImageTag => "W106-image-not-pinned", "The image is not pinned by digest";
+    WarnSecretEnv => "W107-secret-env", "Secrets are passed as environment variables";
+    WarnHostPort => "W108-host-port", "A port is published outside the deployment";
 }
 
 impl Code {
-    /// Every code, for the uniqueness test and the README table.
-    pub const ALL: &'static [Code] = &[
-        Code::YamlSyntax,
-        Code::YamlDuplicateKey,
-        Code::YamlNotUtf8,
-        Code::YamlEmpty,
-        Code::YamlMultipleDocuments,
-        Code::YamlAliasLimit,
-        Code::YamlTooDeep,
-        Code::YamlTooLarge,
-        Code::YamlUnsupportedTag,
-        Code::YamlComplexKey,
-        Code::YamlBadNumber,
-        Code::SchemaType,
-        Code::SchemaUnknownField,
-        Code::SchemaMissingField,
-        Code::SchemaEnum,
-        Code::SchemaConst,
-        Code::SchemaRange,
-        Code::SchemaPattern,
-        Code::SchemaLength,
-        Code::SchemaOther,
-        Code::InvalidName,
-        Code::UndefinedVolume,
-        Code::UndefinedSecret,
-        Code::UndefinedFile,
-        Code::UndefinedService,
-        Code::UndefinedPort,
-        Code::UndefinedPlaceholder,
-        Code::PlaceholderSyntax,
-        Code::SecretPlaceholderNotAllowed,
-        Code::DuplicatePort,
-        Code::HostPortConflict,
-        Code::ImageNoTag,
-        Code::ImageLatest,
-        Code::ImageRegistry,
-        Code::ImageDigestRequired,
-        Code::ImageSyntax,
-        Code::SingletonReplicas,
-        Code::DependencyCycle,
-        Code::HealthyWithoutHealthcheck,
-        Code::TlsWithoutHosts,
-        Code::SecretSource,
-        Code::MountSource,
-        Code::BadSecretItem,
-        Code::BadDuration,
-        Code::BadQuantity,
-        Code::BadMode,
-        Code::DatabaseConfig,
-        Code::EdgeConfig,
-        Code::ExternalSecretInGenerate,
-        Code::UnknownProfile,
-        Code::ProfileDatabase,
-        Code::ProfileSharedVolume,
-        Code::ProfileHostPort,
-        Code::SecurityUnexplained,
-        Code::UnknownCapability,
-        Code::SecurityWritable,
-        Code::RunAsNonRoot,
-        Code::TooMany,
-        Code::UnitValue,
-        Code::PodSecurity,
-        Code::KubernetesLimit,
-        Code::Other,
-        Code::WarnRoot,
-        Code::WarnLowUid,
-        Code::WarnCapabilities,
-        Code::WarnWritableRoot,
-        Code::WarnNoLimits,
-        Code::WarnNoHealthcheck,
-        Code::WarnImageTag,
-        Code::WarnSecretEnv,
-        Code::WarnHostPort,
-    ];
-
     /// A warning (`W…`): the spec is valid, but leaves a question open.
     #[must_use]
     pub fn is_warning(self) -> bool {
         self.as_str().starts_with('W')
     }
 
-    /// What the code is about, in a few words (SARIF's rule descriptions).
+    /// `error` or `warning`, as the formats spell it.
     #[must_use]
-    pub fn summary(self) -> &'static str {
-        match self {
-            Code::WarnRoot => "The container runs as root or as the image's unknown user",
-            Code::WarnLowUid => "The container runs as a UID that may exist on the host",
-            Code::WarnCapabilities => "Capabilities are added back after dropping them all",
-            Code::WarnWritableRoot => "The root file system is writable",
-            Code::WarnNoLimits => "No CPU or memory limit",
-            Code::WarnNoHealthcheck => "No health check",
-            Code::WarnImageTag => "The image is not pinned by digest",
-            Code::WarnSecretEnv => "Secrets are passed as environment variables",
-            Code::WarnHostPort => "A port is published outside the deployment",
-            c if c.as_str().starts_with("E1") => "The file is not valid YAML for misp-gen",
-            c if c.as_str().starts_with("E2") => "The spec does not match the schema",
-            c if c.as_str().starts_with("E4") => "The spec breaks a rule of its profile",
-            c if c.as_str().starts_with("E5") => "A target cannot carry a value of the spec",
-            _ => "The spec is inconsistent",
+    pub fn severity(self) -> &'static str {
+        if self.is_warning() {
+            "warning"
+        } else {
+            "error"
         }
     }
+}
 
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::YamlSyntax => "E100-yaml-syntax",
-            Code::YamlDuplicateKey => "E101-duplicate-key",
-            Code::YamlNotUtf8 => "E102-not-utf8",
-            Code::YamlEmpty => "E103-empty-file",
-            Code::YamlMultipleDocuments => "E104-multiple-documents",
-            Code::YamlAliasLimit => "E105-alias-limit",
-            Code::YamlTooDeep => "E106-too-deep",
-            Code::YamlTooLarge => "E107-too-large",
-            Code::YamlUnsupportedTag => "E108-unsupported-tag",
-            Code::YamlComplexKey => "E109-complex-key",
-            Code::YamlBadNumber => "E110-bad-number",
-            Code::SchemaType => "E200-type",
-            Code::SchemaUnknownField => "E201-unknown-field",
-            Code::SchemaMissingField => "E202-missing-field",
-            Code::SchemaEnum => "E203-not-allowed-value",
-            Code::SchemaConst => "E204-wrong-constant",
-            Code::SchemaRange => "E205-out-of-range",
-            Code::SchemaPattern => "E206-bad-format",
-            Code::SchemaLength => "E207-bad-length",
-            Code::SchemaOther => "E299-schema",
-            Code::InvalidName => "E300-invalid-name",
-            Code::UndefinedVolume => "E301-undefined-volume",
-            Code::UndefinedSecret => "E302-undefined-secret",
-            Code::UndefinedFile => "E303-undefined-file",
-            Code::UndefinedService => "E304-undefined-service",
-            Code::UndefinedPort => "E305-undefined-port",
-            Code::UndefinedPlaceholder => "E306-undefined-placeholder",
-            Code::PlaceholderSyntax => "E307-placeholder-syntax",
-            Code::SecretPlaceholderNotAllowed => "E308-secret-not-allowed-here",
-            Code::DuplicatePort => "E309-duplicate-port",
-            Code::HostPortConflict => "E310-host-port-conflict",
-            Code::ImageNoTag => "E311-image-without-tag",
-            Code::ImageLatest => "E312-image-latest",
-            Code::ImageRegistry => "E313-image-registry-not-allowed",
-            Code::ImageDigestRequired => "E314-image-digest-required",
-            Code::ImageSyntax => "E315-image-syntax",
-            Code::SingletonReplicas => "E316-singleton-replicas",
-            Code::DependencyCycle => "E317-dependency-cycle",
-            Code::HealthyWithoutHealthcheck => "E318-healthy-without-healthcheck",
-            Code::TlsWithoutHosts => "E319-tls-without-hosts",
-            Code::SecretSource => "E320-secret-source",
-            Code::MountSource => "E321-mount-source",
-            Code::BadSecretItem => "E322-secret-item",
-            Code::BadDuration => "E323-duration",
-            Code::BadQuantity => "E324-quantity",
-            Code::BadMode => "E325-file-mode",
-            Code::DatabaseConfig => "E326-database",
-            Code::EdgeConfig => "E327-edge",
-            Code::ExternalSecretInGenerate => "E328-secret-options",
-            Code::SecurityUnexplained => "E329-security-unexplained",
-            Code::UnknownCapability => "E330-unknown-capability",
-            Code::SecurityWritable => "E331-security-writable",
-            Code::RunAsNonRoot => "E332-run-as-non-root",
-            Code::TooMany => "E333-too-many",
-            Code::UnknownProfile => "E400-unknown-profile",
-            Code::ProfileDatabase => "E401-profile-database",
-            Code::ProfileSharedVolume => "E402-profile-shared-volume",
-            Code::ProfileHostPort => "E403-profile-host-port",
-            Code::UnitValue => "E500-unit-value",
-            Code::PodSecurity => "E501-pod-security",
-            Code::KubernetesLimit => "E502-kubernetes-limit",
-            Code::Other => "E900-other",
-            Code::WarnRoot => "W100-root",
-            Code::WarnLowUid => "W101-low-uid",
-            Code::WarnCapabilities => "W102-capabilities",
-            Code::WarnWritableRoot => "W103-writable-root",
-            Code::WarnNoLimits => "W104-no-limits",
-            Code::WarnNoHealthcheck => "W105-no-healthcheck",
-            Code::WarnImageTag => "W106-image-not-pinned",
-            Code::WarnSecretEnv => "W107-secret-env",
-            Code::WarnHostPort => "W108-host-port",
+/// Output of `misp-gen codes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodesFormat {
+    /// one code a line: code, severity and summary in columns
+    Text,
+    /// a JSON array of {code, severity, summary}
+    Json,
+    /// a Markdown table (the one in the README)
+    Markdown,
+}
+
+/// Every code, sorted, with its severity and summary: what `misp-gen codes` prints.
+#[must_use]
+pub fn codes_table(format: CodesFormat) -> String {
+    let mut codes = Code::ALL.to_vec();
+    codes.sort_by_key(|c| c.as_str());
+    let mut out = String::new();
+    match format {
+        CodesFormat::Text => {
+            let width = codes.iter().map(|c| c.as_str().len()).max().unwrap_or(0);
+            for c in codes {
+                let _ = writeln!(
+                    out,
+                    "{:width$}  {:7}  {}",
+                    c.as_str(),
+                    c.severity(),
+                    c.summary()
+                );
+            }
+        }
+        CodesFormat::Json => {
+            let list: Vec<serde_json::Value> = codes
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "code": c.as_str(),
+                        "severity": c.severity(),
+                        "summary": c.summary(),
+                    })
+                })
+                .collect();
+            out = serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_owned());
+            out.push('\n');
+        }
+        CodesFormat::Markdown => {
+            out.push_str("| code | severity | summary |\n|---|---|---|\n");
+            for c in codes {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    c.as_str(),
+                    c.severity(),
+                    c.summary()
+                );
+            }
         }
     }
+    out
 }
 
 /// Everything `validate` found, with the source texts to show them against.
@@ -307,11 +237,7 @@ impl Diagnostic {
     /// `error` or `warning`, as the formats spell it.
     #[must_use]
     pub fn severity(&self) -> &'static str {
-        if self.code.is_warning() {
-            "warning"
-        } else {
-            "error"
-        }
+        self.code.severity()
     }
 
     fn sort_key(&self) -> (&str, Pos, &str, &str) {

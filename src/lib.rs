@@ -228,6 +228,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 .write_all(&buf)
                 .map_err(|e| Error::Io("cannot write to standard output".into(), e))
         }
+        Command::Codes { format } => out(stdout, &diag::codes_table(format)),
         Command::Schema => {
             let mut s = serde_json::to_string_pretty(&spec::schema())
                 .map_err(|e| Error::Internal(e.to_string()))?;

@@ -4,7 +4,7 @@ mod common;
 
 use std::fmt::Write as _;
 
-use common::{bin, example};
+use common::{bin, example, repo};
 
 #[expect(clippy::expect_used, reason = "a test helper")]
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
@@ -482,6 +482,7 @@ fn commands() -> Vec<String> {
         "verify",
         "images",
         "schema",
+        "codes",
         "init",
         "bundle",
         "completions",
@@ -578,4 +579,48 @@ fn manual_pages() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+// Pins that `misp-gen codes` lists every code once in each format, and that the README's table of
+// error codes is exactly its `--format markdown`: the list has one definition (src/diag.rs).
+#[test]
+fn codes_lists_every_code_and_the_readme_table_is_its_output() {
+    use misp_gen::diag::Code;
+    let run_codes = |format: &str| {
+        let o = bin()
+            .args(["codes", "--format", format])
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let text = run_codes("text");
+    assert_eq!(text.lines().count(), Code::ALL.len(), "{text}");
+    let json: Vec<serde_json::Value> = serde_json::from_str(&run_codes("json")).expect("json");
+    assert_eq!(json.len(), Code::ALL.len());
+    let markdown = run_codes("markdown");
+    for c in Code::ALL {
+        let code = c.as_str();
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(code)),
+            "{code} not in the text list"
+        );
+        assert!(
+            json.iter().any(|e| e["code"] == code
+                && e["severity"] == c.severity()
+                && e["summary"] == c.summary()),
+            "{code} not in the JSON list"
+        );
+        assert_eq!(
+            markdown.matches(&format!("| `{code}` |")).count(),
+            1,
+            "{code} in the Markdown table"
+        );
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&format!("\n\n{markdown}\n")),
+        "README.md's table of error codes is not `misp-gen codes --format markdown`; replace it with:\n{markdown}"
+    );
 }

@@ -223,12 +223,16 @@ fn diags_of(
 // ------------------------------------------------------------------ examples
 
 // Pins every unit of every example × profile × flavour (snapshots), that no secret value leaves
-// secrets/, and that quadlet (-dryrun and generator mode) and systemd-analyze verify accept the
-// output without printing anything (.ci/conformance.sh, fake root included).
+// secrets/, and that the output passes every check of .ci/conformance.sh (fake root included):
+// quadlet (-dryrun and generator mode) and systemd-analyze verify accept it without printing
+// anything, the `systemd-analyze security` exposure of each helper unit is 4.0 or lower, and
+// SHA256SUMS and secrets/SHA256SUMS hold. `.ci/run` runs none of these again on its systemd
+// renders; it prints the exposures this test writes to target/systemd-security.txt.
 #[test]
 fn examples_conform_snapshot_and_keep_secrets() {
     let tools = tool("quadlet").is_some() && tool("systemd-analyze").is_some();
     let mut failures = Vec::new();
+    let mut security = std::collections::BTreeSet::new();
     for ex in EXAMPLES {
         for profile in PROFILES {
             for flavor in FLAVORS {
@@ -261,10 +265,16 @@ fn examples_conform_snapshot_and_keep_secrets() {
                         .env("PATH", tool_path())
                         .output()
                         .expect("bash runs");
+                    let stdout = String::from_utf8_lossy(&o.stdout);
+                    security.extend(
+                        stdout
+                            .lines()
+                            .filter(|l| l.starts_with("SECURITY "))
+                            .map(str::to_owned),
+                    );
                     if !o.status.success() {
                         failures.push(format!(
-                            "{label}:\n{}{}",
-                            String::from_utf8_lossy(&o.stdout),
+                            "{label}:\n{stdout}{}",
                             String::from_utf8_lossy(&o.stderr)
                         ));
                     }
@@ -277,6 +287,14 @@ fn examples_conform_snapshot_and_keep_secrets() {
         "conformance failed:\n{}",
         failures.join("\n")
     );
+    if tools {
+        // `SECURITY LABEL UNIT SCORE` per helper unit, for .ci/run to print.
+        let mut text = String::new();
+        for l in &security {
+            let _ = writeln!(text, "{l}");
+        }
+        let _ = std::fs::write(repo().join("target/systemd-security.txt"), text);
+    }
 }
 
 // Pins that the same spec and secrets render byte-identical units twice (--check finds no drift).

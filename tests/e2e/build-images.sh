@@ -39,7 +39,7 @@ PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 log() { printf 'e2e-images: %s\n' "$*" >&2; }
 
 # The Debian mirror the system already uses: the same lookup .ci/tools.sh makes for quadlet.
-# shellcheck source=../../.ci/tools.sh
+# shellcheck source=SCRIPTDIR/../../.ci/tools.sh
 source "$repo/.ci/tools.sh"
 
 # ---------------------------------------------------------------- root filesystems

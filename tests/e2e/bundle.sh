@@ -110,7 +110,7 @@ stack_up() {
 }
 
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 "$repo/.ci/free_port.py"
 }
 
 # registry NAME USER PASSWORD -> sets REG_PORT; a TLS + htpasswd registry on 127.0.0.1
@@ -222,18 +222,7 @@ logins+=("$SITE")
 
 # A tampered copy first: one byte of the mariadb layer changed.
 cp "$work/stack.bundle" "$work/tampered.bundle"
-blob=$(python3 - "$work/tampered.bundle" <<'EOF'
-import sys, tarfile
-t = tarfile.open(sys.argv[1])
-m = max((x for x in t.getmembers() if x.name.startswith("images/blobs/")), key=lambda x: x.size)
-with open(sys.argv[1], "r+b") as f:
-    f.seek(m.offset_data + m.size // 2)
-    b = f.read(1)
-    f.seek(m.offset_data + m.size // 2)
-    f.write(bytes([b[0] ^ 0xff]))
-print(m.name)
-EOF
-)
+blob=$(python3 "$repo/.ci/tampered_blob.py" "$work/tampered.bundle")
 set +e
 "$bin" bundle verify "$work/tampered.bundle" >"$work/verify.out" 2>"$work/verify.err"; rc=$?
 set -e
@@ -294,8 +283,12 @@ check "load: the page is served" bash -c "curl -sf 'http://127.0.0.1:$port/index
 
 # --from-engine: the images just loaded, bundled from the engine's store, verified.
 t=$SECONDS
-"$bin" bundle "$work/stack.yaml" --from-engine --out "$work/engine.bundle" 2>"$work/engine.err" \
-  && result OK "bundle --from-engine" || { result FAILED "bundle --from-engine"; cat "$work/engine.err" >&2; }
+if "$bin" bundle "$work/stack.yaml" --from-engine --out "$work/engine.bundle" 2>"$work/engine.err"; then
+  result OK "bundle --from-engine"
+else
+  result FAILED "bundle --from-engine"
+  cat "$work/engine.err" >&2
+fi
 engine_secs=$((SECONDS - t))
 check "bundle --from-engine: verify clean" "$bin" bundle verify "$work/engine.bundle"
 

@@ -49,7 +49,7 @@ bin=${MISP_GEN_BIN:-$repo/target/debug/misp-gen}
 mode=${1:-run}
 keep=${KEEP:-0}
 
-# shellcheck source=../../.ci/tools.sh
+# shellcheck source=SCRIPTDIR/../../.ci/tools.sh
 source "$repo/.ci/tools.sh"
 
 T0=$SECONDS
@@ -61,6 +61,7 @@ PKGS=systemd,systemd-sysv,dbus,podman,crun,netavark,aardvark-dns,conmon,fuse-ove
 # docker.io and docker-cli (Docker 26) for the docker flavour's units.
 # PID 1: systemd 257 wants the unified cgroup hierarchy; the host gives v1 hybrid. Mount cgroup2 at
 # /sys/fs/cgroup (rooted at the container's own cgroup namespace) and /sys read-write, then boot.
+# shellcheck disable=SC2016 # a script for the container: its $(...) and "$@" run there
 INIT='#!/bin/sh
 mount -o remount,rw /sys 2>/dev/null || true
 if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
@@ -430,6 +431,7 @@ docker_stack() {
   flavor=docker engine=docker name=e2e-dstack port=18481
   in_host systemctl start docker.service
   load_images docker
+  # shellcheck disable=SC2016 # runs in the systemd container: $(docker ps -aq) is its containers
   sh_host 'docker rm -f $(docker ps -aq) >/dev/null 2>&1; docker volume prune -af >/dev/null; docker network prune -f >/dev/null; rm -rf /etc/misp-gen/e2e-dstack; true'
   sed -e 's/^name: e2e-stack$/name: e2e-dstack/' -e 's/publish: 18480/publish: 18481/' \
     "$repo/tests/e2e/stack.yaml" >"$work/dstack.yaml"
@@ -506,6 +508,7 @@ helpers() {
 # ---------------------------------------------------------------- main
 
 [ -x "$bin" ] || { say "no $bin: cargo build first"; exit 1; }
+# shellcheck source=/dev/null # the host's os-release, read at run time
 say "machine: $(. /etc/os-release; echo "$PRETTY_NAME"), Docker $(docker version --format '{{.Server.Version}}'), kernel $(uname -r)"
 host_image
 start_host

@@ -1,0 +1,100 @@
+//! The repository's own scripts: every shell script passes shellcheck (as `.ci/run` checks it) and
+//! every Python helper of `.ci/` compiles.
+//!
+//! Tools: shellcheck (Debian's package, `.ci/tools.sh` installs it) and python3, looked up as
+//! [`common::tool`] does: a missing one skips that part, except under CI=true, where it fails.
+
+#![expect(clippy::expect_used, reason = "tests fail by panicking")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{repo, tool};
+
+/// The files of `dir` (relative to the repository) whose names end with `suffix`, sorted.
+fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
+        .expect("readable dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(suffix))
+        })
+        .map(|p| {
+            p.strip_prefix(repo())
+                .expect("under the repo")
+                .to_path_buf()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every shell script: `.ci/run` and the `*.sh` of `.ci/`, `tests/e2e/` and `benches/`, relative to
+/// the repository, the same list as `.ci/run`'s shellcheck step.
+fn shell_scripts() -> Vec<PathBuf> {
+    let mut v = vec![Path::new(".ci/run").to_path_buf()];
+    for dir in [".ci", "tests/e2e", "benches"] {
+        v.extend(files(dir, ".sh"));
+    }
+    v
+}
+
+// Pins that shellcheck finds nothing in any shell script (a wrong finding is disabled inline with
+// its reason), run from the repository root with -x as `.ci/run` runs it.
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    let Some(shellcheck) = tool("shellcheck") else {
+        return;
+    };
+    let scripts = shell_scripts();
+    assert!(scripts.len() >= 8, "found only {scripts:?}");
+    let o = Command::new(shellcheck)
+        .arg("-x")
+        .args(&scripts)
+        .current_dir(repo())
+        .output()
+        .expect("shellcheck runs");
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "shellcheck on {scripts:?}:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+// Pins that every Python helper of `.ci/` compiles (py_compile; the bytecode goes to a temporary
+// directory, not next to the sources) and says what it does in a docstring.
+#[test]
+fn ci_python_helpers_compile() {
+    let helpers = files(".ci", ".py");
+    assert!(!helpers.is_empty(), "no .ci/*.py");
+    for h in &helpers {
+        let text = std::fs::read_to_string(repo().join(h)).expect("readable");
+        assert!(
+            text.starts_with("\"\"\""),
+            "{} starts with no docstring",
+            h.display()
+        );
+    }
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    let cache = tempfile::tempdir().expect("tmp");
+    let o = Command::new(python)
+        .args(["-m", "py_compile"])
+        .args(&helpers)
+        .current_dir(repo())
+        .env("PYTHONPYCACHEPREFIX", cache.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "py_compile on {helpers:?}:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
