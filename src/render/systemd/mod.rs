@@ -1,0 +1,431 @@
+//! The systemd target: Quadlet files (`quadlet`), plain units in the shape of
+//! `podman generate systemd --new` (`podman`) or units that run the docker CLI (`docker`), a
+//! `<name>.target` that groups them, and the env files under `secrets/systemd/` that carry
+//! secret-bearing values.
+//!
+//! Every container is first described target-neutrally ([`run::Run`], `run.rs`), then written by
+//! one of three emitters (`quadlet.rs`; `engines.rs` for the podman and docker flavours) into the
+//! typed unit model ([`model::UnitFile`]: one struct per section), which one template
+//! (`systemd/unit.j2`) lays out. Escaping happens where the model is filled (see
+//! [`crate::render::unitfile`]); every rendered unit is parsed back before anything is written.
+//! The network and volume units are `helpers.rs`'s; which podman version has which key is
+//! `gates.rs`'s.
+
+mod engines;
+mod gates;
+mod helpers;
+mod model;
+mod quadlet;
+mod run;
+mod unit;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::diag::{Code, Diagnostic};
+use crate::error::Error;
+use crate::plan::{self, Naming, Plan};
+use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
+use crate::render::{FileSet, Templates, add};
+use crate::secrets::Secrets;
+use crate::spec::load::escape_segment;
+use crate::spec::model::{Condition, Flavor};
+use crate::validate::{Invalid, Valid, rules};
+use gates::QUADLET;
+use helpers::{network_unit, volume_unit};
+use model::{InstallSection, UnitFile, UnitSection};
+use run::{Inputs, Run, database_run, service_run, service_wait};
+use unit::container_unit;
+
+/// The podman version units are written for when the spec names none.
+pub const DEFAULT_PODMAN_VERSION: Version = Version(4, 6);
+/// Where the operator installs `OUT/secrets/` and `OUT/systemd/files/` by default (+ `/<name>`).
+pub const DEFAULT_INSTALL_PREFIX: &str = "/etc/misp-gen";
+/// Start timeout of a container unit: long enough for a first pull of a large image.
+const START_TIMEOUT_S: u64 = 900;
+/// Stop timeout, as `podman generate systemd` writes it (podman stop waits 10 s, then kills).
+const STOP_TIMEOUT_S: u64 = 70;
+/// Seconds between polls of a dependency's health where the engine cannot notify it.
+const POLL_MS: u64 = 5_000;
+
+/// A podman version, major.minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32);
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// Host names on the stack's network: `<name>-<service>` (the container name of a single
+/// instance; a network alias shared by all instances of a replicated service).
+pub struct SystemdNaming<'a> {
+    pub name: &'a str,
+}
+
+impl Naming for SystemdNaming<'_> {
+    fn service_host(&self, service: &str) -> String {
+        format!("{}-{service}", self.name)
+    }
+    fn database_host(&self) -> String {
+        format!("{}-{}", self.name, rules::DATABASE)
+    }
+}
+
+/// What the emitters share.
+struct Ctx<'a> {
+    name: &'a str,
+    flavor: Flavor,
+    version: Version,
+    target: String,
+    network: String,
+    install_dir: String,
+}
+
+impl Ctx<'_> {
+    fn volume_name(&self, vol: &str) -> String {
+        format!("{}-{vol}", self.name)
+    }
+    fn volume_unit(&self, vol: &str) -> String {
+        format!("{}-{vol}-volume", self.name)
+    }
+    fn network_unit(&self) -> String {
+        format!("{}-network", self.name)
+    }
+}
+
+/// Collects diagnostics against the effective spec.
+struct Diags<'a> {
+    valid: &'a Valid,
+    list: Vec<Diagnostic>,
+}
+
+impl Diags<'_> {
+    fn push(&mut self, pointer: &str, message: String, help: &str) {
+        self.list.push(Diagnostic {
+            file: self.valid.doc.file.clone(),
+            pos: self.valid.doc.pos(pointer),
+            pointer: pointer.to_owned(),
+            code: Code::UnitValue,
+            message,
+            help: Some(help.to_owned()),
+        });
+    }
+
+    /// Refuse a value a unit file cannot carry as a raw key value; true when it is fine.
+    fn unit_value(&mut self, pointer: &str, what: &str, value: &str) -> bool {
+        self.refuse(pointer, what, inexpressible(value))
+    }
+
+    /// Refuse a value that cannot be an escaped word of an `Exec` line or of Quadlet's `Exec=`,
+    /// `Environment=`, `PodmanArgs=` (only a NUL: line breaks are C escapes); true when it is fine.
+    fn unit_word(&mut self, pointer: &str, what: &str, value: &str) -> bool {
+        self.refuse(pointer, what, inexpressible_word(value))
+    }
+
+    fn refuse(&mut self, pointer: &str, what: &str, why: Option<&str>) -> bool {
+        match why {
+            None => true,
+            Some(why) => {
+                self.push(
+                    pointer,
+                    format!("{what} holds {why}; a systemd unit cannot carry it"),
+                    "remove it, or pass the value in a file (a `files:` entry mounted into the container)",
+                );
+                false
+            }
+        }
+    }
+}
+
+/// The podman version the units are written for.
+#[must_use]
+pub fn podman_version(valid: &Valid) -> Version {
+    valid
+        .spec
+        .targets
+        .systemd
+        .podman_version
+        .as_deref()
+        .and_then(crate::validate::podman_version)
+        .map_or(DEFAULT_PODMAN_VERSION, |(a, b)| Version(a, b))
+}
+
+/// Where the units expect the operator to have installed `OUT/secrets/` and `OUT/systemd/files/`.
+#[must_use]
+pub fn install_dir(valid: &Valid) -> String {
+    valid.spec.targets.systemd.install_dir.clone().map_or_else(
+        || format!("{DEFAULT_INSTALL_PREFIX}/{}", valid.spec.name),
+        |d| d.trim_end_matches('/').to_owned(),
+    )
+}
+
+/// Render the systemd target into `files`.
+///
+/// # Errors
+/// Values a unit file cannot carry and keys the podman version does not have (diagnostics),
+/// template errors.
+pub fn render(
+    plan: &Plan<'_>,
+    secrets: &Secrets,
+    templates: &Templates,
+    mirror: Option<&str>,
+    flavor: Flavor,
+    files: &mut FileSet,
+) -> Result<(), Error> {
+    let valid = plan.valid;
+    let spec = &valid.spec;
+    let version = podman_version(valid);
+    let mut diags = Diags {
+        valid,
+        list: Vec::new(),
+    };
+    if flavor == Flavor::Quadlet && version < QUADLET {
+        diags.push(
+            "/targets/systemd/podman_version",
+            format!("Quadlet needs podman {QUADLET}; the units are written for podman {version}"),
+            "use `flavor: podman` (plain units) for older podman, or raise podman_version",
+        );
+    }
+    let ctx = Ctx {
+        name: &spec.name,
+        flavor,
+        version,
+        target: format!("{}.target", spec.name),
+        network: match flavor {
+            Flavor::Quadlet => format!("{}.network", spec.name),
+            Flavor::Podman | Flavor::Docker => spec.name.clone(),
+        },
+        install_dir: install_dir(valid),
+    };
+    let naming = SystemdNaming { name: &spec.name };
+    let inp = Inputs {
+        valid,
+        secrets,
+        ctx: &ctx,
+        naming: &naming,
+        mirror,
+    };
+    let (runs, used_volumes) = runs(plan, &inp, &mut diags, files);
+    claim_unit_names(&ctx, &used_volumes, &runs, &mut diags);
+
+    // Volumes.
+    let mut unit_files: Vec<(String, UnitFile)> = Vec::new();
+    for v in &used_volumes {
+        let def = spec.volumes.get(v).cloned().unwrap_or_default();
+        if let Some(u) = volume_unit(&ctx, v, &def, &mut diags) {
+            unit_files.push(u);
+        }
+    }
+    unit_files.push(network_unit(&ctx));
+    for r in &runs {
+        unit_files.push(container_unit(&ctx, r));
+    }
+    let target = target_unit(&ctx, &unit_files);
+    unit_files.push(target);
+
+    if !diags.list.is_empty() {
+        return Err(Error::Invalid(Invalid {
+            diags: diags.list,
+            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
+        }));
+    }
+    for (file, mut u) in unit_files {
+        u.stack.clone_from(&spec.name);
+        let text = templates.render("systemd/unit.j2", &u)?;
+        let path = format!("systemd/{file}");
+        if !templates.checking() {
+            crate::render::unitfile::check(&path, &text).map_err(|e| {
+                Error::Internal(format!("a rendered unit does not parse back: {e}"))
+            })?;
+        }
+        add(files, path, text, 0o644);
+    }
+    Ok(())
+}
+
+/// Every container to run (each instance of each service, then the embedded database), and the
+/// volumes they mount.
+fn runs(
+    plan: &Plan<'_>,
+    inp: &Inputs<'_>,
+    diags: &mut Diags<'_>,
+    files: &mut FileSet,
+) -> (Vec<Run>, BTreeSet<String>) {
+    let spec = &inp.valid.spec;
+    let naming = inp.naming;
+    // Instances of each service, and who must wait for whom.
+    let instances: BTreeMap<&str, Vec<String>> = plan
+        .services
+        .iter()
+        .map(|c| {
+            let name = c.name;
+            let units = match c.replicas {
+                0 => Vec::new(),
+                1 => vec![naming.service_host(name)],
+                n => (1..=n)
+                    .map(|i| format!("{}-{i}", naming.service_host(name)))
+                    .collect(),
+            };
+            (name, units)
+        })
+        .collect();
+    let embedded_db = spec.database.as_ref().filter(|d| d.external.is_none());
+    let mut waited: BTreeSet<&str> = BTreeSet::new();
+    let mut completed: BTreeSet<&str> = BTreeSet::new();
+    for c in &plan.services {
+        for (dep, cond) in &c.depends_on {
+            match cond {
+                Condition::Healthy => waited.insert(dep),
+                Condition::Completed => completed.insert(dep),
+                Condition::Started => false,
+            };
+        }
+    }
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut used_volumes: BTreeSet<String> = BTreeSet::new();
+    for c in &plan.services {
+        let name = c.name;
+        let units = &instances[name];
+        if units.is_empty() {
+            continue;
+        }
+        let base = service_run(inp, c, &instances, diags, files);
+        let Some(base) = base else { continue };
+        let waited_on = if waited.contains(name) {
+            c.health.as_ref().map(service_wait)
+        } else {
+            None
+        };
+        for (v, _, _) in &base.volumes {
+            used_volumes.insert(v.clone());
+        }
+        for (i, unit) in units.iter().enumerate() {
+            let mut run = base.clone_for(unit);
+            run.waited_on = waited_on;
+            run.oneshot = completed.contains(name);
+            if i > 0 {
+                // Replicas on one host share no host port: only the first instance publishes.
+                run.publish.clear();
+            }
+            if units.len() > 1 {
+                run.description = format!(
+                    "{} (instance {} of {})",
+                    base.description,
+                    i + 1,
+                    units.len()
+                );
+                run.alias = Some(naming.service_host(name));
+            }
+            runs.push(run);
+        }
+    }
+    if let Some(db) = embedded_db
+        && let Some(image) = plan::database_image(spec)
+    {
+        let run = database_run(inp, db, &image);
+        if let Some(v) = &db.volume {
+            used_volumes.insert(v.clone());
+        }
+        runs.push(run);
+    }
+    (runs, used_volumes)
+}
+
+/// Claim each unit name once: they must not collide (a service called `network`, or `x-volume`
+/// next to volume `x`).
+fn claim_unit_names(
+    ctx: &Ctx<'_>,
+    used_volumes: &BTreeSet<String>,
+    runs: &[Run],
+    diags: &mut Diags<'_>,
+) {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |unit: String, what: String, pointer: String, diags: &mut Diags<'_>| {
+        if let Some(prev) = seen.get(&unit) {
+            diags.push(
+                &pointer,
+                format!("{what} and {prev} would both be the systemd unit `{unit}.service`"),
+                "rename one of them",
+            );
+        } else {
+            seen.insert(unit, what);
+        }
+    };
+    claim(
+        ctx.network_unit(),
+        "the stack's network".into(),
+        "/name".into(),
+        diags,
+    );
+    for v in used_volumes {
+        claim(
+            ctx.volume_unit(v),
+            format!("volume `{v}`"),
+            format!("/volumes/{}", escape_segment(v)),
+            diags,
+        );
+    }
+    for r in runs {
+        claim(
+            r.unit.clone(),
+            format!("container `{}`", r.container),
+            "/services".into(),
+            diags,
+        );
+    }
+}
+
+/// `<name>.target`, which wants every other unit.
+fn target_unit(ctx: &Ctx<'_>, unit_files: &[(String, UnitFile)]) -> (String, UnitFile) {
+    let mut wants: Vec<String> = unit_files.iter().map(|(f, _)| service_name_of(f)).collect();
+    wants.sort();
+    (
+        ctx.target.clone(),
+        UnitFile {
+            stack: ctx.name.to_owned(),
+            note: Some(format!(
+                "Start the whole stack with `systemctl start {}`; `systemctl enable {}` starts it at boot.",
+                ctx.target, ctx.target
+            )),
+            unit: UnitSection {
+                description: specifiers(&format!("{} (misp-gen stack)", ctx.name)),
+                wants,
+                ..UnitSection::default()
+            },
+            install: Some(InstallSection {
+                wanted_by: vec!["multi-user.target".into()],
+            }),
+            ..UnitFile::default()
+        },
+    )
+}
+
+/// The systemd service a unit file becomes (`x.container` → `x.service`).
+fn service_name_of(file: &str) -> String {
+    match file.rsplit_once('.') {
+        Some((base, "container")) => format!("{base}.service"),
+        Some((base, "volume")) => format!("{base}-volume.service"),
+        Some((base, "network")) => format!("{base}-network.service"),
+        _ => file.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins which file a unit name becomes once quadlet has run.
+    #[test]
+    fn service_names() {
+        assert_eq!(service_name_of("misp-web.container"), "misp-web.service");
+        assert_eq!(
+            service_name_of("misp-db_data.volume"),
+            "misp-db_data-volume.service"
+        );
+        assert_eq!(service_name_of("misp.network"), "misp-network.service");
+        assert_eq!(service_name_of("misp-web.service"), "misp-web.service");
+    }
+}

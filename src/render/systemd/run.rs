@@ -1,0 +1,616 @@
+//! The engine-neutral description of a container ([`Run`]): what a spec service or the embedded
+//! database becomes before any flavour writes it, with every value a unit cannot carry refused.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Ctx, Diags, POLL_MS, SystemdNaming};
+use crate::plan::container::{Check, Container, Limits, MountPlan};
+use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::render::unitfile::specifiers;
+use crate::render::{FileSet, add, add_mounted_secret, add_secret};
+use crate::secrets::{Secrets, Value as SecretValue};
+use crate::security::{self, Hardening};
+use crate::shell::{http_check_command, sh_quote, tcp_check_command};
+use crate::spec::load::escape_segment;
+use crate::spec::model::{Condition, Database, Port, Protocol, Pull, Restart};
+use crate::units;
+use crate::validate::{Valid, rules};
+
+/// A health check, in the forms the engines take.
+pub(super) struct Health {
+    /// For podman: a JSON array (exec form) or a shell command.
+    pub(super) podman_cmd: String,
+    /// For docker: always a shell command.
+    pub(super) shell_cmd: String,
+    pub(super) interval_ms: u64,
+    pub(super) timeout_ms: u64,
+    pub(super) retries: u32,
+    pub(super) start_period_ms: u64,
+}
+
+/// How long dependants wait for this container to turn healthy.
+#[derive(Clone, Copy)]
+pub(super) struct WaitBound {
+    pub(super) poll_ms: u64,
+    pub(super) total_ms: u64,
+}
+
+/// One container to run, engine-neutral; all texts raw (unescaped).
+#[derive(Default)]
+pub(super) struct Run {
+    /// Unit base name (`misp-web`, `misp-web-2`).
+    pub(super) unit: String,
+    pub(super) container: String,
+    pub(super) description: String,
+    pub(super) image: String,
+    pub(super) pull: Pull,
+    pub(super) entrypoint: Option<Vec<String>>,
+    pub(super) command: Option<Vec<String>>,
+    pub(super) user: Option<String>,
+    pub(super) working_dir: Option<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) env_files: Vec<String>,
+    pub(super) publish: Vec<String>,
+    /// (spec volume name, container path, read-only)
+    pub(super) volumes: Vec<(String, String, bool)>,
+    /// (host path, container path), read-only
+    pub(super) binds: Vec<(String, String)>,
+    pub(super) tmpfs: Vec<String>,
+    pub(super) alias: Option<String>,
+    pub(super) health: Option<Health>,
+    /// Unit base names this one requires and starts after.
+    pub(super) deps: Vec<String>,
+    pub(super) restart: Restart,
+    pub(super) cpus: Option<String>,
+    pub(super) memory: Option<u64>,
+    /// Dependants wait for it to be healthy.
+    pub(super) waited_on: Option<WaitBound>,
+    /// Dependants wait for it to complete: a one-shot job.
+    pub(super) oneshot: bool,
+    pub(super) hardening: Option<Hardening>,
+}
+
+/// What describing a container reads: the spec, its secrets, the names on the stack's network,
+/// the image mirror.
+pub(super) struct Inputs<'a> {
+    pub(super) valid: &'a Valid,
+    pub(super) secrets: &'a Secrets,
+    pub(super) ctx: &'a Ctx<'a>,
+    pub(super) naming: &'a SystemdNaming<'a>,
+    pub(super) mirror: Option<&'a str>,
+}
+
+impl Run {
+    /// A copy of the description for one instance.
+    pub(super) fn clone_for(&self, unit: &str) -> Run {
+        Run {
+            unit: unit.to_owned(),
+            container: unit.to_owned(),
+            description: self.description.clone(),
+            image: self.image.clone(),
+            pull: self.pull,
+            entrypoint: self.entrypoint.clone(),
+            command: self.command.clone(),
+            user: self.user.clone(),
+            working_dir: self.working_dir.clone(),
+            env: self.env.clone(),
+            env_files: self.env_files.clone(),
+            publish: self.publish.clone(),
+            volumes: self.volumes.clone(),
+            binds: self.binds.clone(),
+            tmpfs: self.tmpfs.clone(),
+            alias: None,
+            health: self.health.as_ref().map(|h| Health {
+                podman_cmd: h.podman_cmd.clone(),
+                shell_cmd: h.shell_cmd.clone(),
+                ..*h
+            }),
+            deps: self.deps.clone(),
+            restart: self.restart,
+            cpus: self.cpus.clone(),
+            memory: self.memory,
+            waited_on: None,
+            oneshot: false,
+            hardening: self.hardening.clone(),
+        }
+    }
+}
+
+/// A health check in the engines' forms.
+fn health(h: &plan::container::Health) -> Health {
+    let plan::container::Health {
+        check,
+        interval_ms,
+        timeout_ms,
+        retries,
+        start_period_ms,
+    } = h;
+    let (podman_cmd, shell_cmd) = match check {
+        Check::Http {
+            scheme,
+            number,
+            path,
+            port: _,
+        } => {
+            let c = http_check_command(*scheme, *number, path);
+            (c.clone(), c)
+        }
+        Check::Tcp { number, port: _ } => {
+            let c = tcp_check_command(*number);
+            (c.clone(), c)
+        }
+        Check::Exec(args) => {
+            let json = serde_json::to_string(args).unwrap_or_default();
+            let shell = args
+                .iter()
+                .map(|a| sh_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (json, shell)
+        }
+        Check::Shell(line) => (line.clone(), line.clone()),
+        Check::Script { argv, shell } => (
+            serde_json::to_string(argv).unwrap_or_default(),
+            shell.clone(),
+        ),
+    };
+    Health {
+        podman_cmd,
+        shell_cmd,
+        interval_ms: *interval_ms,
+        timeout_ms: *timeout_ms,
+        retries: *retries,
+        start_period_ms: *start_period_ms,
+    }
+}
+
+/// How long dependants wait for a service's healthcheck to pass: its start period, then every
+/// retry, plus one more interval.
+pub(super) fn service_wait(h: &plan::container::Health) -> WaitBound {
+    WaitBound {
+        poll_ms: POLL_MS.min(h.interval_ms.max(1_000)),
+        total_ms: h.wait_ms(),
+    }
+}
+
+fn resources(run: &mut Run, l: &Limits) {
+    run.cpus = l.cpu_milli.map(units::cpu_decimal);
+    run.memory = l.memory_bytes;
+}
+
+/// Describe one service (before instances are numbered); `None` when a value was refused.
+pub(super) fn service_run(
+    inp: &Inputs<'_>,
+    c: &Container<'_>,
+    instances: &BTreeMap<&str, Vec<String>>,
+    diags: &mut Diags<'_>,
+    files: &mut FileSet,
+) -> Option<Run> {
+    let Inputs {
+        valid,
+        naming,
+        mirror,
+        ..
+    } = *inp;
+    let spec = &valid.spec;
+    let before = diags.list.len();
+    // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
+    let Container {
+        name,
+        pointer: sp,
+        image,
+        // Instances are numbered by the caller.
+        replicas: _,
+        singleton: _,
+        restart,
+        user,
+        working_dir,
+        entrypoint,
+        command,
+        env,
+        ports,
+        mounts,
+        health: healthcheck,
+        depends_on,
+        hardening,
+        resources: limits,
+    } = c;
+    let name = *name;
+    let mut run = Run {
+        description: specifiers(&format!("{} {name} (misp-gen)", spec.name)),
+        image: plan::image_ref(image, mirror),
+        pull: spec
+            .images
+            .as_ref()
+            .and_then(|i| i.pull)
+            .unwrap_or_default(),
+        restart: *restart,
+        ..Run::default()
+    };
+    run.entrypoint = arguments(inp, sp, *entrypoint, "entrypoint", diags);
+    run.command = arguments(inp, sp, *command, "command", diags);
+    if let Some(u) = user {
+        diags.unit_value(&format!("{sp}/user"), "`user`", u);
+        run.user = Some((*u).to_owned());
+    }
+    if let Some(w) = working_dir
+        && diags.unit_value(&format!("{sp}/working_dir"), "`working_dir`", w)
+    {
+        run.working_dir = Some((*w).to_owned());
+    }
+    run.hardening = Some(hardening.clone());
+
+    // Environment: plain values in the unit, secret-bearing ones in an env file.
+    environment(inp, sp, name, env, &mut run, diags, files);
+
+    // Ports.
+    run.publish = published(ports);
+
+    // Mounts: the spec's index of each (a file the spec lacks is not planned; validation rules
+    // that out, so the indexes agree).
+    for (i, m) in mounts.iter().enumerate() {
+        mount(inp, &format!("{sp}/mounts/{i}"), m, &mut run, diags, files);
+    }
+
+    if let Some(h) = healthcheck {
+        if let Check::Exec(exec) = &h.check {
+            for (i, a) in exec.iter().enumerate() {
+                diags.unit_word(
+                    &format!("{sp}/healthcheck/exec/{i}"),
+                    "a healthcheck argument",
+                    a,
+                );
+            }
+        }
+        run.health = Some(health(h));
+    }
+
+    run.deps = dependencies(naming, depends_on, instances);
+    resources(&mut run, limits);
+    writable_tmpfs(&mut run);
+    (diags.list.len() == before).then_some(run)
+}
+
+/// The arguments of `entrypoint` or `command`, resolved, each refused when a unit cannot carry it.
+fn arguments(
+    inp: &Inputs<'_>,
+    sp: &str,
+    list: Option<&[String]>,
+    field: &str,
+    diags: &mut Diags<'_>,
+) -> Option<Vec<String>> {
+    list.map(|v| {
+        v.iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let r = plan::resolve(&inp.valid.spec, inp.secrets, inp.naming, a).text;
+                diags.unit_word(
+                    &format!("{sp}/{field}/{i}"),
+                    &format!("`{field}` argument {i}"),
+                    &r,
+                );
+                r
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+/// Plain values go into the unit, secret-bearing ones into an env file under `secrets/systemd/`.
+fn environment(
+    inp: &Inputs<'_>,
+    sp: &str,
+    name: &str,
+    env: &[(&str, String)],
+    run: &mut Run,
+    diags: &mut Diags<'_>,
+    files: &mut FileSet,
+) {
+    let Inputs {
+        valid,
+        secrets,
+        ctx,
+        naming,
+        ..
+    } = *inp;
+    let spec = &valid.spec;
+    let mut env_file = String::new();
+    for (k, text) in env {
+        let p = format!("{sp}/env/{}", escape_segment(k));
+        let r = plan::resolve(spec, secrets, naming, text);
+        if r.secret {
+            if let Some(why) = env_file_refusal(&r.text) {
+                // Never the value: it holds a secret.
+                diags.push(
+                    &p,
+                    format!("`{k}` holds a secret and {why}; the env file podman and docker read (one `KEY=value` a line, taken literally) cannot carry that"),
+                    "mount the value as a file instead (a `files:` entry)",
+                );
+                continue;
+            }
+            let _ = writeln!(env_file, "{k}={}", r.text);
+        } else if diags.unit_word(&p, &format!("`{k}`"), &r.text) {
+            run.env.push(((*k).to_owned(), r.text));
+        }
+    }
+    if !env_file.is_empty() {
+        add_secret(files, format!("secrets/systemd/{name}.env"), env_file);
+        run.env_files
+            .push(format!("{}/secrets/systemd/{name}.env", ctx.install_dir));
+    }
+}
+
+/// `HOST:PORT/PROTO` of each published port.
+fn published(ports: &[Port]) -> Vec<String> {
+    let mut out = Vec::new();
+    for Port {
+        name: _,
+        port,
+        publish,
+        protocol,
+    } in ports
+    {
+        if let Some(host) = publish {
+            let proto = match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+            };
+            out.push(format!("{host}:{port}/{proto}"));
+        }
+    }
+    out
+}
+
+/// The units a service requires and starts after: every instance of each dependency.
+fn dependencies(
+    naming: &SystemdNaming<'_>,
+    depends_on: &[(&str, Condition)],
+    instances: &BTreeMap<&str, Vec<String>>,
+) -> Vec<String> {
+    let mut deps = Vec::new();
+    for (dep, _) in depends_on {
+        if *dep == rules::DATABASE {
+            // Planned only when the database is embedded.
+            deps.push(naming.database_host());
+            continue;
+        }
+        if let Some(units) = instances.get(dep) {
+            deps.extend(units.iter().cloned());
+        }
+    }
+    deps
+}
+
+/// The writable paths of a read-only root, as tmpfs mounts (once each).
+fn writable_tmpfs(run: &mut Run) {
+    let extra: Vec<String> = run
+        .hardening
+        .iter()
+        .flat_map(|h| h.writable.iter().cloned())
+        .collect();
+    for w in extra {
+        if !run.tmpfs.contains(&w) && !run.volumes.iter().any(|(_, p, _)| *p == w) {
+            run.tmpfs.push(w);
+        }
+    }
+}
+
+/// Why a secret-bearing value cannot go into an env file, if it cannot. podman and docker read
+/// `--env-file` line by line (a trailing `\r` is dropped, lines are at most 64 KiB) and take the
+/// value after the first `=` literally.
+fn env_file_refusal(v: &str) -> Option<&'static str> {
+    if v.contains(['\n', '\r']) {
+        Some("a line break")
+    } else if v.contains('\0') {
+        Some("a NUL character")
+    } else if v.len() > 60_000 {
+        Some("more than 60000 bytes")
+    } else {
+        None
+    }
+}
+
+/// A path inside the container that `-v HOST:CONTAINER:OPTS` can name.
+fn check_container_path(diags: &mut Diags<'_>, pointer: &str, path: &str) -> bool {
+    if !diags.unit_value(pointer, "the mount path", path) {
+        return false;
+    }
+    if path.contains([':', ',']) {
+        diags.push(
+            pointer,
+            format!(
+                "mount path `{path}` holds `:` or `,`; podman's and docker's `-v` cannot name it"
+            ),
+            "choose a path without `:` and `,`",
+        );
+        return false;
+    }
+    true
+}
+
+fn mount(
+    inp: &Inputs<'_>,
+    mp: &str,
+    m: &MountPlan<'_>,
+    run: &mut Run,
+    diags: &mut Diags<'_>,
+    files: &mut FileSet,
+) {
+    let Inputs {
+        valid,
+        secrets,
+        ctx,
+        naming,
+        ..
+    } = *inp;
+    let spec = &valid.spec;
+    let path = match *m {
+        MountPlan::Volume { path, .. }
+        | MountPlan::Scratch { path }
+        | MountPlan::File { path, .. }
+        | MountPlan::Secret { path, .. } => path,
+    };
+    if !check_container_path(diags, &format!("{mp}/path"), path) {
+        return;
+    }
+    match *m {
+        MountPlan::Volume {
+            volume,
+            path,
+            read_only,
+        } => run
+            .volumes
+            .push((volume.to_owned(), path.to_owned(), read_only)),
+        MountPlan::Scratch { path } => run.tmpfs.push(path.to_owned()),
+        MountPlan::File {
+            file: f,
+            path,
+            content,
+            mode,
+        } => {
+            let r = plan::resolve(spec, secrets, naming, content);
+            let host = if r.secret {
+                // Bind-mounted as it is: readable by the container's user, whoever that is.
+                add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
+                format!("{}/secrets/systemd/files/{f}", ctx.install_dir)
+            } else {
+                add(files, format!("systemd/files/{f}"), r.text, mode);
+                format!("{}/files/{f}", ctx.install_dir)
+            };
+            run.binds.push((host, path.to_owned()));
+        }
+        MountPlan::Secret {
+            secret: s,
+            path,
+            items,
+        } => {
+            // podman and docker bind-mount a file with the host file's owner and mode: the 0600
+            // files under secrets/ would be unreadable to a container that does not run as
+            // their owner. Each mounted file is written again, 0444, under
+            // secrets/systemd/mounted/, and that copy is mounted (the 0700 directories of
+            // secrets/ keep it from other host users).
+            let contents: Vec<(&str, String, &str)> = match secrets.values.get(s) {
+                Some(SecretValue::Tls(cert)) => vec![
+                    ("ca.crt", format!("{s}/ca.crt"), cert.ca_crt.as_str()),
+                    ("tls.crt", format!("{s}/tls.crt"), cert.tls_crt.as_str()),
+                    ("tls.key", format!("{s}/tls.key"), cert.tls_key.as_str()),
+                ],
+                Some(SecretValue::Text(t)) => vec![(s, s.to_owned(), t.as_str())],
+                None => Vec::new(),
+            };
+            for (file_name, rel, content) in contents {
+                let target_name = if items.is_empty() {
+                    Some(file_name.to_owned())
+                } else {
+                    items.get(file_name).cloned()
+                };
+                let Some(target_name) = target_name else {
+                    continue;
+                };
+                let target = format!("{}/{target_name}", path.trim_end_matches('/'));
+                if !check_container_path(diags, &format!("{mp}/items"), &target) {
+                    continue;
+                }
+                add_mounted_secret(files, format!("secrets/systemd/mounted/{rel}"), content);
+                run.binds.push((
+                    format!("{}/secrets/systemd/mounted/{rel}", ctx.install_dir),
+                    target,
+                ));
+            }
+        }
+    }
+}
+
+// The embedded database as a container.
+pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run {
+    let Inputs {
+        valid,
+        ctx,
+        naming,
+        mirror,
+        ..
+    } = *inp;
+    let spec = &valid.spec;
+    let Database {
+        engine,
+        version: _,
+        image: _,
+        // Read by `plan::database_setup`, the engine's env and check for every target.
+        name: _,
+        user: _,
+        password: _,
+        root_password: _,
+        volume,
+        external: _,
+        wait: _,
+        resources: res,
+        security: own_security,
+    } = db;
+    let mut env = Vec::new();
+    // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints as root):
+    // bind mounts of the secret files, none in an env file.
+    let setup = plan::database_setup(db);
+    let mut binds: Vec<(String, String)> = Vec::new();
+    for (key, v) in &setup.env {
+        match v {
+            DbEnv::Value(v) => env.push((key.clone(), v.clone())),
+            DbEnv::SecretFile(s) => {
+                env.push((key.clone(), DbSetup::file_of(s)));
+                binds.push((
+                    format!("{}/secrets/{s}", ctx.install_dir),
+                    DbSetup::file_of(s),
+                ));
+            }
+        }
+    }
+    let data_dir = setup.data_dir;
+    let wait = plan::database_wait(Some(db));
+    let check = plan::database_health(&setup, wait);
+    let host = naming.database_host();
+    let mut run = Run {
+        unit: host.clone(),
+        container: host,
+        description: specifiers(&format!("{} database (misp-gen)", spec.name)),
+        image: plan::image_ref(image, mirror),
+        pull: spec
+            .images
+            .as_ref()
+            .and_then(|i| i.pull)
+            .unwrap_or_default(),
+        env,
+        binds,
+        hardening: Some(security::effective(
+            spec,
+            own_security.as_ref(),
+            None,
+            &[plan::engine_port(*engine)],
+        )),
+        health: Some(health(&check)),
+        restart: Restart::UnlessStopped,
+        waited_on: Some(WaitBound {
+            poll_ms: wait.interval_ms,
+            total_ms: wait.timeout_ms,
+        }),
+        ..Run::default()
+    };
+    if let Some(v) = volume {
+        run.volumes.push((v.clone(), data_dir.to_owned(), false));
+    }
+    resources(&mut run, &Limits::of(res.as_ref()));
+    writable_tmpfs(&mut run);
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins what an env file can carry.
+    #[test]
+    fn env_file_values() {
+        assert_eq!(env_file_refusal("a \"b\" 'c' $d %e"), None);
+        assert_eq!(env_file_refusal("a\nb"), Some("a line break"));
+        assert_eq!(env_file_refusal("a\r"), Some("a line break"));
+        assert!(env_file_refusal(&"x".repeat(60_001)).is_some());
+    }
+}
