@@ -1,0 +1,359 @@
+//! The Kubernetes target: one manifest per object under `kubernetes/`, a `kustomization.yaml` that
+//! builds them, and a second kustomization under `secrets/kubernetes/` whose generators turn the
+//! secret files into Secrets, so that no secret value is ever written into a manifest.
+//!
+//! How the spec maps (the README repeats this for users):
+//! - A service is a `Deployment`, or a `StatefulSet` when it is a singleton that mounts a volume that is
+//!   not `shared` (`ReadWriteOnce`: a `StatefulSet` never runs a second pod while the first may still
+//!   hold the volume). Singletons and pods with a `ReadWriteOnce` volume update with `Recreate`.
+//! - `publish` becomes a `hostPort`: the port the spec names, on the node the pod runs on, with no
+//!   ingress controller and no `NodePort` range (30000-32767) in the way. That is the way in on a
+//!   one-node cluster; the Ingress serves clusters that run a controller.
+//! - `depends_on`: `healthy` waits, in an init container, until a TCP connection to the dependency's
+//!   Service succeeds (a Service only routes to ready pods, and readiness is the healthcheck);
+//!   `started` waits until the dependency's headless Service, which publishes pods that are not yet
+//!   ready, resolves (a pod of it exists and is starting). Both run the dependant's own image, so an
+//!   air-gapped site needs no extra image.
+//! - `completed`: Kubernetes restarts a Deployment's container that exits, so a one-off task cannot
+//!   be a Deployment. A service that another waits for with `completed` is not deployed on its own:
+//!   it runs as an init container (`run-<service>`) in every pod of each dependant, before that pod's
+//!   containers start, with its own env and mounts. It therefore runs once per pod start and must be
+//!   idempotent (as migrations usually are).
+
+mod database;
+mod ingress;
+mod kustomize;
+mod model;
+mod names;
+mod netpol;
+mod pod;
+mod services;
+mod volumes;
+mod waits;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use self::model::{Generator, Meta, NamespaceCtx, Pod, ServicePort, kvs};
+pub use self::names::KubernetesNaming;
+use self::names::{Names, is_label_value};
+use self::pod::pull_policy;
+use self::services::is_statefulset;
+use crate::diag::{Code, Diagnostic, Invalid};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::render::{FileSet, Templates, pod_security};
+use crate::secrets::Secrets;
+use crate::spec::model::{Condition, PodSecurity, Pull, Spec};
+use crate::validate::{Valid, rules};
+
+/// `app.kubernetes.io/managed-by`.
+const MANAGED_BY: &str = "misp-gen";
+/// Size of a claim whose volume gives none.
+const DEFAULT_VOLUME_SIZE: &str = "10Gi";
+/// Kustomize appends `-` and a 10-character hash to generated names.
+const HASH_SUFFIX_LEN: usize = 11;
+/// A `StatefulSet`'s name ends up in its pods' `controller-revision-hash` label with a hash after it.
+const STATEFULSET_NAME_MAX: usize = 52;
+/// The Pod Security Standards version the namespace labels pin: the Kubernetes version the output
+/// targets (kubectl and kubernetes-validate in CI check against it too).
+const POD_SECURITY_VERSION: &str = "v1.32";
+
+/// Render the kubernetes target into `files`.
+///
+/// # Errors
+/// Values this target cannot carry and object names it cannot make (diagnostics), template errors.
+pub fn render(
+    plan: &Plan<'_>,
+    secrets: &Secrets,
+    templates: &Templates,
+    mirror: Option<&str>,
+    files: &mut FileSet,
+) -> Result<(), Error> {
+    let valid = plan.valid;
+    let spec = &valid.spec;
+    // Services others wait for with `completed` run inside their dependants (see the module docs).
+    let one_offs = one_offs(spec);
+    let mut out = Out {
+        pss: Vec::new(),
+        valid,
+        secrets,
+        naming: KubernetesNaming::new(spec),
+        mirror,
+        // Unset: Always (the kubelet checks the tag with the registry and reuses cached layers).
+        pull: pull_policy(
+            spec.images
+                .as_ref()
+                .and_then(|i| i.pull)
+                .unwrap_or(Pull::Always),
+        ),
+        names: Names {
+            valid,
+            seen: BTreeMap::new(),
+            diags: Vec::new(),
+        },
+        diags: Vec::new(),
+        secret_gens: BTreeMap::new(),
+        config_gens: BTreeMap::new(),
+        secret_files: BTreeMap::new(),
+        plain_files: BTreeMap::new(),
+        used_volumes: BTreeSet::new(),
+        headless: headless(spec, &one_offs),
+        namespace: namespace(spec),
+        workloads: BTreeMap::new(),
+        templates,
+        manifests: BTreeMap::new(),
+    };
+
+    services::render(&mut out, plan, &one_offs)?;
+    database::render(&mut out)?;
+    volumes::claims(&mut out)?;
+    ingress::render(&mut out)?;
+    netpol::render(&mut out, &one_offs)?;
+    let enforce = pod_security_level(&mut out);
+    out.diags.append(&mut out.names.diags);
+    if !out.diags.is_empty() {
+        return Err(Error::Invalid(Invalid {
+            diags: out.diags,
+            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
+        }));
+    }
+
+    namespace_manifest(&mut out, enforce)?;
+    kustomize::render(out, files)
+}
+
+/// Everything the render collects before writing files.
+struct Out<'a> {
+    /// What keeps each rendered pod from a Pod Security level.
+    pss: Vec<pod_security::Violation>,
+    valid: &'a Valid,
+    secrets: &'a Secrets,
+    naming: KubernetesNaming,
+    mirror: Option<&'a str>,
+    pull: &'static str,
+    names: Names<'a>,
+    diags: Vec<Diagnostic>,
+    /// Secret generators by object name.
+    secret_gens: BTreeMap<String, Generator>,
+    config_gens: BTreeMap<String, Generator>,
+    /// Files under `secrets/kubernetes/` (relative to it) → content.
+    secret_files: BTreeMap<String, String>,
+    /// Files under `kubernetes/files/` → (content, mode).
+    plain_files: BTreeMap<String, (String, u32)>,
+    /// Volumes some workload mounts.
+    used_volumes: BTreeSet<String>,
+    /// Services that need a headless Service (`StatefulSet`s, targets of `started`).
+    headless: BTreeSet<String>,
+    /// Namespace of every object.
+    namespace: String,
+    /// Workloads (components) and the ports others may reach them on.
+    workloads: BTreeMap<String, Vec<ServicePort>>,
+    templates: &'a Templates,
+    /// Manifests under `kubernetes/` by file name → text.
+    manifests: BTreeMap<String, String>,
+}
+
+impl Out<'_> {
+    /// Record what keeps `pod` (of `workload`) from each Pod Security level.
+    fn pod_security(&mut self, workload: &str, pod: &Pod) {
+        let view = pod_security::PodView {
+            workload: workload.to_owned(),
+            seccomp_unconfined: pod.seccomp == "Unconfined",
+            containers: pod
+                .init_containers
+                .iter()
+                .chain(&pod.containers)
+                .map(|c| pod_security::ContainerView {
+                    name: c.name.clone(),
+                    run_as_user: c.security.run_as_user,
+                    run_as_non_root: c.security.run_as_non_root,
+                    allow_escalation: c.security.allow_escalation,
+                    add: c.security.add.clone(),
+                    host_ports: c
+                        .ports
+                        .iter()
+                        .filter_map(|p| p.host_port.map(|h| (h, p.at.clone())))
+                        .collect(),
+                    user_at: c.origin.user.clone(),
+                    caps_at: c.origin.caps.clone(),
+                    escalation_at: c.origin.escalation.clone(),
+                    seccomp_at: c.origin.seccomp.clone(),
+                })
+                .collect(),
+        };
+        self.pss.extend(pod_security::violations(&view));
+    }
+
+    fn spec(&self) -> &Spec {
+        &self.valid.spec
+    }
+
+    fn diag(&mut self, pointer: &str, message: String, help: &str) {
+        self.diag_code(pointer, Code::UnitValue, message, help);
+    }
+
+    fn diag_code(&mut self, pointer: &str, code: Code, message: String, help: &str) {
+        self.diags.push(Diagnostic {
+            file: self.valid.doc.file.clone(),
+            pos: self.valid.doc.pos(pointer),
+            pointer: pointer.to_owned(),
+            code,
+            message,
+            help: Some(help.to_owned()),
+        });
+    }
+
+    fn labels(&self, component: &str, with_version: bool) -> BTreeMap<String, String> {
+        let mut m = self.selector(component);
+        m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+        if with_version
+            && let Some(v) = &self.spec().version
+            && is_label_value(v)
+        {
+            m.insert("app.kubernetes.io/version".into(), v.clone());
+        }
+        m
+    }
+
+    /// The stable label subset selectors use (never the version).
+    fn selector(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "app.kubernetes.io/name".to_owned(),
+                self.spec().name.clone(),
+            ),
+            (
+                "app.kubernetes.io/instance".to_owned(),
+                self.spec().name.clone(),
+            ),
+            (
+                "app.kubernetes.io/component".to_owned(),
+                component.to_owned(),
+            ),
+        ])
+    }
+
+    fn meta(&self, name: String, component: &str) -> Meta {
+        Meta {
+            spec_name: self.spec().name.clone(),
+            name,
+            namespace: self.namespace.clone(),
+            labels: kvs(&self.labels(component, true)),
+            annotations: Vec::new(),
+        }
+    }
+
+    /// Render `ctx` with `template` as the manifest `file`.
+    fn emit<T: Serialize>(&mut self, file: String, template: &str, ctx: &T) -> Result<(), Error> {
+        let text = self.templates.render(template, ctx)?;
+        self.manifests.insert(file, text);
+        Ok(())
+    }
+}
+
+/// The services others wait for with `completed`.
+fn one_offs(spec: &Spec) -> BTreeSet<String> {
+    spec.services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, c)| **c == Condition::Completed)
+        .map(|(d, _)| d.clone())
+        .filter(|d| spec.services.contains_key(d))
+        .collect()
+}
+
+/// The services that need a headless Service: `StatefulSet`s and targets of `started`.
+fn headless(spec: &Spec, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut headless = BTreeSet::new();
+    for (name, svc) in &spec.services {
+        for (dep, cond) in &svc.depends_on {
+            if *cond == Condition::Started && (dep != rules::DATABASE || embedded_db(spec)) {
+                headless.insert(dep.clone());
+            }
+        }
+        if is_statefulset(spec, svc) && !one_offs.contains(name) {
+            headless.insert(name.clone());
+        }
+    }
+    if embedded_db(spec) {
+        headless.insert(rules::DATABASE.to_owned());
+    }
+    headless
+}
+
+/// Pod Security: the level the spec asks for must be one every pod meets (else a diagnostic for
+/// each thing that keeps one from it); without one, the strictest level they meet.
+fn pod_security_level(out: &mut Out<'_>) -> PodSecurity {
+    let met = pod_security::level(&out.pss);
+    match out.spec().targets.kubernetes.pod_security {
+        Some(want) => {
+            let mut seen = BTreeSet::new();
+            for v in std::mem::take(&mut out.pss) {
+                if v.level <= want && seen.insert((v.at.clone(), v.what.clone())) {
+                    out.diag_code(
+                        &v.at,
+                        Code::PodSecurity,
+                        format!(
+                            "targets.kubernetes.pod_security is {}, which forbids this: {}",
+                            want.as_str(),
+                            v.what
+                        ),
+                        v.help,
+                    );
+                }
+            }
+            want
+        }
+        None => met,
+    }
+}
+
+/// The namespace, labelled with the Pod Security level `enforce`.
+fn namespace_manifest(out: &mut Out<'_>, enforce: PodSecurity) -> Result<(), Error> {
+    let ns_labels = BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_owned(),
+        MANAGED_BY.to_owned(),
+    )]);
+    let mut ns_labels = ns_labels;
+    // Enforce what the pods meet (or what the spec asks for, which they were checked to meet);
+    // warn and audit one level stricter, so the cluster says what keeps them from it.
+    for (mode, level) in [
+        ("enforce", enforce),
+        ("warn", pod_security::next_stricter(enforce)),
+        ("audit", pod_security::next_stricter(enforce)),
+    ] {
+        ns_labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            level.as_str().to_owned(),
+        );
+        ns_labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            POD_SECURITY_VERSION.to_owned(),
+        );
+    }
+    out.emit(
+        "namespace.yaml".into(),
+        "kubernetes/namespace.yaml.j2",
+        &NamespaceCtx {
+            spec_name: out.spec().name.clone(),
+            name: out.namespace.clone(),
+            labels: kvs(&ns_labels),
+        },
+    )?;
+    Ok(())
+}
+
+/// The namespace every object is in.
+fn namespace(spec: &Spec) -> String {
+    spec.targets
+        .kubernetes
+        .namespace
+        .clone()
+        .unwrap_or_else(|| spec.name.clone())
+}
+
+fn embedded_db(spec: &Spec) -> bool {
+    spec.database.as_ref().is_some_and(|d| d.external.is_none())
+}

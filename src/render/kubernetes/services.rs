@@ -1,0 +1,265 @@
+//! The services: each one's workload (a `Deployment`, or a `StatefulSet`), its
+//! `ServiceAccount`, its Services (cluster, published, headless) and its disruption budget.
+
+use std::collections::BTreeSet;
+
+use super::model::{PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, WorkloadCtx, kvs};
+use super::pod::{container, pod_security, protocol, secs_of, skips};
+use super::waits::init_containers;
+use super::{Out, STATEFULSET_NAME_MAX};
+use crate::error::Error;
+use crate::plan::{Plan, container::Container as Planned};
+use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
+use crate::spec::model::{Publish, Scaling, Service, Spec};
+use crate::validate::Valid;
+
+/// The objects of every service but the one-offs, which run inside their dependants (see the
+/// module docs).
+pub(super) fn render(
+    out: &mut Out<'_>,
+    plan: &Plan<'_>,
+    one_offs: &BTreeSet<String>,
+) -> Result<(), Error> {
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
+    for c in &plan.services {
+        let Some(svc) = spec.services.get(c.name) else {
+            continue;
+        };
+        if one_offs.contains(c.name) {
+            continue;
+        }
+        workload(out, plan, c, svc)?;
+        services(out, c, svc)?;
+        disruption_budget(out, c)?;
+    }
+    Ok(())
+}
+
+/// The service's workload and its `ServiceAccount`.
+fn workload(
+    out: &mut Out<'_>,
+    plan: &Plan<'_>,
+    c: &Planned<'_>,
+    svc: &Service,
+) -> Result<(), Error> {
+    let valid: &Valid = out.valid;
+    let (spec, profile) = (&valid.spec, &valid.profile);
+    let (name, sp, replicas) = (&c.name.to_owned(), &c.pointer, c.replicas);
+    let object = out.naming.object(name);
+    let statefulset = is_statefulset(spec, svc);
+    out.names.claim(
+        if statefulset {
+            "StatefulSet"
+        } else {
+            "Deployment"
+        },
+        &object,
+        sp,
+        if statefulset {
+            STATEFULSET_NAME_MAX
+        } else {
+            63
+        },
+    );
+
+    out.names.claim("ServiceAccount", &object, sp, 63);
+    let mut pod = pod_security(c.user, &c.hardening, object.clone());
+    let main = container(out, c, &mut pod.volumes, true);
+    // Init containers: waits for this service's dependencies, and the one-off services it
+    // waits for with `completed`, each after the waits of its own dependencies.
+    pod.init_containers = init_containers(out, plan, svc, sp, &main, &mut pod.volumes);
+    let rwo = svc.mounts.iter().any(|m| {
+        m.volume
+            .as_ref()
+            .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+    });
+    let recreate = svc.scaling == Scaling::Singleton
+        || rwo
+        || profile.defaults.update.strategy == ProfileStrategy::Recreate;
+    if replicas > 1 {
+        pod.spread = spread(profile.defaults.spread);
+    }
+    let start = c.health.as_ref().map_or(0, |h| secs_of(h.start_period_ms));
+    pod.containers = vec![main];
+    let skips = skips(spec, &pod);
+    out.pod_security(name, &pod);
+    out.workloads.insert(name.clone(), service_ports(svc));
+    out.emit(
+        format!("serviceaccount-{name}.yaml"),
+        "kubernetes/serviceaccount.yaml.j2",
+        &SaCtx {
+            meta: out.meta(object.clone(), name),
+        },
+    )?;
+    let ctx = WorkloadCtx {
+        skips,
+        meta: out.meta(object.clone(), name),
+        kind: if statefulset {
+            "StatefulSet"
+        } else {
+            "Deployment"
+        },
+        replicas,
+        selector: kvs(&out.selector(name)),
+        recreate,
+        max_unavailable: profile.defaults.update.max_unavailable,
+        max_surge: profile.defaults.update.max_surge,
+        progress_deadline: (start.saturating_add(300)).clamp(600, i32::MAX.unsigned_abs().into()),
+        service_name: statefulset.then(|| format!("{object}-headless")),
+        claim_templates: Vec::new(),
+        pod_labels: kvs(&out.labels(name, true)),
+        pod,
+    };
+    let file = format!(
+        "{}-{name}.yaml",
+        if statefulset {
+            "statefulset"
+        } else {
+            "deployment"
+        }
+    );
+    out.emit(file, "kubernetes/workload.yaml.j2", &ctx)?;
+    Ok(())
+}
+
+/// The service's Services: in the cluster, for its published ports, and headless.
+fn services(out: &mut Out<'_>, c: &Planned<'_>, svc: &Service) -> Result<(), Error> {
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
+    let (name, sp) = (&c.name.to_owned(), &c.pointer);
+    let object = out.naming.object(name);
+    if !svc.ports.is_empty() {
+        out.names.claim("Service", &object, sp, 63);
+        let ctx = ServiceCtx {
+            meta: out.meta(object.clone(), name),
+            headless: false,
+            kind: "ClusterIP",
+            selector: kvs(&out.selector(name)),
+            ports: service_ports(svc),
+        };
+        out.emit(
+            format!("service-{name}.yaml"),
+            "kubernetes/service.yaml.j2",
+            &ctx,
+        )?;
+    }
+    // Published ports through a Service of their own (hostPort is on the pod instead).
+    let publish = spec.targets.kubernetes.publish_mode();
+    let published: Vec<ServicePort> = svc
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let host = p.publish?;
+            Some(ServicePort {
+                name: p.name.clone(),
+                port: if publish == Publish::NodePort {
+                    p.port
+                } else {
+                    host
+                },
+                protocol: protocol(p.protocol),
+                node_port: (publish == Publish::NodePort).then_some(host),
+            })
+        })
+        .collect();
+    if !published.is_empty() && matches!(publish, Publish::LoadBalancer | Publish::NodePort) {
+        let pub_name = format!("{object}-published");
+        out.names.claim("Service", &pub_name, sp, 63);
+        let ctx = ServiceCtx {
+            meta: out.meta(pub_name, name),
+            headless: false,
+            kind: if publish == Publish::NodePort {
+                "NodePort"
+            } else {
+                "LoadBalancer"
+            },
+            selector: kvs(&out.selector(name)),
+            ports: published,
+        };
+        out.emit(
+            format!("service-{name}-published.yaml"),
+            "kubernetes/service.yaml.j2",
+            &ctx,
+        )?;
+    }
+    if out.headless.contains(name) {
+        let hl = format!("{object}-headless");
+        out.names.claim("Service", &hl, sp, 63);
+        let ctx = ServiceCtx {
+            meta: out.meta(hl, name),
+            headless: true,
+            kind: "ClusterIP",
+            selector: kvs(&out.selector(name)),
+            ports: service_ports(svc),
+        };
+        out.emit(
+            format!("service-{name}-headless.yaml"),
+            "kubernetes/service.yaml.j2",
+            &ctx,
+        )?;
+    }
+    Ok(())
+}
+
+/// A disruption budget for a service of more than one replica, as the profile asks.
+fn disruption_budget(out: &mut Out<'_>, c: &Planned<'_>) -> Result<(), Error> {
+    let (name, sp, replicas) = (&c.name.to_owned(), &c.pointer, c.replicas);
+    let object = out.naming.object(name);
+    if replicas > 1
+        && let Budget::MinAvailable { min_available } = out.valid.profile.defaults.disruption_budget
+    {
+        out.names.claim("PodDisruptionBudget", &object, sp, 63);
+        let ctx = PdbCtx {
+            meta: out.meta(object.clone(), name),
+            // Never the whole set: a budget that allows no eviction blocks every node drain.
+            min_available: min_available.min(replicas - 1),
+            selector: kvs(&out.selector(name)),
+        };
+        out.emit(format!("pdb-{name}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)?;
+    }
+    Ok(())
+}
+
+/// A singleton that mounts a `ReadWriteOnce` volume.
+pub(super) fn is_statefulset(spec: &Spec, svc: &Service) -> bool {
+    svc.scaling == Scaling::Singleton
+        && svc.mounts.iter().any(|m| {
+            m.volume
+                .as_ref()
+                .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+        })
+}
+
+fn spread(s: ProfileSpread) -> Vec<SpreadOut> {
+    match s {
+        ProfileSpread::None => Vec::new(),
+        ProfileSpread::Hosts => vec![SpreadOut {
+            key: "kubernetes.io/hostname",
+            when: "DoNotSchedule",
+        }],
+        ProfileSpread::Zones => vec![
+            SpreadOut {
+                key: "topology.kubernetes.io/zone",
+                when: "DoNotSchedule",
+            },
+            SpreadOut {
+                key: "kubernetes.io/hostname",
+                when: "ScheduleAnyway",
+            },
+        ],
+    }
+}
+
+fn service_ports(svc: &Service) -> Vec<ServicePort> {
+    svc.ports
+        .iter()
+        .map(|p| ServicePort {
+            name: p.name.clone(),
+            port: p.port,
+            protocol: protocol(p.protocol),
+            node_port: None,
+        })
+        .collect()
+}

@@ -1,0 +1,250 @@
+//! Volumes: what a container mounts (claims, scratch space, `files:` entries, secrets) as pod
+//! volumes, and the claims of the volumes something mounts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{Claim, Container, Generator, Item, PodVolume, PvcCtx, VolumeMount};
+use super::names::{KubernetesNaming, dns, local_name};
+use super::{DEFAULT_VOLUME_SIZE, HASH_SUFFIX_LEN, Out};
+use crate::error::Error;
+use crate::plan::{self, container::MountPlan};
+use crate::spec::load::escape_segment;
+use crate::validate::Valid;
+
+/// Add a pod volume, reusing an identical one; returns its name.
+pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String {
+    let base = v.name.clone();
+    if let Some(same) = vols.iter().find(|x| {
+        x.kind == v.kind
+            && x.source == v.source
+            && x.items == v.items
+            && x.default_mode == v.default_mode
+    }) {
+        return same.name.clone();
+    }
+    let taken: BTreeSet<String> = vols.iter().map(|x| x.name.clone()).collect();
+    v.name = local_name(&base, &taken);
+    let name = v.name.clone();
+    vols.push(v);
+    name
+}
+
+/// Claims for the volumes that something mounts.
+pub(super) fn claims(out: &mut Out<'_>) -> Result<(), Error> {
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
+    for (name, v) in &spec.volumes {
+        if !out.used_volumes.contains(name) {
+            continue;
+        }
+        let object = out.naming.object(name);
+        out.names.claim(
+            "PersistentVolumeClaim",
+            &object,
+            &format!("/volumes/{}", escape_segment(name)),
+            63,
+        );
+        let k = &spec.targets.kubernetes;
+        let ctx = PvcCtx {
+            meta: out.meta(object, "storage"),
+            claim: Claim {
+                name: String::new(),
+                rwx: v.shared,
+                size: v.size.clone().unwrap_or_else(|| DEFAULT_VOLUME_SIZE.into()),
+                class: if v.shared {
+                    k.shared_storage_class.clone()
+                } else {
+                    k.storage_class.clone()
+                },
+            },
+        };
+        out.emit(
+            format!("pvc-{}.yaml", dns(name)),
+            "kubernetes/pvc.yaml.j2",
+            &ctx,
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn mount(
+    out: &mut Out<'_>,
+    m: &MountPlan<'_>,
+    c: &mut Container,
+    volumes: &mut Vec<PodVolume>,
+) {
+    match *m {
+        MountPlan::Volume {
+            volume: v,
+            path,
+            read_only,
+        } => {
+            out.used_volumes.insert(v.to_owned());
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: dns(v),
+                    kind: "pvc",
+                    source: out.naming.object(v),
+                    items: Vec::new(),
+                    default_mode: None,
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.to_owned(),
+                read_only,
+                sub_path: None,
+            });
+        }
+        MountPlan::Scratch { path } => {
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: format!("scratch{}", path.replace('/', "-")),
+                    kind: "empty",
+                    source: path.to_owned(),
+                    items: Vec::new(),
+                    default_mode: None,
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.to_owned(),
+                read_only: false,
+                sub_path: None,
+            });
+        }
+        MountPlan::File {
+            file,
+            path,
+            content,
+            mode,
+        } => mount_file(out, file, path, content, mode, c, volumes),
+        MountPlan::Secret {
+            secret,
+            path,
+            items,
+        } => mount_secret(out, secret, path, items, c, volumes),
+    }
+}
+
+/// A `files:` entry: a `ConfigMap` (or, when it holds a secret, a Secret) item mounted at its path.
+fn mount_file(
+    out: &mut Out<'_>,
+    f: &str,
+    path: &str,
+    content: &str,
+    mode: u32,
+    c: &mut Container,
+    volumes: &mut Vec<PodVolume>,
+) {
+    // The shared reference, not a copy: `out` is borrowed mutably below.
+    let valid: &Valid = out.valid;
+    let spec = &valid.spec;
+    // The item's mode only where the spec gives one (the default is the volume's own).
+    let given = spec
+        .files
+        .get(f)
+        .and_then(|d| d.mode.as_ref())
+        .map(|_| mode);
+    let naming = KubernetesNaming::new(spec);
+    let resolved = plan::resolve(spec, out.secrets, &naming, content);
+    let object = out.naming.object(&format!("file-{f}"));
+    let pointer = format!("/files/{}", escape_segment(f));
+    let (kind, gens_has) = if resolved.secret {
+        ("secret", out.secret_gens.contains_key(&object))
+    } else {
+        ("configmap", out.config_gens.contains_key(&object))
+    };
+    if !gens_has {
+        let generator = Generator {
+            name: object.clone(),
+            kind: None,
+            files: vec![format!("{f}=files/{f}")],
+            envs: Vec::new(),
+        };
+        if resolved.secret {
+            out.names
+                .claim("Secret", &object, &pointer, 63 - HASH_SUFFIX_LEN);
+            out.secret_files.insert(format!("files/{f}"), resolved.text);
+            out.secret_gens.insert(object.clone(), generator);
+        } else {
+            out.names
+                .claim("ConfigMap", &object, &pointer, 63 - HASH_SUFFIX_LEN);
+            out.plain_files.insert(f.to_owned(), (resolved.text, mode));
+            out.config_gens.insert(object.clone(), generator);
+        }
+    }
+    let name = add_volume(
+        volumes,
+        PodVolume {
+            name: format!("file-{f}"),
+            kind,
+            source: object,
+            items: vec![Item {
+                key: f.to_owned(),
+                path: f.to_owned(),
+                mode: given,
+            }],
+            default_mode: None,
+        },
+    );
+    c.mounts.push(VolumeMount {
+        name,
+        path: path.to_owned(),
+        read_only: true,
+        sub_path: Some(f.to_owned()),
+    });
+}
+
+/// A secret mounted as a read-only directory (`items` select and rename its files).
+fn mount_secret(
+    out: &mut Out<'_>,
+    s: &str,
+    path: &str,
+    items: &BTreeMap<String, String>,
+    c: &mut Container,
+    volumes: &mut Vec<PodVolume>,
+) {
+    let object = out.secret_object(s);
+    let keys: Vec<String> = if out.is_tls(s) {
+        ["ca.crt", "tls.crt", "tls.key"]
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect()
+    } else {
+        vec![s.to_owned()]
+    };
+    let items = if items.is_empty() {
+        Vec::new()
+    } else {
+        keys.iter()
+            .filter_map(|k| {
+                items.get(k).map(|p| Item {
+                    key: k.clone(),
+                    path: p.clone(),
+                    mode: None,
+                })
+            })
+            .collect()
+    };
+    let name = add_volume(
+        volumes,
+        PodVolume {
+            name: format!("secret-{s}"),
+            kind: "secret",
+            source: object,
+            items,
+            // Owner and group read: with a non-root user the group is the pod's fsGroup.
+            default_mode: Some(0o440),
+        },
+    );
+    c.mounts.push(VolumeMount {
+        name,
+        path: path.to_owned(),
+        read_only: true,
+        sub_path: None,
+    });
+}
