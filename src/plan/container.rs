@@ -196,10 +196,17 @@ pub fn health(ports: &[Port], h: &Healthcheck) -> Health {
     }
 }
 
-/// Whether the spec embeds its database (one without `external:`).
+/// Whether the spec embeds its database (one without `external:`): the one place that decides
+/// whether a target runs one.
 #[must_use]
 pub fn embedded_database(spec: &Spec) -> bool {
-    spec.database.as_ref().is_some_and(|d| d.external.is_none())
+    database(spec).is_some()
+}
+
+/// The embedded database, if the spec has one (not `external:`).
+#[must_use]
+pub fn database(spec: &Spec) -> Option<&crate::spec::model::Database> {
+    spec.database.as_ref().filter(|d| d.external.is_none())
 }
 
 /// The container of one service.

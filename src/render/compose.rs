@@ -629,10 +629,7 @@ pub fn render(
             .services
             .values()
             .any(|s| s.mounts.iter().any(|m| m.volume.as_deref() == Some(name)))
-            || spec
-                .database
-                .as_ref()
-                .is_some_and(|d| d.external.is_none() && d.volume.as_deref() == Some(name));
+            || plan::container::database(spec).is_some_and(|d| d.volume.as_deref() == Some(name));
         if used {
             let driver_opts = v
                 .driver_opts

@@ -269,7 +269,9 @@ fn headless(spec: &Spec, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
     let mut headless = BTreeSet::new();
     for (name, svc) in &spec.services {
         for (dep, cond) in &svc.depends_on {
-            if *cond == Condition::Started && (dep != rules::DATABASE || embedded_db(spec)) {
+            if *cond == Condition::Started
+                && (dep != rules::DATABASE || crate::plan::container::embedded_database(spec))
+            {
                 headless.insert(dep.clone());
             }
         }
@@ -277,7 +279,7 @@ fn headless(spec: &Spec, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
             headless.insert(name.clone());
         }
     }
-    if embedded_db(spec) {
+    if crate::plan::container::embedded_database(spec) {
         headless.insert(rules::DATABASE.to_owned());
     }
     headless
@@ -352,8 +354,4 @@ fn namespace(spec: &Spec) -> String {
         .namespace
         .clone()
         .unwrap_or_else(|| spec.name.clone())
-}
-
-fn embedded_db(spec: &Spec) -> bool {
-    spec.database.as_ref().is_some_and(|d| d.external.is_none())
 }

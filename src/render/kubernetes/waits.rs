@@ -171,10 +171,7 @@ fn wait_container(
         return None;
     }
     let (host, port, limit, every) = if dep == rules::DATABASE {
-        let db = spec.database.as_ref()?;
-        if db.external.is_some() {
-            return None;
-        }
+        let db = crate::plan::container::database(spec)?;
         let (t, i) = db_wait(spec);
         (
             out.naming.database_host(),

@@ -271,7 +271,7 @@ fn runs(
             (name, units)
         })
         .collect();
-    let embedded_db = spec.database.as_ref().filter(|d| d.external.is_none());
+    let embedded_db = plan::container::database(spec);
     let mut waited: BTreeSet<&str> = BTreeSet::new();
     let mut completed: BTreeSet<&str> = BTreeSet::new();
     for c in &plan.services {
