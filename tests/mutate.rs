@@ -153,11 +153,22 @@ fn seeds() -> Vec<(String, String)> {
     v
 }
 
-/// Every YAML file of a render parses back (the built-in templates are not re-parsed at render
-/// time: this is where a template that emits broken YAML is caught).
+/// Every YAML file and every systemd unit of a render parses back (the built-in templates' output
+/// is not re-read at render time: this is where a template that emits broken YAML or a broken
+/// unit is caught).
 fn parse_back(files: &misp_gen::render::FileSet) -> Result<(), String> {
     for (path, f) in files {
         let ext = std::path::Path::new(path).extension();
+        if path.starts_with("systemd/")
+            && ext.is_some_and(|e| {
+                ["container", "service", "volume", "network", "target"]
+                    .iter()
+                    .any(|u| e.eq_ignore_ascii_case(u))
+            })
+        {
+            let text = std::str::from_utf8(&f.bytes).map_err(|e| format!("{path}: {e}"))?;
+            misp_gen::render::unitfile::check(path, text)?;
+        }
         if ext.is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml")) {
             let text = std::str::from_utf8(&f.bytes).map_err(|e| format!("{path}: {e}"))?;
             misp_gen::spec::load::check_syntax(text).map_err(|(pos, m)| {
@@ -172,7 +183,7 @@ fn parse_back(files: &misp_gen::render::FileSet) -> Result<(), String> {
 }
 
 // Pins that every example and e2e spec renders, for every profile, target and systemd flavour,
-// to YAML that parses back.
+// to YAML and units that parse back.
 #[test]
 fn every_seed_renders_yaml_that_parses_back() {
     let tmp = tempfile::tempdir().expect("tmp");

@@ -1718,3 +1718,41 @@ fn multiline_value_arrives_on_podman_and_docker() {
         }
     }
 }
+
+// Pins that a unit template given with `--templates` is read back before anything is written: a
+// line that is neither a section, a comment nor `Key=value` fails the render (exit 2) and the
+// output directory is not created. The built-in template's units are read back by tests/mutate.rs.
+#[test]
+fn broken_user_unit_template_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tpl = tmp.path().join("tpl/systemd");
+    std::fs::create_dir_all(&tpl).expect("mkdir");
+    let builtin = std::fs::read_to_string(repo().join("templates/systemd/unit.j2")).expect("read");
+    std::fs::write(
+        tpl.join("unit.j2"),
+        format!("{builtin}not a key value line\n"),
+    )
+    .expect("write");
+    let out = tmp.path().join("out");
+    let o = bin()
+        .arg("render")
+        .arg(repo().join("examples/starter.yaml"))
+        .args(["--target", "systemd", "--templates"])
+        .arg(tmp.path().join("tpl"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not parse back"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.join("systemd").exists());
+}

@@ -142,12 +142,6 @@ impl Templates {
         }
     }
 
-    /// True for [`Templates::check_only`]: texts are empty, so nothing parses them back.
-    #[must_use]
-    pub fn checking(&self) -> bool {
-        self.check_only
-    }
-
     /// Render template `name` with `ctx`.
     ///
     /// # Errors
@@ -220,6 +214,23 @@ impl Templates {
     pub fn check_yaml(&self, path: &str, text: &str) -> Result<(), Error> {
         if self.overridden {
             check_yaml(path, text)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Templates {
+    /// Read a rendered unit file back when a template came from `--templates`, as
+    /// [`Templates::check_yaml`] does for YAML; the built-in template's units are read back by
+    /// the tests (every example, every mutant of `tests/mutate.rs`).
+    ///
+    /// # Errors
+    /// A line that is not a section, a comment or `Key=value`: a bug in a user's template.
+    pub fn check_unit(&self, path: &str, text: &str) -> Result<(), Error> {
+        if self.overridden {
+            unitfile::check(path, text)
+                .map_err(|e| Error::Internal(format!("a rendered unit does not parse back: {e}")))
         } else {
             Ok(())
         }

@@ -235,11 +235,7 @@ pub fn render(
         u.stack.clone_from(&spec.name);
         let text = templates.render("systemd/unit.j2", &u)?;
         let path = format!("systemd/{file}");
-        if !templates.checking() {
-            crate::render::unitfile::check(&path, &text).map_err(|e| {
-                Error::Internal(format!("a rendered unit does not parse back: {e}"))
-            })?;
-        }
+        templates.check_unit(&path, &text)?;
         add(files, path, text, 0o644);
     }
     Ok(())
