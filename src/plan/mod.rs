@@ -263,6 +263,54 @@ pub fn database_health(setup: &DbSetup, wait: DbWait) -> container::Health {
     }
 }
 
+/// One file of a mounted secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile<'a> {
+    /// The file's key: the secret's own name (a text secret), or `ca.crt`, `tls.crt`, `tls.key`
+    /// (a TLS set).
+    pub key: &'a str,
+    /// One file of a TLS set.
+    pub tls: bool,
+    /// Its name under the mount path: the key, or what `items` renames it to.
+    pub name: String,
+    pub content: &'a str,
+}
+
+/// The files a `{ secret, path, items }` mount puts under its path, in key order of the set:
+/// every file of the secret, or (with `items`) the ones it names, renamed. The same on every
+/// target that mounts files (Kubernetes mounts the Secret object, with the same `items`).
+#[must_use]
+pub fn mounted_secret_files<'a>(
+    secrets: &'a Secrets,
+    secret: &'a str,
+    items: &std::collections::BTreeMap<String, String>,
+) -> Vec<SecretFile<'a>> {
+    let all: Vec<(&'a str, bool, &'a str)> = match secrets.values.get(secret) {
+        Some(crate::secrets::Value::Tls(cert)) => vec![
+            ("ca.crt", true, cert.ca_crt.as_str()),
+            ("tls.crt", true, cert.tls_crt.as_str()),
+            ("tls.key", true, cert.tls_key.as_str()),
+        ],
+        Some(crate::secrets::Value::Text(t)) => vec![(secret, false, t.as_str())],
+        None => Vec::new(),
+    };
+    all.into_iter()
+        .filter_map(|(key, tls, content)| {
+            let name = if items.is_empty() {
+                key.to_owned()
+            } else {
+                items.get(key)?.clone()
+            };
+            Some(SecretFile {
+                key,
+                tls,
+                name,
+                content,
+            })
+        })
+        .collect()
+}
+
 /// The plan of one render: the validated spec and every service's container, built once and
 /// shared by every target.
 #[derive(Debug)]

@@ -721,24 +721,14 @@ fn mount(
             // unreadable to a container that does not run as their owner. Each mounted file is
             // written again, 0444, under secrets/compose/mounted/, and that copy is the compose
             // secret.
-            let contents: Vec<(&str, Option<&str>, &str)> = match secrets.values.get(s) {
-                Some(SecretValue::Tls(cert)) => vec![
-                    ("ca.crt", Some("ca.crt"), cert.ca_crt.as_str()),
-                    ("tls.crt", Some("tls.crt"), cert.tls_crt.as_str()),
-                    ("tls.key", Some("tls.key"), cert.tls_key.as_str()),
-                ],
-                Some(SecretValue::Text(t)) => vec![(s, None, t.as_str())],
-                None => Vec::new(),
-            };
-            for (file_name, tls_file, content) in contents {
-                let target_name = if items.is_empty() {
-                    Some(file_name.to_owned())
-                } else {
-                    items.get(file_name).cloned()
-                };
-                let Some(target_name) = target_name else {
-                    continue;
-                };
+            for plan::SecretFile {
+                key: file_key,
+                tls,
+                name: target_name,
+                content,
+            } in plan::mounted_secret_files(secrets, s, items)
+            {
+                let tls_file = tls.then_some(file_key);
                 let key = secret_key(s, tls_file);
                 let rel = match tls_file {
                     Some(f) => format!("secrets/compose/mounted/{s}/{f}"),

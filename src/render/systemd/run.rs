@@ -9,7 +9,7 @@ use crate::plan::container::{Check, Container, Limits, MountPlan};
 use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::unitfile::specifiers;
 use crate::render::{FileSet, add, add_mounted_secret, add_secret};
-use crate::secrets::{Secrets, Value as SecretValue};
+use crate::secrets::Secrets;
 use crate::security::{self, Hardening};
 use crate::shell::{http_check_command, sh_quote, tcp_check_command};
 use crate::spec::load::escape_segment;
@@ -489,23 +489,17 @@ fn mount(
             // their owner. Each mounted file is written again, 0444, under
             // secrets/systemd/mounted/, and that copy is mounted (the 0700 directories of
             // secrets/ keep it from other host users).
-            let contents: Vec<(&str, String, &str)> = match secrets.values.get(s) {
-                Some(SecretValue::Tls(cert)) => vec![
-                    ("ca.crt", format!("{s}/ca.crt"), cert.ca_crt.as_str()),
-                    ("tls.crt", format!("{s}/tls.crt"), cert.tls_crt.as_str()),
-                    ("tls.key", format!("{s}/tls.key"), cert.tls_key.as_str()),
-                ],
-                Some(SecretValue::Text(t)) => vec![(s, s.to_owned(), t.as_str())],
-                None => Vec::new(),
-            };
-            for (file_name, rel, content) in contents {
-                let target_name = if items.is_empty() {
-                    Some(file_name.to_owned())
+            for plan::SecretFile {
+                key,
+                tls,
+                name: target_name,
+                content,
+            } in plan::mounted_secret_files(secrets, s, items)
+            {
+                let rel = if tls {
+                    format!("{s}/{key}")
                 } else {
-                    items.get(file_name).cloned()
-                };
-                let Some(target_name) = target_name else {
-                    continue;
+                    s.to_owned()
                 };
                 let target = format!("{}/{target_name}", path.trim_end_matches('/'));
                 if !check_container_path(diags, &format!("{mp}/items"), &target) {
