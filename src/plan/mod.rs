@@ -311,13 +311,76 @@ pub fn mounted_secret_files<'a>(
         .collect()
 }
 
-/// The plan of one render: the validated spec and every service's container, built once and
-/// shared by every target.
+/// The embedded database as every target runs it: its engine's image and setup, its data
+/// volume, how long dependants wait for it, its hardening and limits.
+#[derive(Debug, Clone)]
+pub struct DatabasePlan<'s> {
+    pub engine: Engine,
+    /// The image as written or the engine's official one (each target applies the mirror).
+    pub image: String,
+    pub port: u16,
+    /// Environment, data directory and health check of the engine's official image.
+    pub setup: DbSetup,
+    /// The secret holding the application user's password, and the root password's if set.
+    pub password: &'s str,
+    pub root_password: Option<&'s str>,
+    /// The named volume of its data (none: each target's own default storage).
+    pub volume: Option<&'s str>,
+    pub wait: DbWait,
+    /// The engine's check, timed by `wait`, where the engine runs it (compose, systemd).
+    pub health: container::Health,
+    pub hardening: crate::security::Hardening,
+    pub resources: container::Limits,
+}
+
+/// The embedded database's plan, when the spec embeds one.
+#[must_use]
+pub fn database_plan(spec: &Spec) -> Option<DatabasePlan<'_>> {
+    let db = container::database(spec)?;
+    let image = database_image(spec)?;
+    // Exhaustive: a new field of the database is a compile error here until the plan carries it.
+    let crate::spec::model::Database {
+        engine,
+        // Both read by `database_image`.
+        version: _,
+        image: _,
+        // Read by `database_setup`: the engine's env.
+        name: _,
+        user: _,
+        password,
+        root_password,
+        volume,
+        external: _,
+        wait: _,
+        resources,
+        security,
+    } = db;
+    let setup = database_setup(db);
+    let wait = database_wait(Some(db));
+    let port = engine_port(*engine);
+    Some(DatabasePlan {
+        engine: *engine,
+        image,
+        port,
+        health: database_health(&setup, wait),
+        setup,
+        password,
+        root_password: root_password.as_deref(),
+        volume: volume.as_deref(),
+        wait,
+        hardening: crate::security::effective(spec, security.as_ref(), None, &[port]),
+        resources: container::Limits::of(resources.as_ref()),
+    })
+}
+
+/// The plan of one render: the validated spec, every service's container and the embedded
+/// database, built once and shared by every target.
 #[derive(Debug)]
 pub struct Plan<'v> {
     pub valid: &'v Valid,
     /// Every service's container, in name order (those with no replicas included).
     pub services: Vec<container::Container<'v>>,
+    pub database: Option<DatabasePlan<'v>>,
 }
 
 impl<'v> Plan<'v> {
@@ -326,6 +389,7 @@ impl<'v> Plan<'v> {
         Plan {
             valid,
             services: container::containers(valid),
+            database: database_plan(&valid.spec),
         }
     }
 

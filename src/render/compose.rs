@@ -439,10 +439,26 @@ pub fn render(
     }
 
     // The embedded database.
-    if let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) {
+    if let Some(db) = &plan.database {
+        // Exhaustive: a field the plan adds is a compile error here until compose carries it.
+        let plan::DatabasePlan {
+            engine: _,
+            image,
+            // Reached on the compose network by name, on the engine's own port.
+            port: _,
+            setup,
+            // Carried by `setup` as `*_PASSWORD_FILE`s.
+            password: _,
+            root_password: _,
+            volume,
+            // Dependants wait through the health check, which `wait` times.
+            wait: _,
+            health: check,
+            hardening,
+            resources,
+        } = db;
         // Passwords as files (`*_PASSWORD_FILE`): compose secrets bound from OUT/secrets/, none
         // in an env file.
-        let setup = plan::database_setup(db);
         let environment: Vec<Kv> = setup
             .env
             .iter()
@@ -454,45 +470,34 @@ pub fn render(
                 },
             })
             .collect();
-        let db_secrets: Vec<String> = setup.secret_files().map(str::to_owned).collect();
-        let data_dir = setup.data_dir;
-        let check = plan::database_health(&setup, plan::database_wait(Some(db)));
         let mut svc = Svc {
             name: rules::DATABASE.to_owned(),
-            image: plan::image_ref(&image, mirror),
+            image: plan::image_ref(image, mirror),
             pull_policy: pull,
             environment,
             restart: "unless-stopped",
             replicas: 1,
-            healthcheck: Some(health(&check)),
+            healthcheck: Some(health(check)),
             ..Svc::default()
         };
-        if let Some(v) = &db.volume {
+        if let Some(v) = volume {
             svc.mounts.push(MountOut {
                 kind: "volume",
-                source: v.clone(),
-                target: data_dir.into(),
+                source: (*v).to_owned(),
+                target: setup.data_dir.into(),
                 read_only: false,
             });
         }
-        for s in db_secrets {
-            let key = secret_key(&s, None);
+        for s in setup.secret_files() {
+            let key = secret_key(s, None);
             used_secrets.insert(key.clone(), format!("../secrets/{s}"));
             svc.secrets.push(SecretMount {
                 source: key,
-                target: DbSetup::file_of(&s),
+                target: DbSetup::file_of(s),
             });
         }
-        harden(
-            &mut svc,
-            &crate::security::effective(
-                spec,
-                db.security.as_ref(),
-                None,
-                &[plan::engine_port(db.engine)],
-            ),
-        );
-        limits(&mut svc, &Limits::of(db.resources.as_ref()));
+        harden(&mut svc, hardening);
+        limits(&mut svc, resources);
         services.push(svc);
     }
 
@@ -629,7 +634,10 @@ pub fn render(
             .services
             .values()
             .any(|s| s.mounts.iter().any(|m| m.volume.as_deref() == Some(name)))
-            || plan::container::database(spec).is_some_and(|d| d.volume.as_deref() == Some(name));
+            || plan
+                .database
+                .as_ref()
+                .is_some_and(|d| d.volume == Some(name.as_str()));
         if used {
             let driver_opts = v
                 .driver_opts

@@ -5,14 +5,13 @@ use super::model::{
     Claim, Container, ContainerPort, EnvVar, Origin, Pod, PodVolume, Probe, SaCtx, ServiceCtx,
     ServicePort, VolumeMount, WorkloadCtx, kvs,
 };
+use super::pod::secs_of;
 use super::pod::{harden, pod_security, resources, skips};
 use super::volumes::add_volume;
-use super::waits::db_wait;
 use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
 use crate::plan::{self, DbEnv, DbSetup, Naming};
-use crate::security;
-use crate::spec::model::{Database, Engine};
+use crate::spec::model::Engine;
 use crate::validate::{Valid, rules};
 
 /// The embedded database's first start (initialising an empty data directory) must never be cut
@@ -20,11 +19,11 @@ use crate::validate::{Valid, rules};
 const DB_MIN_STARTUP_S: u64 = 600;
 
 /// The embedded database's objects, when the spec has one.
-pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
+pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> Result<(), Error> {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
-    let (Some(db), Some(image)) = (&spec.database, plan::database_image(spec)) else {
+    let Some(db) = db else {
         return Ok(());
     };
     let object = out.naming.database_host();
@@ -33,12 +32,12 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     out.names.claim("Service", &object, "/database", 63);
     let hl = format!("{object}-headless");
     out.names.claim("Service", &hl, "/database", 63);
-    let port = plan::engine_port(db.engine);
+    let port = db.port;
     let port_name = match db.engine {
         Engine::Mariadb | Engine::Mysql => "mysql",
         Engine::Postgres => "postgres",
     };
-    let (pod, claim_templates) = pod(out, db, &image, &object, port, port_name);
+    let (pod, claim_templates) = pod(out, db, &object, port_name);
     let skips = skips(spec, &pod);
     out.pod_security(rules::DATABASE, &pod);
     out.workloads.insert(
@@ -101,19 +100,31 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
 /// The database's pod, and the claim template of its data when it names no volume.
 fn pod(
     out: &mut Out<'_>,
-    db: &Database,
-    image: &str,
+    db: &plan::DatabasePlan<'_>,
     object: &str,
-    port: u16,
     port_name: &'static str,
 ) -> (Pod, Vec<Claim>) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
-    let setup = plan::database_setup(db);
-    let (env, secret_mounts) = env(out, db, &setup);
-    let (data_dir, check) = (setup.data_dir, setup.check_argv);
-    let (timeout, interval) = db_wait(spec);
+    // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
+    let plan::DatabasePlan {
+        engine: _,
+        image,
+        port,
+        setup,
+        password,
+        root_password,
+        volume,
+        wait,
+        // Probes instead, from the same check and `wait` (see below).
+        health: _,
+        hardening: h,
+        resources: limits,
+    } = db;
+    let (env, secret_mounts) = env(out, password, setup);
+    let (data_dir, check) = (setup.data_dir, setup.check_argv.clone());
+    let (timeout, interval) = (secs_of(wait.timeout_ms), secs_of(wait.interval_ms));
     let probe = |threshold: u64| Probe {
         http_path: None,
         port: None,
@@ -125,31 +136,10 @@ fn pod(
     };
     let mut pod = Pod::default();
     let mut claim_templates = Vec::new();
-    // A sub-directory of the claim: a fresh file system's lost+found would make the engines'
-    // first initialisation refuse a non-empty data directory.
-    let vol_name = if let Some(v) = &db.volume {
-        out.used_volumes.insert(v.clone());
-        let pv = PodVolume {
-            name: "data".into(),
-            kind: "pvc",
-            source: out.naming.object(v),
-            items: Vec::new(),
-            default_mode: None,
-        };
-        add_volume(&mut pod.volumes, pv)
-    } else {
-        claim_templates.push(Claim {
-            name: "data".into(),
-            rwx: false,
-            size: DEFAULT_VOLUME_SIZE.into(),
-            class: spec.targets.kubernetes.storage_class.clone(),
-        });
-        "data".to_owned()
-    };
-    if let Some(r) = &db.root_password {
+    let vol_name = data_volume(out, *volume, &mut pod, &mut claim_templates);
+    if let Some(r) = root_password {
         out.secret_object(r);
     }
-    let h = security::effective(spec, db.security.as_ref(), None, &[port]);
     let mut mounts = vec![VolumeMount {
         name: vol_name,
         path: data_dir.into(),
@@ -177,7 +167,7 @@ fn pod(
     let object_sa = object.to_owned();
     out.names
         .claim("ServiceAccount", &object_sa, "/database", 63);
-    let base = pod_security(None, &h, object_sa);
+    let base = pod_security(None, h, object_sa);
     pod.service_account = base.service_account;
     pod.host_users = base.host_users;
     pod.seccomp = base.seccomp;
@@ -188,7 +178,7 @@ fn pod(
         env,
         ports: vec![ContainerPort {
             name: port_name.into(),
-            port,
+            port: *port,
             protocol: "TCP",
             host_port: None,
             at: String::new(),
@@ -199,17 +189,52 @@ fn pod(
         )),
         readiness: Some(probe(3)),
         liveness: Some(probe(6)),
-        resources: resources(&plan::container::Limits::of(db.resources.as_ref())),
-        origin: Origin::new(spec, "/database", db.security.as_ref(), false),
+        resources: resources(limits),
+        origin: Origin::new(
+            spec,
+            "/database",
+            spec.database.as_ref().and_then(|d| d.security.as_ref()),
+            false,
+        ),
         ..Container::default()
     };
-    harden(&mut c, None, &h, &mut pod.volumes);
+    harden(&mut c, None, h, &mut pod.volumes);
     pod.containers.push(c);
     (pod, claim_templates)
 }
 
+/// The volume of the data: the named one, or a claim template of the `StatefulSet`.
+fn data_volume(
+    out: &mut Out<'_>,
+    volume: Option<&str>,
+    pod: &mut Pod,
+    claim_templates: &mut Vec<Claim>,
+) -> String {
+    // A sub-directory of the claim: a fresh file system's lost+found would make the engines'
+    // first initialisation refuse a non-empty data directory.
+    if let Some(v) = volume {
+        out.used_volumes.insert(v.to_owned());
+        let pv = PodVolume {
+            name: "data".into(),
+            kind: "pvc",
+            source: out.naming.object(v),
+            items: Vec::new(),
+            default_mode: None,
+        };
+        add_volume(&mut pod.volumes, pv)
+    } else {
+        claim_templates.push(Claim {
+            name: "data".into(),
+            rwx: false,
+            size: DEFAULT_VOLUME_SIZE.into(),
+            class: out.valid.spec.targets.kubernetes.storage_class.clone(),
+        });
+        "data".to_owned()
+    }
+}
+
 /// The engine's environment (sorted by name), and the secrets it reads as files, as (object, key).
-fn env(out: &mut Out<'_>, db: &Database, setup: &DbSetup) -> (Vec<EnvVar>, Vec<(String, String)>) {
+fn env(out: &mut Out<'_>, password: &str, setup: &DbSetup) -> (Vec<EnvVar>, Vec<(String, String)>) {
     let mut env = Vec::new();
     let value = |k: &str, v: &str| EnvVar {
         name: k.to_owned(),
@@ -219,14 +244,14 @@ fn env(out: &mut Out<'_>, db: &Database, setup: &DbSetup) -> (Vec<EnvVar>, Vec<(
     };
     // Passwords as files (`*_PASSWORD_FILE`, which the official images read): each secret
     // mounted by itself under /run/secrets, never in the environment of the pod spec.
-    let password = out.secret_object(&db.password);
+    let password_object = out.secret_object(password);
     let mut secret_mounts: Vec<(String, String)> = Vec::new();
     for (name, v) in &setup.env {
         match v {
             DbEnv::Value(v) => env.push(value(name, v)),
             DbEnv::SecretFile(key) => {
-                let obj = if key == &db.password {
-                    password.clone()
+                let obj = if key == password {
+                    password_object.clone()
                 } else {
                     out.naming.object(key)
                 };

@@ -107,7 +107,7 @@ pub fn render(
     };
 
     services::render(&mut out, plan, &one_offs)?;
-    database::render(&mut out)?;
+    database::render(&mut out, plan.database.as_ref())?;
     volumes::claims(&mut out)?;
     ingress::render(&mut out)?;
     netpol::render(&mut out, &one_offs)?;

@@ -24,7 +24,7 @@ use std::fmt;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{self, Naming, Plan};
+use crate::plan::{Naming, Plan};
 use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
 use crate::render::{FileSet, Templates, add};
 use crate::secrets::Secrets;
@@ -249,7 +249,6 @@ fn runs(
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) -> (Vec<Run>, BTreeSet<String>) {
-    let spec = &inp.valid.spec;
     let naming = inp.naming;
     // Instances of each service, and who must wait for whom.
     let instances: BTreeMap<&str, Vec<String>> = plan
@@ -267,7 +266,6 @@ fn runs(
             (name, units)
         })
         .collect();
-    let embedded_db = plan::container::database(spec);
     let mut waited: BTreeSet<&str> = BTreeSet::new();
     let mut completed: BTreeSet<&str> = BTreeSet::new();
     for c in &plan.services {
@@ -318,12 +316,10 @@ fn runs(
             runs.push(run);
         }
     }
-    if let Some(db) = embedded_db
-        && let Some(image) = plan::database_image(spec)
-    {
-        let run = database_run(inp, db, &image);
-        if let Some(v) = &db.volume {
-            used_volumes.insert(v.clone());
+    if let Some(db) = &plan.database {
+        let run = database_run(inp, db);
+        if let Some(v) = db.volume {
+            used_volumes.insert(v.to_owned());
         }
         runs.push(run);
     }

@@ -10,10 +10,10 @@ use crate::plan::{self, DbEnv, DbSetup, Naming};
 use crate::render::unitfile::specifiers;
 use crate::render::{FileSet, add, add_mounted_secret, add_secret};
 use crate::secrets::Secrets;
-use crate::security::{self, Hardening};
+use crate::security::Hardening;
 use crate::shell::{http_check_command, sh_quote, tcp_check_command};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Database, Port, Protocol, Pull, Restart};
+use crate::spec::model::{Condition, Port, Protocol, Pull, Restart};
 use crate::units;
 use crate::validate::{Valid, rules};
 
@@ -516,7 +516,7 @@ fn mount(
 }
 
 // The embedded database as a container.
-pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run {
+pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan<'_>) -> Run {
     let Inputs {
         valid,
         ctx,
@@ -525,25 +525,25 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run 
         ..
     } = *inp;
     let spec = &valid.spec;
-    let Database {
-        engine,
-        version: _,
-        image: _,
-        // Read by `plan::database_setup`, the engine's env and check for every target.
-        name: _,
-        user: _,
+    // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
+    let plan::DatabasePlan {
+        engine: _,
+        image,
+        // Reached on the stack's network by name, on the engine's own port.
+        port: _,
+        setup,
+        // Carried by `setup` as `*_PASSWORD_FILE`s.
         password: _,
         root_password: _,
         volume,
-        external: _,
-        wait: _,
-        resources: res,
-        security: own_security,
+        wait,
+        health: check,
+        hardening,
+        resources: limits,
     } = db;
     let mut env = Vec::new();
     // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints as root):
     // bind mounts of the secret files, none in an env file.
-    let setup = plan::database_setup(db);
     let mut binds: Vec<(String, String)> = Vec::new();
     for (key, v) in &setup.env {
         match v {
@@ -557,9 +557,6 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run 
             }
         }
     }
-    let data_dir = setup.data_dir;
-    let wait = plan::database_wait(Some(db));
-    let check = plan::database_health(&setup, wait);
     let host = naming.database_host();
     let mut run = Run {
         unit: host.clone(),
@@ -573,13 +570,8 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run 
             .unwrap_or_default(),
         env,
         binds,
-        hardening: Some(security::effective(
-            spec,
-            own_security.as_ref(),
-            None,
-            &[plan::engine_port(*engine)],
-        )),
-        health: Some(health(&check)),
+        hardening: Some(hardening.clone()),
+        health: Some(health(check)),
         restart: Restart::UnlessStopped,
         waited_on: Some(WaitBound {
             poll_ms: wait.interval_ms,
@@ -588,9 +580,10 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &Database, image: &str) -> Run 
         ..Run::default()
     };
     if let Some(v) = volume {
-        run.volumes.push((v.clone(), data_dir.to_owned(), false));
+        run.volumes
+            .push(((*v).to_owned(), setup.data_dir.to_owned(), false));
     }
-    resources(&mut run, &Limits::of(res.as_ref()));
+    resources(&mut run, limits);
     writable_tmpfs(&mut run);
     run
 }
