@@ -206,3 +206,15 @@ pub fn port_is_https(svc: &Service, port: u16) -> bool {
         .any(|p| p.port == port && p.name.contains("https"));
     by_check || by_name || port == 443
 }
+
+/// Whether `policy.registries` allows an image (no list: every registry).
+#[must_use]
+pub fn from_allowed_registry(pol: &crate::spec::model::Policy, r: &crate::image::ImageRef) -> bool {
+    pol.registries.is_empty() || pol.registries.iter().any(|pre| r.under(pre))
+}
+
+/// Whether an image is pinned as `policy.require_digest` asks.
+#[must_use]
+pub fn pinned_as_required(pol: &crate::spec::model::Policy, r: &crate::image::ImageRef) -> bool {
+    !pol.require_digest || r.digest.is_some()
+}

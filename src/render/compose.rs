@@ -505,8 +505,8 @@ pub fn render(
     if lb
         && let Some(pol) = &spec.policy
         && let Ok(r) = crate::image::ImageRef::parse(&plan::lb_image(spec))
-        && ((!pol.registries.is_empty() && !pol.registries.iter().any(|p| r.under(p)))
-            || (pol.require_digest && r.digest.is_none()))
+        && !(crate::domain::from_allowed_registry(pol, &r)
+            && crate::domain::pinned_as_required(pol, &r))
     {
         diags.push(Diagnostic {
             file: valid.doc.file.clone(),

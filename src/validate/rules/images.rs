@@ -33,7 +33,7 @@ pub(super) fn image_rules(cx: &mut Ctx<'_>, spec: &Spec, p: &str, image: &str) {
         help(d, "`latest` changes under you; name the exact version");
     }
     if let Some(pol) = &spec.policy {
-        if !pol.registries.is_empty() && !pol.registries.iter().any(|pre| r.under(pre)) {
+        if !crate::domain::from_allowed_registry(pol, &r) {
             let d = cx.at(
                 p,
                 Code::ImageRegistry,
@@ -44,7 +44,7 @@ pub(super) fn image_rules(cx: &mut Ctx<'_>, spec: &Spec, p: &str, image: &str) {
                 format!("policy.registries allows: {}", pol.registries.join(", ")),
             );
         }
-        if pol.require_digest && r.digest.is_none() {
+        if !crate::domain::pinned_as_required(pol, &r) {
             let d = cx.at(
                 p,
                 Code::ImageDigestRequired,
