@@ -66,12 +66,13 @@ fn shell_scripts_pass_shellcheck() {
     );
 }
 
-// Pins that every Python helper of `.ci/` compiles (py_compile; the bytecode goes to a temporary
-// directory, not next to the sources) and says what it does in a docstring.
+// Pins that every Python helper of `.ci/` and `benches/` compiles (py_compile; the bytecode goes
+// to a temporary directory, not next to the sources) and says what it does in a docstring.
 #[test]
 fn ci_python_helpers_compile() {
-    let helpers = files(".ci", ".py");
-    assert!(!helpers.is_empty(), "no .ci/*.py");
+    let mut helpers = files(".ci", ".py");
+    helpers.extend(files("benches", ".py"));
+    assert!(helpers.len() > 1, "no .ci/*.py or benches/*.py");
     for h in &helpers {
         let text = std::fs::read_to_string(repo().join(h)).expect("readable");
         assert!(
