@@ -237,10 +237,20 @@ pub fn read_entry(dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
-/// The bytes of a file [`entry_with`] found to be a regular file inside the directory (its size
-/// already compared with what is about to be written).
-fn read_checked(p: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+/// The bytes of a file [`entry_with`] found to be a regular file inside the directory, of `len`
+/// bytes (its size already compared with what is about to be written): at most `len + 1` bytes
+/// (one more, so that a file grown since compares unequal) into a buffer of that size. Through
+/// `take`, as `File`'s own `read_to_end` (and `std::fs::read`) asks for the size and position
+/// again: two system calls more per unchanged file of a re-render.
+fn read_checked(p: &Path, len: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let read = || {
+        let limit = len.saturating_add(1);
+        let mut buf = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+        std::fs::File::open(p)?.take(limit).read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    read().map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
 }
 
 /// Remove what killed renders left staged (`.misp-gen-*` temporary files), never following links.
@@ -335,12 +345,15 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<tempfile::Temp
 /// Lower-case hex SHA-256.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
+    // By hand, not `write!("{b:02x}")` per byte: a render hashes every file it writes.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    let mut s = String::with_capacity(64);
+    for b in &digest {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 /// The SHA256SUMS text of the files outside `secrets/`: `HEX  PATH` lines sorted by path, as
@@ -551,7 +564,7 @@ fn write_locked(out: &Path, files: &FileSet, dirs: &mut Dirs) -> Result<Report, 
         if let Some(m) = existing.get(rel)
             && m.permissions().mode() & 0o777 == f.mode
             && m.len() == f.bytes.len() as u64
-            && read_checked(&path)? == f.bytes
+            && read_checked(&path, m.len())? == f.bytes
         {
             report.unchanged += 1;
             continue;
