@@ -236,10 +236,20 @@ pub fn read_entry(dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
-/// The bytes of a file [`entry_with`] found to be a regular file inside the directory (its size
-/// already compared with what is about to be written).
-fn read_checked(p: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+/// The bytes of a file [`entry_with`] found to be a regular file inside the directory, of `len`
+/// bytes (its size already compared with what is about to be written): at most `len + 1` bytes
+/// (one more, so that a file grown since compares unequal) into a buffer of that size. Through
+/// `take`, as `File`'s own `read_to_end` (and `std::fs::read`) asks for the size and position
+/// again: two system calls more per unchanged file of a re-render.
+fn read_checked(p: &Path, len: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let read = || {
+        let limit = len.saturating_add(1);
+        let mut buf = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+        std::fs::File::open(p)?.take(limit).read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    read().map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
 }
 
 /// Remove what killed renders left staged (`.misp-gen-*` temporary files), never following links.
@@ -539,7 +549,7 @@ fn write_locked(out: &Path, files: &FileSet, dirs: &mut Dirs) -> Result<Report, 
         if let Some(m) = existing.get(rel)
             && m.permissions().mode() & 0o777 == f.mode
             && m.len() == f.bytes.len() as u64
-            && read_checked(&path)? == f.bytes
+            && read_checked(&path, m.len())? == f.bytes
         {
             report.unchanged += 1;
             continue;

@@ -242,6 +242,11 @@ fn drop_under(index: &mut HashMap<String, NodePos>, ptr: &str) {
     index.retain(|k, _| k != ptr && !k.starts_with(&prefix));
 }
 
+/// Whether `v` is a list or a mapping, the only nodes with nodes under them.
+fn has_children(v: &Value) -> bool {
+    matches!(v, Value::Array(_) | Value::Object(_))
+}
+
 fn copy_under(
     index: &mut HashMap<String, NodePos>,
     src: &HashMap<String, NodePos>,
@@ -267,14 +272,28 @@ fn merge(
     src: &HashMap<String, NodePos>,
 ) {
     let Value::Object(pmap) = patch else {
+        // Only a list or a mapping has nodes under it in an index: a scalar replaced, or put in
+        // place, is its own entry alone, without a pass over the whole index for what is under it.
+        if has_children(target) {
+            drop_under(index, tptr);
+        } else {
+            index.remove(tptr);
+        }
         *target = patch.clone();
-        drop_under(index, tptr);
-        copy_under(index, src, pptr, tptr);
+        if has_children(patch) {
+            copy_under(index, src, pptr, tptr);
+        } else if let Some(n) = src.get(pptr) {
+            index.insert(tptr.to_owned(), *n);
+        }
         return;
     };
     if !target.is_object() {
+        if has_children(target) {
+            drop_under(index, tptr);
+        } else {
+            index.remove(tptr);
+        }
         *target = Value::Object(serde_json::Map::new());
-        drop_under(index, tptr);
         if let Some(n) = src.get(pptr) {
             index.insert(tptr.to_owned(), *n);
         }
@@ -284,8 +303,12 @@ fn merge(
             let tchild = format!("{tptr}/{}", escape_segment(k));
             let pchild = format!("{pptr}/{}", escape_segment(k));
             if v.is_null() {
-                tmap.remove(k);
-                drop_under(index, &tchild);
+                match tmap.remove(k) {
+                    Some(old) if has_children(&old) => drop_under(index, &tchild),
+                    _ => {
+                        index.remove(&tchild);
+                    }
+                }
             } else {
                 let entry = tmap.entry(k.clone()).or_insert(Value::Null);
                 merge(entry, v, &tchild, &pchild, index, src);

@@ -1,0 +1,97 @@
+//! What `bundle push` and `bundle load` share: the bundled spec, validated as it was bundled,
+//! and its render at the site.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::verify::Bundle;
+use crate::Error;
+use crate::image::ImageRef;
+
+/// How the site renders after `push` or `load`.
+#[derive(Debug, Clone)]
+pub struct SiteRender {
+    pub out: PathBuf,
+    pub pull: Option<crate::spec::model::Pull>,
+    pub flavor: Option<crate::spec::model::Flavor>,
+}
+
+/// The bundle's spec (and profile), validated as they were bundled.
+pub(super) fn bundled_spec(b: &Bundle, tmp: &Path) -> Result<crate::validate::Valid, Error> {
+    let spec = tmp.join("spec.yaml");
+    let bytes = b
+        .archive
+        .read("spec.yaml")
+        .map_err(|e| Error::Failed(format!("{}: spec.yaml: {e}", b.archive.path.display())))?;
+    crate::output::write_atomic(&spec, &bytes, Some(0o600))
+        .map_err(|e| Error::Io(format!("cannot write {}", spec.display()), e))?;
+    let profile = if b.manifest["profile"]["file"].is_string() {
+        let p = tmp.join("profile.yaml");
+        let bytes = b.archive.read("profile.yaml").map_err(|e| {
+            Error::Failed(format!("{}: profile.yaml: {e}", b.archive.path.display()))
+        })?;
+        crate::output::write_atomic(&p, &bytes, Some(0o600))
+            .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))?;
+        Some(p.to_string_lossy().into_owned())
+    } else {
+        b.manifest["profile"]["name"].as_str().map(str::to_owned)
+    };
+    crate::validate::validate_file(&spec, profile.as_deref())
+}
+
+/// Pin every image of the spec to the digest the bundle carries.
+pub(super) fn pin(valid: &mut crate::validate::Valid, digests: &BTreeMap<String, String>) {
+    let pinned = |image: &str| -> String {
+        match ImageRef::parse(image) {
+            Ok(mut r) => {
+                // The bundled digest replaces one the spec wrote: for a multi-platform image
+                // bundled for one platform it is that platform's manifest, which the site has.
+                let key = ImageRef {
+                    digest: None,
+                    ..r.clone()
+                }
+                .to_string();
+                if let Some(d) = digests.get(&key) {
+                    r.digest = Some(d.clone());
+                }
+                r.to_string()
+            }
+            Err(_) => image.to_owned(),
+        }
+    };
+    let spec = &mut valid.spec;
+    for svc in spec.services.values_mut() {
+        svc.image = pinned(&svc.image);
+    }
+    if let Some(db) = crate::plan::database_image(spec)
+        && let Some(d) = spec.database.as_mut()
+    {
+        d.image = Some(pinned(&db));
+    }
+    if spec.edge.is_some() {
+        let lb = pinned(&crate::plan::lb_image(spec));
+        if let Some(e) = spec.edge.as_mut() {
+            e.image = Some(lb);
+        }
+    }
+    if let Some(w) = spec.targets.kubernetes.wait_image.clone() {
+        spec.targets.kubernetes.wait_image = Some(pinned(&w));
+    }
+}
+
+pub(super) fn site_render(
+    mut valid: crate::validate::Valid,
+    mirror: Option<String>,
+    site: &SiteRender,
+) -> Result<(), Error> {
+    if let Some(p) = site.pull {
+        valid.spec.images.get_or_insert_with(Default::default).pull = Some(p);
+    }
+    let opts = crate::RenderOptions {
+        target: crate::cli::Target::All,
+        templates: None,
+        registry_mirror: mirror,
+        flavor: site.flavor,
+    };
+    crate::render_to_dir(&valid, &site.out, &opts)
+}
