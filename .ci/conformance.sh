@@ -9,8 +9,9 @@
 # the tool's full output are printed. Exit status: 0 if every check passed, 1 if any failed,
 # 2 on bad usage / missing tools.
 #
-# Tools come from PATH; if they are not there, from ${MISP_GEN_TOOLS:-REPO/target/ci-tools}
-# (see .ci/tools.sh: `source .ci/tools.sh && misp_gen_tools_install`).
+# Tools come from $MISP_GEN_TOOLS, then REPO/target/ci-tools (see .ci/tools.sh: `source
+# .ci/tools.sh && misp_gen_tools_install`), then PATH, and must be as new as .ci/min-versions
+# says: the lookup of the tests (.ci/tool-lookup.sh).
 #
 # Knobs (environment):
 #   MISP_GEN_QUADLET_USER=1        run quadlet in -user (rootless) mode instead of rootful
@@ -34,13 +35,10 @@ DIR=$(cd "$1" && pwd)
 LABEL=${2:-$(basename "$DIR")}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-_tools=${MISP_GEN_TOOLS:-$REPO/target/ci-tools}
-for _t in docker-compose check-jsonschema yamllint kubernetes-validate quadlet; do
-  if ! command -v "$_t" >/dev/null 2>&1; then
-    PATH="$_tools/venv/bin:$_tools/bin:$PATH"
-    break
-  fi
-done
+# The tests' lookup: the tool directories first, and the minimum versions of .ci/min-versions.
+# shellcheck source=SCRIPTDIR/tool-lookup.sh
+source "$REPO/.ci/tool-lookup.sh"
+PATH=$(misp_gen_tool_path "$REPO")
 export PATH
 
 YAMLLINT_CONFIG='{extends: default, rules: {document-start: disable, line-length: {max: 200}, truthy: {check-keys: false}, indentation: {spaces: consistent, indent-sequences: whatever}}}'
@@ -147,8 +145,14 @@ fail_msg() {
 
 missing_tools=()
 need() {
-  local t
-  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
+  local t why
+  for t in "$@"; do
+    if ! command -v "$t" >/dev/null 2>&1; then
+      missing_tools+=("$t")
+    elif why=$(misp_gen_too_old "$t"); then
+      missing_tools+=("$t (too old: $why)")
+    fi
+  done
 }
 
 have_compose=0 have_k8s=0 have_quadlet=0 have_units=0

@@ -99,3 +99,44 @@ fn ci_python_helpers_compile() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+// Pins the one tool lookup: the tests (tests/common) and the .ci scripts (.ci/tool-lookup.sh) read
+// the same minimum versions (.ci/min-versions) and refuse the same too-old tool. A fake
+// `docker-compose` that says 1.29.2 (Debian's Compose v1) is too old for both; one that says
+// 2.29.7 is new enough for both.
+#[test]
+fn one_tool_lookup_for_tests_and_scripts() {
+    assert_eq!(
+        common::first_version("Client Version: v1.32.0"),
+        Some((1, 32))
+    );
+    assert_eq!(common::first_version("1.29.2"), Some((1, 29)));
+    assert_eq!(common::first_version("no version"), None);
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (said, old) in [("1.29.2", true), ("2.29.7", false)] {
+        let fake = tmp.path().join("docker-compose");
+        std::fs::write(&fake, format!("#!/bin/sh\necho {said}\n")).expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        assert_eq!(
+            common::new_enough("docker-compose", &fake).is_err(),
+            old,
+            "tests: {said}"
+        );
+        let o = Command::new("bash")
+            .args([
+                "-c",
+                "source .ci/tool-lookup.sh && misp_gen_too_old docker-compose",
+            ])
+            .current_dir(repo())
+            .env("PATH", format!("{}:/usr/bin:/bin", tmp.path().display()))
+            .output()
+            .expect("bash runs");
+        assert_eq!(
+            o.status.success(),
+            old,
+            "scripts: {said}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}

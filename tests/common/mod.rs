@@ -45,31 +45,61 @@ pub fn tool_path() -> std::ffi::OsString {
     std::env::join_paths(tool_dirs()).expect("joinable PATH")
 }
 
-/// The oldest version of an external tool the tests can use, where an older one is common: Debian's
-/// `docker-compose` is Compose v1 (1.29), which rejects what Compose v2 and later accept.
-const MIN_VERSIONS: &[(&str, &[&str], u32)] = &[("docker-compose", &["version", "--short"], 2)];
+/// The oldest version of an external tool the checks can use, where an older one is common
+/// (Debian's `docker-compose` is Compose v1, 1.29, which rejects what Compose v2 and later
+/// accept): `.ci/min-versions`, the list the .ci scripts read too (.ci/tool-lookup.sh).
+const MIN_VERSIONS: &str = include_str!("../../.ci/min-versions");
 
-/// Whether the tool at `path` is new enough ([`MIN_VERSIONS`]); `Err` says what it is.
-fn new_enough(name: &str, path: &Path) -> Result<(), String> {
-    let Some((_, args, major)) = MIN_VERSIONS.iter().find(|(n, _, _)| *n == name) else {
+/// The first `N.N` in `text`.
+pub fn first_version(text: &str) -> Option<(u32, u32)> {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if !b.is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
+            continue;
+        }
+        let rest = &text[i..];
+        let major: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let after = &rest[major.len()..];
+        let Some(minor_text) = after.strip_prefix('.') else {
+            continue;
+        };
+        let minor: String = minor_text
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let (Ok(a), Ok(b)) = (major.parse(), minor.parse()) {
+            return Some((a, b));
+        }
+    }
+    None
+}
+
+/// Whether the tool at `path` is new enough (`.ci/min-versions`); `Err` says what it is.
+pub fn new_enough(name: &str, path: &Path) -> Result<(), String> {
+    let Some((min, args)) = MIN_VERSIONS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::split_whitespace)
+        .find_map(|mut w| {
+            (w.next() == Some(name))
+                .then(|| (w.next().and_then(first_version), w.collect::<Vec<_>>()))
+        })
+    else {
         return Ok(());
     };
-    let out = Command::new(path).args(*args).output();
+    let out = Command::new(path).args(&args).output();
     let said = out
         .as_ref()
         .map_or_else(std::string::ToString::to_string, |o| {
             String::from_utf8_lossy(&o.stdout).trim().to_owned()
         });
-    let found = said
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok());
-    if out.is_ok_and(|o| o.status.success()) && found >= Some(*major) {
+    let found = first_version(&said);
+    if out.is_ok_and(|o| o.status.success()) && found.is_some() && found >= min {
         Ok(())
     } else {
+        let (a, b) = min.unwrap_or_default();
         Err(format!(
-            "{} is {said:?}, older than {major}",
+            "{} is {said:?}, older than {a}.{b}",
             path.display()
         ))
     }
