@@ -244,3 +244,11 @@ pub enum Target {
     /// every target
     All,
 }
+
+impl Target {
+    /// Whether rendering `self` renders `target` (`all` renders each).
+    #[must_use]
+    pub fn covers(self, target: Target) -> bool {
+        self == Target::All || self == target
+    }
+}

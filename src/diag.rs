@@ -215,7 +215,7 @@ pub struct Invalid {
 }
 
 /// One problem, located in one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub file: String,
     pub pos: Pos,

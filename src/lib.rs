@@ -480,7 +480,6 @@ fn render_with(
         .unwrap_or_default();
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
-    let wanted = |t: cli::Target| matches!(opts.target, cli::Target::All) || opts.target == t;
     let plan = &plan::Plan::new(valid);
     let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
         let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
@@ -489,7 +488,7 @@ fn render_with(
             cli::Target::Systemd,
         ]
         .into_iter()
-        .filter(|t| wanted(*t))
+        .filter(|t| opts.target.covers(*t))
         .map(|t| {
             scope.spawn(move || {
                 let mut out = render::FileSet::new();
@@ -536,6 +535,7 @@ fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     let secrets = secrets::placeholders(valid);
     let templates = render::Templates::check_only();
     let mut diags = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut sources = std::collections::BTreeMap::new();
     let mut runs = vec![
         (cli::Target::Compose, None),
@@ -558,8 +558,9 @@ fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
         match render_with(valid, &secrets, &opts, &templates) {
             Ok(_) => {}
             Err(Error::Invalid(inv)) => {
+                // The same problem found by several targets is reported once.
                 for d in inv.diags {
-                    if !diags.contains(&d) {
+                    if seen.insert(d.clone()) {
                         diags.push(d);
                     }
                 }
@@ -578,8 +579,8 @@ fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
 /// Which targets that pull images of their own `target` renders.
 fn rendered(target: cli::Target) -> plan::Rendered {
     plan::Rendered {
-        compose: matches!(target, cli::Target::Compose | cli::Target::All),
-        kubernetes: matches!(target, cli::Target::Kubernetes | cli::Target::All),
+        compose: target.covers(cli::Target::Compose),
+        kubernetes: target.covers(cli::Target::Kubernetes),
     }
 }
 
