@@ -24,8 +24,11 @@ pub fn http_check_command(scheme: Scheme, port: u16, path: &str) -> String {
     )
 }
 
-/// The shell command of a TCP check: nc if the image has it, else bash's /dev/tcp.
+/// The shell command of a TCP check: `nc -z` where nc has it; nc without `-z` (busybox's) connects
+/// with nothing to send and a 3-second bound; else bash's /dev/tcp.
 #[must_use]
 pub fn tcp_check_command(port: u16) -> String {
-    format!("nc -z 127.0.0.1 {port} 2>/dev/null || bash -c '</dev/tcp/127.0.0.1/{port}'")
+    format!(
+        "nc -z 127.0.0.1 {port} 2>/dev/null || nc -w 3 127.0.0.1 {port} </dev/null 2>/dev/null || bash -c '</dev/tcp/127.0.0.1/{port}'"
+    )
 }

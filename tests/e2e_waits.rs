@@ -1,4 +1,4 @@
-//! The Kubernetes wait init containers run for real: every `wait-*` init container's exact command
+//! The Kubernetes wait init containers, and the TCP health check of compose and systemd, run for real: every `wait-*` init container's exact command
 //! and arguments, read from the rendered manifests, run on the Docker Engine in the image and as
 //! the user the manifest gives them, against a dependency that answers and one that does not. The
 //! images are the end-to-end ones (tests/e2e/build-images.sh): busybox (Debian's `nc` has no `-z`,
@@ -336,4 +336,96 @@ fn check_wait(docker: &Path, net: &str, listener: &str, absent: &str, w: &Wait) 
         "{:<24} there in {took:.1?}; gave up in {gave_up:.1?}",
         w.workload
     )
+}
+
+const HEALTH_SPEC: &str = r"apiVersion: misp-gen/v1
+name: health
+images: { pull: never }
+services:
+  busybox:
+    image: docker.io/library/busybox:1.35.0
+    ports: [{ name: http, port: 8080 }]
+    healthcheck: { tcp: http }
+  debian:
+    image: docker.io/library/mariadb:10.11
+    ports: [{ name: http, port: 8080 }]
+    healthcheck: { tcp: http }
+";
+
+// Pins that the rendered TCP health check (the same command for compose and the podman and docker
+// units) passes in busybox (whose nc has no -z) and in the Debian image (bash, no nc) when the
+// port answers, and fails when nothing listens: before, busybox's check failed either way.
+#[test]
+fn rendered_tcp_health_checks_run_in_real_images() {
+    let Some(docker) = docker() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = tmp.path().join("health.yaml");
+    std::fs::write(&spec, HEALTH_SPEC).expect("write spec");
+    let out = tmp.path().join("out");
+    common::render(&spec, &out, &["--target", "all"]);
+    let compose = std::fs::read(out.join("compose/compose.yaml")).expect("compose.yaml");
+    let doc = misp_gen::spec::load::load("compose.yaml", &compose)
+        .expect("compose.yaml parses")
+        .value;
+    let quadlet = std::fs::read_to_string(out.join("systemd/health-busybox.container"))
+        .expect("quadlet unit");
+    let id = std::process::id();
+    let listener = format!("misp-gen-health-{id}-up");
+    let guard = Cleanup {
+        docker: docker.clone(),
+        net: format!("misp-gen-health-{id}-unused"),
+        listener: listener.clone(),
+    };
+    let o = run(Command::new(&docker).args([
+        "run", "-d", "--name", &listener, BUSYBOX, "httpd", "-f", "-p", "8080",
+    ]));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut table = Vec::new();
+    for (service, image) in [("busybox", BUSYBOX), ("debian", DEBIAN)] {
+        let test = strings(&doc["services"][service]["healthcheck"]["test"]);
+        assert_eq!(
+            test.first().map(String::as_str),
+            Some("CMD-SHELL"),
+            "{test:?}"
+        );
+        let cmd = &test[1];
+        // systemd runs the same command.
+        if service == "busybox" {
+            assert!(quadlet.contains(&format!("HealthCmd={cmd}")), "{quadlet}");
+        }
+        let check = |network: &str| {
+            let started = Instant::now();
+            let o = run(Command::new("timeout").arg("60").arg(&docker).args([
+                "run",
+                "--rm",
+                "--network",
+                network,
+                "--entrypoint",
+                "sh",
+                image,
+                "-c",
+                cmd,
+            ]));
+            (o, started.elapsed())
+        };
+        let (up, t_up) = check(&format!("container:{listener}"));
+        assert!(
+            up.status.success(),
+            "{service}: the check fails on an open port: {}",
+            text(&up)
+        );
+        let (down, t_down) = check("none");
+        assert!(
+            !down.status.success(),
+            "{service}: the check passes with nothing listening"
+        );
+        assert!(t_down < Duration::from_secs(20), "{service}: {t_down:?}");
+        table.push(format!(
+            "{service}: open port healthy in {:.1}s, closed port unhealthy in {:.1}s",
+            t_up.as_secs_f64(),
+            t_down.as_secs_f64()
+        ));
+    }
+    drop(guard);
+    eprintln!("TCP health checks run for real:\n  {}", table.join("\n  "));
 }
