@@ -1,10 +1,12 @@
-//! The Kubernetes wait init containers, and the TCP health check of compose and systemd, run for real: every `wait-*` init container's exact command
-//! and arguments, read from the rendered manifests, run on the Docker Engine in the image and as
-//! the user the manifest gives them, against a dependency that answers and one that does not. The
-//! images are the end-to-end ones (tests/e2e/build-images.sh): busybox (Debian's `nc` has no `-z`,
-//! `nslookup` but no `getent`), the Debian one (bash with `/dev/tcp` and `getent`, no `nc`), and one
-//! made here from it without bash and `getent` (nothing to wait with). Only the host, port, limit
-//! and interval arguments are replaced, to point at this test's containers and keep it short.
+//! The Kubernetes wait init containers and the TCP health check of compose and systemd run for
+//! real. Every `wait-*` init container's exact command and arguments, read from the rendered
+//! manifests, run on the Docker Engine in the image and as the user the manifest gives them,
+//! against a dependency that answers and one that does not; the rendered TCP check runs in the
+//! same images against an open and a closed port. The images are the end-to-end ones
+//! (tests/e2e/build-images.sh): busybox (Debian's `nc` has no `-z`, `nslookup` but no `getent`),
+//! the Debian one (bash with `/dev/tcp` and `getent`, no `nc`), and one made here from it without
+//! bash and `getent` (nothing to wait with). Only the host, port, limit and interval arguments of
+//! a wait are replaced, to point at this test's containers and keep it short.
 //!
 //! Where no engine answers or the images are missing, the test says why and passes; under CI=true
 //! that is a failure.
