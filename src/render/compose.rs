@@ -17,7 +17,7 @@ use crate::shell::{http_check_command, tcp_check_command};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Pull, Restart};
 use crate::units;
-use crate::validate::rules;
+use crate::validate::{Valid, rules};
 
 /// Compose names: a service is reached by its own name.
 struct ComposeNaming;
@@ -306,10 +306,6 @@ fn limits(out: &mut Svc, l: &Limits) {
 ///
 /// # Errors
 /// Values this target cannot carry (diagnostics), template errors.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one mapping from the plan to compose, concept by concept"
-)]
 pub fn render(
     plan: &Plan<'_>,
     secrets: &Secrets,
@@ -319,7 +315,6 @@ pub fn render(
 ) -> Result<(), Error> {
     let valid = plan.valid;
     let spec = &valid.spec;
-    let naming = ComposeNaming;
     let pull = pull_policy(
         spec.images
             .as_ref()
@@ -332,173 +327,20 @@ pub fn render(
     let lb = plan::needs_lb(valid);
 
     for c in &plan.services {
-        // Exhaustive: a field the plan adds is a compile error here until compose carries it.
-        let Container {
-            name,
-            pointer: sp,
-            image,
-            replicas,
-            singleton: _,
-            restart: rs,
-            user,
-            working_dir,
-            entrypoint,
-            command,
-            env,
-            ports,
-            mounts,
-            health: hc,
-            depends_on,
-            hardening,
-            resources,
-        } = c;
-        let name = *name;
-        let mut out = Svc {
-            name: name.to_owned(),
-            image: plan::image_ref(image, mirror),
-            pull_policy: pull,
-            restart: restart(*rs),
-            replicas: *replicas,
-            user: user.map(str::to_owned),
-            working_dir: working_dir.map(str::to_owned),
-            ..Svc::default()
-        };
-        let expand_list = |l: Option<&[String]>| {
-            l.map(|v| {
-                v.iter()
-                    .map(|a| plan::resolve(spec, secrets, &naming, a).text)
-                    .collect()
-            })
-        };
-        out.entrypoint = expand_list(*entrypoint);
-        out.command = expand_list(*command);
-        let mut env_file = String::new();
-        for (k, text) in env {
-            let r = plan::resolve(spec, secrets, &naming, text);
-            if r.secret {
-                if r.text.contains(['\n', '\r']) {
-                    diags.push(Diagnostic {
-                        file: valid.doc.file.clone(),
-                        pos: valid.doc.pos(&format!("{sp}/env/{}", escape_segment(k))),
-                        pointer: format!("{sp}/env/{}", escape_segment(k)),
-                        code: Code::UnitValue,
-                        message: format!("`{k}` holds a secret and a line break; compose env files cannot carry that"),
-                        help: Some("mount the value as a file instead (a `files:` entry)".into()),
-                    });
-                    continue;
-                }
-                env_file.push_str(k);
-                env_file.push('=');
-                env_file.push_str(&r.text);
-                env_file.push('\n');
-            } else {
-                out.environment.push(Kv {
-                    key: (*k).to_owned(),
-                    value: r.text,
-                });
-            }
-        }
-        if !env_file.is_empty() {
-            let rel = format!("secrets/compose/{name}.env");
-            add_secret(files, rel, env_file);
-            out.env_files.push(format!("../secrets/compose/{name}.env"));
-        }
-        for p in *ports {
-            if let Some(host) = p.publish
-                && !(lb && spec.edge.as_ref().is_some_and(|e| e.service == name))
-            {
-                out.ports.push(PortOut {
-                    target: p.port,
-                    published: host,
-                    protocol: if p.protocol == crate::spec::model::Protocol::Udp {
-                        "udp"
-                    } else {
-                        "tcp"
-                    },
-                });
-            }
-        }
-        for m in mounts {
-            mount(secrets, m, &mut out, &mut used_secrets, files, spec);
-        }
-        out.label_mounted_content(files);
-        out.healthcheck = hc.as_ref().map(health);
-        harden(&mut out, hardening);
-        for (dep, cond) in depends_on {
-            out.depends_on.push(Dep {
-                name: (*dep).to_owned(),
-                condition: match cond {
-                    Condition::Started => "service_started",
-                    Condition::Healthy => "service_healthy",
-                    Condition::Completed => "service_completed_successfully",
-                },
-            });
-        }
-        limits(&mut out, resources);
-        services.push(out);
+        services.push(service(
+            c,
+            valid,
+            secrets,
+            (mirror, pull, lb),
+            &mut used_secrets,
+            &mut diags,
+            files,
+        ));
     }
 
     // The embedded database.
     if let Some(db) = &plan.database {
-        // Exhaustive: a field the plan adds is a compile error here until compose carries it.
-        let plan::DatabasePlan {
-            engine: _,
-            image,
-            // Reached on the compose network by name, on the engine's own port.
-            port: _,
-            setup,
-            // Carried by `setup` as `*_PASSWORD_FILE`s.
-            password: _,
-            root_password: _,
-            volume,
-            // Dependants wait through the health check, which `wait` times.
-            wait: _,
-            health: check,
-            hardening,
-            resources,
-        } = db;
-        // Passwords as files (`*_PASSWORD_FILE`): compose secrets bound from OUT/secrets/, none
-        // in an env file.
-        let environment: Vec<Kv> = setup
-            .env
-            .iter()
-            .map(|(key, v)| Kv {
-                key: key.clone(),
-                value: match v {
-                    DbEnv::Value(v) => v.clone(),
-                    DbEnv::SecretFile(s) => DbSetup::file_of(s),
-                },
-            })
-            .collect();
-        let mut svc = Svc {
-            name: rules::DATABASE.to_owned(),
-            image: plan::image_ref(image, mirror),
-            pull_policy: pull,
-            environment,
-            restart: "unless-stopped",
-            replicas: 1,
-            healthcheck: Some(health(check)),
-            ..Svc::default()
-        };
-        if let Some(v) = volume {
-            svc.mounts.push(MountOut {
-                kind: "volume",
-                source: (*v).to_owned(),
-                target: setup.data_dir.into(),
-                read_only: false,
-            });
-        }
-        for s in setup.secret_files() {
-            let key = secret_key(s, None);
-            used_secrets.insert(key.clone(), format!("../secrets/{s}"));
-            svc.secrets.push(SecretMount {
-                source: key,
-                target: DbSetup::file_of(s),
-            });
-        }
-        harden(&mut svc, hardening);
-        limits(&mut svc, resources);
-        services.push(svc);
+        services.push(database_service(db, mirror, pull, &mut used_secrets));
     }
 
     // The load balancer image is ours, not the user's: hold it to the same image policy.
@@ -524,100 +366,15 @@ pub fn render(
         && let Some(edge) = &spec.edge
         && let Some(target) = spec.services.get(&edge.service)
     {
-        let port = port_number(target, &edge.port);
-        let tls = edge.tls.is_some();
-        let check_path = target
-            .healthcheck
-            .as_ref()
-            .and_then(|h| h.http.as_ref())
-            .filter(|h| port_number(target, &h.port) == port)
-            .map(|h| h.path.clone());
-        let cfg = templates.render(
-            "compose/haproxy.cfg.j2",
-            &LbCtx {
-                service: edge.service.clone(),
-                port,
-                backend_tls: port_is_https(target, port),
-                replicas: plan::replicas(valid, target),
-                tls,
-                redirect_http: edge.redirect_http,
-                check_path,
-                max_body_bytes: edge
-                    .max_body_size
-                    .as_deref()
-                    .and_then(units::body_size_bytes),
-            },
-        )?;
-        let mut svc = Svc {
-            name: plan::LB_SERVICE.to_owned(),
-            image: plan::image_ref(&plan::lb_image(spec), mirror),
-            pull_policy: pull,
-            restart: "unless-stopped",
-            replicas: 1,
-            ..Svc::default()
-        };
-        svc.mounted
-            .push(Mounted::new(LB_CONFIG, 0o644, cfg.as_bytes(), false));
-        add(
+        services.push(load_balancer(
+            valid,
+            secrets,
+            templates,
+            (edge, target),
+            (mirror, pull),
+            &mut used_secrets,
             files,
-            format!("compose/files/{}.cfg", plan::LB_SERVICE),
-            cfg,
-            0o644,
-        );
-        svc.mounts.push(MountOut {
-            kind: "bind",
-            source: format!("./files/{}.cfg", plan::LB_SERVICE),
-            target: LB_CONFIG.into(),
-            read_only: true,
-        });
-        if tls {
-            svc.ports.push(PortOut {
-                target: 443,
-                published: 443,
-                protocol: "tcp",
-            });
-        }
-        if !tls || edge.redirect_http {
-            svc.ports.push(PortOut {
-                target: 80,
-                published: 80,
-                protocol: "tcp",
-            });
-        }
-        if let Some(t) = &edge.tls
-            && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
-        {
-            let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
-            // Readable by HAProxy's own user (the official image does not run as root).
-            svc.mounted
-                .push(Mounted::new(LB_CERT, 0o444, pem.as_bytes(), true));
-            add_mounted_secret(
-                files,
-                format!("secrets/compose/{}.pem", plan::LB_SERVICE),
-                pem,
-            );
-            let key = format!("{}.pem", plan::LB_SERVICE);
-            used_secrets.insert(
-                key.clone(),
-                format!("../secrets/compose/{}.pem", plan::LB_SERVICE),
-            );
-            svc.secrets.push(SecretMount {
-                source: key,
-                target: LB_CERT.into(),
-            });
-        }
-        svc.depends_on.push(Dep {
-            name: edge.service.clone(),
-            condition: "service_started",
-        });
-        // Ours: the default hardening, for the image's own (non-root) user and ports below 1024.
-        let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
-        harden(
-            &mut svc,
-            &crate::security::effective(spec, None, None, &ports),
-        );
-        svc.label_mounted_content(files);
-        services.push(svc);
+        )?);
     }
 
     if !diags.is_empty() {
@@ -628,6 +385,121 @@ pub fn render(
     }
 
     services.sort_by(|a, b| a.name.cmp(&b.name));
+    let volumes = volumes(plan);
+    let ctx = Ctx {
+        name: spec.name.clone(),
+        project: spec
+            .targets
+            .compose
+            .project
+            .clone()
+            .unwrap_or_else(|| spec.name.clone()),
+        services,
+        volumes,
+        secrets: used_secrets
+            .into_iter()
+            .map(|(key, file)| SecretDef { key, file })
+            .collect(),
+    };
+    let text = templates.render("compose/compose.yaml.j2", &ctx)?;
+    templates.check_yaml("compose/compose.yaml", &text)?;
+    add(files, "compose/compose.yaml", text, 0o644);
+    Ok(())
+}
+
+/// One service's container as a compose service; its secret-bearing env goes to an env file
+/// under `secrets/compose/`, a value that file cannot carry to `diags`.
+fn service(
+    c: &Container<'_>,
+    valid: &Valid,
+    secrets: &Secrets,
+    (mirror, pull, lb): (Option<&str>, &'static str, bool),
+    used_secrets: &mut BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+    files: &mut FileSet,
+) -> Svc {
+    let spec = &valid.spec;
+    let naming = ComposeNaming;
+    // Exhaustive: a field the plan adds is a compile error here until compose carries it.
+    let Container {
+        name,
+        // Both formatted by `environment`.
+        pointer: _,
+        image,
+        replicas,
+        singleton: _,
+        restart: rs,
+        user,
+        working_dir,
+        entrypoint,
+        command,
+        env: _,
+        ports,
+        mounts,
+        health: hc,
+        depends_on,
+        hardening,
+        resources,
+    } = c;
+    let name = *name;
+    let mut out = Svc {
+        name: name.to_owned(),
+        image: plan::image_ref(image, mirror),
+        pull_policy: pull,
+        restart: restart(*rs),
+        replicas: *replicas,
+        user: user.map(str::to_owned),
+        working_dir: working_dir.map(str::to_owned),
+        ..Svc::default()
+    };
+    let expand_list = |l: Option<&[String]>| {
+        l.map(|v| {
+            v.iter()
+                .map(|a| plan::resolve(spec, secrets, &naming, a).text)
+                .collect()
+        })
+    };
+    out.entrypoint = expand_list(*entrypoint);
+    out.command = expand_list(*command);
+    environment(c, valid, secrets, &mut out, diags, files);
+    for p in *ports {
+        if let Some(host) = p.publish
+            && !(lb && spec.edge.as_ref().is_some_and(|e| e.service == name))
+        {
+            out.ports.push(PortOut {
+                target: p.port,
+                published: host,
+                protocol: if p.protocol == crate::spec::model::Protocol::Udp {
+                    "udp"
+                } else {
+                    "tcp"
+                },
+            });
+        }
+    }
+    for m in mounts {
+        mount(secrets, m, &mut out, used_secrets, files, spec);
+    }
+    out.label_mounted_content(files);
+    out.healthcheck = hc.as_ref().map(health);
+    harden(&mut out, hardening);
+    for (dep, cond) in depends_on {
+        out.depends_on.push(Dep {
+            name: (*dep).to_owned(),
+            condition: match cond {
+                Condition::Started => "service_started",
+                Condition::Healthy => "service_healthy",
+                Condition::Completed => "service_completed_successfully",
+            },
+        });
+    }
+    limits(&mut out, resources);
+    out
+}
+
+/// The named volumes some container mounts, with their driver options.
+fn volumes(plan: &Plan<'_>) -> Vec<Vol> {
+    let spec = &plan.valid.spec;
     let mut volumes: Vec<Vol> = Vec::new();
     for (name, v) in &spec.volumes {
         let used = spec
@@ -654,25 +526,229 @@ pub fn render(
             });
         }
     }
-    let ctx = Ctx {
-        name: spec.name.clone(),
-        project: spec
-            .targets
-            .compose
-            .project
-            .clone()
-            .unwrap_or_else(|| spec.name.clone()),
-        services,
-        volumes,
-        secrets: used_secrets
-            .into_iter()
-            .map(|(key, file)| SecretDef { key, file })
-            .collect(),
+    volumes
+}
+
+/// Plain values inline; secret-bearing ones in an env file under `secrets/compose/` (one that
+/// holds a line break cannot go there: a diagnostic).
+fn environment(
+    c: &Container<'_>,
+    valid: &Valid,
+    secrets: &Secrets,
+    out: &mut Svc,
+    diags: &mut Vec<Diagnostic>,
+    files: &mut FileSet,
+) {
+    let (spec, naming, sp, name, env) = (&valid.spec, ComposeNaming, &c.pointer, c.name, &c.env);
+    let mut env_file = String::new();
+    for (k, text) in env {
+        let r = plan::resolve(spec, secrets, &naming, text);
+        if r.secret {
+            if r.text.contains(['\n', '\r']) {
+                diags.push(Diagnostic {
+                    file: valid.doc.file.clone(),
+                    pos: valid.doc.pos(&format!("{sp}/env/{}", escape_segment(k))),
+                    pointer: format!("{sp}/env/{}", escape_segment(k)),
+                    code: Code::UnitValue,
+                    message: format!(
+                        "`{k}` holds a secret and a line break; compose env files cannot carry that"
+                    ),
+                    help: Some("mount the value as a file instead (a `files:` entry)".into()),
+                });
+                continue;
+            }
+            env_file.push_str(k);
+            env_file.push('=');
+            env_file.push_str(&r.text);
+            env_file.push('\n');
+        } else {
+            out.environment.push(Kv {
+                key: (*k).to_owned(),
+                value: r.text,
+            });
+        }
+    }
+    if !env_file.is_empty() {
+        let rel = format!("secrets/compose/{name}.env");
+        add_secret(files, rel, env_file);
+        out.env_files.push(format!("../secrets/compose/{name}.env"));
+    }
+}
+
+/// The embedded database as a compose service; its password files become compose secrets.
+fn database_service(
+    db: &plan::DatabasePlan<'_>,
+    mirror: Option<&str>,
+    pull: &'static str,
+    used_secrets: &mut BTreeMap<String, String>,
+) -> Svc {
+    // Exhaustive: a field the plan adds is a compile error here until compose carries it.
+    let plan::DatabasePlan {
+        engine: _,
+        image,
+        // Reached on the compose network by name, on the engine's own port.
+        port: _,
+        setup,
+        // Carried by `setup` as `*_PASSWORD_FILE`s.
+        password: _,
+        root_password: _,
+        volume,
+        // Dependants wait through the health check, which `wait` times.
+        wait: _,
+        health: check,
+        hardening,
+        resources,
+    } = db;
+    // Passwords as files (`*_PASSWORD_FILE`): compose secrets bound from OUT/secrets/, none
+    // in an env file.
+    let environment: Vec<Kv> = setup
+        .env
+        .iter()
+        .map(|(key, v)| Kv {
+            key: key.clone(),
+            value: match v {
+                DbEnv::Value(v) => v.clone(),
+                DbEnv::SecretFile(s) => DbSetup::file_of(s),
+            },
+        })
+        .collect();
+    let mut svc = Svc {
+        name: rules::DATABASE.to_owned(),
+        image: plan::image_ref(image, mirror),
+        pull_policy: pull,
+        environment,
+        restart: "unless-stopped",
+        replicas: 1,
+        healthcheck: Some(health(check)),
+        ..Svc::default()
     };
-    let text = templates.render("compose/compose.yaml.j2", &ctx)?;
-    templates.check_yaml("compose/compose.yaml", &text)?;
-    add(files, "compose/compose.yaml", text, 0o644);
-    Ok(())
+    if let Some(v) = volume {
+        svc.mounts.push(MountOut {
+            kind: "volume",
+            source: (*v).to_owned(),
+            target: setup.data_dir.into(),
+            read_only: false,
+        });
+    }
+    for s in setup.secret_files() {
+        let key = secret_key(s, None);
+        used_secrets.insert(key.clone(), format!("../secrets/{s}"));
+        svc.secrets.push(SecretMount {
+            source: key,
+            target: DbSetup::file_of(s),
+        });
+    }
+    harden(&mut svc, hardening);
+    limits(&mut svc, resources);
+    svc
+}
+
+/// misp-gen's load balancer in front of a replicated edge service: an `HAProxy`, its configuration
+/// and certificate bind-mounted.
+fn load_balancer(
+    valid: &Valid,
+    secrets: &Secrets,
+    templates: &Templates,
+    (edge, target): (&crate::spec::model::Edge, &crate::spec::model::Service),
+    (mirror, pull): (Option<&str>, &'static str),
+    used_secrets: &mut BTreeMap<String, String>,
+    files: &mut FileSet,
+) -> Result<Svc, Error> {
+    let spec = &valid.spec;
+    let port = port_number(target, &edge.port);
+    let tls = edge.tls.is_some();
+    let check_path = target
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.http.as_ref())
+        .filter(|h| port_number(target, &h.port) == port)
+        .map(|h| h.path.clone());
+    let cfg = templates.render(
+        "compose/haproxy.cfg.j2",
+        &LbCtx {
+            service: edge.service.clone(),
+            port,
+            backend_tls: port_is_https(target, port),
+            replicas: plan::replicas(valid, target),
+            tls,
+            redirect_http: edge.redirect_http,
+            check_path,
+            max_body_bytes: edge
+                .max_body_size
+                .as_deref()
+                .and_then(units::body_size_bytes),
+        },
+    )?;
+    let mut svc = Svc {
+        name: plan::LB_SERVICE.to_owned(),
+        image: plan::image_ref(&plan::lb_image(spec), mirror),
+        pull_policy: pull,
+        restart: "unless-stopped",
+        replicas: 1,
+        ..Svc::default()
+    };
+    svc.mounted
+        .push(Mounted::new(LB_CONFIG, 0o644, cfg.as_bytes(), false));
+    add(
+        files,
+        format!("compose/files/{}.cfg", plan::LB_SERVICE),
+        cfg,
+        0o644,
+    );
+    svc.mounts.push(MountOut {
+        kind: "bind",
+        source: format!("./files/{}.cfg", plan::LB_SERVICE),
+        target: LB_CONFIG.into(),
+        read_only: true,
+    });
+    if tls {
+        svc.ports.push(PortOut {
+            target: 443,
+            published: 443,
+            protocol: "tcp",
+        });
+    }
+    if !tls || edge.redirect_http {
+        svc.ports.push(PortOut {
+            target: 80,
+            published: 80,
+            protocol: "tcp",
+        });
+    }
+    if let Some(t) = &edge.tls
+        && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
+    {
+        let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
+        // Readable by HAProxy's own user (the official image does not run as root).
+        svc.mounted
+            .push(Mounted::new(LB_CERT, 0o444, pem.as_bytes(), true));
+        add_mounted_secret(
+            files,
+            format!("secrets/compose/{}.pem", plan::LB_SERVICE),
+            pem,
+        );
+        let key = format!("{}.pem", plan::LB_SERVICE);
+        used_secrets.insert(
+            key.clone(),
+            format!("../secrets/compose/{}.pem", plan::LB_SERVICE),
+        );
+        svc.secrets.push(SecretMount {
+            source: key,
+            target: LB_CERT.into(),
+        });
+    }
+    svc.depends_on.push(Dep {
+        name: edge.service.clone(),
+        condition: "service_started",
+    });
+    // Ours: the default hardening, for the image's own (non-root) user and ports below 1024.
+    let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
+    harden(
+        &mut svc,
+        &crate::security::effective(spec, None, None, &ports),
+    );
+    svc.label_mounted_content(files);
+    Ok(svc)
 }
 
 fn mount(
