@@ -1,18 +1,23 @@
 //! The docker-compose target: `compose/compose.yaml`, its files, and the env files under
 //! `secrets/compose/` that carry secret-bearing values.
 
+mod edge;
+mod mounts;
+
+use edge::load_balancer;
+use mounts::mount;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::diag::Invalid;
 use crate::diag::{Code, Diagnostic};
-use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
-use crate::plan::container::{Check, Container, Limits, MountPlan};
+use crate::plan::container::{Check, Container, Limits};
 use crate::plan::{self, DbEnv, DbSetup, Naming, Plan};
-use crate::render::{FileSet, Templates, add, add_mounted_secret, add_secret};
-use crate::secrets::{Secrets, Value as SecretValue};
+use crate::render::{FileSet, Templates, add, add_secret};
+use crate::secrets::Secrets;
 use crate::shell::{http_check_command, tcp_check_command};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Pull, Restart};
@@ -218,22 +223,6 @@ struct SecretDef {
     key: String,
     file: String,
 }
-
-#[derive(Serialize)]
-struct LbCtx {
-    service: String,
-    port: u16,
-    backend_tls: bool,
-    replicas: u32,
-    tls: bool,
-    redirect_http: bool,
-    check_path: Option<String>,
-    max_body_bytes: Option<u64>,
-}
-
-/// Where the LB finds its certificate and configuration.
-const LB_CERT: &str = "/usr/local/etc/haproxy/certs/edge.pem";
-const LB_CONFIG: &str = "/usr/local/etc/haproxy/haproxy.cfg";
 
 /// The compose key of one file of a secret.
 fn secret_key(secret: &str, file: Option<&str>) -> String {
@@ -641,197 +630,4 @@ fn database_service(
     harden(&mut svc, hardening);
     limits(&mut svc, resources);
     svc
-}
-
-/// misp-gen's load balancer in front of a replicated edge service: an `HAProxy`, its configuration
-/// and certificate bind-mounted.
-fn load_balancer(
-    valid: &Valid,
-    secrets: &Secrets,
-    templates: &Templates,
-    (edge, target): (&crate::spec::model::Edge, &crate::spec::model::Service),
-    (mirror, pull): (Option<&str>, &'static str),
-    used_secrets: &mut BTreeMap<String, String>,
-    files: &mut FileSet,
-) -> Result<Svc, Error> {
-    let spec = &valid.spec;
-    let port = port_number(target, &edge.port);
-    let tls = edge.tls.is_some();
-    let check_path = target
-        .healthcheck
-        .as_ref()
-        .and_then(|h| h.http.as_ref())
-        .filter(|h| port_number(target, &h.port) == port)
-        .map(|h| h.path.clone());
-    let cfg = templates.render(
-        "compose/haproxy.cfg.j2",
-        &LbCtx {
-            service: edge.service.clone(),
-            port,
-            backend_tls: port_is_https(target, port),
-            replicas: plan::replicas(valid, target),
-            tls,
-            redirect_http: edge.redirect_http,
-            check_path,
-            max_body_bytes: edge
-                .max_body_size
-                .as_deref()
-                .and_then(units::body_size_bytes),
-        },
-    )?;
-    let mut svc = Svc {
-        name: plan::LB_SERVICE.to_owned(),
-        image: plan::image_ref(&plan::lb_image(spec), mirror),
-        pull_policy: pull,
-        restart: "unless-stopped",
-        replicas: 1,
-        ..Svc::default()
-    };
-    svc.mounted
-        .push(Mounted::new(LB_CONFIG, 0o644, cfg.as_bytes(), false));
-    add(
-        files,
-        format!("compose/files/{}.cfg", plan::LB_SERVICE),
-        cfg,
-        0o644,
-    );
-    svc.mounts.push(MountOut {
-        kind: "bind",
-        source: format!("./files/{}.cfg", plan::LB_SERVICE),
-        target: LB_CONFIG.into(),
-        read_only: true,
-    });
-    if tls {
-        svc.ports.push(PortOut {
-            target: 443,
-            published: 443,
-            protocol: "tcp",
-        });
-    }
-    if !tls || edge.redirect_http {
-        svc.ports.push(PortOut {
-            target: 80,
-            published: 80,
-            protocol: "tcp",
-        });
-    }
-    if let Some(t) = &edge.tls
-        && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
-    {
-        let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
-        // Readable by HAProxy's own user (the official image does not run as root).
-        svc.mounted
-            .push(Mounted::new(LB_CERT, 0o444, pem.as_bytes(), true));
-        add_mounted_secret(
-            files,
-            format!("secrets/compose/{}.pem", plan::LB_SERVICE),
-            pem,
-        );
-        let key = format!("{}.pem", plan::LB_SERVICE);
-        used_secrets.insert(
-            key.clone(),
-            format!("../secrets/compose/{}.pem", plan::LB_SERVICE),
-        );
-        svc.secrets.push(SecretMount {
-            source: key,
-            target: LB_CERT.into(),
-        });
-    }
-    svc.depends_on.push(Dep {
-        name: edge.service.clone(),
-        condition: "service_started",
-    });
-    // Ours: the default hardening, for the image's own (non-root) user and ports below 1024.
-    let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
-    harden(
-        &mut svc,
-        &crate::security::effective(spec, None, None, &ports),
-    );
-    svc.label_mounted_content(files);
-    Ok(svc)
-}
-
-fn mount(
-    secrets: &Secrets,
-    m: &MountPlan<'_>,
-    out: &mut Svc,
-    used: &mut BTreeMap<String, String>,
-    files: &mut FileSet,
-    spec: &crate::spec::model::Spec,
-) {
-    match *m {
-        MountPlan::Volume {
-            volume,
-            path,
-            read_only,
-        } => out.mounts.push(MountOut {
-            kind: "volume",
-            source: volume.to_owned(),
-            target: path.to_owned(),
-            read_only,
-        }),
-        MountPlan::Scratch { path } => out.tmpfs.push(path.to_owned()),
-        MountPlan::File {
-            file: f,
-            path,
-            content,
-            mode,
-        } => {
-            let r = plan::resolve(spec, secrets, &ComposeNaming, content);
-            out.mounted
-                .push(Mounted::new(path, mode, r.text.as_bytes(), r.secret));
-            let source = if r.secret {
-                // Bind-mounted as it is: readable by the container's user, whoever that is.
-                add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
-                format!("../secrets/compose/files/{f}")
-            } else {
-                add(files, format!("compose/files/{f}"), r.text, mode);
-                format!("./files/{f}")
-            };
-            out.mounts.push(MountOut {
-                kind: "bind",
-                source,
-                target: path.to_owned(),
-                read_only: true,
-            });
-        }
-        MountPlan::Secret {
-            secret: s,
-            path,
-            items,
-        } => {
-            // Compose bind-mounts a `file:` secret with the host file's owner and mode and
-            // ignores `uid`/`gid`/`mode` outside Swarm, so the 0600 files under secrets/ would be
-            // unreadable to a container that does not run as their owner. Each mounted file is
-            // written again, 0444, under secrets/compose/mounted/, and that copy is the compose
-            // secret.
-            for plan::SecretFile {
-                key: file_key,
-                tls,
-                name: target_name,
-                content,
-            } in plan::mounted_secret_files(secrets, s, items)
-            {
-                let tls_file = tls.then_some(file_key);
-                let key = secret_key(s, tls_file);
-                let rel = match tls_file {
-                    Some(f) => format!("secrets/compose/mounted/{s}/{f}"),
-                    None => format!("secrets/compose/mounted/{s}"),
-                };
-                add_mounted_secret(files, rel.clone(), content);
-                used.insert(key.clone(), format!("../{rel}"));
-                let target = format!("{}/{target_name}", path.trim_end_matches('/'));
-                out.mounted.push(Mounted::new(
-                    target.clone(),
-                    0o444,
-                    content.as_bytes(),
-                    true,
-                ));
-                out.secrets.push(SecretMount {
-                    source: key,
-                    target,
-                });
-            }
-        }
-    }
 }

@@ -1,0 +1,93 @@
+//! Mounts as compose writes them: volumes, tmpfs, bind-mounted files and compose secrets.
+
+use std::collections::BTreeMap;
+
+use super::{ComposeNaming, MountOut, Mounted, SecretMount, Svc, secret_key};
+use crate::plan::{self, container::MountPlan};
+use crate::render::{FileSet, add, add_mounted_secret};
+use crate::secrets::Secrets;
+
+pub(super) fn mount(
+    secrets: &Secrets,
+    m: &MountPlan<'_>,
+    out: &mut Svc,
+    used: &mut BTreeMap<String, String>,
+    files: &mut FileSet,
+    spec: &crate::spec::model::Spec,
+) {
+    match *m {
+        MountPlan::Volume {
+            volume,
+            path,
+            read_only,
+        } => out.mounts.push(MountOut {
+            kind: "volume",
+            source: volume.to_owned(),
+            target: path.to_owned(),
+            read_only,
+        }),
+        MountPlan::Scratch { path } => out.tmpfs.push(path.to_owned()),
+        MountPlan::File {
+            file: f,
+            path,
+            content,
+            mode,
+        } => {
+            let r = plan::resolve(spec, secrets, &ComposeNaming, content);
+            out.mounted
+                .push(Mounted::new(path, mode, r.text.as_bytes(), r.secret));
+            let source = if r.secret {
+                // Bind-mounted as it is: readable by the container's user, whoever that is.
+                add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
+                format!("../secrets/compose/files/{f}")
+            } else {
+                add(files, format!("compose/files/{f}"), r.text, mode);
+                format!("./files/{f}")
+            };
+            out.mounts.push(MountOut {
+                kind: "bind",
+                source,
+                target: path.to_owned(),
+                read_only: true,
+            });
+        }
+        MountPlan::Secret {
+            secret: s,
+            path,
+            items,
+        } => {
+            // Compose bind-mounts a `file:` secret with the host file's owner and mode and
+            // ignores `uid`/`gid`/`mode` outside Swarm, so the 0600 files under secrets/ would be
+            // unreadable to a container that does not run as their owner. Each mounted file is
+            // written again, 0444, under secrets/compose/mounted/, and that copy is the compose
+            // secret.
+            for plan::SecretFile {
+                key: file_key,
+                tls,
+                name: target_name,
+                content,
+            } in plan::mounted_secret_files(secrets, s, items)
+            {
+                let tls_file = tls.then_some(file_key);
+                let key = secret_key(s, tls_file);
+                let rel = match tls_file {
+                    Some(f) => format!("secrets/compose/mounted/{s}/{f}"),
+                    None => format!("secrets/compose/mounted/{s}"),
+                };
+                add_mounted_secret(files, rel.clone(), content);
+                used.insert(key.clone(), format!("../{rel}"));
+                let target = format!("{}/{target_name}", path.trim_end_matches('/'));
+                out.mounted.push(Mounted::new(
+                    target.clone(),
+                    0o444,
+                    content.as_bytes(),
+                    true,
+                ));
+                out.secrets.push(SecretMount {
+                    source: key,
+                    target,
+                });
+            }
+        }
+    }
+}
