@@ -140,3 +140,27 @@ fn one_tool_lookup_for_tests_and_scripts() {
         );
     }
 }
+
+// Pins that the three targets' renderers repeat each other in fewer than 150 lines
+// (.ci/renderer_duplication.py: runs of 4 or more identical lines shared across targets). What
+// every target does is decided once, in the plan; what is left are the patterns that take the
+// plan's types apart and the renderers' signatures.
+#[test]
+fn renderers_repeat_each_other_little() {
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    let o = Command::new(python)
+        .arg(".ci/renderer_duplication.py")
+        .current_dir(repo())
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&o.stdout);
+    let total: usize = said
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total: {said}{}", String::from_utf8_lossy(&o.stderr)));
+    assert!(total < 150, "the renderers repeat {total} lines:\n{said}");
+}
