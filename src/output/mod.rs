@@ -382,9 +382,9 @@ pub fn secret_sums(files: &FileSet) -> Option<String> {
 pub fn with_manifests(files: &FileSet) -> FileSet {
     let mut all = files.clone();
     if let Some(text) = secret_sums(files) {
-        crate::render::add_secret(&mut all, SECRET_SUMS, text);
+        crate::fileset::add_secret(&mut all, SECRET_SUMS, text);
     }
-    crate::render::add(&mut all, SUMS, sums(files), 0o644);
+    crate::fileset::add(&mut all, SUMS, sums(files), 0o644);
     all
 }
 
