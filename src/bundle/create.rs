@@ -129,18 +129,18 @@ pub fn create(args: &Create) -> Result<String, Error> {
     }
     // The render of every target, with stand-ins for the secrets: nothing outside secrets/
     // depends on a secret's value, and no secret value goes into the bundle.
-    let opts = crate::RenderOptions {
+    let opts = crate::pipeline::RenderOptions {
         target: crate::cli::Target::All,
         templates: None,
         registry_mirror: None,
         flavor: None,
     };
-    let files = crate::render_files_with(
+    let files = crate::pipeline::render_files_with(
         &valid,
         Path::new("."),
         &opts,
         &|_| None,
-        crate::SecretSource::Placeholders,
+        crate::pipeline::SecretSource::Placeholders,
     )?;
     let files = crate::output::with_manifests(&files);
     let mut entries: BTreeMap<String, Source> = BTreeMap::new();

@@ -87,11 +87,11 @@ pub(super) fn site_render(
     if let Some(p) = site.pull {
         valid.spec.images.get_or_insert_with(Default::default).pull = Some(p);
     }
-    let opts = crate::RenderOptions {
+    let opts = crate::pipeline::RenderOptions {
         target: crate::cli::Target::All,
         templates: None,
         registry_mirror: mirror,
         flavor: site.flavor,
     };
-    crate::render_to_dir(&valid, &site.out, &opts)
+    crate::pipeline::render_to_dir(&valid, &site.out, &opts)
 }

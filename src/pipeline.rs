@@ -1,0 +1,252 @@
+//! The pipeline as the commands run it: validate (done by the caller), plan, render every target
+//! asked for, and write under the output directory's lock. `render`, `validate`'s check that every
+//! target would accept the spec, `images` and `bundle` all go through here.
+
+use std::io::Write as _;
+
+use crate::error::Error;
+use crate::{cli, image, output, plan, render, secrets, spec, validate};
+
+/// Render `valid` into `dir` as `render` does: under the directory's lock, staged, secrets kept.
+///
+/// # Errors
+/// As `render`.
+pub fn render_to_dir(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+) -> Result<(), Error> {
+    // One render at a time per directory, from reading secrets/ to writing SHA256SUMS.
+    // A directory this render creates (to lock it) is removed again if the render fails.
+    let created = (!dir.exists()).then(|| RemoveIfEmpty(dir.to_path_buf()));
+    let lock = output::lock_exclusive(dir, output::lock_wait())?;
+    let files = render_files_with(
+        valid,
+        dir,
+        opts,
+        &|k| std::env::var(k).ok(),
+        SecretSource::Kept,
+    )?;
+    let report = output::write(dir, &files, &lock)?;
+    std::mem::forget(created);
+    let _ = writeln!(
+        std::io::stderr(),
+        "rendered {} files into {} ({} changed, {} removed)",
+        files.len(),
+        dir.display(),
+        report.written.len(),
+        report.removed.len()
+    );
+    Ok(())
+}
+
+/// What to render and how.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub target: cli::Target,
+    pub templates: Option<std::path::PathBuf>,
+    pub registry_mirror: Option<String>,
+    /// systemd flavour from the command line (overrides the spec).
+    pub flavor: Option<spec::model::Flavor>,
+}
+
+pub(crate) fn mirror(valid: &validate::Valid, cli: Option<&str>) -> Result<Option<String>, Error> {
+    if let Some(m) = cli {
+        image::check_mirror(m).map_err(|e| Error::Usage(format!("--registry-mirror: {e}")))?;
+        return Ok(Some(m.to_owned()));
+    }
+    Ok(valid.spec.images.as_ref().and_then(|i| i.mirror.clone()))
+}
+
+/// Where the secrets of a render come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Kept under `DIR/secrets/`, external ones from the environment, the rest generated.
+    Kept,
+    /// Stand-ins ([`secrets::placeholders`]): for comparing the outputs outside `secrets/` only.
+    Placeholders,
+}
+
+/// Render every requested target into an in-memory file set (secrets, images.txt included).
+///
+/// # Errors
+/// Missing external secrets (exit 1), values a target cannot carry, template errors.
+pub fn render_files(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<render::FileSet, Error> {
+    render_files_with(valid, dir, opts, env, SecretSource::Kept)
+}
+
+/// [`render_files`] with the secrets from `source`.
+///
+/// # Errors
+/// As [`render_files`].
+pub fn render_files_with(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    source: SecretSource,
+) -> Result<render::FileSet, Error> {
+    let secrets = match source {
+        SecretSource::Kept => prepare_secrets(valid, dir, env)?,
+        SecretSource::Placeholders => secrets::placeholders(valid),
+    };
+    let templates = render::Templates::new(opts.templates.as_deref())?;
+    render_with(valid, &secrets, opts, &templates)
+}
+
+fn prepare_secrets(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<secrets::Secrets, Error> {
+    let secrets = secrets::prepare(valid, dir, env).map_err(|e| match e {
+        secrets::SecretError::Missing(diags) => Error::Invalid(validate::Invalid {
+            diags,
+            sources: std::collections::BTreeMap::from([(
+                valid.raw.file.clone(),
+                valid.raw.source.clone(),
+            )]),
+        }),
+        secrets::SecretError::Other(m) => Error::Failed(m),
+    })?;
+    for n in &secrets.notes {
+        let _ = writeln!(std::io::stderr(), "note: {n}");
+    }
+    Ok(secrets)
+}
+
+fn render_with(
+    valid: &validate::Valid,
+    secrets: &secrets::Secrets,
+    opts: &RenderOptions,
+    templates: &render::Templates,
+) -> Result<render::FileSet, Error> {
+    let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
+    let mirror = mirror.as_deref();
+    let mut files = render::FileSet::new();
+    for (path, bytes) in secrets.files() {
+        render::add_secret(&mut files, path, bytes);
+    }
+    let flavor = opts
+        .flavor
+        .or(valid.spec.targets.systemd.flavor)
+        .unwrap_or_default();
+    // The targets share nothing but what they read, so they render at once, one thread each;
+    // their files are merged, and the first error returned, in the order a sequential render had.
+    let plan = &plan::Plan::new(valid);
+    let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
+        let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
+            cli::Target::Compose,
+            cli::Target::Kubernetes,
+            cli::Target::Systemd,
+        ]
+        .into_iter()
+        .filter(|t| opts.target.covers(*t))
+        .map(|t| {
+            scope.spawn(move || {
+                let mut out = render::FileSet::new();
+                match t {
+                    cli::Target::Compose => {
+                        render::compose::render(plan, secrets, templates, mirror, &mut out)?;
+                    }
+                    cli::Target::Kubernetes => {
+                        render::kubernetes::render(plan, secrets, templates, mirror, &mut out)?;
+                    }
+                    _ => {
+                        render::systemd::render(
+                            plan, secrets, templates, mirror, flavor, &mut out,
+                        )?;
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .collect();
+        jobs.into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a renderer panicked".into())))
+            })
+            .collect()
+    });
+    for r in results {
+        files.extend(r?);
+    }
+    let mut images = plan::images(valid, mirror, rendered(opts.target)).join("\n");
+    images.push('\n');
+    render::add(&mut files, "images.txt", images, 0o644);
+    Ok(files)
+}
+
+/// What `render` would refuse for any target (a name too long for Kubernetes, a value a unit
+/// cannot carry, a Pod Security level the pods cannot meet), found by rendering every target and
+/// every systemd flavour in memory with stand-in secrets ([`secrets::placeholders`]): nothing is
+/// read from or written to an output directory, and every problem comes back at once with its
+/// position.
+pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
+    // Stand-ins for every secret: nothing read, generated or taken from the environment.
+    let secrets = secrets::placeholders(valid);
+    let templates = render::Templates::check_only();
+    let mut diags = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut sources = std::collections::BTreeMap::new();
+    let mut runs = vec![
+        (cli::Target::Compose, None),
+        (cli::Target::Kubernetes, None),
+    ];
+    for flavor in [
+        spec::model::Flavor::Quadlet,
+        spec::model::Flavor::Podman,
+        spec::model::Flavor::Docker,
+    ] {
+        runs.push((cli::Target::Systemd, Some(flavor)));
+    }
+    for (target, flavor) in runs {
+        let opts = RenderOptions {
+            target,
+            templates: None,
+            registry_mirror: None,
+            flavor,
+        };
+        match render_with(valid, &secrets, &opts, &templates) {
+            Ok(_) => {}
+            Err(Error::Invalid(inv)) => {
+                // The same problem found by several targets is reported once.
+                for d in inv.diags {
+                    if seen.insert(d.clone()) {
+                        diags.push(d);
+                    }
+                }
+                sources.extend(inv.sources);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if diags.is_empty() {
+        return Ok(());
+    }
+    diags.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+    Err(Error::Invalid(validate::Invalid { diags, sources }))
+}
+
+/// Which targets that pull images of their own `target` renders.
+pub(crate) fn rendered(target: cli::Target) -> plan::Rendered {
+    plan::Rendered {
+        compose: target.covers(cli::Target::Compose),
+        kubernetes: target.covers(cli::Target::Kubernetes),
+    }
+}
+
+/// Removes a directory on drop if it is (still) empty: the one a failed render created to lock.
+struct RemoveIfEmpty(std::path::PathBuf);
+
+impl Drop for RemoveIfEmpty {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
