@@ -196,14 +196,8 @@ pub fn health(ports: &[Port], h: &Healthcheck) -> Health {
     }
 }
 
-/// Whether the spec embeds its database (one without `external:`): the one place that decides
+/// The embedded database, if the spec has one (not `external:`): the one place that decides
 /// whether a target runs one.
-#[must_use]
-pub fn embedded_database(spec: &Spec) -> bool {
-    database(spec).is_some()
-}
-
-/// The embedded database, if the spec has one (not `external:`).
 #[must_use]
 pub fn database(spec: &Spec) -> Option<&crate::spec::model::Database> {
     spec.database.as_ref().filter(|d| d.external.is_none())
@@ -231,7 +225,7 @@ pub fn container<'s>(valid: &'s Valid, name: &'s str, svc: &'s Service) -> Conta
         restart,
         security: own_security,
     } = svc;
-    let embedded = embedded_database(spec);
+    let embedded = database(spec).is_some();
     let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
     Container {
         name,

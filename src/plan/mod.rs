@@ -225,8 +225,8 @@ pub struct DbWait {
 
 /// `database.wait`, defaults applied (90 s, every 5 s).
 #[must_use]
-pub fn database_wait(db: Option<&crate::spec::model::Database>) -> DbWait {
-    let w = db.and_then(|d| d.wait.as_ref());
+pub fn database_wait(db: &crate::spec::model::Database) -> DbWait {
+    let w = db.wait.as_ref();
     let ms = |v: Option<&String>, default: u64| {
         v.and_then(|t| crate::units::duration_ms(t))
             .unwrap_or(default)
@@ -356,7 +356,7 @@ pub fn database_plan(spec: &Spec) -> Option<DatabasePlan<'_>> {
         security,
     } = db;
     let setup = database_setup(db);
-    let wait = database_wait(Some(db));
+    let wait = database_wait(db);
     let port = engine_port(*engine);
     Some(DatabasePlan {
         engine: *engine,

@@ -99,7 +99,7 @@ pub fn render(
         secret_files: BTreeMap::new(),
         plain_files: BTreeMap::new(),
         used_volumes: BTreeSet::new(),
-        headless: headless(spec, &one_offs),
+        headless: headless(plan, &one_offs),
         namespace: namespace(spec),
         workloads: BTreeMap::new(),
         templates,
@@ -265,21 +265,26 @@ fn one_offs(spec: &Spec) -> BTreeSet<String> {
 }
 
 /// The services that need a headless Service: `StatefulSet`s and targets of `started`.
-fn headless(spec: &Spec, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
+fn headless(plan: &Plan<'_>, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
+    let spec = &plan.valid.spec;
     let mut headless = BTreeSet::new();
-    for (name, svc) in &spec.services {
-        for (dep, cond) in &svc.depends_on {
-            if *cond == Condition::Started
-                && (dep != rules::DATABASE || crate::plan::container::embedded_database(spec))
-            {
-                headless.insert(dep.clone());
+    for c in &plan.services {
+        // The plan's dependencies: `database` only where it is embedded.
+        for (dep, cond) in &c.depends_on {
+            if *cond == Condition::Started {
+                headless.insert((*dep).to_owned());
             }
         }
-        if is_statefulset(spec, svc) && !one_offs.contains(name) {
-            headless.insert(name.clone());
+        if spec
+            .services
+            .get(c.name)
+            .is_some_and(|svc| is_statefulset(spec, svc))
+            && !one_offs.contains(c.name)
+        {
+            headless.insert(c.name.to_owned());
         }
     }
-    if crate::plan::container::embedded_database(spec) {
+    if plan.database.is_some() {
         headless.insert(rules::DATABASE.to_owned());
     }
     headless

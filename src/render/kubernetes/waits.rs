@@ -10,7 +10,7 @@ use super::pod::{container, secs_of};
 use crate::plan::{self, Naming, Plan};
 use crate::security::numeric_user;
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Service, Spec, Waits};
+use crate::spec::model::{Condition, Service, Waits};
 use crate::validate::{Valid, rules};
 
 /// How long a dependant waits for a service that has no start period to go by.
@@ -93,12 +93,6 @@ while :; do
   sleep "$every"
 done
 echo "misp-gen: $what is there""#;
-/// `database.wait` in whole seconds: (timeout, interval).
-pub(super) fn db_wait(spec: &Spec) -> (u64, u64) {
-    let w = plan::database_wait(spec.database.as_ref());
-    (secs_of(w.timeout_ms), secs_of(w.interval_ms))
-}
-
 /// A pod's init containers: the waits for the service's dependencies, and the one-off services it
 /// waits for with `completed`, each after the waits of its own dependencies. Their volumes are
 /// added to `volumes`.
@@ -142,7 +136,7 @@ pub(super) fn init_containers(
         if !waited.insert(dep.clone()) {
             continue;
         }
-        if let Some(c) = wait_container(out, &dp, svc, main, &dep, cond) {
+        if let Some(c) = wait_container(out, plan, &dp, svc, main, &dep, cond) {
             init.push(c);
         }
     }
@@ -158,6 +152,7 @@ pub(super) fn init_containers(
 /// for (an external database, which the application's own retries cover, as on compose).
 fn wait_container(
     out: &mut Out<'_>,
+    plan: &Plan<'_>,
     dp: &str,
     svc: &Service,
     main: &Container,
@@ -171,19 +166,17 @@ fn wait_container(
         return None;
     }
     let (host, port, limit, every) = if dep == rules::DATABASE {
-        let db = crate::plan::container::database(spec)?;
-        let (t, i) = db_wait(spec);
+        let db = plan.database.as_ref()?;
         (
             out.naming.database_host(),
-            plan::engine_port(db.engine),
-            t,
-            i,
+            db.port,
+            secs_of(db.wait.timeout_ms),
+            secs_of(db.wait.interval_ms),
         )
     } else {
-        let d = spec.services.get(dep)?;
+        let d = plan.service(dep)?;
         // As long as the dependency may take to become healthy, and never less than the default.
-        let limit = d.healthcheck.as_ref().map_or(DEFAULT_SERVICE_WAIT_S, |h| {
-            let h = plan::container::health(&d.ports, h);
+        let limit = d.health.as_ref().map_or(DEFAULT_SERVICE_WAIT_S, |h| {
             secs_of(h.start_period_ms) + secs_of(h.interval_ms) * u64::from(h.retries)
         });
         if cond == Condition::Healthy && d.ports.is_empty() {
