@@ -96,7 +96,7 @@ pub fn render_files_with(
         SecretSource::Placeholders => secrets::placeholders(valid),
     };
     let templates = render::Templates::new(opts.templates.as_deref())?;
-    render_with(valid, &secrets, opts, &templates)
+    render_with(&plan::Plan::new(valid), &secrets, opts, &templates)
 }
 
 fn prepare_secrets(
@@ -121,11 +121,12 @@ fn prepare_secrets(
 }
 
 fn render_with(
-    valid: &validate::Valid,
+    plan: &plan::Plan<'_>,
     secrets: &secrets::Secrets,
     opts: &RenderOptions,
     templates: &render::Templates,
 ) -> Result<render::FileSet, Error> {
+    let valid = plan.valid;
     let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
     let mirror = mirror.as_deref();
     let mut files = render::FileSet::new();
@@ -138,7 +139,6 @@ fn render_with(
         .unwrap_or_default();
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
-    let plan = &plan::Plan::new(valid);
     let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
         let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
             cli::Target::Compose,
@@ -192,6 +192,8 @@ pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     // Stand-ins for every secret: nothing read, generated or taken from the environment.
     let secrets = secrets::placeholders(valid);
     let templates = render::Templates::check_only();
+    // One plan for every target and flavour.
+    let plan = plan::Plan::new(valid);
     let mut diags = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut sources = std::collections::BTreeMap::new();
@@ -213,7 +215,7 @@ pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
             registry_mirror: None,
             flavor,
         };
-        match render_with(valid, &secrets, &opts, &templates) {
+        match render_with(&plan, &secrets, &opts, &templates) {
             Ok(_) => {}
             Err(Error::Invalid(inv)) => {
                 // The same problem found by several targets is reported once.
