@@ -14,7 +14,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::bin;
 use serde_json::Value;
 
 const SPEC: &str = r#"apiVersion: misp-gen/v1
@@ -91,17 +90,10 @@ fn expected() -> Settings {
 fn render(dir: &Path, flavor: &str) {
     let spec = dir.join("same.yaml");
     std::fs::write(&spec, SPEC).expect("spec written");
-    let o = bin()
-        .arg("render")
-        .arg(&spec)
-        .args(["--target", "all", "--flavor", flavor, "--out"])
-        .arg(dir.join("out"))
-        .output()
-        .expect("misp-gen runs");
-    assert!(
-        o.status.success(),
-        "render failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+    common::render(
+        &spec,
+        &dir.join("out"),
+        &["--target", "all", "--flavor", flavor],
     );
 }
 
@@ -460,14 +452,7 @@ fn working_dir_before_podman_4_6_is_a_flag() {
         format!("{SPEC}targets:\n  systemd:\n    podman_version: \"4.5\"\n"),
     )
     .expect("spec written");
-    let o = bin()
-        .arg("render")
-        .arg(&spec)
-        .args(["--target", "systemd", "--out"])
-        .arg(tmp.path().join("out"))
-        .output()
-        .expect("misp-gen runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::render(&spec, &tmp.path().join("out"), &["--target", "systemd"]);
     let u = unit(&text(&tmp.path().join("out/systemd/same-api.container")));
     assert!(!u.contains_key("WorkingDir"), "{u:?}");
     assert!(
