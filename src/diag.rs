@@ -522,6 +522,37 @@ fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
     }
 }
 
+/// Text from outside (spec keys and values, archive entry names, registry messages) made safe to
+/// print on a terminal or into a CI log: every control character (line breaks, ESC, DEL, the C1
+/// range) and every bidirectional override is written as a Rust-style escape (`\n`, `\u{1b}`), and
+/// a backslash as `\\`, so one printed value is one line that cannot forge another
+/// (`::error …`, `modified: …`) or move the cursor. Text with none of them is returned as it is.
+#[must_use]
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c == '\\'
+            || c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn gh_escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
@@ -603,6 +634,21 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_keeps_one_value_on_one_line() {
+        // A value must not forge a CI workflow command or a report line, nor reach the terminal raw.
+        assert_eq!(printable("plain name-1.x"), "plain name-1.x");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("a\n::error ::x"), "a\\n::error ::x");
+        assert_eq!(printable("\u{1b}[2J\r\t"), "\\u{1b}[2J\\r\\t");
+        assert_eq!(
+            printable("\u{202e}abc\u{85}\u{7f}"),
+            "\\u{202e}abc\\u{85}\\u{7f}"
+        );
+        assert_eq!(printable("C:\\x"), "C:\\\\x");
+        assert!(!printable("x\u{2028}y").contains('\u{2028}'));
+    }
 
     // Pins that a swapped pair counts as one edit, so `imgae` suggests `image`.
     #[test]
