@@ -6,9 +6,17 @@ use clap::{Parser, Subcommand};
 
 use crate::diag::Format;
 
+/// What `misp-gen --version` prints: the version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MISP_GEN_COMMIT"),
+    ")"
+);
+
 /// Render docker-compose, Kubernetes manifests and systemd units from one validated deployment spec.
 #[derive(Debug, Parser)]
-#[command(name = "misp-gen", version, about, max_term_width = 100)]
+#[command(name = "misp-gen", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
