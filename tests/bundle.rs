@@ -597,11 +597,16 @@ fn bundle_bad_inputs_are_named_and_leave_nothing() {
         assert!(e.contains("No space left") || e.contains("space"), "{e}");
         assert!(leftover.is_empty(), "left on the full disk: {leftover:?}");
     } else {
-        eprintln!("skipping the full-disk part: cannot mount a tmpfs (not root?)");
+        common::skip(
+            "tmpfs",
+            "cannot mount a tmpfs for the full-disk part (not root?)",
+        );
     }
 
     // A truncated archive: every command that reads it says so, exit 1.
     let cut = work.join("cut.bundle");
+    // An engine known not to exist (a fixed path such as /nonexistent may exist on a machine).
+    let missing_engine = tmp.path().join("no-such-engine");
     std::fs::write(&cut, &good[..good.len() / 2]).expect("write");
     for args in [
         vec!["bundle", "verify", cut.to_str().expect("utf-8")],
@@ -617,7 +622,7 @@ fn bundle_bad_inputs_are_named_and_leave_nothing() {
             "load",
             cut.to_str().expect("utf-8"),
             "--engine",
-            "/nonexistent",
+            missing_engine.to_str().expect("utf-8"),
         ],
     ] {
         let o = misp(&args, None);

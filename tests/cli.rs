@@ -407,22 +407,28 @@ fn edge_values_are_refused() {
         !tmp.path().join("out").exists(),
         "a failed render left a directory"
     );
+    // A directory known not to exist: a fixed path such as /nonexistent may exist on a machine.
+    let missing = tmp.path().join("no-such-templates");
     let o = bin()
-        .args([
-            "render",
-            "s.yaml",
-            "--out",
-            "out",
-            "--templates",
-            "/nonexistent",
-        ])
+        .args(["render", "s.yaml", "--out", "out", "--templates"])
+        .arg(&missing)
         .env("MISP_GEN_SECRET_EXT", "set")
         .current_dir(tmp.path())
         .output()
         .expect("runs");
-    assert_eq!(o.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "render --templates {}: {said}",
+        missing.display()
+    );
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--templates /nonexistent: no such directory")
+        said.contains(&format!(
+            "--templates {}: no such directory",
+            missing.display()
+        )),
+        "{said}"
     );
 }
 
@@ -622,5 +628,33 @@ fn codes_lists_every_code_and_the_readme_table_is_its_output() {
     assert!(
         readme.contains(&format!("\n\n{markdown}\n")),
         "README.md's table of error codes is not `misp-gen codes --format markdown`; replace it with:\n{markdown}"
+    );
+}
+
+// Pins `--version`: the package's version and the commit the binary was built from (`git
+// rev-parse` of this checkout; `unknown` only where there is no git to ask).
+#[test]
+fn version_names_the_version_and_the_commit() {
+    let o = bin().arg("--version").output().expect("runs");
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "misp-gen --version: {said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|g| g.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |g| String::from_utf8_lossy(&g.stdout).trim().to_owned(),
+        );
+    assert_eq!(
+        said.trim(),
+        format!("misp-gen {} (commit {head})", env!("CARGO_PKG_VERSION")),
+        "misp-gen --version"
     );
 }

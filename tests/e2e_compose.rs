@@ -30,17 +30,9 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
 /// Skip with a reason, or fail under CI=true.
-fn unavailable(why: &str) {
-    assert!(
-        !ci(),
-        "the end-to-end tests cannot run under CI=true: {why}"
-    );
-    eprintln!("skipping the Docker end-to-end test: {why}");
+fn unavailable(what: &str, why: &str) {
+    common::skip(what, why);
 }
 
 fn text(o: &Output) -> String {
@@ -70,16 +62,13 @@ struct Engine {
 }
 
 fn engine() -> Option<Engine> {
-    let Some(docker) = tool("docker") else {
-        unavailable("no docker CLI");
-        return None;
-    };
+    let docker = tool("docker")?;
     let info = output(Command::new(&docker).args(["info", "--format", "{{.ServerVersion}}"]));
     if !info.status.success() {
-        unavailable(&format!(
-            "no Docker Engine answers ({})",
-            text(&info).trim()
-        ));
+        unavailable(
+            "Docker Engine",
+            &format!("no Docker Engine answers ({})", text(&info).trim()),
+        );
         return None;
     }
     // Compose v2 or later: `tool` passes over Debian's v1.
@@ -87,9 +76,10 @@ fn engine() -> Option<Engine> {
     for image in IMAGES {
         let o = output(Command::new(&docker).args(["image", "inspect", "--format", "x", image]));
         if !o.status.success() {
-            unavailable(&format!(
-                "the image {image} is missing: run tests/e2e/build-images.sh"
-            ));
+            unavailable(
+                "e2e images",
+                &format!("the image {image} is missing: run tests/e2e/build-images.sh"),
+            );
             return None;
         }
     }
@@ -664,7 +654,10 @@ fn compose_ha_load_balancer_survives_a_stopped_replica() {
         return;
     };
     if !port_free(80) || !port_free(443) {
-        unavailable("the edge proxy publishes ports 80 and 443, and one of them is in use");
+        unavailable(
+            "ports 80 and 443",
+            "the edge proxy publishes ports 80 and 443, and one of them is in use",
+        );
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");

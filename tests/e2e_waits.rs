@@ -27,10 +27,6 @@ const DEBIAN: &str = "docker.io/library/mariadb:10.11";
 /// Made by this test from [`DEBIAN`]: no bash, no `getent`, no `nc`, no `nslookup`.
 const BARE: &str = "misp-gen-e2e-bare:1";
 
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -46,19 +42,12 @@ fn run(cmd: &mut Command) -> Output {
 
 /// The Docker CLI, when a daemon answers and the images are there.
 fn docker() -> Option<PathBuf> {
-    let skip = |why: &str| {
-        assert!(!ci(), "the wait test cannot run under CI=true: {why}");
-        eprintln!("skipping the wait end-to-end test: {why}");
-    };
-    let Some(docker) = tool("docker") else {
-        skip("no docker CLI");
-        return None;
-    };
+    let docker = tool("docker")?;
     if !run(Command::new(&docker).args(["info", "--format", "{{.ServerVersion}}"]))
         .status
         .success()
     {
-        skip("no Docker Engine answers");
+        common::skip("Docker Engine", "no Docker Engine answers");
         return None;
     }
     for image in [BUSYBOX, DEBIAN] {
@@ -66,9 +55,10 @@ fn docker() -> Option<PathBuf> {
             .status
             .success()
         {
-            skip(&format!(
-                "the image {image} is missing: run tests/e2e/build-images.sh docker"
-            ));
+            common::skip(
+                "e2e images",
+                &format!("the image {image} is missing: run tests/e2e/build-images.sh docker"),
+            );
             return None;
         }
     }

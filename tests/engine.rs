@@ -15,14 +15,6 @@ use common::{render, tool};
 /// The tag of the imported image (unique to this test, so nothing else's images are touched).
 const IMAGE: &str = "misp-gen-test-hardening/busybox:1";
 
-fn skip(why: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{why}, and CI=true needs it"
-    );
-    eprintln!("skipping: {why}");
-}
-
 /// The docker CLI, when an engine answers.
 fn docker() -> Option<PathBuf> {
     let d = tool("docker")?;
@@ -33,7 +25,7 @@ fn docker() -> Option<PathBuf> {
     if ok {
         Some(d)
     } else {
-        skip("no Docker Engine answers `docker info`");
+        common::skip("Docker Engine", "no Docker Engine answers `docker info`");
         None
     }
 }
@@ -45,7 +37,7 @@ fn import_image(docker: &Path, dir: &Path) -> bool {
         .map(Path::new)
         .find(|p| p.is_file());
     let Some(busybox) = busybox else {
-        skip("busybox-static is not installed (/bin/busybox)");
+        common::skip("busybox", "busybox-static is not installed (/bin/busybox)");
         return false;
     };
     let root = dir.join("rootfs");

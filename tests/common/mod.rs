@@ -98,10 +98,7 @@ pub fn new_enough(name: &str, path: &Path) -> Result<(), String> {
         Ok(())
     } else {
         let (a, b) = min.unwrap_or_default();
-        Err(format!(
-            "{} is {said:?}, older than {a}.{b}",
-            path.display()
-        ))
+        Err(format!("{said} at {}, older than {a}.{b}", path.display()))
     }
 }
 
@@ -110,8 +107,10 @@ pub fn new_enough(name: &str, path: &Path) -> Result<(), String> {
 /// test instead.
 pub fn tool(name: &str) -> Option<PathBuf> {
     let mut too_old = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for p in tool_dirs().into_iter().map(|d| d.join(name)) {
-        if !p.is_file() {
+        // /bin and /usr/bin are one directory on a merged /usr: one tool, said once.
+        if !p.is_file() || !seen.insert(std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone())) {
             continue;
         }
         match new_enough(name, &p) {
@@ -120,16 +119,46 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         }
     }
     let why = if too_old.is_empty() {
-        format!("{name} is not installed")
+        "not installed".to_owned()
     } else {
-        format!("{name} is too old ({})", too_old.join("; "))
+        format!("too old: {}", too_old.join("; "))
     };
+    skip(name, &why);
+    None
+}
+
+/// Skip the part of the running test that needs `what` (a tool, an engine, an image), because
+/// `why`. Under CI=true that is a failure instead. Outside CI the line goes straight to standard
+/// error, past the test harness's capture, so a skip is never a silent `ok`; it is also recorded
+/// for the run's closing line (`tests/zz_skipped.rs`).
+pub fn skip(what: &str, why: &str) {
+    use std::io::Write as _;
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "{name} is required under CI=true: {why} (run .ci/tools.sh)"
+        "{what} is required under CI=true: {why} (.ci/tools.sh and tests/e2e/build-images.sh install what the tests need)"
     );
-    eprintln!("skipping the {name} part: {why} (run .ci/tools.sh)");
-    None
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {what}: {why}");
+    let dir = skip_dir(std::os::unix::process::parent_id());
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let file = dir.join(format!("{}.tsv", std::process::id()));
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let clean = |s: &str| s.replace(['\t', '\n'], " ");
+            let _ = f.write_all(format!("{}\t{}\n", clean(what), clean(why)).as_bytes());
+        }
+    }
+}
+
+/// Where the skips of one `cargo test` run are recorded: the test binaries of one run share
+/// their parent, cargo.
+pub fn skip_dir(cargo_pid: u32) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("skips")
+        .join(cargo_pid.to_string())
 }
 
 /// Render `spec` into `out` with extra args; panics with stderr on failure.
