@@ -2,7 +2,8 @@
 //! renames of a TLS set whose hosts changed, the manifests), each followed by a complete render.
 //! After every round the kept secrets are consistent (the leaf's key is the leaf's, the leaf is
 //! signed by the kept CA and names the hosts asked for), nothing changed but the leaf the hosts
-//! change asked for, no staged file is left, and `verify` is clean.
+//! change asked for, no staged file is left, and `verify` is clean. It fails when no kill landed
+//! mid-render (nothing staged was ever left to clean up, no TLS set was ever torn).
 //!
 //! `cargo test` runs a short version; `.ci/run` runs the full one (200 rounds of a 1000-service
 //! spec) with `MISP_GEN_CRASH_ROUNDS` and `MISP_GEN_CRASH_SERVICES`, and prints the figures.
@@ -94,7 +95,11 @@ fn killed_renders_leave_consistent_secrets() {
     let ca = std::fs::read(out.join("secrets/tls/ca.key")).expect("ca");
     let pw = std::fs::read(out.join("secrets/pw")).expect("pw");
     let (mut repaired, mut cleaned, mut finished) = (0, 0, 0);
-    for round in 0..rounds {
+    // A kill that lands mid-render (files staged, or a TLS set half renamed) is what the test is
+    // for: when the random points have not hit one by the last round, more rounds run (up to
+    // four times as many), and the test fails if none ever does.
+    let mut round = 0;
+    while round < rounds || (cleaned + repaired == 0 && round < rounds * 4) {
         // Alternate the hosts, so that every round's render re-issues the leaf.
         let which = usize::try_from(round % 2).expect("0 or 1");
         let mut child = bin()
@@ -137,7 +142,17 @@ fn killed_renders_leave_consistent_secrets() {
             "round {round} (seed {seed}): {}",
             String::from_utf8_lossy(&v.stdout)
         );
+        round += 1;
     }
+    assert!(
+        cleaned + repaired > 0,
+        "no kill landed mid-render (files staged or a TLS set half renamed) in {round} rounds (seed {seed}): the kill points miss the render"
+    );
+    assert!(
+        finished < round,
+        "every render had finished before its kill (seed {seed}): the kill points come too late"
+    );
+    let rounds = round;
     eprintln!(
         "crash: {rounds} renders of {services} services killed at random points (seed {seed}, within {} ms): {finished} had finished, {cleaned} left staged files (cleaned), {repaired} left a torn TLS set (re-issued under the kept CA); secrets consistent, CA and password unchanged, verify clean after every round; {:.0} s",
         span / 1000,

@@ -130,7 +130,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 /// Skip the part of the running test that needs `what` (a tool, an engine, an image), because
 /// `why`. Under CI=true that is a failure instead. Outside CI the line goes straight to standard
 /// error, past the test harness's capture, so a skip is never a silent `ok`; it is also recorded
-/// for the run's closing line (`tests/zz_skipped.rs`).
+/// for the run's closing line (`tests/zz_closing.rs`).
 pub fn skip(what: &str, why: &str) {
     use std::io::Write as _;
     assert!(
