@@ -4,11 +4,10 @@ mod common;
 
 use std::fmt::Write as _;
 
-use common::{bin, example, repo};
+use common::{Ran, Run as _, bin, example, repo};
 
-#[expect(clippy::expect_used, reason = "a test helper")]
-fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    bin().args(args).current_dir(dir).output().expect("runs")
+fn run(args: &[&str], dir: &std::path::Path) -> Ran {
+    bin().args(args).current_dir(dir).ran()
 }
 
 // Pins that `init` writes a commented starter with the schema line that validates under both
@@ -42,14 +41,14 @@ fn init_writes_a_valid_starter() {
         );
     }
     let again = run(&["init"], tmp.path());
-    assert_eq!(again.status.code(), Some(2));
+    again.code(2);
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("misp-gen.yaml")).expect("kept"),
         text
     );
     let forced = run(&["init", "--force", "--example", "misp"], tmp.path());
-    assert!(forced.status.success());
+    forced.success();
     let misp = std::fs::read_to_string(tmp.path().join("misp-gen.yaml")).expect("written");
     assert!(misp.contains("jisccti/misp-web"));
     assert_eq!(
@@ -69,9 +68,11 @@ fn init_writes_a_valid_starter() {
         );
     }
     let stdout = run(&["init", "-", "--example", "portus"], tmp.path());
+    stdout.success();
     assert!(
-        stdout.status.success()
-            && String::from_utf8_lossy(&stdout.stdout).contains("opensuse/portus")
+        String::from_utf8_lossy(&stdout.stdout).contains("opensuse/portus"),
+        "{}",
+        stdout.said()
     );
 }
 
@@ -80,7 +81,7 @@ fn init_writes_a_valid_starter() {
 fn schema_is_local_2020_12() {
     let tmp = tempfile::tempdir().expect("tmp");
     let o = run(&["schema"], tmp.path());
-    assert!(o.status.success());
+    o.success();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
     let text = String::from_utf8_lossy(&o.stdout);
@@ -109,9 +110,8 @@ fn exit_codes_and_formats() {
         .arg("validate")
         .arg(example("misp"))
         .args(["--format", "json"])
-        .output()
-        .expect("runs");
-    assert_eq!(ok.status.code(), Some(0));
+        .ran();
+    ok.code(0);
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "[]");
     std::fs::write(
         tmp.path().join("bad.yaml"),
@@ -119,33 +119,22 @@ fn exit_codes_and_formats() {
     )
     .expect("write");
     let bad = run(&["validate", "bad.yaml", "--format", "json"], tmp.path());
-    assert_eq!(bad.status.code(), Some(1));
+    bad.code(1);
     let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("JSON on stdout");
     assert_eq!(v[0]["line"], 1);
     assert_eq!(v[0]["column"], 13);
     assert_eq!(v[0]["code"], "E204-wrong-constant");
     let human = run(&["validate", "bad.yaml"], tmp.path());
-    assert_eq!(human.status.code(), Some(1));
+    human.code(1);
     let err = String::from_utf8_lossy(&human.stderr);
     assert!(
         err.starts_with("bad.yaml:1:13: error[E204-wrong-constant]") && err.contains('^'),
         "{err}"
     );
-    assert_eq!(
-        run(&["validate", "missing.yaml"], tmp.path()).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        run(&["validate", "bad.yaml", "--profile", "nope"], tmp.path())
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(run(&["render"], tmp.path()).status.code(), Some(2));
-    assert_eq!(
-        run(&["verify", "nowhere"], tmp.path()).status.code(),
-        Some(1)
-    );
+    run(&["validate", "missing.yaml"], tmp.path()).code(2);
+    run(&["validate", "bad.yaml", "--profile", "nope"], tmp.path()).code(2);
+    run(&["render"], tmp.path()).code(2);
+    run(&["verify", "nowhere"], tmp.path()).code(1);
 }
 
 /// `validate` on a spec written to a temp dir: (exit code, stderr).
@@ -266,25 +255,21 @@ fn a_file_that_is_not_a_profile_is_never_shown() {
 fn hostile_inputs_are_bounded() {
     let tmp = tempfile::tempdir().expect("tmp");
     let o = run(&["validate", "/dev/zero"], tmp.path());
-    assert_eq!(o.status.code(), Some(2));
+    o.code(2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
     let fifo = tmp.path().join("fifo.yaml");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
-    let o = run(&["validate", "fifo.yaml"], tmp.path());
-    assert_eq!(o.status.code(), Some(2));
+    std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .ran()
+        .success();
+    run(&["validate", "fifo.yaml"], tmp.path()).code(2);
     std::fs::write(
         tmp.path().join("p.yaml"),
         format!("{BASE}  web:\n    image: docker.io/library/nginx:1.27\nprofile: /dev/zero\n"),
     )
     .expect("write");
     let o = run(&["validate", "p.yaml"], tmp.path());
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     assert!(
         String::from_utf8_lossy(&o.stderr)
             .contains("cannot read profile /dev/zero: not a regular file")
@@ -300,7 +285,7 @@ fn hostile_inputs_are_bounded() {
     )
     .expect("write");
     let o = run(&["validate", "wide.yaml"], tmp.path());
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("and 4900 more (use --format json for all of them)"),
@@ -325,7 +310,7 @@ fn hostile_inputs_are_bounded() {
     )
     .expect("write");
     let o = run(&["validate", "alias.yaml"], tmp.path());
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     assert!(
         String::from_utf8_lossy(&o.stderr)
             .contains("error[E105-alias-limit]: aliases expand to more than 8388608 bytes of text"),
@@ -342,7 +327,7 @@ fn hostile_inputs_are_bounded() {
     )
     .expect("write");
     let o = run(&["validate", "key.yaml"], tmp.path());
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(
             "key.yaml:4:5: error[E107-too-large]: a key of 2000 bytes; keys may be at most 1024"
@@ -396,9 +381,8 @@ fn edge_values_are_refused() {
         .args(["render", "s.yaml", "--out", "out"])
         .env("MISP_GEN_SECRET_EXT", "")
         .current_dir(tmp.path())
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+        .ran();
+    o.code(1);
     assert!(
         String::from_utf8_lossy(&o.stderr)
             .contains("external secret `ext` has no value (or an empty one)")
@@ -449,12 +433,8 @@ fn size_bounds_are_errors_with_a_position() {
         std::fs::write(&p, s).expect("spec");
         p
     };
-    let o = bin()
-        .arg("validate")
-        .arg(spec(1001))
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+    let o = bin().arg("validate").arg(spec(1001)).ran();
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(
@@ -544,9 +524,9 @@ fn completions_for_every_shell() {
 // roff page that groff formats (when installed) with the command's options in it.
 #[test]
 fn manual_pages() {
-    let o = bin().arg("man").output().expect("runs");
-    assert!(o.status.success());
-    let page = String::from_utf8(o.stdout).expect("utf-8");
+    let o = bin().arg("man").ran();
+    o.success();
+    let page = String::from_utf8(o.out.stdout).expect("utf-8");
     assert!(
         page.starts_with(".ie") || page.contains(".TH misp-gen 1"),
         "{page}"

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{EXAMPLES, PROFILES, assert_no_leak, bin, example, render, tool, tree};
+use common::{EXAMPLES, PROFILES, Run as _, assert_no_leak, bin, example, render, tool, tree};
 
 // Pins compose.yaml for each example × profile (it holds no secret value and nothing derived from
 // one, so nothing is redacted), and that no secret leaks into any file outside secrets/.
@@ -265,9 +265,8 @@ fn check_detects_drift_and_writes_nothing() {
         .arg("--out")
         .arg(tmp.path())
         .args(["--check", "--target", "compose"])
-        .output()
-        .expect("runs");
-    assert_eq!(drift.status.code(), Some(1));
+        .ran();
+    drift.code(1);
     let diff = String::from_utf8_lossy(&drift.stdout);
     assert!(
         diff.contains("--- a/compose/compose.yaml")
@@ -282,13 +281,12 @@ fn check_detects_drift_and_writes_nothing() {
 fn verify_names_every_difference() {
     let tmp = tempfile::tempdir().expect("tmp");
     render(&example("starter"), tmp.path(), &["--target", "compose"]);
-    let ok = bin().arg("verify").arg(tmp.path()).output().expect("runs");
-    assert_eq!(ok.status.code(), Some(0));
+    bin().arg("verify").arg(tmp.path()).ran().code(0);
     std::fs::write(tmp.path().join("images.txt"), "tampered\n").expect("modify");
     std::fs::remove_file(tmp.path().join("compose/compose.yaml")).expect("remove");
     std::fs::write(tmp.path().join("compose/extra.yaml"), "x: 1\n").expect("add");
-    let bad = bin().arg("verify").arg(tmp.path()).output().expect("runs");
-    assert_eq!(bad.status.code(), Some(1));
+    let bad = bin().arg("verify").arg(tmp.path()).ran();
+    bad.code(1);
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(out.contains("modified: images.txt"), "{out}");
     assert!(out.contains("missing: compose/compose.yaml"), "{out}");
@@ -337,9 +335,8 @@ fn failed_render_leaves_output_intact() {
         .arg(&out)
         .args(["--target", "compose"])
         .env_remove("MISP_GEN_SECRET_EXT")
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+        .ran();
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("MISP_GEN_SECRET_EXT") && err.contains("secrets/ext"),
@@ -481,9 +478,8 @@ fn secret_env_with_newline_is_refused() {
         .arg("--out")
         .arg(&out)
         .args(["--target", "compose"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+        .ran();
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("spec.yaml:9:10") && err.contains("E500-unit-value"),

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Rng, tree};
+use common::{Rng, Run as _, tree};
 
 /// The binary under test, or `MISP_GEN_BIN` (`.ci/run` points it at the release build, so that
 /// 200 rounds of 1000 services fit its time).
@@ -71,15 +71,7 @@ fn killed_renders_leave_consistent_secrets() {
     for (p, h) in specs.iter().zip(hosts) {
         std::fs::write(p, spec(services, h)).expect("spec");
     }
-    let full = |s: &Path| {
-        bin()
-            .arg("render")
-            .arg(s)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("runs")
-    };
+    let full = |s: &Path| bin().arg("render").arg(s).arg("--out").arg(&out).ran();
     let started = Instant::now();
     let first = full(&specs[0]);
     assert!(
@@ -89,8 +81,7 @@ fn killed_renders_leave_consistent_secrets() {
     );
     // How long a render that re-issues the leaf takes: kill points fall anywhere in it.
     let t = Instant::now();
-    let o = full(&specs[1]);
-    assert!(o.status.success());
+    full(&specs[1]).success();
     let span = u64::try_from(t.elapsed().as_micros().max(1000)).unwrap_or(u64::MAX);
     let ca = std::fs::read(out.join("secrets/tls/ca.key")).expect("ca");
     let pw = std::fs::read(out.join("secrets/pw")).expect("pw");

@@ -533,7 +533,8 @@ fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
     );
     assert_eq!(
         http(port, "GET", "/shared/status.txt", ""),
-        Some((200, "worker 1000 says bonjour\n".to_owned()))
+        Some((200, "worker 1000 says bonjour\n".to_owned())),
+        "GET /shared/status.txt on port {port}: the worker's file through the shared volume"
     );
     let db = p.container("database");
     assert_ne!(
@@ -552,7 +553,12 @@ fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
         row,
         "the data survived"
     );
-    assert!(p.sql("root", &root, "select 1").status.success());
+    let o = p.sql("root", &root, "select 1");
+    assert!(
+        o.status.success(),
+        "mariadb `select 1` as root in {db}: {}",
+        text(&o)
+    );
     let worker = p.container("worker");
     assert_eq!(
         p.exec_ok(&worker, &["cat", "/run/secrets/app/app_token"]),

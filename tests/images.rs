@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{EXAMPLES, PROFILES, bin, example, render, tree};
+use common::{EXAMPLES, PROFILES, Run as _, bin, example, render, tree};
 
 /// A word that is an image reference as misp-gen writes them: registry host (with a `.` or a
 /// port), a path, and a tag or digest.
@@ -209,9 +209,8 @@ fn images_json() {
         .arg("images")
         .arg(example("misp"))
         .args(["--profile", "ha", "--format", "json"])
-        .output()
-        .expect("runs");
-    assert!(o.status.success());
+        .ran();
+    o.success();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let web = v
         .as_array()
@@ -246,9 +245,8 @@ fn policy_violations_as_github_annotations() {
         .arg("validate")
         .arg(&spec)
         .args(["--format", "github"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+        .ran();
+    o.code(1);
     let out = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
     let has = |line: u32, code: &str| {
@@ -284,9 +282,8 @@ fn load_balancer_image_obeys_policy() {
         .arg("--out")
         .arg(tmp.path().join("out"))
         .args(["--target", "compose"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
+        .ran();
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("spec.yaml:11:1:") && err.contains("edge.image"),

@@ -15,22 +15,22 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use common::{bin, repo, secret_values, tool};
+use common::{Ran, Run as _, bin, repo, secret_values, tool};
 
 const EXAMPLES: [&str; 3] = ["misp", "portus", "starter"];
 const PROFILES: [&str; 2] = ["single-node", "ha"];
 const WORKLOADS: [&str; 2] = ["Deployment", "StatefulSet"];
 
 /// Render one spec for the kubernetes target into a fresh directory.
-fn render_into(spec: &Path, profile: Option<&str>, out: &Path) -> std::process::Output {
+fn render_into(spec: &Path, profile: Option<&str>, out: &Path) -> Ran {
     let _ = std::fs::remove_dir_all(out);
-    let mut cmd = assert_cmd::Command::cargo_bin("misp-gen").expect("binary");
+    let mut cmd = bin();
     cmd.arg("render").arg(spec);
     if let Some(p) = profile {
         cmd.args(["--profile", p]);
     }
     cmd.args(["--target", "kubernetes", "--out"]).arg(out);
-    cmd.output().expect("runs")
+    cmd.ran()
 }
 
 /// Every example × profile, rendered once per test run.
@@ -815,7 +815,7 @@ targets:
   kubernetes: { ingress_class: traefik }
 "#;
 
-fn render_text(name: &str, text: &str) -> (tempfile::TempDir, std::process::Output) {
+fn render_text(name: &str, text: &str) -> (tempfile::TempDir, Ran) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let spec = tmp.path().join(format!("{name}.yaml"));
     std::fs::write(&spec, text).expect("write");
@@ -930,7 +930,7 @@ services:
       - { volume: a-b, path: /y }
 ";
     let (tmp, o) = render_text("clash", spec);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("PersistentVolumeClaim name `clash-a-b` is also made from"),

@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{repo, tool};
+use common::{Run as _, repo, tool};
 
 /// The files of `dir` (relative to the repository) whose names end with `suffix`, sorted.
 fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
@@ -163,4 +163,23 @@ fn renderers_repeat_each_other_little() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no total: {said}{}", String::from_utf8_lossy(&o.stderr)));
     assert!(total < 150, "the renderers repeat {total} lines:\n{said}");
+}
+
+// Pins that every assertion on an exit status in the tests says what ran and what it printed:
+// .ci/status_assertions.py finds those that carry no message (a failure would show only
+// `left: Some(0) right: Some(2)`) and lists them.
+#[test]
+fn status_assertions_name_the_command() {
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    let o = Command::new(python)
+        .args([".ci/status_assertions.py", "tests"])
+        .current_dir(repo())
+        .ran();
+    assert!(
+        o.status.success() && o.stdout.is_empty(),
+        "assertions on an exit status with no message (use common::Ran):\n{}",
+        o.said()
+    );
 }

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{EXAMPLES, PROFILES, bin, repo, tool};
+use common::{EXAMPLES, PROFILES, Run as _, bin, repo, tool};
 use misp_gen::diag::{self, Code, Format};
 use misp_gen::validate;
 
@@ -147,16 +147,9 @@ fn examples_pass_the_gate() {
 #[test]
 fn one_question_fails_the_gate_in_every_format() {
     let spec = fixture("one-question");
-    let run = |args: &[&str]| {
-        bin()
-            .arg("validate")
-            .arg(&spec)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| bin().arg("validate").arg(&spec).args(args).ran();
     let o = run(&[]);
-    assert!(o.status.success());
+    o.success();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("warning[W105-no-healthcheck]"), "{err}");
 
@@ -177,9 +170,8 @@ fn one_question_fails_the_gate_in_every_format() {
         .arg(&spec)
         .arg("--out")
         .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+        .ran();
+    o.success();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("one-question.yaml:6:3: warning[W105-no-healthcheck]"),
@@ -188,7 +180,7 @@ fn one_question_fails_the_gate_in_every_format() {
     assert!(dir.path().join("out/SHA256SUMS").is_file());
 
     let o = run(&["--strict", "--format", "json"]);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j.as_array().unwrap().len(), 1);
     assert_eq!(j[0]["code"], "W105-no-healthcheck");
@@ -199,7 +191,7 @@ fn one_question_fails_the_gate_in_every_format() {
     );
 
     let o = run(&["--strict", "--format", "github"]);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with("::warning file="), "{out}");
@@ -209,7 +201,7 @@ fn one_question_fails_the_gate_in_every_format() {
     );
 
     let o = run(&["--strict", "--format", "sarif"]);
-    assert_eq!(o.status.code(), Some(1));
+    o.code(1);
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let results = s["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 1);
@@ -232,13 +224,12 @@ fn formats_carry_the_same_findings() {
             .arg("validate")
             .arg(&spec)
             .args(["--format", format])
-            .output()
-            .unwrap();
-        assert!(o.status.success());
+            .ran();
+        o.success();
         if format == "human" {
-            String::from_utf8(o.stderr).unwrap()
+            String::from_utf8(o.out.stderr).unwrap()
         } else {
-            String::from_utf8(o.stdout).unwrap()
+            String::from_utf8(o.out.stdout).unwrap()
         }
     };
     let human: Vec<(u64, u64, String)> = out("human")
@@ -398,7 +389,7 @@ fn sarif_validates_against_the_schema() {
 fn init_starter_passes_the_gate() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("misp-gen.yaml");
-    assert!(bin().arg("init").arg(&file).status().unwrap().success());
+    bin().arg("init").arg(&file).ran().success();
     for p in PROFILES {
         let o = bin()
             .arg("validate")
@@ -549,14 +540,7 @@ fn pre_commit_hooks_run() {
         ]
     );
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        bin()
-            .arg("init")
-            .current_dir(dir.path())
-            .status()
-            .unwrap()
-            .success()
-    );
+    bin().arg("init").current_dir(dir.path()).ran().success();
     let o = bin()
         .args(["render", "misp-gen.yaml", "--out", "out"])
         .current_dir(dir.path())
@@ -587,12 +571,11 @@ fn pre_commit_hooks_run() {
     }
     // The validate hook fails on an open question.
     std::fs::copy(fixture("one-question"), dir.path().join("misp-gen.yaml")).unwrap();
-    let o = bin()
+    bin()
         .args(["validate", "--deny", "warnings", "misp-gen.yaml"])
         .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+        .ran()
+        .code(1);
 }
 
 /// `(container, accept key)` pairs of the questions a spec asks, settled by a reason or not: what

@@ -18,7 +18,9 @@ use std::process::Command;
 
 use misp_gen::spec::model::Flavor;
 
-use common::{EXAMPLES, PROFILES, assert_no_leak, bin, render, repo, tool, tool_path, tree};
+use common::{
+    EXAMPLES, PROFILES, Run as _, assert_no_leak, bin, render, repo, tool, tool_path, tree,
+};
 
 const FLAVORS: &[&str] = &["quadlet", "podman", "docker"];
 /// Text that systemd, quadlet, podman and docker each could change: specifiers, variables, quotes,
@@ -1114,15 +1116,14 @@ fn podman_flavour_runs_a_real_container() {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("symlink");
     }
     let tar = root.join("rootfs.tar");
-    let o = Command::new("tar")
+    Command::new("tar")
         .arg("-C")
         .arg(&rootfs)
         .arg("-cf")
         .arg(&tar)
         .arg(".")
-        .output()
-        .expect("tar");
-    assert!(o.status.success());
+        .ran()
+        .success();
     let o = Command::new(&podman)
         .arg("import")
         .arg(&tar)
@@ -1172,13 +1173,12 @@ targets:
     // Install as the README says: secrets/ and systemd/files/ under the install dir.
     std::fs::create_dir_all(&install).expect("install dir");
     for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
-        let o = Command::new("cp")
+        Command::new("cp")
             .arg("-r")
             .arg(out.join(from))
             .arg(install.join(to))
-            .output()
-            .expect("cp");
-        assert!(o.status.success());
+            .ran()
+            .success();
     }
     let rundir = root.join("run");
     std::fs::create_dir_all(&rundir).expect("run dir");
@@ -1353,13 +1353,12 @@ fn podman_flavour_runs_the_e2e_stack() {
     // Install as the README says: secrets/ and systemd/files/ under the install dir.
     std::fs::create_dir_all(&install).expect("install dir");
     for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
-        let o = Command::new("cp")
+        Command::new("cp")
             .arg("-r")
             .arg(out.join(from))
             .arg(install.join(to))
-            .output()
-            .expect("cp");
-        assert!(o.status.success());
+            .ran()
+            .success();
     }
     let rundir = root.join("run");
     std::fs::create_dir_all(&rundir).expect("run dir");
@@ -1615,13 +1614,12 @@ fn multiline_value_arrives_on_podman_and_docker() {
         let expected = std::fs::read(out.join("systemd/files/expected")).expect("files/expected");
         assert_eq!(expected, MULTI.as_bytes(), "the files: copy itself");
         std::fs::create_dir_all(&install).expect("install dir");
-        let o = Command::new("cp")
+        Command::new("cp")
             .arg("-r")
             .arg(out.join("systemd/files"))
             .arg(install.join("files"))
-            .output()
-            .expect("cp");
-        assert!(o.status.success());
+            .ran()
+            .success();
         let rundir = root.join("run");
         std::fs::create_dir_all(&rundir).expect("run dir");
         let container = format!("{stack}-app");

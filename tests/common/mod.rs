@@ -3,12 +3,14 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "test helpers fail the test that calls them"
 )]
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 pub const EXAMPLES: &[&str] = &["misp", "portus", "starter"];
 pub const PROFILES: &[&str] = &["single-node", "ha"];
@@ -159,6 +161,81 @@ pub fn skip_dir(cargo_pid: u32) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("skips")
         .join(cargo_pid.to_string())
+}
+
+/// A command that ran: its command line and what it did. Assertions on it ([`Ran::code`],
+/// [`Ran::success`], or any with [`Ran::said`] as the message) print the command and its output,
+/// so a failure says more than `left: Some(0) right: Some(2)` (`.ci/status_assertions.py` finds
+/// the assertions on a status that do not).
+pub struct Ran {
+    pub cmd: String,
+    pub out: Output,
+}
+
+impl Deref for Ran {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        &self.out
+    }
+}
+
+/// What a failure message shows of one stream: its end, where errors and summaries are.
+const SAID_BYTES: usize = 16 * 1024;
+
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() <= SAID_BYTES {
+        return text.into_owned();
+    }
+    let mut cut = text.len() - SAID_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("[{cut} bytes before]…{}", &text[cut..])
+}
+
+impl Ran {
+    /// The command line, the exit status, stderr and stdout, each labelled.
+    pub fn said(&self) -> String {
+        format!(
+            "command: {}\nstatus: {}\nstderr:\n{}\nstdout:\n{}",
+            self.cmd,
+            self.out.status,
+            tail(&self.out.stderr),
+            tail(&self.out.stdout)
+        )
+    }
+
+    /// Assert the command exited with code `n`.
+    #[track_caller]
+    pub fn code(&self, n: i32) -> &Self {
+        assert_eq!(self.out.status.code(), Some(n), "{}", self.said());
+        self
+    }
+
+    /// Assert the command exited with 0.
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert!(self.out.status.success(), "{}", self.said());
+        self
+    }
+}
+
+/// Running a command into a [`Ran`].
+pub trait Run {
+    /// Run to completion, output captured; panics naming the command when it cannot start.
+    fn ran(&mut self) -> Ran;
+}
+
+impl Run for Command {
+    #[track_caller]
+    fn ran(&mut self) -> Ran {
+        let cmd = format!("{self:?}");
+        match self.output() {
+            Ok(out) => Ran { cmd, out },
+            Err(e) => panic!("cannot run {cmd}: {e}"),
+        }
+    }
 }
 
 /// Render `spec` into `out` with extra args; panics with stderr on failure.
