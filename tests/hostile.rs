@@ -1,0 +1,112 @@
+//! Hostile inputs (issue 29, round 2): templates from `--templates`, extra files in a checked
+//! directory, links and FIFOs in the output directory, and `man --out`. Each gets a clear error
+//! with exit 1 or 2, in bounded time and memory, and nothing is written or read that should not be.
+
+#![expect(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::bin;
+
+/// Run `cmd`, killing it after `limit`: a hang fails the test instead of hanging it.
+fn bounded(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs misp-gen");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("output");
+            panic!(
+                "misp-gen ran for more than {limit:?} (killed):\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let ok = Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .expect("mkfifo")
+        .success();
+    assert!(ok, "mkfifo {}", p.display());
+}
+
+const SPEC: &str = r"apiVersion: misp-gen/v1
+name: tx
+secrets:
+  pw: { generate: password }
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    env: { PW: '${secrets.pw}' }
+";
+
+fn spec(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("spec.yaml");
+    std::fs::write(&p, SPEC).expect("spec");
+    p
+}
+
+// A template from `--templates` is code from outside: a loop of 10^10 steps runs out of fuel,
+// 1 GB of output stops at the output bound, a FIFO or `/dev/zero` at a template's name is
+// refused without being read. Each is a clear error naming the template, exit 1 or 2, and the
+// output directory is not created.
+#[test]
+fn templates_are_bounded() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    let cases: &[(&str, &str, i32)] = &[
+        (
+            "loop",
+            "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
+            1,
+        ),
+        (
+            "output",
+            "{% for i in range(10000) %}{{ 'x' * 100000 }}{% endfor %}",
+            1,
+        ),
+        ("fifo", "", 2),
+        ("zero", "", 2),
+        ("large", "", 2),
+    ];
+    for (case, template, code) in cases {
+        let dir = tmp.path().join(case);
+        std::fs::create_dir_all(dir.join("compose")).expect("mkdir");
+        let t = dir.join("compose/compose.yaml.j2");
+        match *case {
+            "fifo" => mkfifo(&t),
+            "zero" => std::os::unix::fs::symlink("/dev/zero", &t).expect("link"),
+            "large" => std::fs::write(&t, "#".repeat(2 << 20)).expect("write"),
+            _ => std::fs::write(&t, template).expect("write"),
+        }
+        let out = tmp.path().join(format!("out-{case}"));
+        let mut c = bin();
+        c.arg("render")
+            .arg(&s)
+            .args(["--target", "compose", "--templates"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out);
+        let o = bounded(c, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(*code), "{case}: {err}");
+        assert!(err.contains("compose/compose.yaml.j2"), "{case}: {err}");
+        assert!(!out.exists(), "{case}: the output directory was created");
+    }
+}
