@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{bin, tree};
 
 /// Run `cmd`, killing it after `limit`: a hang fails the test instead of hanging it.
 fn bounded(mut cmd: Command, limit: Duration) -> Output {
@@ -109,4 +109,61 @@ fn templates_are_bounded() {
         assert!(err.contains("compose/compose.yaml.j2"), "{case}: {err}");
         assert!(!out.exists(), "{case}: the output directory was created");
     }
+}
+
+fn render(spec: &Path, out: &Path, args: &[&str]) -> Output {
+    let mut c = bin();
+    c.arg("render").arg(spec).arg("--out").arg(out).args(args);
+    bounded(c, Duration::from_secs(60))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+// The drift gate: a file added under a directory `render` writes (a compose override the engine
+// merges, an extra systemd unit) is drift for `--check` ("unexpected: PATH", exit 1), in an
+// operator's copy and in a CI checkout without `secrets/` alike, and nothing is written. A file
+// beside the outputs (a README at the top) is not misp-gen's and not compared.
+#[test]
+fn check_reports_files_the_spec_does_not_render() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    let out = tmp.path().join("out");
+    let o = render(&s, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(out.join("README.md"), "notes\n").expect("write");
+    let o = render(&s, &out, &["--check"]);
+    assert!(o.status.success(), "a clean directory: {}", text(&o));
+    std::fs::write(out.join("compose/compose.override.yaml"), "services: {}\n").expect("write");
+    std::fs::write(out.join("systemd/evil.service"), "[Service]\n").expect("write");
+    std::fs::write(out.join("secrets/compose/extra.env"), "X=1\n").expect("write");
+    let expected = [
+        "unexpected: compose/compose.override.yaml",
+        "unexpected: systemd/evil.service",
+        "unexpected: secrets/compose/extra.env",
+    ];
+    let before = tree(&out);
+    let o = render(&s, &out, &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = String::from_utf8_lossy(&o.stdout);
+    for e in expected {
+        assert!(report.contains(e), "{e} not in {report}");
+    }
+    assert!(!report.contains("README"), "{report}");
+    assert_eq!(before, tree(&out), "--check wrote something");
+    // A CI checkout: secrets/ is not there, the rest is checked the same way.
+    std::fs::remove_dir_all(out.join("secrets")).expect("rm");
+    let o = render(&s, &out, &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        report.contains(expected[0]) && report.contains(expected[1]),
+        "{report}"
+    );
+    assert!(!out.join("secrets").exists(), "--check created secrets/");
 }
