@@ -140,8 +140,13 @@ fn tls_hosts(valid: &Valid, s: &Secret) -> Vec<String> {
         .collect()
 }
 
+/// Reads a kept file by its path relative to `secrets/`: its bytes, `None` when absent.
+pub type ReadKept<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, crate::error::Error> + 'a;
+
 /// Load kept secrets from `out/secrets/`, take external ones from the environment, generate the rest.
-/// `env` looks a variable up (the process environment in the binary; a map in tests).
+/// `env` looks a variable up (the process environment in the binary; a map in tests); `read`
+/// reads a kept file by its path relative to `secrets/` (`None`: absent), and is the output
+/// directory's one reader, which follows no link, opens no FIFO and bounds the size.
 ///
 /// # Errors
 /// Diagnostics for external secrets that are missing (exit 1); a message for I/O or generation failures.
@@ -153,6 +158,7 @@ pub fn prepare(
     valid: &Valid,
     out: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    read: &ReadKept<'_>,
 ) -> Result<Secrets, SecretError> {
     let dir = out.join("secrets");
     let mut secrets = Secrets::default();
@@ -160,20 +166,15 @@ pub fn prepare(
     for (name, s) in &valid.spec.secrets {
         let length = usize::try_from(s.length.unwrap_or(DEFAULT_LENGTH)).unwrap_or(32);
         let kept = |file: &str| -> Result<Option<String>, SecretError> {
-            let p = dir.join(file);
-            match std::fs::read(&p) {
-                Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
-                    SecretError::Other(format!(
-                        "{} is not UTF-8 text; remove it to have it generated again",
-                        p.display()
-                    ))
-                }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(SecretError::Other(format!(
-                    "cannot read {}: {e}",
-                    p.display()
-                ))),
-            }
+            let Some(b) = read(file).map_err(SecretError::Refused)? else {
+                return Ok(None);
+            };
+            String::from_utf8(b).map(Some).map_err(|_| {
+                SecretError::Other(format!(
+                    "{} is not UTF-8 text; remove it to have it generated again",
+                    dir.join(file).display()
+                ))
+            })
         };
         let value = if s.external {
             // An empty value is no value: an empty database password would be kept forever.
@@ -316,6 +317,8 @@ pub fn placeholders(valid: &Valid) -> Secrets {
 pub enum SecretError {
     Missing(Vec<Diagnostic>),
     Other(String),
+    /// A kept file that could not be read, or that is not a regular file inside the directory.
+    Refused(crate::error::Error),
 }
 
 #[cfg(test)]

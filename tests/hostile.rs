@@ -167,3 +167,74 @@ fn check_reports_files_the_spec_does_not_render() {
     );
     assert!(!out.join("secrets").exists(), "--check created secrets/");
 }
+
+// A kept secret is read through the output directory's one reader: a link (to `/dev/zero`, to a
+// file outside the directory) or a FIFO at a secret's name is refused with exit 2, in bounded
+// time (a FIFO hung `render` and `--check` while they held the lock), and the outside file's
+// content is never printed or used.
+#[test]
+fn kept_secrets_are_regular_files_inside_the_directory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    let outside = tmp.path().join("outside");
+    std::fs::write(&outside, "outside-content-4711").expect("write");
+    for case in ["fifo", "zero", "outside"] {
+        let out = tmp.path().join(format!("out-{case}"));
+        let o = render(&s, &out, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let pw = out.join("secrets/pw");
+        std::fs::remove_file(&pw).expect("rm");
+        match case {
+            "fifo" => mkfifo(&pw),
+            "zero" => std::os::unix::fs::symlink("/dev/zero", &pw).expect("link"),
+            _ => std::os::unix::fs::symlink(&outside, &pw).expect("link"),
+        }
+        for args in [&[][..], &["--check"][..]] {
+            let o = render(&s, &out, args);
+            assert_eq!(o.status.code(), Some(2), "{case} {args:?}: {}", text(&o));
+            assert!(text(&o).contains("secrets/pw"), "{case}: {}", text(&o));
+            assert!(!text(&o).contains("outside-content"), "{}", text(&o));
+        }
+        let compose = std::fs::read_to_string(out.join("secrets/compose/web.env")).expect("env");
+        assert!(!compose.contains("outside-content"), "{compose}");
+    }
+}
+
+// `man --out DIR` never writes through a link in DIR (it overwrote the file the link named,
+// outside DIR) and is not hung by a FIFO at a page's name: refused with exit 2 before any page
+// is written; a plain DIR gets every page.
+#[test]
+fn man_out_writes_no_link_and_no_fifo() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let man = |dir: &Path| {
+        let mut c = bin();
+        c.args(["man", "--out"]).arg(dir);
+        bounded(c, Duration::from_secs(30))
+    };
+    let plain = tmp.path().join("plain");
+    let o = man(&plain);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(plain.join("misp-gen.1").is_file() && plain.join("misp-gen-render.1").is_file());
+
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "keep me").expect("write");
+    let linked = tmp.path().join("linked");
+    std::fs::create_dir(&linked).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, linked.join("misp-gen-render.1")).expect("link");
+    let o = man(&linked);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
+    assert_eq!(
+        std::fs::read_dir(&linked).expect("dir").count(),
+        1,
+        "a page was written"
+    );
+
+    let fifo = tmp.path().join("fifo");
+    std::fs::create_dir(&fifo).expect("mkdir");
+    mkfifo(&fifo.join("misp-gen.1"));
+    let o = man(&fifo);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a regular file"), "{}", text(&o));
+}
