@@ -166,7 +166,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 ("mode", &v.modes),
             ] {
                 for p in list {
-                    let _ = writeln!(text, "{label}: {p}");
+                    let _ = writeln!(text, "{label}: {}", diag::printable(p));
                 }
             }
             out(stdout, &text)?;

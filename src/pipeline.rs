@@ -117,7 +117,7 @@ fn prepare_secrets(
         secrets::SecretError::Refused(e) => e,
     })?;
     for n in &secrets.notes {
-        let _ = writeln!(std::io::stderr(), "note: {n}");
+        let _ = writeln!(std::io::stderr(), "note: {}", crate::diag::printable(n));
     }
     Ok(secrets)
 }

@@ -238,3 +238,239 @@ fn man_out_writes_no_link_and_no_fifo() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not a regular file"), "{}", text(&o));
 }
+
+/// Pieces of hostile text: line breaks, ESC sequences, bidi overrides, C1 and other controls,
+/// forged workflow commands, a long run.
+const PIECES: &[&str] = &[
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "\u{0}",
+    "\u{1b}[2J",
+    "\u{1b}]0;title\u{7}",
+    "\u{7f}",
+    "\u{85}",
+    "\u{9b}31m",
+    "\u{202e}",
+    "\u{2066}",
+    "\u{2028}",
+    "\u{200f}",
+    "\n::error file=x,line=1::forged",
+    "\n::warning ::forged",
+    "::add-mask::x",
+    "%0A::error ::x",
+    "\\",
+    "\\n",
+    "é",
+    "web",
+    "a",
+    "-",
+    ":",
+    "`",
+    "\"",
+];
+
+/// A hostile string from `rng`: a few pieces, sometimes a long run.
+fn hostile(rng: &mut common::Rng) -> String {
+    let mut s = String::new();
+    for _ in 0..=rng.below(4) {
+        s.push_str(PIECES[rng.below(PIECES.len())]);
+    }
+    if rng.below(8) == 0 {
+        s.push_str(&"x".repeat(300 + rng.below(3000)));
+    }
+    s
+}
+
+/// A YAML double-quoted scalar holding exactly `s`: everything but printable ASCII escaped.
+fn yq(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A spec whose names, keys and values are hostile text, in the places that reach diagnostics:
+/// unknown keys, service names, references, image references, env names.
+fn hostile_spec(rng: &mut common::Rng) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("apiVersion: misp-gen/v1\nname: fz\nservices:\n");
+    for i in 0..=rng.below(3) {
+        let name = if rng.below(2) == 0 {
+            hostile(rng)
+        } else {
+            format!("svc{i}")
+        };
+        let image = if rng.below(2) == 0 {
+            format!("nginx:{}", hostile(rng))
+        } else {
+            "docker.io/library/nginx:1.27.3".to_owned()
+        };
+        let _ = writeln!(s, "  {}:\n    image: {}", yq(&name), yq(&image));
+        if rng.below(2) == 0 {
+            let _ = writeln!(s, "    depends_on: [{}]", yq(&hostile(rng)));
+        }
+        if rng.below(2) == 0 {
+            let _ = writeln!(
+                s,
+                "    env: {{ {}: {} }}",
+                yq(&hostile(rng)),
+                yq(&hostile(rng))
+            );
+        }
+        if rng.below(3) == 0 {
+            let _ = writeln!(s, "    {}: 1", yq(&hostile(rng)));
+        }
+    }
+    if rng.below(3) == 0 {
+        let _ = writeln!(s, "{}: 1", yq(&hostile(rng)));
+    }
+    s
+}
+
+/// Control characters (other than the line feeds that end lines) and bidi overrides in `text`.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| {
+            (c.is_control() && *c != '\n')
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
+
+// Generated hostile names and values (line breaks, ESC, bidi, C1, long strings, `::error`
+// payloads) through `validate` in every format: the human format is one header line per
+// diagnostic and nothing but the lines it writes (excerpt, caret, help, summary); github is
+// exactly one `::error`/`::warning` line per diagnostic and no other line starting with `::`;
+// neither holds a raw control character; JSON and SARIF parse, with one entry per diagnostic.
+// The seed (MISP_GEN_FUZZ_SEED to replay one) is printed with every failure.
+#[test]
+fn diagnostics_printer_fuzz() {
+    let base: u64 = std::env::var("MISP_GEN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let runs = if std::env::var_os("MISP_GEN_FUZZ_SEED").is_some() {
+        1
+    } else {
+        24
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    for run in 0..runs {
+        let seed = base.wrapping_add(run);
+        let mut rng = common::Rng(seed | 1);
+        // Sometimes the file name itself is hostile.
+        let file = if rng.below(3) == 0 {
+            format!("s{}.yaml", hostile(&mut rng).replace(['/', '\0'], "_"))
+        } else {
+            "spec.yaml".to_owned()
+        };
+        let text = hostile_spec(&mut rng);
+        std::fs::write(tmp.path().join(&file), &text).expect("spec");
+        let validate = |format: &str| {
+            let mut c = bin();
+            c.current_dir(tmp.path())
+                .args(["validate", "--format", format, "--"])
+                .arg(&file);
+            bounded(c, Duration::from_secs(60))
+        };
+        let ctx = |what: &str| format!("seed {seed} (MISP_GEN_FUZZ_SEED={seed}), {what}:\n{text}");
+
+        let json = validate("json");
+        let list: serde_json::Value = serde_json::from_slice(&json.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}", ctx("json does not parse")));
+        let n = list.as_array().map_or(0, Vec::len);
+        let with_help = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("help").is_some())
+            .count();
+
+        let sarif = validate("sarif");
+        let log: serde_json::Value = serde_json::from_slice(&sarif.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}", ctx("sarif does not parse")));
+        let results = log["runs"][0]["results"].as_array().map_or(0, Vec::len);
+        assert_eq!(results, n, "{}", ctx("sarif results"));
+
+        let gh = validate("github");
+        let gh_text = String::from_utf8_lossy(&gh.stdout).into_owned();
+        assert!(
+            raw_controls(&gh_text).is_empty(),
+            "{}: {:?}",
+            ctx("raw control characters in github output"),
+            raw_controls(&gh_text)
+        );
+        assert_eq!(
+            gh_text.lines().count(),
+            n,
+            "{}\n{gh_text}",
+            ctx("github lines")
+        );
+        for l in gh_text.lines() {
+            assert!(
+                l.starts_with("::error file=") || l.starts_with("::warning file="),
+                "{}\n{l}",
+                ctx("a github line misp-gen does not write")
+            );
+        }
+
+        let human = validate("human");
+        let h = String::from_utf8_lossy(&human.stderr).into_owned();
+        assert!(
+            raw_controls(&h).is_empty(),
+            "{}: {:?}",
+            ctx("raw control characters in human output"),
+            raw_controls(&h)
+        );
+        check_human(&h, &file, n, with_help, &ctx);
+    }
+}
+
+/// The human format of `n` diagnostics of `file` (`with_help` of them with help): one header
+/// line each (up to the limit), and no line but those the format writes.
+fn check_human(h: &str, file: &str, n: usize, with_help: usize, ctx: &dyn Fn(&str) -> String) {
+    let shown = misp_gen::diag::printable(file).into_owned();
+    let mut headers = 0;
+    let mut helps = 0;
+    for l in h.lines() {
+        let gutter = l.split_once(" | ").map(|(g, _)| g.trim());
+        if l.starts_with(&format!("{shown}:"))
+            && (l.contains(": error[") || l.contains(": warning["))
+        {
+            headers += 1;
+        } else if l.starts_with("  = help: ") {
+            helps += 1;
+        } else if !(l.trim_end().ends_with('|')
+            || gutter.is_some_and(|g| g.is_empty() || g.bytes().all(|b| b.is_ascii_digit()))
+            || l.starts_with("and ")
+            || l.ends_with(" error")
+            || l.ends_with(" errors")
+            || l.ends_with(" warning")
+            || l.ends_with(" warnings"))
+        {
+            panic!(
+                "{}\n{l:?}\n{h}",
+                ctx("a human line misp-gen does not write")
+            );
+        }
+    }
+    assert_eq!(
+        headers,
+        n.min(misp_gen::diag::MAX_HUMAN),
+        "{}\n{h}",
+        ctx("human diagnostics")
+    );
+    assert!(helps <= with_help, "{}\n{h}", ctx("human help lines"));
+}

@@ -220,7 +220,11 @@ pub fn check(out: &Path, files: &FileSet, with_secrets: bool) -> Result<String, 
             && (!is_secret_path(rel) || is_derived_secret(rel))
             && matches!(entry(out, rel)?, Entry::File(_))
         {
-            let _ = writeln!(report, "stale: {rel} (render would remove it)");
+            let _ = writeln!(
+                report,
+                "stale: {} (render would remove it)",
+                crate::diag::printable(rel)
+            );
             stale.insert(rel.clone());
         }
     }
