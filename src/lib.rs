@@ -7,6 +7,7 @@ pub mod diag;
 pub mod domain;
 pub mod error;
 pub mod fileset;
+pub mod host;
 pub mod image;
 pub mod init;
 pub mod output;
@@ -250,6 +251,16 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
     let say = |s: &str| {
         let _ = writeln!(std::io::stderr(), "{s}");
     };
+    // Every host from the command line through the one host parser, before any work.
+    let location = |flag: &str, v: &str| {
+        image::check_mirror(v).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+    };
+    if let Some(m) = &args.registry_mirror {
+        location("--registry-mirror", m)?;
+    }
+    if let Some(cli::BundleAction::Push { registry, .. }) = &args.action {
+        location("--registry", registry)?;
+    }
     match args.action {
         None => {
             let (Some(spec), Some(out)) = (args.spec, args.out) else {

@@ -183,17 +183,36 @@ pub fn prepare(
                 (Some(v), _) | (None, Some(v)) => Value::Text(v),
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
+                    let var = env_name(name);
+                    // `env` has no word for a value that is set but not text; the process
+                    // environment is asked only to say so (its value is never taken or shown).
+                    let not_utf8 = std::env::var_os(&var).is_some_and(|v| v.to_str().is_none());
+                    let (message, help) = if not_utf8 {
+                        (
+                            format!(
+                                "external secret `{name}`: the environment variable {var} is set but not UTF-8 text"
+                            ),
+                            format!(
+                                "set {var} to the value as UTF-8 text, or write it to {}",
+                                dir.join(name).display()
+                            ),
+                        )
+                    } else {
+                        (
+                            format!("external secret `{name}` has no value (or an empty one)"),
+                            format!(
+                                "set the environment variable {var} or write the value to {}",
+                                dir.join(name).display()
+                            ),
+                        )
+                    };
                     missing.push(Diagnostic {
                         file: valid.doc.file.clone(),
                         pos: valid.doc.key_pos(&p),
                         pointer: p,
                         code: Code::SecretSource,
-                        message: format!("external secret `{name}` has no value (or an empty one)"),
-                        help: Some(format!(
-                            "set the environment variable {} or write the value to {}",
-                            env_name(name),
-                            dir.join(name).display()
-                        )),
+                        message,
+                        help: Some(help),
                     });
                     continue;
                 }

@@ -474,3 +474,110 @@ fn check_human(h: &str, file: &str, n: usize, with_help: usize, ctx: &dyn Fn(&st
     );
     assert!(helps <= with_help, "{}\n{h}", ctx("human help lines"));
 }
+
+// Every host misp-gen takes goes through one parser: `--registry-mirror` (render, images,
+// bundle), `bundle push --registry`, the spec's image registries, `images.mirror` and
+// `policy.registries` refuse `host#x`, `evil?x.com`, `a_b.example`, a port out of range or
+// missing, `a..example`, `-bad`; the command line ones with exit 2 before any work, without
+// repeating the value, the spec ones as E315 at their line (exit 1).
+#[test]
+fn invalid_registry_hosts_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    let bad = [
+        "host#x.example",
+        "evil?x.com",
+        "a_b.example",
+        "a.example:99999",
+        "a.example:",
+        "a..example",
+        "-bad.example",
+    ];
+    for host in bad {
+        let mirror = format!("--registry-mirror={host}");
+        let registry = format!("--registry={host}");
+        let runs: [Vec<&str>; 4] = [
+            vec!["render", "SPEC", "--out", "OUT", &mirror],
+            vec!["images", "SPEC", &mirror],
+            vec!["bundle", "SPEC", "--out", "OUT/b.tar", &mirror],
+            vec!["bundle", "push", "OUT/none.tar", &registry],
+        ];
+        for args in runs {
+            let out = tmp.path().join("out");
+            let mut c = bin();
+            for a in &args {
+                match *a {
+                    "SPEC" => c.arg(&s),
+                    "OUT" => c.arg(&out),
+                    "OUT/b.tar" => c.arg(out.join("b.tar")),
+                    "OUT/none.tar" => c.arg(out.join("none.tar")),
+                    a => c.arg(a),
+                };
+            }
+            let o = bounded(c, Duration::from_secs(60));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{host} {args:?}: {}", text(&o));
+            assert!(err.contains("--registry"), "{host} {args:?}: {err}");
+            assert!(
+                !err.contains(host),
+                "{host} {args:?} repeated the value: {err}"
+            );
+            assert!(!out.exists(), "{host} {args:?} wrote {}", out.display());
+        }
+        for (key, yaml) in [
+            ("image", format!("{SPEC}  api:\n    image: {host}/a/b:1\n")),
+            (
+                "mirror",
+                format!("{SPEC}images: {{ mirror: '{host}/hub' }}\n"),
+            ),
+            (
+                "policy",
+                format!("{SPEC}policy: {{ registries: ['{host}/misp'] }}\n"),
+            ),
+        ] {
+            let p = tmp.path().join("bad.yaml");
+            std::fs::write(&p, yaml).expect("spec");
+            let mut c = bin();
+            c.args(["validate", "--format", "json"]).arg(&p);
+            let o = bounded(c, Duration::from_secs(60));
+            assert_eq!(o.status.code(), Some(1), "{host} {key}: {}", text(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stdout).contains("E315-image-syntax"),
+                "{host} {key}: {}",
+                text(&o)
+            );
+        }
+    }
+}
+
+// An external secret whose environment variable is set but not UTF-8 is reported as such,
+// not as "has no value" (which sent users looking for a variable they had set).
+#[test]
+fn a_non_utf8_external_secret_is_named_so() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = tmp.path().join("ext.yaml");
+    std::fs::write(
+        &p,
+        SPEC.replace("pw: { generate: password }", "pw: { external: true }"),
+    )
+    .expect("spec");
+    let mut c = bin();
+    c.arg("render")
+        .arg(&p)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .env(
+            "MISP_GEN_SECRET_PW",
+            std::ffi::OsStr::from_bytes(b"se\xffcret"),
+        );
+    let o = bounded(c, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("MISP_GEN_SECRET_PW is set but not UTF-8"),
+        "{err}"
+    );
+    assert!(!err.contains("has no value"), "{err}");
+    assert!(!tmp.path().join("out").exists());
+}
