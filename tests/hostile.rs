@@ -581,3 +581,31 @@ fn a_non_utf8_external_secret_is_named_so() {
     assert!(!err.contains("has no value"), "{err}");
     assert!(!tmp.path().join("out").exists());
 }
+
+// What `--check` prints of a changed file comes from the directory, not from misp-gen: a line
+// holding ESC or a CR is printed escaped, so a committed file cannot drive the terminal or
+// forge a line in a CI log; unchanged lines are printed as they are.
+#[test]
+fn check_diffs_print_no_raw_control_characters() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    let out = tmp.path().join("out");
+    let o = render(&s, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let compose = out.join("compose/compose.yaml");
+    let mut body = std::fs::read_to_string(&compose).expect("compose");
+    body.push_str("x: \u{1b}[2J\r::error ::forged\u{202e}\n");
+    std::fs::write(&compose, body).expect("write");
+    let o = render(&s, &out, &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !report
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{report:?}"
+    );
+    assert!(report.contains("-x: \\u{1b}[2J\\r"), "{report}");
+    assert!(!report.lines().any(|l| l.starts_with("::")), "{report}");
+    assert!(report.contains("--- a/compose/compose.yaml"), "{report}");
+}

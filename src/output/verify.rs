@@ -201,13 +201,23 @@ pub fn check(out: &Path, files: &FileSet, with_secrets: bool) -> Result<String, 
         }
         let new_text = String::from_utf8_lossy(&f.bytes);
         let diff = similar::TextDiff::from_lines(old_text.as_str(), new_text.as_ref());
-        report.push_str(
-            &diff
-                .unified_diff()
-                .context_radius(3)
-                .header(&format!("a/{rel}"), &format!("b/{rel}"))
-                .to_string(),
-        );
+        let diff = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{rel}"), &format!("b/{rel}"))
+            .to_string();
+        // The old side is whatever the directory holds: a line with a control character (ESC,
+        // a CR that would let it pass for another) is shown escaped; the others as they are.
+        for line in diff.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').unwrap_or(line);
+            let escaped = crate::diag::printable(body);
+            if escaped.replace("\\\\", "\\") == body {
+                report.push_str(line);
+            } else {
+                report.push_str(&escaped);
+                report.push('\n');
+            }
+        }
     }
     let previous_secrets = if with_secrets {
         read_manifest(out, SECRET_SUMS, "secrets/")?.unwrap_or_default()
