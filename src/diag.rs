@@ -386,15 +386,15 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
         Format::Github => {
             let mut out = String::new();
             for d in diags {
-                let mut msg = format!("{}: {}", d.code.as_str(), d.message);
+                let mut msg = format!("{}: {}", d.code.as_str(), printable(&d.message));
                 if let Some(h) = &d.help {
-                    let _ = write!(msg, " (help: {h})");
+                    let _ = write!(msg, " (help: {})", printable(h));
                 }
                 let _ = writeln!(
                     out,
                     "::{} file={},line={},col={},title={}::{}",
                     d.severity(),
-                    gh_escape_prop(&d.file),
+                    gh_escape_prop(&printable(&d.file)),
                     d.pos.line,
                     d.pos.col,
                     gh_escape_prop(d.code.as_str()),
@@ -425,9 +425,10 @@ fn sarif(diags: &[Diagnostic]) -> String {
     let results: Vec<serde_json::Value> = diags
         .iter()
         .map(|d| {
-            let mut text = d.message.clone();
+            // SARIF is JSON, but its texts are shown as they are by the viewers that read it.
+            let mut text = printable(&d.message).into_owned();
             if let Some(h) = &d.help {
-                let _ = write!(text, " (help: {h})");
+                let _ = write!(text, " (help: {})", printable(h));
             }
             serde_json::json!({
                 "ruleId": d.code.as_str(),
@@ -439,7 +440,7 @@ fn sarif(diags: &[Diagnostic]) -> String {
                         "artifactLocation": { "uri": uri(&d.file) },
                         "region": { "startLine": d.pos.line.max(1), "startColumn": d.pos.col.max(1) },
                     },
-                    "logicalLocations": [{ "fullyQualifiedName": d.pointer, "kind": "object" }],
+                    "logicalLocations": [{ "fullyQualifiedName": printable(&d.pointer), "kind": "object" }],
                 }],
             })
         })
@@ -476,16 +477,18 @@ fn uri(file: &str) -> String {
     out
 }
 
+/// One diagnostic in the human format. Every text from the input (file name, message, help, the
+/// source line) goes through [`printable`] here, the one place: a message site never escapes.
 fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
     let _ = writeln!(
         out,
         "{}:{}:{}: {}[{}]: {}",
-        d.file,
+        printable(&d.file),
         d.pos.line,
         d.pos.col,
         d.severity(),
         d.code.as_str(),
-        d.message
+        printable(&d.message)
     );
     if let Some(line) = line {
         let gutter = d.pos.line.to_string();
@@ -498,14 +501,23 @@ fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
         } else {
             col.saturating_sub(MAX_EXCERPT / 2).min(len - MAX_EXCERPT)
         };
-        // Tabs would shift the caret; show them as single spaces.
-        let mut shown: String = line
-            .chars()
-            .skip(start)
-            .take(MAX_EXCERPT)
-            .map(|c| if c == '\t' { ' ' } else { c })
-            .collect();
-        let mut caret_at = col.saturating_sub(start);
+        // Tabs would shift the caret; show them as single spaces. Every other character is shown
+        // as `printable` writes it, and the caret moves by the width of what is shown.
+        let mut shown = String::new();
+        let mut caret_at = 0;
+        let mut buf = [0u8; 4];
+        let mut taken = 0;
+        for c in line.chars().skip(start).take(MAX_EXCERPT) {
+            let c = if c == '\t' { ' ' } else { c };
+            let piece = printable(c.encode_utf8(&mut buf));
+            if start + taken < col {
+                caret_at += piece.chars().count();
+            }
+            taken += 1;
+            shown.push_str(&piece);
+        }
+        // A column past what is shown (the end of the line) keeps its distance.
+        caret_at += col.saturating_sub(start + taken);
         if start > 0 {
             shown.insert(0, '…');
             caret_at += 1;
@@ -518,7 +530,7 @@ fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
         let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_at));
     }
     if let Some(h) = &d.help {
-        let _ = writeln!(out, "  = help: {h}");
+        let _ = writeln!(out, "  = help: {}", printable(h));
     }
 }
 
@@ -648,6 +660,43 @@ mod tests {
         );
         assert_eq!(printable("C:\\x"), "C:\\\\x");
         assert!(!printable("x\u{2028}y").contains('\u{2028}'));
+    }
+
+    // Every format but JSON writes text from the input through `printable`, at the printer: a
+    // message, help, file name or source line with a line break or ESC cannot forge a workflow
+    // command or reach the terminal, and the caret still points under the character it names.
+    #[test]
+    fn printers_escape_text_from_the_input() {
+        let d = Diagnostic {
+            file: "a\u{1b}[1m.yaml".into(),
+            pos: Pos { line: 1, col: 4 },
+            pointer: "/x\u{1b}".into(),
+            code: Code::SchemaUnknownField,
+            message: "unknown field `\u{1b}[2J\n::error ::forged`".into(),
+            help: Some("\r\n::warning ::forged\u{202e}".into()),
+        };
+        let sources =
+            std::collections::BTreeMap::from([(d.file.clone(), "\u{1b}b: 1\n".to_owned())]);
+        for format in [Format::Human, Format::Github, Format::Sarif] {
+            let text = format_all(std::slice::from_ref(&d), format, &sources);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+                "{format:?}: {text:?}"
+            );
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.starts_with("::error ::") || l.starts_with("::warning ::")),
+                "{format:?}: {text}"
+            );
+        }
+        let human = format_all(std::slice::from_ref(&d), Format::Human, &sources);
+        let lines: Vec<&str> = human.lines().collect();
+        assert_eq!(lines[2], "1 | \\u{1b}b: 1", "{human}");
+        // Column 4 is the space after `\u{1b}b:`, which shows as 8 characters.
+        assert_eq!(lines[3], "  |         ^", "{human}");
     }
 
     // Pins that a swapped pair counts as one edit, so `imgae` suggests `image`.

@@ -74,6 +74,7 @@ impl ImageRef {
         } else {
             "docker.io".to_owned()
         };
+        crate::host::check_host(&registry).map_err(|e| format!("the registry: {e}"))?;
         for p in &parts {
             let ok = !p.is_empty()
                 && p.chars().all(|c| {
@@ -169,6 +170,7 @@ pub fn check_mirror(m: &str) -> Result<(), String> {
     if m.contains('@') {
         return Err("a mirror holds no credentials; give them to the container engine (docker login, podman login, an imagePullSecret)".into());
     }
+    crate::host::check_location(m)?;
     let probe = format!("{}/x:1", m.trim_end_matches('/'));
     let r = ImageRef::parse(&probe)
         .map_err(|_| "a mirror is HOST[:PORT][/PATH] with lowercase path parts".to_owned())?;

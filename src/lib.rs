@@ -7,6 +7,7 @@ pub mod diag;
 pub mod domain;
 pub mod error;
 pub mod fileset;
+pub mod host;
 pub mod image;
 pub mod init;
 pub mod output;
@@ -166,7 +167,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 ("mode", &v.modes),
             ] {
                 for p in list {
-                    let _ = writeln!(text, "{label}: {p}");
+                    let _ = writeln!(text, "{label}: {}", diag::printable(p));
                 }
             }
             out(stdout, &text)?;
@@ -215,12 +216,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 .write_all(&buf)
                 .map_err(|e| Error::Io("cannot write to standard output".into(), e))
         }
-        Command::Man { out: Some(dir) } => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
-            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
-                .map_err(|e| Error::Io(format!("cannot write the pages into {}", dir.display()), e))
-        }
+        Command::Man { out: Some(dir) } => write_man_pages(&dir),
         Command::Man { out: None } => {
             let mut buf = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
@@ -255,6 +251,16 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
     let say = |s: &str| {
         let _ = writeln!(std::io::stderr(), "{s}");
     };
+    // Every host from the command line through the one host parser, before any work.
+    let location = |flag: &str, v: &str| {
+        image::check_mirror(v).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+    };
+    if let Some(m) = &args.registry_mirror {
+        location("--registry-mirror", m)?;
+    }
+    if let Some(cli::BundleAction::Push { registry, .. }) = &args.action {
+        location("--registry", registry)?;
+    }
     match args.action {
         None => {
             let (Some(spec), Some(out)) = (args.spec, args.out) else {
@@ -329,6 +335,57 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `man --out DIR`: every page rendered in memory, every name in `DIR` checked (a link is never
+/// written through, a FIFO or a directory is not a page), then each page written atomically, so
+/// a refusal leaves `DIR` as it was and a reader never sees half a page.
+fn write_man_pages(dir: &std::path::Path) -> Result<(), Error> {
+    fn pages(cmd: clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+            pages(sub, out)?;
+        }
+        let man = clap_mangen::Man::new(cmd);
+        let mut buf = Vec::new();
+        man.render(&mut buf)
+            .map_err(|e| Error::Io("cannot render the manual pages".into(), e))?;
+        out.push((man.get_filename(), buf));
+        Ok(())
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut all = Vec::new();
+    pages(cmd, &mut all)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+    for (name, _) in &all {
+        let p = dir.join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => {
+                let what = if m.file_type().is_symlink() {
+                    "a symbolic link; misp-gen never writes through one"
+                } else {
+                    "not a regular file"
+                };
+                return Err(Error::Io(
+                    format!(
+                        "{} is {what}: remove it, or choose another --out",
+                        p.display()
+                    ),
+                    std::io::Error::other("refused"),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(format!("cannot read {}", p.display()), e)),
+        }
+    }
+    for (name, bytes) in &all {
+        let p = dir.join(name);
+        output::write_atomic(&p, bytes, Some(0o644))
+            .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))?;
+    }
+    Ok(())
 }
 
 fn images_json(used: &std::collections::BTreeMap<String, Vec<String>>) -> Result<String, Error> {

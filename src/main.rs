@@ -23,7 +23,12 @@ fn main() -> ExitCode {
                     let _ = stderr.write_all(text.as_bytes());
                 }
                 other => {
-                    let _ = writeln!(stderr, "error: {other}");
+                    // The message may quote the input (a path, a value): one escaped line.
+                    let _ = writeln!(
+                        stderr,
+                        "error: {}",
+                        misp_gen::diag::printable(&other.to_string())
+                    );
                     if let misp_gen::Error::Io(_, src) = other {
                         let _ = src;
                     }

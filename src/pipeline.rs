@@ -104,7 +104,8 @@ fn prepare_secrets(
     dir: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<secrets::Secrets, Error> {
-    let secrets = secrets::prepare(valid, dir, env).map_err(|e| match e {
+    let read = |rel: &str| output::read_entry(dir, &format!("{}/{rel}", output::SECRETS_DIR));
+    let secrets = secrets::prepare(valid, dir, env, &read).map_err(|e| match e {
         secrets::SecretError::Missing(diags) => Error::Invalid(validate::Invalid {
             diags,
             sources: std::collections::BTreeMap::from([(
@@ -113,9 +114,10 @@ fn prepare_secrets(
             )]),
         }),
         secrets::SecretError::Other(m) => Error::Failed(m),
+        secrets::SecretError::Refused(e) => e,
     })?;
     for n in &secrets.notes {
-        let _ = writeln!(std::io::stderr(), "note: {n}");
+        let _ = writeln!(std::io::stderr(), "note: {}", crate::diag::printable(n));
     }
     Ok(secrets)
 }

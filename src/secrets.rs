@@ -140,8 +140,13 @@ fn tls_hosts(valid: &Valid, s: &Secret) -> Vec<String> {
         .collect()
 }
 
+/// Reads a kept file by its path relative to `secrets/`: its bytes, `None` when absent.
+pub type ReadKept<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, crate::error::Error> + 'a;
+
 /// Load kept secrets from `out/secrets/`, take external ones from the environment, generate the rest.
-/// `env` looks a variable up (the process environment in the binary; a map in tests).
+/// `env` looks a variable up (the process environment in the binary; a map in tests); `read`
+/// reads a kept file by its path relative to `secrets/` (`None`: absent), and is the output
+/// directory's one reader, which follows no link, opens no FIFO and bounds the size.
 ///
 /// # Errors
 /// Diagnostics for external secrets that are missing (exit 1); a message for I/O or generation failures.
@@ -153,6 +158,7 @@ pub fn prepare(
     valid: &Valid,
     out: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    read: &ReadKept<'_>,
 ) -> Result<Secrets, SecretError> {
     let dir = out.join("secrets");
     let mut secrets = Secrets::default();
@@ -160,20 +166,15 @@ pub fn prepare(
     for (name, s) in &valid.spec.secrets {
         let length = usize::try_from(s.length.unwrap_or(DEFAULT_LENGTH)).unwrap_or(32);
         let kept = |file: &str| -> Result<Option<String>, SecretError> {
-            let p = dir.join(file);
-            match std::fs::read(&p) {
-                Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
-                    SecretError::Other(format!(
-                        "{} is not UTF-8 text; remove it to have it generated again",
-                        p.display()
-                    ))
-                }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(SecretError::Other(format!(
-                    "cannot read {}: {e}",
-                    p.display()
-                ))),
-            }
+            let Some(b) = read(file).map_err(SecretError::Refused)? else {
+                return Ok(None);
+            };
+            String::from_utf8(b).map(Some).map_err(|_| {
+                SecretError::Other(format!(
+                    "{} is not UTF-8 text; remove it to have it generated again",
+                    dir.join(file).display()
+                ))
+            })
         };
         let value = if s.external {
             // An empty value is no value: an empty database password would be kept forever.
@@ -182,17 +183,36 @@ pub fn prepare(
                 (Some(v), _) | (None, Some(v)) => Value::Text(v),
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
+                    let var = env_name(name);
+                    // `env` has no word for a value that is set but not text; the process
+                    // environment is asked only to say so (its value is never taken or shown).
+                    let not_utf8 = std::env::var_os(&var).is_some_and(|v| v.to_str().is_none());
+                    let (message, help) = if not_utf8 {
+                        (
+                            format!(
+                                "external secret `{name}`: the environment variable {var} is set but not UTF-8 text"
+                            ),
+                            format!(
+                                "set {var} to the value as UTF-8 text, or write it to {}",
+                                dir.join(name).display()
+                            ),
+                        )
+                    } else {
+                        (
+                            format!("external secret `{name}` has no value (or an empty one)"),
+                            format!(
+                                "set the environment variable {var} or write the value to {}",
+                                dir.join(name).display()
+                            ),
+                        )
+                    };
                     missing.push(Diagnostic {
                         file: valid.doc.file.clone(),
                         pos: valid.doc.key_pos(&p),
                         pointer: p,
                         code: Code::SecretSource,
-                        message: format!("external secret `{name}` has no value (or an empty one)"),
-                        help: Some(format!(
-                            "set the environment variable {} or write the value to {}",
-                            env_name(name),
-                            dir.join(name).display()
-                        )),
+                        message,
+                        help: Some(help),
                     });
                     continue;
                 }
@@ -316,6 +336,8 @@ pub fn placeholders(valid: &Valid) -> Secrets {
 pub enum SecretError {
     Missing(Vec<Diagnostic>),
     Other(String),
+    /// A kept file that could not be read, or that is not a regular file inside the directory.
+    Refused(crate::error::Error),
 }
 
 #[cfg(test)]

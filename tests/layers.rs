@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // foundations: no knowledge of the pipeline
     &["diag"],
+    &["host"],
     &["error", "units", "image", "placeholder"],
     &["spec"],
     &["shell", "pki"],

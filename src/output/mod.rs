@@ -230,11 +230,30 @@ pub fn read_entry(dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
             dir.join(rel).display(),
             m.len()
         ))),
-        Entry::File(_) => {
+        Entry::File(m) => {
+            use std::io::Read as _;
+            use std::os::unix::fs::MetadataExt as _;
             let p = dir.join(rel);
-            std::fs::read(&p)
-                .map(Some)
-                .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+            let io = |e| Error::Io(format!("cannot read {}", p.display()), e);
+            let file = std::fs::File::open(&p).map_err(io)?;
+            // What was opened is what was looked at: not a link or a FIFO swapped in since.
+            let opened = file.metadata().map_err(io)?;
+            if !opened.is_file() || (opened.dev(), opened.ino()) != (m.dev(), m.ino()) {
+                return Err(refused(format!(
+                    "{} changed while misp-gen read it; nothing else may write into the output directory during a render",
+                    p.display()
+                )));
+            }
+            let mut buf = Vec::new();
+            file.take(MAX_READ + 1).read_to_end(&mut buf).map_err(io)?;
+            if buf.len() as u64 > MAX_READ {
+                return Err(refused(format!(
+                    "{} grew past {} bytes while misp-gen read it",
+                    p.display(),
+                    MAX_READ
+                )));
+            }
+            Ok(Some(buf))
         }
     }
 }

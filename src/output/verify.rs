@@ -201,26 +201,84 @@ pub fn check(out: &Path, files: &FileSet, with_secrets: bool) -> Result<String, 
         }
         let new_text = String::from_utf8_lossy(&f.bytes);
         let diff = similar::TextDiff::from_lines(old_text.as_str(), new_text.as_ref());
-        report.push_str(
-            &diff
-                .unified_diff()
-                .context_radius(3)
-                .header(&format!("a/{rel}"), &format!("b/{rel}"))
-                .to_string(),
-        );
+        let diff = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{rel}"), &format!("b/{rel}"))
+            .to_string();
+        // The old side is whatever the directory holds: a line with a control character (ESC,
+        // a CR that would let it pass for another) is shown escaped; the others as they are.
+        for line in diff.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').unwrap_or(line);
+            let escaped = crate::diag::printable(body);
+            if escaped.replace("\\\\", "\\") == body {
+                report.push_str(line);
+            } else {
+                report.push_str(&escaped);
+                report.push('\n');
+            }
+        }
     }
     let previous_secrets = if with_secrets {
         read_manifest(out, SECRET_SUMS, "secrets/")?.unwrap_or_default()
     } else {
         BTreeMap::new()
     };
+    let mut stale = BTreeSet::new();
     for rel in previous.keys().chain(previous_secrets.keys()) {
         if !files.contains_key(rel)
             && (!is_secret_path(rel) || is_derived_secret(rel))
             && matches!(entry(out, rel)?, Entry::File(_))
         {
-            let _ = writeln!(report, "stale: {rel} (render would remove it)");
+            let _ = writeln!(
+                report,
+                "stale: {} (render would remove it)",
+                crate::diag::printable(rel)
+            );
+            stale.insert(rel.clone());
+        }
+    }
+    let owned = with_manifests(files);
+    for rel in extras(out, files, with_secrets)? {
+        if !owned.contains_key(&rel) && !stale.contains(&rel) {
+            let _ = writeln!(
+                report,
+                "unexpected: {} (the spec does not render it)",
+                crate::diag::printable(&rel)
+            );
         }
     }
     Ok(report)
+}
+
+/// What `--check` compares beyond the rendered files: everything under each directory it
+/// renders into (`compose/`, `kubernetes/`, `systemd/`, and with `secrets/` present their
+/// derived counterparts `secrets/compose/`…), so that a file added there (an extra unit, a
+/// `compose.override.yaml` the engine would merge) is drift and not a way around the gate. The
+/// kept values under `secrets/` are not compared: they stay when the spec stops using them. The
+/// paths found, sorted; links and other non-regular entries are listed, never followed.
+fn extras(out: &Path, files: &FileSet, with_secrets: bool) -> Result<BTreeSet<String>, Error> {
+    let mut dirs = BTreeSet::new();
+    for rel in files.keys() {
+        let parts: Vec<&str> = rel.split('/').collect();
+        match parts.as_slice() {
+            [SECRETS_DIR, target, _, ..] if with_secrets && is_derived_secret(rel) => {
+                dirs.insert(format!("{SECRETS_DIR}/{target}"));
+            }
+            [target, _, ..] if *target != SECRETS_DIR => {
+                dirs.insert((*target).to_owned());
+            }
+            _ => {}
+        }
+    }
+    let mut found = BTreeSet::new();
+    for d in dirs {
+        // A target directory that is a link, or not a directory, is refused by the comparison of
+        // the files in it already.
+        if std::fs::symlink_metadata(out.join(&d)).is_ok_and(|m| m.is_dir()) {
+            walk(out, &d, &mut found)
+                .map_err(|e| Error::Io(format!("cannot read {}", out.join(&d).display()), e))?;
+        }
+    }
+    Ok(found)
 }

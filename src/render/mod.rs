@@ -109,16 +109,18 @@ impl Templates {
         env.add_filter("q", quote);
         env.add_filter("cq", compose_quote);
         env.add_filter("kq", kube_quote);
+        env.set_fuel(Some(FUEL));
         let mut overridden = false;
         for (name, source) in TEMPLATES {
             let text = match overrides.map(|d| d.join(name)) {
-                Some(p) if p.exists() => {
-                    overridden = true;
-                    std::fs::read_to_string(&p).map_err(|e| {
-                        Error::Io(format!("cannot read template {}", p.display()), e)
-                    })?
-                }
-                _ => (*source).to_owned(),
+                Some(p) => match read_template(&p)? {
+                    Some(text) => {
+                        overridden = true;
+                        text
+                    }
+                    None => (*source).to_owned(),
+                },
+                None => (*source).to_owned(),
             };
             env.add_template_owned(*name, text)
                 .map_err(|e| template_error(&e))?;
@@ -154,9 +156,106 @@ impl Templates {
             .env
             .get_template(name)
             .map_err(|e| template_error(&e))?;
-        t.render(Value::from(minijinja::value::Serde(ctx)))
-            .map_err(|e| template_error(&e))
+        let mut out = Bounded {
+            buf: Vec::new(),
+            full: false,
+        };
+        match t.render_captured_to(Value::from(minijinja::value::Serde(ctx)), &mut out) {
+            Ok(_) => String::from_utf8(out.buf).map_err(|_| {
+                Error::Internal(format!("template {name} wrote text that is not UTF-8"))
+            }),
+            Err(_) if out.full => Err(Error::Failed(format!(
+                "template {name}: its output is larger than {} MiB, more than any deployment needs: check the template's loops",
+                MAX_OUTPUT >> 20
+            ))),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(Error::Failed(format!(
+                "template {name}: it did more work than any deployment needs (the limit is {FUEL} steps): check the template's loops"
+            ))),
+            Err(e) => Err(template_error(&e)),
+        }
     }
+}
+
+/// The work one render of one template may do, in minijinja's fuel (about one instruction, or
+/// 64 bytes of data it builds): a template from `--templates` is code from outside, and a
+/// `{% for %}` over `range(100000)` nested twice would otherwise run for hours. The built-in
+/// templates stay far inside it: compose.yaml of 1000 services (the most a spec may hold) took
+/// 430 000; at 64 bytes a unit, it also bounds what a template builds in memory to about 1 GB.
+pub const FUEL: u64 = 20_000_000;
+
+/// The most one template may write, in bytes: the same bound as on a file read back from the
+/// output directory, so that whatever is rendered can be compared by `--check`.
+pub const MAX_OUTPUT: usize = 64 << 20;
+
+/// The largest template file `--templates` may hold: the built-in ones are a few kilobytes.
+pub const MAX_TEMPLATE: u64 = 1 << 20;
+
+/// A template's output, refused past [`MAX_OUTPUT`].
+struct Bounded {
+    buf: Vec<u8>,
+    full: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > MAX_OUTPUT {
+            self.full = true;
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The override at `p`, if there is one: a regular file (a link to one is fine) of at most
+/// [`MAX_TEMPLATE`] bytes, UTF-8. Anything else at that name is refused rather than skipped or
+/// read: a FIFO would hang the render, `/dev/zero` would fill the memory.
+fn read_template(p: &Path) -> Result<Option<String>, Error> {
+    use std::io::Read as _;
+    let shown = p.display();
+    let m = match std::fs::metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(p).is_ok() {
+                return Err(Error::Usage(format!(
+                    "template {shown} is a symbolic link to nothing: remove it, or point it at a template file"
+                )));
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::Io(format!("cannot read template {shown}"), e)),
+    };
+    if !m.is_file() {
+        return Err(Error::Usage(format!(
+            "template {shown} is not a regular file: a template is a text file, at most {} KiB",
+            MAX_TEMPLATE >> 10
+        )));
+    }
+    let too_large = || {
+        Error::Usage(format!(
+            "template {shown} is larger than {} KiB: a template is a text file, at most {} KiB",
+            MAX_TEMPLATE >> 10,
+            MAX_TEMPLATE >> 10
+        ))
+    };
+    if m.len() > MAX_TEMPLATE {
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    // Bounded again while reading: the file may grow after it was looked at.
+    std::fs::File::open(p)
+        .and_then(|f| f.take(MAX_TEMPLATE + 1).read_to_end(&mut buf))
+        .map_err(|e| Error::Io(format!("cannot read template {shown}"), e))?;
+    if buf.len() as u64 > MAX_TEMPLATE {
+        return Err(too_large());
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| Error::Usage(format!("template {shown} is not UTF-8 text")))
 }
 
 /// Format a template error with `{}` only: the debug form would print the context, which holds secrets.

@@ -61,9 +61,12 @@ pub(super) fn image_rules(cx: &mut Ctx<'_>, spec: &Spec, p: &str, image: &str) {
 pub(super) fn policy_and_targets(cx: &mut Ctx<'_>, spec: &Spec) {
     if let Some(pol) = &spec.policy {
         for (i, r) in pol.registries.iter().enumerate() {
+            let first = r.split('/').next().unwrap_or("");
+            let host_like = first.contains(['.', ':', '[']) || first == "localhost";
             if r.is_empty()
                 || r.contains(char::is_whitespace)
-                || r.contains(['@', ':']) && !r.split('/').next().unwrap_or("").contains(':')
+                || r.contains(['@', ':']) && !first.contains(':')
+                || host_like && crate::host::check_host(first).is_err()
             {
                 cx.at(
                     &format!("/policy/registries/{i}"),
