@@ -133,3 +133,47 @@ fn cli_reference_has_every_command_and_option() {
         "{page}"
     );
 }
+
+// Pins that the README stays a front page: under 15 KB, the two commands a newcomer runs come
+// first (as `.ci/run` runs them), and every relative link reaches a file in the repository (the
+// book's chapters above all), so a moved chapter cannot leave the front page pointing at nothing.
+#[test]
+fn readme_is_a_front_page_into_the_book() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(
+        readme.len() <= 15 * 1024,
+        "README.md is {} bytes: keep it a front page (at most 15 KB) and move the rest into docs/src/",
+        readme.len()
+    );
+    let first = readme.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let block = &readme[first..first + readme[first..].find("```").expect("closed")];
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo run --release -- render examples/misp.yaml --out out/",
+            "cargo test"
+        ],
+        "the README's first block"
+    );
+    let mut links = 0;
+    let mut rest = readme.as_str();
+    while let Some(i) = rest.find("](") {
+        rest = &rest[i + 2..];
+        let target = &rest[..rest.find(')').expect("a closed link")];
+        if target.contains("://") || target.starts_with('#') {
+            continue;
+        }
+        let file = target.split('#').next().unwrap_or_default();
+        links += 1;
+        assert!(
+            root.join(file).exists(),
+            "README.md links to {target}, which does not exist"
+        );
+    }
+    assert!(links >= 10, "only {links} links into the book");
+}
