@@ -98,7 +98,7 @@ pub enum Command {
     Schema,
     /// List every diagnostic code with its severity and what it is about.
     Codes {
-        /// Columns of text, JSON, or the Markdown table of the README.
+        /// Columns of text, JSON, or the Markdown table of the book's diagnostic codes page.
         #[arg(long, value_enum, default_value_t = crate::diag::CodesFormat::Text)]
         format: crate::diag::CodesFormat,
     },

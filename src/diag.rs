@@ -29,7 +29,7 @@ macro_rules! codes {
         }
 
         impl Code {
-            /// Every code, for the uniqueness test, `misp-gen codes` and the README table.
+            /// Every code, for the uniqueness test, `misp-gen codes` and the book's table.
             pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
 
             /// The code as users see it: `E201-unknown-field`.
@@ -154,7 +154,7 @@ pub enum CodesFormat {
     Text,
     /// a JSON array of {code, severity, summary}
     Json,
-    /// a Markdown table (the one in the README)
+    /// a Markdown table (the book's page of diagnostic codes)
     Markdown,
 }
 

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod diag;
+pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod fileset;

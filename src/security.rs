@@ -287,7 +287,7 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
 #[must_use]
 #[expect(
     clippy::too_many_lines,
-    reason = "one question after the other, in the README's order"
+    reason = "one question after the other, in the order of the book's table (docs/src/security.md)"
 )]
 pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
     let k8s = &spec.targets.kubernetes;

@@ -115,7 +115,7 @@ fn fresh_checkout_check_gate() {
     );
     assert!(!clone.join("out/secrets").exists());
     let before = tree(&clone);
-    // The steps of the GitHub Actions example in the README, as written there.
+    // The steps of the GitHub Actions example in the book (docs/src/ci.md), as written there.
     let o = run(&clone, &["validate", "misp.yaml", "--format", "github"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(o.stdout.is_empty(), "{}", text(&o));

@@ -567,10 +567,10 @@ fn manual_pages() {
     }
 }
 
-// Pins that `misp-gen codes` lists every code once in each format, and that the README's table of
-// error codes is exactly its `--format markdown`: the list has one definition (src/diag.rs).
+// Pins that `misp-gen codes` lists every code once in each format, and that the book's table of
+// diagnostic codes is exactly its `--format markdown`: the list has one definition (src/diag.rs).
 #[test]
-fn codes_lists_every_code_and_the_readme_table_is_its_output() {
+fn codes_lists_every_code_and_the_book_table_is_its_output() {
     use misp_gen::diag::Code;
     let run_codes = |format: &str| {
         let o = bin()
@@ -604,10 +604,11 @@ fn codes_lists_every_code_and_the_readme_table_is_its_output() {
             "{code} in the Markdown table"
         );
     }
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let page = repo().join("docs/src/reference/codes.md");
+    let page = std::fs::read_to_string(&page).expect("docs/src/reference/codes.md");
     assert!(
-        readme.contains(&format!("\n\n{markdown}\n")),
-        "README.md's table of error codes is not `misp-gen codes --format markdown`; replace it with:\n{markdown}"
+        page.ends_with(&format!("\n\n{markdown}")),
+        "docs/src/reference/codes.md's table is not `misp-gen codes --format markdown`; regenerate it with MISP_GEN_BLESS=1 cargo test --test docs"
     );
 }
 

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     // commands: their command-line definitions, the pipeline they run, and the crate root that
     // dispatches them
     &["cli"],
-    &["pipeline"],
+    &["pipeline", "docs"],
     &["bundle", "init"],
     &["lib", "main"],
 ];

@@ -1170,7 +1170,7 @@ targets:
     std::fs::write(&spec_path, spec).expect("spec");
     let out = root.join("out");
     render(&spec_path, &out, &["--target", "systemd"]);
-    // Install as the README says: secrets/ and systemd/files/ under the install dir.
+    // Install as the book says (docs/src/targets/systemd.md): secrets/ and systemd/files/ under the install dir.
     std::fs::create_dir_all(&install).expect("install dir");
     for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
         Command::new("cp")
@@ -1350,7 +1350,7 @@ fn podman_flavour_runs_the_e2e_stack() {
         networks: vec![stack.clone()],
         images: Vec::new(),
     };
-    // Install as the README says: secrets/ and systemd/files/ under the install dir.
+    // Install as the book says (docs/src/targets/systemd.md): secrets/ and systemd/files/ under the install dir.
     std::fs::create_dir_all(&install).expect("install dir");
     for (from, to) in [("secrets", "secrets"), ("systemd/files", "files")] {
         Command::new("cp")

@@ -26,7 +26,7 @@
 #   A host where podman never ran (no /var/lib/containers) and a host with graphroot moved in
 #   storage.conf start the Quadlet network and volume units.
 #
-# Why this way (see the README, "What is tested for real"): `--privileged` fails on these hosts
+# Why this way (docs/src/contributing.md, "What is tested for real"): `--privileged` fails on these hosts
 # (the VM's capability bounding set lacks CAP_SYS_RESOURCE and Docker 20.10 then ignores
 # --cap-drop), so the container gets every other capability, no seccomp filter, writable /proc/sys
 # (netavark sets sysctls) and a private cgroup namespace. The host is cgroup v1 hybrid, which
@@ -242,7 +242,7 @@ rerender() {
   fi
 }
 
-# install TAG LABEL: the README's install steps for $name, then daemon-reload (which runs the
+# install TAG LABEL: docs/src/targets/systemd.md's install steps for $name, then daemon-reload (which runs the
 # Quadlet generator); quadlet -dryrun must accept the files without a word on stderr.
 install() {
   local tag=$1 label=$2 err

@@ -2,7 +2,7 @@
 //! builds them, and a second kustomization under `secrets/kubernetes/` whose generators turn the
 //! secret files into Secrets, so that no secret value is ever written into a manifest.
 //!
-//! How the spec maps (the README repeats this for users):
+//! How the spec maps (docs/src/targets/kubernetes.md repeats this for users):
 //! - A service is a `Deployment`, or a `StatefulSet` when it is a singleton that mounts a volume that is
 //!   not `shared` (`ReadWriteOnce`: a `StatefulSet` never runs a second pod while the first may still
 //!   hold the volume). Singletons and pods with a `ReadWriteOnce` volume update with `Recreate`.
