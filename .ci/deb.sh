@@ -7,15 +7,18 @@
 #     network: `apt-get install ./misp-gen_*.deb`, then the installed misp-gen renders the MISP
 #     example it ships and verifies the result; the manual pages and completions are where the
 #     package says.
-# Usage: bash .ci/deb.sh   (after `cargo build --release`; needs root, Docker, debootstrap, dpkg-dev)
+# Usage: bash .ci/deb.sh build   steps 1-3: the package, in target/debian/ (needs dpkg-dev)
+#        bash .ci/deb.sh         all four (CI; needs root, Docker and debootstrap too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/tools.sh
 source .ci/tools.sh
 log() { printf 'deb: %s\n' "$*" >&2; }
 
+mode=${1:-all}
+case $mode in build | all) ;; *) log "usage: $0 [build]"; exit 2 ;; esac
+cargo build --quiet --release --locked
 bin=target/release/misp-gen
-[ -x "$bin" ] || { log "$bin is missing: run cargo build --release first"; exit 1; }
 size=$(stat -c %s "$bin")
 glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n1)
 log "release binary: $size bytes ($(( size / 1048576 )) MiB), needs ${glibc:-no glibc symbol}; $(file -b "$bin" | cut -d, -f1-2)"
@@ -37,7 +40,8 @@ fi
 rm -rf target/debian
 "$tools/bin/cargo-deb" --no-build --no-strip >/dev/null
 deb=$(ls target/debian/misp-gen_*.deb)
-log "$deb: $(stat -c %s "$deb") bytes; $(dpkg-deb -f "$deb" Depends)"
+log "$deb: $(stat -c %s "$deb") bytes; Depends: $(dpkg-deb -f "$deb" Depends)"
+[ "$mode" = build ] && exit 0
 
 # A fresh Debian: the minimal base system and nothing else.
 cache=${MISP_GEN_E2E_CACHE:-target/e2e-images}
