@@ -58,7 +58,23 @@ pub struct Archive {
 }
 
 /// The largest entry [`Archive::read`] reads into memory.
-pub const MAX_READ: u64 = 16 << 20;
+pub const MAX_READ: u64 = super::bounded::MAX_DOC;
+
+/// `a/./b`, `./a//b` → `a/b`; `None` for an absolute path, `..` anywhere, or nothing left.
+fn normalize(raw: &str) -> Option<String> {
+    if raw.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for p in raw.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
 
 impl Archive {
     /// Index every regular file of the tar at `path`.
@@ -78,38 +94,46 @@ impl Archive {
         {
             let e = e.map_err(|e| format!("truncated or not a bundle: {e}"))?;
             any = true;
-            let name = e
+            let raw = e
                 .path()
                 .map_err(|e| format!("an entry with an unreadable name: {e}"))?
                 .to_string_lossy()
                 .into_owned();
+            let shown = super::bounded::shown(&raw, 300);
             match e.header().entry_type() {
-                tar::EntryType::Regular => {}
+                tar::EntryType::Regular | tar::EntryType::Continuous => {}
                 tar::EntryType::Directory => continue,
                 other => {
                     return Err(format!(
-                        "{name}: a {other:?} entry; a bundle holds regular files only"
+                        "{shown}: a {other:?} entry (a link, a device, a FIFO…); a bundle holds regular files only"
                     ));
                 }
             }
-            if name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
-                return Err(format!(
-                    "{name}: an entry path that is not a plain relative path"
-                ));
-            }
+            // One name for one file: `./spec.yaml` is `spec.yaml`, as `tar xf` sees it, so that
+            // what verify checks is what is unpacked.
+            let name = normalize(&raw).ok_or_else(|| {
+                format!("{shown}: an entry path that is not a plain relative path (absolute, `..`, or empty)")
+            })?;
             let entry = Entry {
                 offset: e.raw_file_position(),
                 size: e.size(),
             };
-            if entry.offset + entry.size > len {
+            if entry
+                .offset
+                .checked_add(entry.size)
+                .is_none_or(|end| end > len)
+            {
                 return Err(format!(
-                    "{name}: truncated ({} of {} bytes present)",
+                    "{shown}: truncated ({} of {} bytes present)",
                     len.saturating_sub(entry.offset),
                     entry.size
                 ));
             }
             if entries.insert(name.clone(), entry).is_some() {
-                return Err(format!("{name}: twice in the archive"));
+                return Err(format!(
+                    "{}: twice in the archive (after `./` and `//` are taken away); a bundle names each file once",
+                    super::bounded::shown(&name, 300)
+                ));
             }
         }
         if !any {
@@ -155,9 +179,7 @@ impl Archive {
                 ),
             ));
         }
-        let mut v = Vec::new();
-        self.reader(name)?.read_to_end(&mut v)?;
-        Ok(v)
+        super::bounded::read_bounded(&mut self.reader(name)?, MAX_READ)
     }
 
     /// Lower-case hex SHA-256 of the entry `name`, streamed.

@@ -12,7 +12,7 @@ use super::archive::{self, Source};
 use super::fetch::{engine_image, pull_image};
 use super::registry;
 use super::staging::Staging;
-use super::{FORMAT, REF_NAME, blob_name, host_platform, mib, referenced};
+use super::{FORMAT, REF_NAME, blob_name, host_platform, mib, walk};
 use crate::Error;
 
 /// Where `bundle` takes the images from.
@@ -22,6 +22,8 @@ pub enum ImageSource {
     Registry {
         mirror: Option<String>,
         ca_file: Option<PathBuf>,
+        /// `--plain-http`: reach the registries over plain HTTP, never with a credential.
+        plain_http: bool,
     },
     /// The local store of `docker` or `podman` (the program's name or path).
     Engine(String),
@@ -106,7 +108,11 @@ pub fn create(args: &Create) -> Result<String, Error> {
     let mut registries = BTreeMap::new();
     for image in &images {
         let rec = match &args.source {
-            ImageSource::Registry { mirror, ca_file } => {
+            ImageSource::Registry {
+                mirror,
+                ca_file,
+                plain_http,
+            } => {
                 let mirror = mirror
                     .clone()
                     .or_else(|| valid.spec.images.as_ref().and_then(|i| i.mirror.clone()));
@@ -118,6 +124,11 @@ pub fn create(args: &Create) -> Result<String, Error> {
                     image,
                     mirror.as_deref(),
                     ca_file.as_deref(),
+                    if *plain_http {
+                        registry::Scheme::PlainHttp
+                    } else {
+                        registry::Scheme::Https
+                    },
                     &platforms,
                     &staging,
                     &mut registries,
@@ -163,7 +174,13 @@ pub fn create(args: &Create) -> Result<String, Error> {
     // The OCI layout: every blob the images refer to, and an index naming each image.
     let mut blobs = BTreeSet::new();
     for r in &records {
-        referenced(&r.digest, &|d| staging.read(d), &mut blobs)?;
+        let w = walk(
+            &r.digest,
+            &r.media_type,
+            &mut |d| staging.read(d).map(Some),
+            &r.image,
+        )?;
+        blobs.extend(w.digests());
     }
     for d in &blobs {
         let name = blob_name(d)?;

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{archive, blob_name, mib, progress};
+use super::{archive, blob_name, bounded, mib, progress};
 use crate::Error;
 
 /// The staging directory of a bundle being made: blobs land here, checked, before the archive is
@@ -91,9 +91,18 @@ impl Staging {
         Ok(self.put(&mut &bytes[..], None, what, label)?.0)
     }
 
+    /// A staged manifest, index or image config: at most [`bounded::MAX_DOC`] bytes.
     pub(super) fn read(&self, digest: &str) -> Result<Vec<u8>, Error> {
         let p = self.blob_path(digest)?;
-        std::fs::read(&p).map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+        let mut f = std::fs::File::open(&p)
+            .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))?;
+        bounded::read_bounded(&mut f, bounded::MAX_DOC).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Failed(format!("{digest}: {e}"))
+            } else {
+                Error::Io(format!("cannot read {}", p.display()), e)
+            }
+        })
     }
 }
 
