@@ -381,9 +381,9 @@ impl Registry {
                     return Err(transport_error(&self.host, what, &t));
                 }
             };
-            let body = bounded::read_bounded(&mut resp.into_reader(), MAX_DOC).map_err(|e| {
-                Error::Failed(format!("{what}: reading the answer of {}: {e}", service()))
-            })?;
+            let body = bounded::read_bounded(&mut Deadlined(resp.into_reader()), MAX_DOC).map_err(
+                |e| Error::Failed(format!("{what}: reading the answer of {}: {e}", service())),
+            )?;
             let v: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::Failed(format!("{what}: {} sent no JSON: {e}", service())))?;
             let token = v["token"]
@@ -523,12 +523,13 @@ impl Registry {
             .unwrap_or("")
             .trim()
             .to_owned();
-        let bytes = bounded::read_bounded(&mut resp.into_reader(), MAX_DOC).map_err(|e| {
-            Error::Failed(format!(
-                "{what}: reading the manifest from {} failed: {e}",
-                self.host
-            ))
-        })?;
+        let bytes =
+            bounded::read_bounded(&mut Deadlined(resp.into_reader()), MAX_DOC).map_err(|e| {
+                Error::Failed(format!(
+                    "{what}: reading the manifest from {} failed: {e}",
+                    self.host
+                ))
+            })?;
         let media = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v["mediaType"].as_str().map(str::to_owned))
@@ -559,7 +560,10 @@ impl Registry {
                 size,
             )
             .map_err(|e| not_found(e, what, &self.host))?;
-        Ok(Box::new(bounded::Exact::new(resp.into_reader(), size)))
+        Ok(Box::new(bounded::Exact::new(
+            Deadlined(resp.into_reader()),
+            size,
+        )))
     }
 
     /// Whether the registry has the blob `digest` in `repo`.
@@ -684,7 +688,7 @@ fn not_found(e: Error, what: &str, host: &str) -> Error {
 /// Escaped and cut: a registry's text never forges a line or reaches the terminal raw.
 fn registry_error_text(r: ureq::Response) -> String {
     let mut body = Vec::new();
-    let _ = r.into_reader().take(4096).read_to_end(&mut body);
+    let _ = r.into_reader().take(64 << 10).read_to_end(&mut body);
     serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {
@@ -693,7 +697,39 @@ fn registry_error_text(r: ureq::Response) -> String {
             let msg = e["message"].as_str().unwrap_or("");
             Some(format!(" ({}: {})", shown(code, 60), shown(msg, 300)))
         })
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", shown(text, 300))
+            }
+        })
+}
+
+/// A response body whose read running out of time says which deadline it met.
+struct Deadlined<R>(R);
+
+impl<R: Read> Read for Deadlined<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) || e.to_string().contains("timed out")
+            {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "not all there within the request's deadline (set {TIMEOUT_ENV}=SECONDS for a slow link)"
+                    ),
+                )
+            } else {
+                e
+            }
+        })
+    }
 }
 
 /// `realm="…",service="…",scope="…"` → pairs.

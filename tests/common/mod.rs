@@ -6,6 +6,8 @@
     reason = "test helpers fail the test that calls them"
 )]
 
+pub mod forge;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
