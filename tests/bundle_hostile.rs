@@ -1287,3 +1287,86 @@ fn push_validates_the_spec_before_sending_anything() {
     assert!(reg.requests().is_empty(), "push sent {:?}", reg.requests());
     assert!(!out.exists());
 }
+
+// Pins that a run stopped by SIGTERM, SIGINT or SIGHUP while a layer streams in leaves nothing
+// beside --out: the staging directory (`.x.bundle.parts-*`) is removed, and the process still
+// ends as the signal ends it.
+#[test]
+fn a_signal_mid_run_leaves_no_staging() {
+    let layer = vec![7u8; 4 << 20];
+    let (m, c, l) = forge::image(&forge::host_arch(), &layer);
+    let ld = sha(&l);
+    let fake = Fake::start(
+        None,
+        Arc::new(move |r| {
+            if r.path.ends_with(&ld) {
+                return Reply::Drip(200, vec![7u8; 4096], Duration::from_millis(50), 1000);
+            }
+            serve_image(r, &m, &c, &l).unwrap_or(Reply::status(404))
+        }),
+    );
+    for (sig, num) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = write_spec(tmp.path(), &format!("{}/test/app:1", fake.host()));
+        let out = tmp.path().join("x.bundle");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_misp-gen"))
+            .args([
+                "bundle",
+                spec.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--plain-http",
+            ])
+            .env_remove("MISP_GEN_REGISTRY_USER")
+            .env_remove("MISP_GEN_REGISTRY_PASSWORD")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("misp-gen starts");
+        let staged = || {
+            names_in(tmp.path())
+                .into_iter()
+                .any(|n| n.starts_with(".x.bundle."))
+        };
+        let t = Instant::now();
+        while !staged() {
+            assert!(t.elapsed() < Duration::from_secs(20), "no staging appeared");
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "misp-gen ended before the signal"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Into the layer's stream.
+        std::thread::sleep(Duration::from_millis(300));
+        let k = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(k.success());
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "SIG{sig} did not stop misp-gen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        {
+            use std::os::unix::process::ExitStatusExt as _;
+            assert!(
+                status.signal() == Some(num) || status.code() == Some(128 + num),
+                "SIG{sig}: {status:?}"
+            );
+        }
+        assert_eq!(
+            names_in(tmp.path()),
+            ["spec.yaml"],
+            "SIG{sig} left staging behind"
+        );
+    }
+}

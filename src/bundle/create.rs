@@ -82,8 +82,8 @@ pub fn create(args: &Create) -> Result<String, Error> {
         .ok_or_else(|| Error::Usage(format!("--out {}: not a file name", args.out.display())))?
         .to_string_lossy()
         .into_owned();
-    let staging = Staging {
-        dir: tempfile::Builder::new()
+    let staging = Staging::new(
+        tempfile::Builder::new()
             .prefix(&format!(".{file_name}.parts-"))
             .tempdir_in(&parent)
             .map_err(|e| {
@@ -92,7 +92,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
                     e,
                 )
             })?,
-    };
+    );
     // The images as every target names them, without a mirror.
     let images: Vec<String> = crate::plan::images_used(
         &valid,
@@ -253,6 +253,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
         .prefix(&format!(".{file_name}.tmp-"))
         .tempfile_in(&parent)
         .map_err(|e| Error::Io(format!("cannot write in {}", parent.display()), e))?;
+    let _tmp_guard = super::cleanup::guard(tmp.path());
     let write_err =
         |e: std::io::Error| Error::Io(format!("cannot write the bundle {}", args.out.display()), e);
     {

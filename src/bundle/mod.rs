@@ -20,6 +20,7 @@
 
 pub mod archive;
 pub mod bounded;
+mod cleanup;
 mod create;
 mod fetch;
 mod load;
