@@ -88,12 +88,19 @@ impl Archive {
         let mut ar = tar::Archive::new(f);
         let mut entries = BTreeMap::new();
         let mut any = false;
+        let mut data_end = 0u64;
         for e in ar
             .entries_with_seek()
             .map_err(|e| format!("not a tar archive: {e}"))?
         {
             let e = e.map_err(|e| format!("truncated or not a bundle: {e}"))?;
             any = true;
+            // Where this entry's data ends, padded to its 512-byte block.
+            data_end = e
+                .raw_file_position()
+                .checked_add(e.size().div_ceil(512).saturating_mul(512))
+                .unwrap_or(u64::MAX)
+                .max(data_end);
             let raw = e
                 .path()
                 .map_err(|e| format!("an entry with an unreadable name: {e}"))?
@@ -138,6 +145,13 @@ impl Archive {
         }
         if !any {
             return Err("empty, or not a tar archive".into());
+        }
+        // The end-of-archive block must follow the last entry: an entry that declares more than
+        // it holds swallows it, and `tar xf` then stops with an error where this read would not.
+        if data_end.saturating_add(512) > len {
+            return Err(format!(
+                "truncated: the last entry runs to byte {data_end} and no end-of-archive block follows (the file has {len} bytes)"
+            ));
         }
         Ok(Archive {
             path: path.to_path_buf(),

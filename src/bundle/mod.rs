@@ -246,6 +246,11 @@ pub(crate) fn walk(
         let v = parse_json(&bytes, what, &format!("the manifest {d}"))?;
         let children = descriptors(&v, "manifests", &of)?;
         let mut blobs = descriptors(&v, "config", &of)?;
+        if children.is_empty() && blobs.is_empty() {
+            return Err(Error::Failed(format!(
+                "{of} is neither an index with manifests nor a manifest with a config"
+            )));
+        }
         blobs.extend(descriptors(&v, "layers", &of)?);
         for c in &children {
             visit(

@@ -109,10 +109,24 @@ fn digest_diffs(file: &Path) -> Result<Vec<String>, Error> {
         .read("SHA256SUMS")
         .map_err(|_| Error::Failed(format!("{}: no SHA256SUMS", file.display())))?;
     let sums = String::from_utf8_lossy(&sums).into_owned();
+    // Each line `HEX  PATH`, as `sha256sum -c` reads it: anything else is named, not skipped,
+    // so that nothing hides in SHA256SUMS (the one entry no checksum covers).
     let mut listed = BTreeMap::new();
-    for line in sums.lines() {
-        if let Some((hex, path)) = line.split_once("  ") {
-            listed.insert(path.to_owned(), hex.to_owned());
+    let mut malformed = Vec::new();
+    for (n, line) in sums.lines().enumerate() {
+        match line.split_once("  ") {
+            Some((hex, path))
+                if hex.len() == 64
+                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && !path.is_empty() =>
+            {
+                listed.insert(path.to_owned(), hex.to_owned());
+            }
+            _ => malformed.push(format!(
+                "malformed: SHA256SUMS line {}: `{}` is not `SHA256  PATH`",
+                n + 1,
+                bounded::shown(line, 120)
+            )),
         }
     }
     // Which images each blob belongs to, from the manifests (read as they are, each once).
@@ -143,7 +157,8 @@ fn digest_diffs(file: &Path) -> Result<Vec<String>, Error> {
             .map(|o| format!(" (of {})", o.join(", ")))
             .unwrap_or_default()
     };
-    let mut diffs = broken;
+    let mut diffs = malformed;
+    diffs.extend(broken);
     let io = |name: &str, e: std::io::Error| {
         Error::Io(
             format!(

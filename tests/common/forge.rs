@@ -21,6 +21,8 @@ pub enum Kind {
     Hardlink(String),
     Fifo,
     CharDevice,
+    /// A regular file whose header declares this size, whatever its bytes.
+    SizeLie(u64),
 }
 
 /// A bundle's entries in archive order.
@@ -160,11 +162,12 @@ impl Forge {
             h.set_mtime(0);
             let size = match kind {
                 Kind::File => bytes.len() as u64,
+                Kind::SizeLie(n) => *n,
                 _ => 0,
             };
             h.set_size(size);
             h.set_entry_type(match kind {
-                Kind::File => tar::EntryType::Regular,
+                Kind::File | Kind::SizeLie(_) => tar::EntryType::Regular,
                 Kind::Symlink(_) => tar::EntryType::Symlink,
                 Kind::Hardlink(_) => tar::EntryType::Link,
                 Kind::Fifo => tar::EntryType::Fifo,
@@ -182,7 +185,10 @@ impl Forge {
                 gnu.name[n.len()..].fill(0);
             }
             h.set_cksum();
-            let data: &[u8] = if *kind == Kind::File { bytes } else { &[] };
+            let data: &[u8] = match kind {
+                Kind::File | Kind::SizeLie(_) => bytes,
+                _ => &[],
+            };
             b.append(&h, data).expect("tar");
         }
         b.into_inner().expect("tar")
