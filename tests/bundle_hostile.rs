@@ -1638,7 +1638,7 @@ fn generated_hostile_bundles_end_in_a_clear_error() {
     let seed: u64 = std::env::var("MISP_GEN_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x29_2026_b0d1e);
+        .unwrap_or(0x0292_026b_0d1e);
     let cases: usize = std::env::var("MISP_GEN_FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -98,8 +98,7 @@ impl Archive {
             // Where this entry's data ends, padded to its 512-byte block.
             data_end = e
                 .raw_file_position()
-                .checked_add(e.size().div_ceil(512).saturating_mul(512))
-                .unwrap_or(u64::MAX)
+                .saturating_add(e.size().div_ceil(512).saturating_mul(512))
                 .max(data_end);
             let raw = e
                 .path()

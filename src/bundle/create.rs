@@ -12,7 +12,7 @@ use super::archive::{self, Source};
 use super::fetch::{engine_image, pull_image};
 use super::registry;
 use super::staging::Staging;
-use super::{FORMAT, REF_NAME, blob_name, host_platform, mib, walk};
+use super::{FORMAT, REF_NAME, blob_name, bounded, host_platform, mib, walk};
 use crate::Error;
 
 /// Where `bundle` takes the images from.
@@ -160,16 +160,31 @@ pub fn create(args: &Create) -> Result<String, Error> {
             entries.insert(format!("output/{path}"), Source::Bytes(f.bytes.clone()));
         }
     }
-    let spec_bytes = std::fs::read(&args.spec)
-        .map_err(|e| Error::Io(format!("cannot read {}", args.spec.display()), e))?;
-    entries.insert("spec.yaml".into(), Source::Bytes(spec_bytes));
+    // At most what `bundle verify` and `push` read of them at the site.
+    let read_small = |p: &Path| -> Result<Vec<u8>, Error> {
+        let mut f = std::fs::File::open(p)
+            .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))?;
+        bounded::read_bounded(&mut f, bounded::MAX_DOC).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Failed(format!(
+                    "{}: {e}; a bundle carries at most that",
+                    p.display()
+                ))
+            } else {
+                Error::Io(format!("cannot read {}", p.display()), e)
+            }
+        })
+    };
+    entries.insert("spec.yaml".into(), Source::Bytes(read_small(&args.spec)?));
     let profile_file = args
         .profile
         .as_deref()
         .filter(|p| !matches!(*p, "single-node" | "ha"));
     if let Some(p) = profile_file {
-        let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {p}"), e))?;
-        entries.insert("profile.yaml".into(), Source::Bytes(bytes));
+        entries.insert(
+            "profile.yaml".into(),
+            Source::Bytes(read_small(Path::new(p))?),
+        );
     }
     // The OCI layout: every blob the images refer to, and an index naming each image.
     let mut blobs = BTreeSet::new();

@@ -687,8 +687,8 @@ fn not_found(e: Error, what: &str, host: &str) -> Error {
 /// The registry's own error message (`{"errors":[{"code","message"}]}`), briefly.
 /// Escaped and cut: a registry's text never forges a line or reaches the terminal raw.
 fn registry_error_text(r: ureq::Response) -> String {
-    let mut body = Vec::new();
-    let _ = r.into_reader().take(64 << 10).read_to_end(&mut body);
+    // An error body is small; a larger one is not shown at all.
+    let body = bounded::read_bounded(&mut r.into_reader(), 64 << 10).unwrap_or_default();
     serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {

@@ -117,7 +117,9 @@ fn digest_diffs(file: &Path) -> Result<Vec<String>, Error> {
         match line.split_once("  ") {
             Some((hex, path))
                 if hex.len() == 64
-                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                     && !path.is_empty() =>
             {
                 listed.insert(path.to_owned(), hex.to_owned());
