@@ -1667,3 +1667,38 @@ fn generated_hostile_bundles_end_in_a_clear_error() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+// Pins that a media type is checked where it is read: one with a line break (which would go into
+// a `Content-Type` header at push) in bundle.json or in a descriptor is named by verify (exit 1).
+#[test]
+fn a_media_type_that_is_not_one_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let image = "example.org/test/app:1";
+    let (m, c, l) = forge::image(&forge::host_arch(), b"layer payload");
+    let evil = "application/vnd.oci.image.manifest.v1+json\r\nX-Injected: 1";
+    let mut f = Forge::good(image);
+    f.set_images(&[(image, &sha(&m), evil)]);
+    f.resum();
+    let file = tmp.path().join("b.bundle");
+    f.write(&file);
+    let o = verify(&file);
+    assert_eq!(o.code, Some(1), "{}", o.text());
+    assert!(o.stdout.contains("X-Injected"), "{}", o.text());
+    o.assert_clean();
+
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{ "mediaType": evil, "digest": sha(&m), "size": m.len(),
+            "platform": { "os": "linux", "architecture": forge::host_arch() } }],
+    }))
+    .expect("json");
+    let f = Forge::new(
+        &forge::spec_text(image),
+        &[(image, &sha(&index), OCI_INDEX)],
+        &[m.clone(), c, l, index],
+    );
+    f.write(&file);
+    let o = verify(&file);
+    assert_eq!(o.code, Some(1), "{}", o.text());
+    assert!(o.stdout.contains("media type"), "{}", o.text());
+}

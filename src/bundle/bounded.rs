@@ -97,6 +97,19 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
+/// Whether `s` is a media type as a registry and a manifest name one (`type/subtype`, RFC 6838
+/// characters, at most 255): a media type goes into a `Content-Type` header, which a line break
+/// or a control character would break open.
+#[must_use]
+pub fn is_media_type(s: &str) -> bool {
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    s.len() <= 255 && s.split_once('/').is_some_and(|(t, sub)| ok(t) && ok(sub))
+}
+
 /// Text from outside (a registry's message, a header, an entry name) for a message: escaped by
 /// [`crate::diag::printable`] and cut to `max` characters.
 #[must_use]
@@ -174,6 +187,22 @@ mod tests {
             format!("sha256:{}?x", "a".repeat(63)),
         ] {
             assert!(!is_digest(&bad), "{bad}");
+        }
+    }
+
+    // Pins what a media type is: `type/subtype` of token characters, nothing that breaks a header.
+    #[test]
+    fn checks_media_types() {
+        assert!(is_media_type("application/vnd.oci.image.manifest.v1+json"));
+        for bad in [
+            "",
+            "application",
+            "a/b\r\nX-Evil: 1",
+            "a/b/c",
+            "a/b; charset=x",
+            "/b",
+        ] {
+            assert!(!is_media_type(bad), "{bad:?}");
         }
     }
 

@@ -99,6 +99,13 @@ pub(super) fn pull_image(
     let started = Instant::now();
     progress(&format!("pulling {what}"));
     let (media, bytes) = reg.manifest(&from.path, &reference, &what)?;
+    if !bounded::is_media_type(&media) {
+        return Err(Error::Failed(format!(
+            "{what}: the registry {} sent the media type `{}`, which is not one",
+            from.registry,
+            bounded::shown(&media, 80)
+        )));
+    }
     let top_digest = format!("sha256:{}", crate::output::sha256_hex(&bytes));
     if let Some(d) = &from.digest
         && *d != top_digest

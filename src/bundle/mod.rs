@@ -155,9 +155,18 @@ fn descriptors(v: &Value, key: &str, of: &str) -> Result<Vec<Desc>, Error> {
                     "{of}: the descriptor {digest} in `{key}` has no size"
                 ))
             })?;
+            let media_type = d["mediaType"].as_str().map(str::to_owned);
+            if let Some(m) = &media_type
+                && !bounded::is_media_type(m)
+            {
+                return Err(Error::Failed(format!(
+                    "{of}: the descriptor {digest} in `{key}` has the media type `{}`, which is not one",
+                    bounded::shown(m, 80)
+                )));
+            }
             Ok(Desc {
                 digest: digest.to_owned(),
-                media_type: d["mediaType"].as_str().map(str::to_owned),
+                media_type,
                 size,
                 platform: d.get("platform").map(platform_of),
             })
@@ -267,6 +276,12 @@ pub(crate) fn walk(
             .map(str::to_owned)
             .or_else(|| v["mediaType"].as_str().map(str::to_owned))
             .unwrap_or_else(|| registry::OCI_MANIFEST.to_owned());
+        if !bounded::is_media_type(&media_type) {
+            return Err(Error::Failed(format!(
+                "{of}: its media type `{}` is not one",
+                bounded::shown(&media_type, 80)
+            )));
+        }
         out.nodes.push(Node {
             digest: d.to_owned(),
             media_type,

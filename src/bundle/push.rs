@@ -22,7 +22,7 @@ fn split_registry(registry: &str) -> (String, String) {
 }
 
 /// Push an image from the bundle: every manifest of its walk, children before their index, each
-/// after its blobs.
+/// after its blobs. Returns the root's media type (checked by the walk).
 fn push_tree(
     b: &Bundle,
     reg: &Registry,
@@ -31,7 +31,7 @@ fn push_tree(
     media_type: &str,
     what: &str,
     pushed: &mut u64,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let w = walk(digest, media_type, &mut |d| b.read_manifest(d), what)?;
     if let Some(d) = w.missing.first() {
         return Err(Error::Failed(format!(
@@ -70,7 +70,8 @@ fn push_tree(
         }
         reg.push_manifest(repo, &node.digest, &node.media_type, &node.bytes, what)?;
     }
-    Ok(())
+    Ok(w.node(digest)
+        .map_or_else(|| media_type.to_owned(), |n| n.media_type.clone()))
 }
 
 /// `bundle push`: every image into `registry`, then the spec rendered through it, each image
@@ -101,7 +102,7 @@ pub fn push(
         let to = r.mirrored(registry_arg);
         let what = format!("{image} (to {to})");
         progress(&format!("pushing {what}"));
-        push_tree(&b, &reg, &to.path, &digest, &media_type, &what, &mut pushed)?;
+        let media_type = push_tree(&b, &reg, &to.path, &digest, &media_type, &what, &mut pushed)?;
         if let Some(tag) = &to.tag {
             let bytes = b.read_blob(&digest)?;
             reg.push_manifest(&to.path, tag, &media_type, &bytes, &what)?;
