@@ -1,5 +1,6 @@
-//! An opened bundle (its archive index and `bundle.json`), and `bundle verify`: every checksum
-//! and every image blob's digest.
+//! An opened bundle (its archive index and `bundle.json`), and `bundle verify`: every checksum,
+//! every image blob's digest, every manifest walked once, and the bundled spec's images against
+//! `bundle.json`'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
