@@ -17,7 +17,7 @@
 //! Making a bundle: `create.rs`, with the images from `fetch.rs` staged in `staging.rs`. Reading
 //! one: `verify.rs` ([`open`], [`verify`](verify())). At the site: `push.rs` and `load.rs`, which validate and
 //! render the bundled spec through `site.rs`. What a registry or a bundle hands over is bounded by
-//! `bounded.rs` and walked by [`walk`]; a signal removes the staging through `cleanup.rs`.
+//! `bounded.rs` and walked by `walk`; a signal removes the staging through `cleanup.rs`.
 
 pub mod archive;
 pub mod bounded;
