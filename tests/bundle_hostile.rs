@@ -1702,3 +1702,35 @@ fn a_media_type_that_is_not_one_is_refused() {
     assert_eq!(o.code, Some(1), "{}", o.text());
     assert!(o.stdout.contains("media type"), "{}", o.text());
 }
+
+// Pins that bundle.json cannot make misp-gen read a file of the machine it runs on: a profile
+// named by a path, without profile.yaml in the bundle, is refused (exit 1) and nothing of the
+// file is printed.
+#[test]
+fn a_profile_named_by_a_path_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let host_file = tmp.path().join("host-secret.yaml");
+    std::fs::write(&host_file, "name: host-only-secret-value\nbogus: [\n").expect("write");
+    let mut f = Forge::good("example.org/test/app:1");
+    let bundle_json = f
+        .entries
+        .iter()
+        .find(|e| e.0 == "bundle.json")
+        .expect("bundle.json")
+        .2
+        .clone();
+    let mut j: serde_json::Value = serde_json::from_slice(&bundle_json).expect("json");
+    j["profile"] = json!({ "name": host_file.display().to_string(), "file": null });
+    f.put("bundle.json", serde_json::to_vec(&j).expect("json"));
+    f.resum();
+    let file = tmp.path().join("b.bundle");
+    f.write(&file);
+    let o = verify(&file);
+    assert_eq!(o.code, Some(1), "{}", o.text());
+    assert!(
+        o.stderr.contains("without carrying its file"),
+        "{}",
+        o.text()
+    );
+    assert!(!o.stderr.contains("host-only-secret-value"), "{}", o.text());
+}
