@@ -160,6 +160,9 @@ pub struct BundleArgs {
     /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Reach the registries over plain HTTP instead of HTTPS (a loopback test registry); no credential is ever sent over it.
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 /// What to do with a bundle on the other side of the gap.
@@ -180,6 +183,9 @@ pub enum BundleAction {
         /// PEM file of CA certificates to trust for the registry besides the system's (or `MISP_GEN_REGISTRY_CA`).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Reach the registry over plain HTTP instead of HTTPS (a loopback test registry); no credential is ever sent over it.
+        #[arg(long)]
+        plain_http: bool,
         /// Output directory of the render (secrets are generated there).
         #[arg(long, default_value = "out")]
         out: PathBuf,

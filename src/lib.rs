@@ -273,6 +273,7 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
                 bundle::ImageSource::Registry {
                     mirror: args.registry_mirror,
                     ca_file: args.ca_file,
+                    plain_http: args.plain_http,
                 }
             };
             let summary = bundle::create(&bundle::Create {
@@ -309,6 +310,7 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
             file,
             registry,
             ca_file,
+            plain_http,
             out,
             pull,
             flavor,
@@ -318,7 +320,18 @@ fn run_bundle(args: cli::BundleArgs) -> Result<(), Error> {
                 pull: pull.map(Into::into),
                 flavor,
             };
-            say(&bundle::push(&file, &registry, ca_file.as_deref(), &site)?);
+            let scheme = if plain_http {
+                bundle::registry::Scheme::PlainHttp
+            } else {
+                bundle::registry::Scheme::Https
+            };
+            say(&bundle::push(
+                &file,
+                &registry,
+                ca_file.as_deref(),
+                scheme,
+                &site,
+            )?);
             Ok(())
         }
         Some(cli::BundleAction::Load {

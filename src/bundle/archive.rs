@@ -58,7 +58,23 @@ pub struct Archive {
 }
 
 /// The largest entry [`Archive::read`] reads into memory.
-pub const MAX_READ: u64 = 16 << 20;
+pub const MAX_READ: u64 = super::bounded::MAX_DOC;
+
+/// `a/./b`, `./a//b` → `a/b`; `None` for an absolute path, `..` anywhere, or nothing left.
+fn normalize(raw: &str) -> Option<String> {
+    if raw.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for p in raw.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
 
 impl Archive {
     /// Index every regular file of the tar at `path`.
@@ -72,48 +88,69 @@ impl Archive {
         let mut ar = tar::Archive::new(f);
         let mut entries = BTreeMap::new();
         let mut any = false;
+        let mut data_end = 0u64;
         for e in ar
             .entries_with_seek()
             .map_err(|e| format!("not a tar archive: {e}"))?
         {
             let e = e.map_err(|e| format!("truncated or not a bundle: {e}"))?;
             any = true;
-            let name = e
+            // Where this entry's data ends, padded to its 512-byte block.
+            data_end = e
+                .raw_file_position()
+                .saturating_add(e.size().div_ceil(512).saturating_mul(512))
+                .max(data_end);
+            let raw = e
                 .path()
                 .map_err(|e| format!("an entry with an unreadable name: {e}"))?
                 .to_string_lossy()
                 .into_owned();
+            let shown = super::bounded::shown(&raw, 300);
             match e.header().entry_type() {
-                tar::EntryType::Regular => {}
+                tar::EntryType::Regular | tar::EntryType::Continuous => {}
                 tar::EntryType::Directory => continue,
                 other => {
                     return Err(format!(
-                        "{name}: a {other:?} entry; a bundle holds regular files only"
+                        "{shown}: a {other:?} entry (a link, a device, a FIFO…); a bundle holds regular files only"
                     ));
                 }
             }
-            if name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
-                return Err(format!(
-                    "{name}: an entry path that is not a plain relative path"
-                ));
-            }
+            // One name for one file: `./spec.yaml` is `spec.yaml`, as `tar xf` sees it, so that
+            // what verify checks is what is unpacked.
+            let name = normalize(&raw).ok_or_else(|| {
+                format!("{shown}: an entry path that is not a plain relative path (absolute, `..`, or empty)")
+            })?;
             let entry = Entry {
                 offset: e.raw_file_position(),
                 size: e.size(),
             };
-            if entry.offset + entry.size > len {
+            if entry
+                .offset
+                .checked_add(entry.size)
+                .is_none_or(|end| end > len)
+            {
                 return Err(format!(
-                    "{name}: truncated ({} of {} bytes present)",
+                    "{shown}: truncated ({} of {} bytes present)",
                     len.saturating_sub(entry.offset),
                     entry.size
                 ));
             }
             if entries.insert(name.clone(), entry).is_some() {
-                return Err(format!("{name}: twice in the archive"));
+                return Err(format!(
+                    "{}: twice in the archive (after `./` and `//` are taken away); a bundle names each file once",
+                    super::bounded::shown(&name, 300)
+                ));
             }
         }
         if !any {
             return Err("empty, or not a tar archive".into());
+        }
+        // The end-of-archive block must follow the last entry: an entry that declares more than
+        // it holds swallows it, and `tar xf` then stops with an error where this read would not.
+        if data_end.saturating_add(512) > len {
+            return Err(format!(
+                "truncated: the last entry runs to byte {data_end} and no end-of-archive block follows (the file has {len} bytes)"
+            ));
         }
         Ok(Archive {
             path: path.to_path_buf(),
@@ -155,9 +192,7 @@ impl Archive {
                 ),
             ));
         }
-        let mut v = Vec::new();
-        self.reader(name)?.read_to_end(&mut v)?;
-        Ok(v)
+        super::bounded::read_bounded(&mut self.reader(name)?, MAX_READ)
     }
 
     /// Lower-case hex SHA-256 of the entry `name`, streamed.

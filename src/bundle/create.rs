@@ -12,7 +12,7 @@ use super::archive::{self, Source};
 use super::fetch::{engine_image, pull_image};
 use super::registry;
 use super::staging::Staging;
-use super::{FORMAT, REF_NAME, blob_name, host_platform, mib, referenced};
+use super::{FORMAT, REF_NAME, blob_name, bounded, host_platform, mib, walk};
 use crate::Error;
 
 /// Where `bundle` takes the images from.
@@ -22,6 +22,8 @@ pub enum ImageSource {
     Registry {
         mirror: Option<String>,
         ca_file: Option<PathBuf>,
+        /// `--plain-http`: reach the registries over plain HTTP, never with a credential.
+        plain_http: bool,
     },
     /// The local store of `docker` or `podman` (the program's name or path).
     Engine(String),
@@ -80,8 +82,8 @@ pub fn create(args: &Create) -> Result<String, Error> {
         .ok_or_else(|| Error::Usage(format!("--out {}: not a file name", args.out.display())))?
         .to_string_lossy()
         .into_owned();
-    let staging = Staging {
-        dir: tempfile::Builder::new()
+    let staging = Staging::new(
+        tempfile::Builder::new()
             .prefix(&format!(".{file_name}.parts-"))
             .tempdir_in(&parent)
             .map_err(|e| {
@@ -90,7 +92,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
                     e,
                 )
             })?,
-    };
+    );
     // The images as every target names them, without a mirror.
     let images: Vec<String> = crate::plan::images_used(
         &valid,
@@ -106,7 +108,11 @@ pub fn create(args: &Create) -> Result<String, Error> {
     let mut registries = BTreeMap::new();
     for image in &images {
         let rec = match &args.source {
-            ImageSource::Registry { mirror, ca_file } => {
+            ImageSource::Registry {
+                mirror,
+                ca_file,
+                plain_http,
+            } => {
                 let mirror = mirror
                     .clone()
                     .or_else(|| valid.spec.images.as_ref().and_then(|i| i.mirror.clone()));
@@ -118,6 +124,11 @@ pub fn create(args: &Create) -> Result<String, Error> {
                     image,
                     mirror.as_deref(),
                     ca_file.as_deref(),
+                    if *plain_http {
+                        registry::Scheme::PlainHttp
+                    } else {
+                        registry::Scheme::Https
+                    },
                     &platforms,
                     &staging,
                     &mut registries,
@@ -149,21 +160,42 @@ pub fn create(args: &Create) -> Result<String, Error> {
             entries.insert(format!("output/{path}"), Source::Bytes(f.bytes.clone()));
         }
     }
-    let spec_bytes = std::fs::read(&args.spec)
-        .map_err(|e| Error::Io(format!("cannot read {}", args.spec.display()), e))?;
-    entries.insert("spec.yaml".into(), Source::Bytes(spec_bytes));
+    // At most what `bundle verify` and `push` read of them at the site.
+    let read_small = |p: &Path| -> Result<Vec<u8>, Error> {
+        let mut f = std::fs::File::open(p)
+            .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))?;
+        bounded::read_bounded(&mut f, bounded::MAX_DOC).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Failed(format!(
+                    "{}: {e}; a bundle carries at most that",
+                    p.display()
+                ))
+            } else {
+                Error::Io(format!("cannot read {}", p.display()), e)
+            }
+        })
+    };
+    entries.insert("spec.yaml".into(), Source::Bytes(read_small(&args.spec)?));
     let profile_file = args
         .profile
         .as_deref()
         .filter(|p| !matches!(*p, "single-node" | "ha"));
     if let Some(p) = profile_file {
-        let bytes = std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {p}"), e))?;
-        entries.insert("profile.yaml".into(), Source::Bytes(bytes));
+        entries.insert(
+            "profile.yaml".into(),
+            Source::Bytes(read_small(Path::new(p))?),
+        );
     }
     // The OCI layout: every blob the images refer to, and an index naming each image.
     let mut blobs = BTreeSet::new();
     for r in &records {
-        referenced(&r.digest, &|d| staging.read(d), &mut blobs)?;
+        let w = walk(
+            &r.digest,
+            &r.media_type,
+            &mut |d| staging.read(d).map(Some),
+            &r.image,
+        )?;
+        blobs.extend(w.digests());
     }
     for d in &blobs {
         let name = blob_name(d)?;
@@ -236,6 +268,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
         .prefix(&format!(".{file_name}.tmp-"))
         .tempfile_in(&parent)
         .map_err(|e| Error::Io(format!("cannot write in {}", parent.display()), e))?;
+    let _tmp_guard = super::cleanup::guard(tmp.path());
     let write_err =
         |e: std::io::Error| Error::Io(format!("cannot write the bundle {}", args.out.display()), e);
     {

@@ -8,9 +8,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::registry::{self, Registry};
+use super::registry::{self, Registry, Scheme};
 use super::staging::Staging;
-use super::{ImageRecord, OCI_CONFIG, mib, parse_json, platform_matches, platform_of, progress};
+use super::{
+    ImageRecord, OCI_CONFIG, bounded, descriptors, mib, parse_json, platform_matches, platform_of,
+    progress,
+};
 use crate::Error;
 use crate::image::ImageRef;
 
@@ -23,25 +26,33 @@ fn pull_manifest(
     what: &str,
 ) -> Result<(u64, String), Error> {
     let m = parse_json(manifest, what, "the manifest")?;
-    let config = &m["config"];
-    let mut descs = vec![config.clone()];
-    descs.extend(m["layers"].as_array().cloned().unwrap_or_default());
+    let mut descs = descriptors(&m, "config", what)?;
+    if descs.len() != 1 {
+        return Err(Error::Failed(format!(
+            "{what}: the manifest has no config (an index inside an index is not pulled)"
+        )));
+    }
+    descs.extend(descriptors(&m, "layers", what)?);
     let mut total = manifest.len() as u64;
     let mut platform = String::from("?/?");
     let n = descs.len();
     for (i, d) in descs.iter().enumerate() {
-        let digest = d["digest"]
-            .as_str()
-            .ok_or_else(|| Error::Failed(format!("{what}: a descriptor without a digest")))?;
-        let size = d["size"].as_u64().unwrap_or(0);
-        total += size;
+        let digest = &d.digest;
+        let size = d.size;
+        total = total.saturating_add(size);
         let label = if i == 0 {
             format!("config {digest}")
         } else {
             format!("layer {i}/{} {digest} ({})", n - 1, mib(size))
         };
+        if i == 0 && size > bounded::MAX_DOC {
+            return Err(Error::Failed(format!(
+                "{what}: the image config {digest} declares {size} bytes, more than the {} an image config ever is",
+                mib(bounded::MAX_DOC)
+            )));
+        }
         if !staging.has(digest) {
-            let mut r = reg.blob(repo, digest, &format!("{what}: {label}"))?;
+            let mut r = reg.blob(repo, digest, size, &format!("{what}: {label}"))?;
             staging.put(&mut r, Some(digest), what, &label)?;
         }
         if i == 0 {
@@ -58,6 +69,7 @@ pub(super) fn pull_image(
     image: &str,
     mirror: Option<&str>,
     ca_file: Option<&Path>,
+    scheme: Scheme,
     platforms: &[String],
     staging: &Staging,
     registries: &mut BTreeMap<String, Registry>,
@@ -75,7 +87,7 @@ pub(super) fn pull_image(
     if !registries.contains_key(&from.registry) {
         registries.insert(
             from.registry.clone(),
-            Registry::new(&from.registry, ca_file)?,
+            Registry::new(&from.registry, ca_file, scheme)?,
         );
     }
     let reg = &registries[&from.registry];
@@ -87,6 +99,13 @@ pub(super) fn pull_image(
     let started = Instant::now();
     progress(&format!("pulling {what}"));
     let (media, bytes) = reg.manifest(&from.path, &reference, &what)?;
+    if !bounded::is_media_type(&media) {
+        return Err(Error::Failed(format!(
+            "{what}: the registry {} sent the media type `{}`, which is not one",
+            from.registry,
+            bounded::shown(&media, 80)
+        )));
+    }
     let top_digest = format!("sha256:{}", crate::output::sha256_hex(&bytes));
     if let Some(d) = &from.digest
         && *d != top_digest
@@ -98,23 +117,21 @@ pub(super) fn pull_image(
     let (digest, media_type, size, found) = if registry::is_index(&media) {
         let index = parse_json(&bytes, &what, "the index")?;
         let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+        // Each distinct manifest once: an index that lists one digest a thousand times costs one
+        // request (the visited set of this walk).
         let mut chosen = Vec::new();
         let mut offered = Vec::new();
-        for e in &entries {
+        let mut seen = std::collections::BTreeSet::new();
+        let checked = descriptors(&index, "manifests", &what)?;
+        for (e, desc) in entries.iter().zip(&checked) {
             let p = platform_of(&e["platform"]);
             if p != "unknown/unknown" {
                 offered.push(p.clone());
             }
-            if platforms.iter().any(|w| platform_matches(&p, w)) {
+            if platforms.iter().any(|w| platform_matches(&p, w)) && seen.insert(desc.digest.clone())
+            {
                 chosen.push((e.clone(), p));
             }
-        }
-        if chosen.is_empty() {
-            return Err(Error::Failed(format!(
-                "{what}: no manifest for {} (it has {})",
-                platforms.join(", "),
-                offered.join(", ")
-            )));
         }
         let mut total = 0;
         let mut found = Vec::new();
@@ -231,9 +248,8 @@ pub(super) fn engine_image(
                 .into_owned();
             match name.as_str() {
                 "manifest.json" => {
-                    let mut v = Vec::new();
-                    e.read_to_end(&mut v)
-                        .map_err(|e| Error::Failed(format!("{image}: {e}")))?;
+                    let v = bounded::read_bounded(&mut e, bounded::MAX_DOC)
+                        .map_err(|e| Error::Failed(format!("{image}: manifest.json: {e}")))?;
                     manifest_json = Some(v);
                 }
                 "repositories" | "index.json" | "oci-layout" => {}
@@ -259,7 +275,7 @@ pub(super) fn engine_image(
     if !out.status.success() {
         return Err(Error::Failed(format!(
             "{image}: not in the local {engine} store (`{engine} save`: {})",
-            String::from_utf8_lossy(&out.stderr).trim()
+            bounded::shown(String::from_utf8_lossy(&out.stderr).trim(), 2000)
         )));
     }
     if let Some(e) = read_err {

@@ -6,34 +6,48 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::site::{SiteRender, bundled_spec, site_render};
+use super::site::{SiteRender, site_render};
 use super::verify::{Bundle, require_intact};
-use super::{blob_name, host_platform, mib, parse_json, platform_matches, platform_of};
+use super::{blob_name, bounded, host_platform, mib, platform_matches, walk};
 use crate::Error;
 use crate::image::ImageRef;
 
-/// The single-platform manifest of an image for this host.
-fn host_manifest(b: &Bundle, image: &str, digest: &str) -> Result<Value, Error> {
-    let v: Value = parse_json(&b.read_blob(digest)?, image, "the manifest")?;
-    let Some(children) = v["manifests"].as_array() else {
-        return Ok(v);
+/// The single-platform manifest of an image for this host: (config, layers).
+fn host_manifest(
+    b: &Bundle,
+    image: &str,
+    digest: &str,
+    media_type: &str,
+) -> Result<(String, Vec<String>), Error> {
+    let w = walk(digest, media_type, &mut |d| b.read_manifest(d), image)?;
+    let gone = || Error::Failed(format!("{image}: a manifest of it is not in the bundle"));
+    let root = w.node(digest).ok_or_else(gone)?;
+    let node = if root.children.is_empty() {
+        root
+    } else {
+        let host = host_platform();
+        let child = root
+            .children
+            .iter()
+            .find(|c| platform_matches(c.platform.as_deref().unwrap_or("?/?"), &host))
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "{image}: the bundle has no {host} manifest for it (bundle it with --platform {host})"
+                ))
+            })?;
+        w.node(&child.digest).ok_or_else(gone)?
     };
-    let host = host_platform();
-    let child = children
-        .iter()
-        .find(|c| platform_matches(&platform_of(&c["platform"]), &host))
-        .ok_or_else(|| {
-            Error::Failed(format!(
-                "{image}: the bundle has no {host} manifest for it (bundle it with --platform {host})"
-            ))
-        })?;
-    parse_json(
-        &b.read_blob(child["digest"].as_str().unwrap_or_default())?,
-        image,
-        "the manifest",
-    )
+    let mut blobs = node.blobs.iter().map(|d| d.digest.clone());
+    let config = blobs.next().ok_or_else(|| {
+        Error::Failed(format!(
+            "{image}: the {host} manifest {} has no config",
+            node.digest,
+            host = host_platform()
+        ))
+    })?;
+    Ok((config, blobs.collect()))
 }
 
 /// `bundle load`: every image into the local engine (`docker load` / `podman load` of one
@@ -43,22 +57,14 @@ fn host_manifest(b: &Bundle, image: &str, digest: &str) -> Result<Value, Error> 
 /// A bundle that is not intact (1), the engine refusing (1), a render that fails.
 pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Error> {
     let started = Instant::now();
-    let b = require_intact(file)?;
+    // The spec is validated and its images checked against bundle.json before anything is loaded.
+    let (b, valid) = require_intact(file)?;
     // docker-archive: manifest.json naming each image's config and layers by their blob paths.
     let mut list = Vec::new();
     let mut blobs = BTreeSet::new();
-    for (image, digest, _) in b.images() {
-        let m = host_manifest(&b, &image, &digest)?;
-        let cfg = m["config"]["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let layers: Vec<String> = m["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|l| l["digest"].as_str().unwrap_or_default().to_owned())
-            .collect();
+    for (image, digest, media_type) in b.images()? {
+        let image = bounded::shown(&image, 200);
+        let (cfg, layers) = host_manifest(&b, &image, &digest, &media_type)?;
         let mut layer_paths = Vec::new();
         for l in &layers {
             layer_paths.push(blob_name(l)?);
@@ -120,15 +126,12 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
         return Err(Error::Failed(format!(
             "`{engine} load` refused the images of {}: {}",
             file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            bounded::shown(String::from_utf8_lossy(&out.stderr).trim(), 2000)
         )));
     }
     let total =
         fed.map_err(|e| Error::Io(format!("cannot feed the images to `{engine} load`"), e))?;
     let load_secs = started.elapsed().as_secs_f64();
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::Io("cannot make a temporary directory".into(), e))?;
-    let valid = bundled_spec(&b, tmp.path())?;
     let site = SiteRender {
         pull: Some(site.pull.unwrap_or(crate::spec::model::Pull::Never)),
         ..site.clone()

@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::Value;
-
-use super::registry::{self, Registry};
-use super::site::{SiteRender, bundled_spec, pin, site_render};
+use super::registry::{Registry, Scheme};
+use super::site::{SiteRender, pin, site_render};
 use super::verify::{Bundle, require_intact};
-use super::{blob_name, mib, parse_json, progress};
+use super::{blob_name, bounded, mib, progress, walk};
 use crate::Error;
 use crate::image::ImageRef;
 
@@ -23,7 +21,8 @@ fn split_registry(registry: &str) -> (String, String) {
     }
 }
 
-/// Push a manifest (or an index and its manifests) and its blobs from the bundle.
+/// Push an image from the bundle: every manifest of its walk, children before their index, each
+/// after its blobs. Returns the root's media type (checked by the walk).
 fn push_tree(
     b: &Bundle,
     reg: &Registry,
@@ -32,31 +31,26 @@ fn push_tree(
     media_type: &str,
     what: &str,
     pushed: &mut u64,
-) -> Result<(), Error> {
-    let bytes = b.read_blob(digest)?;
-    let v: Value = parse_json(&bytes, what, "a manifest")?;
-    if let Some(children) = v["manifests"].as_array() {
-        for c in children {
-            let d = c["digest"].as_str().unwrap_or_default();
-            let m = c["mediaType"].as_str().unwrap_or(registry::OCI_MANIFEST);
-            push_tree(b, reg, repo, d, m, what, pushed)?;
-        }
-    } else {
-        let descs: Vec<Value> = std::iter::once(v["config"].clone())
-            .chain(v["layers"].as_array().cloned().unwrap_or_default())
-            .collect();
-        for d in descs {
-            let digest = d["digest"].as_str().unwrap_or_default().to_owned();
+) -> Result<String, Error> {
+    let w = walk(digest, media_type, &mut |d| b.read_manifest(d), what)?;
+    if let Some(d) = w.missing.first() {
+        return Err(Error::Failed(format!(
+            "{what}: the manifest {d} is not in the bundle"
+        )));
+    }
+    for node in &w.nodes {
+        for d in &node.blobs {
+            let digest = &d.digest;
             let label = format!("{what}: blob {digest}");
-            if reg.has_blob(repo, &digest, &label)? {
+            if reg.has_blob(repo, digest, &label)? {
                 continue;
             }
-            let name = format!("images/{}", blob_name(&digest)?);
+            let name = format!("images/{}", blob_name(digest)?);
             let size = b.archive.entries.get(&name).map_or(0, |e| e.size);
             let started = Instant::now();
             reg.push_blob(
                 repo,
-                &digest,
+                digest,
                 &mut || {
                     let r = b.archive.reader(&name).map_err(|e| {
                         Error::Failed(format!("{}: {name}: {e}", b.archive.path.display()))
@@ -74,8 +68,10 @@ fn push_tree(
                 ));
             }
         }
+        reg.push_manifest(repo, &node.digest, &node.media_type, &node.bytes, what)?;
     }
-    reg.push_manifest(repo, digest, media_type, &bytes, what)
+    Ok(w.node(digest)
+        .map_or_else(|| media_type.to_owned(), |n| n.media_type.clone()))
 }
 
 /// `bundle push`: every image into `registry`, then the spec rendered through it, each image
@@ -88,22 +84,25 @@ pub fn push(
     file: &Path,
     registry_arg: &str,
     ca_file: Option<&Path>,
+    scheme: Scheme,
     site: &SiteRender,
 ) -> Result<String, Error> {
     crate::image::check_mirror(registry_arg)
         .map_err(|e| Error::Usage(format!("--registry: {e}")))?;
     let started = Instant::now();
-    let b = require_intact(file)?;
+    // The spec is validated and its images checked against bundle.json before anything is sent.
+    let (b, mut valid) = require_intact(file)?;
     let (host, _) = split_registry(registry_arg);
-    let reg = Registry::new(&host, ca_file)?;
+    let reg = Registry::new(&host, ca_file, scheme)?;
     let mut digests = BTreeMap::new();
     let mut pushed = 0u64;
-    for (image, digest, media_type) in b.images() {
-        let r = ImageRef::parse(&image).map_err(|e| Error::Failed(format!("{image}: {e}")))?;
+    for (image, digest, media_type) in b.images()? {
+        let r = ImageRef::parse(&image)
+            .map_err(|e| Error::Failed(format!("{}: {e}", bounded::shown(&image, 200))))?;
         let to = r.mirrored(registry_arg);
         let what = format!("{image} (to {to})");
         progress(&format!("pushing {what}"));
-        push_tree(&b, &reg, &to.path, &digest, &media_type, &what, &mut pushed)?;
+        let media_type = push_tree(&b, &reg, &to.path, &digest, &media_type, &what, &mut pushed)?;
         if let Some(tag) = &to.tag {
             let bytes = b.read_blob(&digest)?;
             reg.push_manifest(&to.path, tag, &media_type, &bytes, &what)?;
@@ -111,9 +110,6 @@ pub fn push(
         digests.insert(ImageRef { digest: None, ..r }.to_string(), digest);
     }
     let push_secs = started.elapsed().as_secs_f64();
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::Io("cannot make a temporary directory".into(), e))?;
-    let mut valid = bundled_spec(&b, tmp.path())?;
     pin(&mut valid, &digests);
     site_render(valid, Some(registry_arg.to_owned()), site)?;
     Ok(format!(

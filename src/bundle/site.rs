@@ -34,7 +34,19 @@ pub(super) fn bundled_spec(b: &Bundle, tmp: &Path) -> Result<crate::validate::Va
             .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))?;
         Some(p.to_string_lossy().into_owned())
     } else {
-        b.manifest["profile"]["name"].as_str().map(str::to_owned)
+        // A built-in profile by name only: any other name would be read as a path on this
+        // machine, a file the bundle does not carry.
+        match b.manifest["profile"]["name"].as_str() {
+            None => None,
+            Some(p @ ("single-node" | "ha")) => Some(p.to_owned()),
+            Some(other) => {
+                return Err(Error::Failed(format!(
+                    "{}: bundle.json names the profile `{}` without carrying its file; a bundle names `single-node` or `ha`, or carries profile.yaml",
+                    b.archive.path.display(),
+                    super::bounded::shown(other, 100)
+                )));
+            }
+        }
     };
     crate::validate::validate_file(&spec, profile.as_deref())
 }

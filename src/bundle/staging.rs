@@ -5,16 +5,24 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{archive, blob_name, mib, progress};
+use super::{archive, blob_name, bounded, cleanup, mib, progress};
 use crate::Error;
 
 /// The staging directory of a bundle being made: blobs land here, checked, before the archive is
-/// written. Removed when dropped.
+/// written. Removed when dropped, and when a signal stops misp-gen.
 pub(super) struct Staging {
     pub(super) dir: tempfile::TempDir,
+    _guard: cleanup::Guard,
 }
 
 impl Staging {
+    pub(super) fn new(dir: tempfile::TempDir) -> Staging {
+        Staging {
+            _guard: cleanup::guard(dir.path()),
+            dir,
+        }
+    }
+
     pub(super) fn blob_path(&self, digest: &str) -> Result<PathBuf, Error> {
         Ok(self.dir.path().join(blob_name(digest)?))
     }
@@ -91,9 +99,18 @@ impl Staging {
         Ok(self.put(&mut &bytes[..], None, what, label)?.0)
     }
 
+    /// A staged manifest, index or image config: at most [`bounded::MAX_DOC`] bytes.
     pub(super) fn read(&self, digest: &str) -> Result<Vec<u8>, Error> {
         let p = self.blob_path(digest)?;
-        std::fs::read(&p).map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))
+        let mut f = std::fs::File::open(&p)
+            .map_err(|e| Error::Io(format!("cannot read {}", p.display()), e))?;
+        bounded::read_bounded(&mut f, bounded::MAX_DOC).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Failed(format!("{digest}: {e}"))
+            } else {
+                Error::Io(format!("cannot read {}", p.display()), e)
+            }
+        })
     }
 }
 
@@ -105,9 +122,7 @@ mod tests {
     // digests, and that nothing of it stays in the blob store.
     #[test]
     fn a_blob_that_is_not_its_digest_is_refused() {
-        let staging = Staging {
-            dir: tempfile::tempdir().expect("tmp"),
-        };
+        let staging = Staging::new(tempfile::tempdir().expect("tmp"));
         let want = format!("sha256:{}", crate::output::sha256_hex(b"expected"));
         let err = staging
             .put(&mut &b"tampered"[..], Some(&want), "img:1", "layer 1/1")

@@ -7,6 +7,8 @@
     reason = "test helpers fail the test that calls them"
 )]
 
+pub mod forge;
+
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
