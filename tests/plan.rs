@@ -620,3 +620,34 @@ fn a_health_check_is_expanded_and_unescaped_like_command() {
     );
     assert_eq!(sh_words(&cmd), want, "systemd (docker)");
 }
+
+// Issue 28: a params value is literal text, with `$${` a literal `${` as everywhere else: the
+// container sees `${HOME}/x` (validation refuses an unescaped `${` there: E334).
+#[test]
+fn a_params_value_is_literal_with_the_escape_undone() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("p.yaml");
+    std::fs::write(
+        &spec,
+        r#"apiVersion: misp-gen/v1
+name: p
+params:
+  dir: "$${HOME}/x"
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    env:
+      DIR: ${params.dir}
+"#,
+    )
+    .expect("spec written");
+    let out = tmp.path().join("out");
+    common::render(&spec, &out, &["--target", "compose"]);
+    let doc = yaml(&out.join("compose/compose.yaml"));
+    let dir = doc["services"]["web"]["environment"]["DIR"]
+        .as_str()
+        .unwrap_or_default()
+        .replace("$$", "$");
+    assert_eq!(dir, "${HOME}/x");
+}
