@@ -183,7 +183,7 @@ pub fn prepare(
                 if let Some(len) = trailing_line_break(&v) {
                     v.truncate(v.len() - len);
                     secrets.notes.push(format!(
-                        "{} ended in a line break (as `echo` writes it), which is not part of the value; the file is written back without it",
+                        "{} ended in a line break (as `echo` writes it), which is not part of the value; `render` writes the file back without it",
                         dir.join(name).display()
                     ));
                 }
