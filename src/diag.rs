@@ -113,6 +113,7 @@ codes! {
     SecurityWritable => "E331-security-writable", "writable without read_only, or a writable path that is not absolute";
     RunAsNonRoot => "E332-run-as-non-root", "run_as_non_root with a user that is not a non-root UID";
     TooMany => "E333-too-many", "More entries or containers than a spec may hold";
+    PlaceholderInParam => "E334-placeholder-in-param", "A params value holding `${`, which params do not expand";
     UnitValue => "E500-unit-value", "A value a target cannot carry";
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";

@@ -87,7 +87,7 @@ pub fn expand<'s>(
                     &spec
                         .params
                         .get(&k)
-                        .map_or(raw, crate::spec::model::Scalar::text),
+                        .map_or(raw, |v| placeholder::literal(&v.text())),
                 ),
                 Ref::Secret(s) => {
                     secret = true;

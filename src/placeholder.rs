@@ -109,6 +109,25 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
     Ok(out)
 }
 
+/// The text of a value that expands nothing (a `params` value): `$${` undone as everywhere else,
+/// anything that reads as a placeholder kept as written (validation refuses those there).
+#[must_use]
+pub fn literal(s: &str) -> String {
+    if !has_placeholders(s) {
+        return s.to_owned();
+    }
+    match parse(s) {
+        Ok(pieces) => pieces
+            .into_iter()
+            .map(|p| match p {
+                Piece::Lit(l) => l,
+                Piece::Ref(_, raw) => raw,
+            })
+            .collect(),
+        Err(_) => s.to_owned(),
+    }
+}
+
 fn parse_ref(inner: &str) -> Result<Ref, String> {
     let parts: Vec<&str> = inner.split('.').collect();
     let ok_name = |s: &str| {
@@ -161,6 +180,8 @@ mod tests {
         );
         assert!(parse("${params.x").expect_err("unterminated").unterminated);
         assert!(parse("${nope}").is_err());
+        assert_eq!(literal("a$${b}c"), "a${b}c");
+        assert_eq!(literal("${params.x}"), "${params.x}");
         assert_eq!(
             parse("${services.web.ports.https}").expect("parses"),
             vec![Piece::Ref(

@@ -176,10 +176,24 @@ pub fn prepare(
                 ))
             })
         };
+        // A value written by hand (`echo value > secrets/x`) ends in a line break that is not
+        // part of it: one is dropped, said once, and the file is written back without it.
+        let mut kept_text = || -> Result<Option<String>, SecretError> {
+            Ok(kept(name)?.map(|mut v| {
+                if let Some(len) = trailing_line_break(&v) {
+                    v.truncate(v.len() - len);
+                    secrets.notes.push(format!(
+                        "{} ended in a line break (as `echo` writes it), which is not part of the value; `render` writes the file back without it",
+                        dir.join(name).display()
+                    ));
+                }
+                v
+            }))
+        };
         let value = if s.external {
             // An empty value is no value: an empty database password would be kept forever.
             let from_env = env(&env_name(name)).filter(|v| !v.is_empty());
-            match (from_env, kept(name)?.filter(|v| !v.is_empty())) {
+            match (from_env, kept_text()?.filter(|v| !v.is_empty())) {
                 (Some(v), _) | (None, Some(v)) => Value::Text(v),
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
@@ -219,15 +233,15 @@ pub fn prepare(
             }
         } else {
             match s.generate {
-                Some(Generate::Password) => Value::Text(match kept(name)? {
+                Some(Generate::Password) => Value::Text(match kept_text()? {
                     Some(v) => v,
                     None => password(length).map_err(SecretError::Other)?,
                 }),
-                Some(Generate::Hex) => Value::Text(match kept(name)? {
+                Some(Generate::Hex) => Value::Text(match kept_text()? {
                     Some(v) => v,
                     None => hex(length).map_err(SecretError::Other)?,
                 }),
-                Some(Generate::Base64) => Value::Text(match kept(name)? {
+                Some(Generate::Base64) => Value::Text(match kept_text()? {
                     Some(v) => v,
                     None => base64(length).map_err(SecretError::Other)?,
                 }),
@@ -300,6 +314,17 @@ pub fn prepare(
         Ok(secrets)
     } else {
         Err(SecretError::Missing(missing))
+    }
+}
+
+/// The length of the one line break (`\n` or `\r\n`) that ends `v`, if it ends in one.
+fn trailing_line_break(v: &str) -> Option<usize> {
+    if v.ends_with("\r\n") {
+        Some(2)
+    } else if v.ends_with('\n') {
+        Some(1)
+    } else {
+        None
     }
 }
 

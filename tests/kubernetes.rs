@@ -1443,3 +1443,37 @@ fn changed_secret_rolls_only_the_pods_that_use_it() {
         "roll-a references the new Secret"
     );
 }
+
+// Issue 28: an exec health check that names another service's host runs in the pod like its
+// command, so the named service's NetworkPolicy lets the pod in.
+#[test]
+fn a_health_check_naming_a_host_is_let_in() {
+    let (dir, run) = render_text(
+        "hc",
+        r#"apiVersion: misp-gen/v1
+name: hc
+services:
+  cache:
+    image: docker.io/library/redis:7.4.1
+    user: "10001:10001"
+    ports: [{ name: redis, port: 6379 }]
+  web:
+    image: docker.io/library/redis:7.4.1
+    user: "10001:10001"
+    healthcheck:
+      exec: ["redis-cli", "-h", "${services.cache.host}", "ping"]
+"#,
+    );
+    run.success();
+    let np = load(&dir.path().join("out/kubernetes/networkpolicy-cache.yaml"));
+    let from: Vec<String> = arr(&np, "/spec/ingress")
+        .iter()
+        .flat_map(|rule| rule["from"].as_array().into_iter().flatten())
+        .filter_map(|peer| {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(from, ["web"], "{np:#}");
+}

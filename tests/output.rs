@@ -447,3 +447,64 @@ fn more_files_than_open_descriptors() {
     );
     ok(&verify(&out));
 }
+
+// Issue 28: a kept secret written by hand with `echo value > out/secrets/x` ends in a line break
+// that is not part of the value. Render takes the value without it (one `\n` or `\r\n`), says so
+// once, and writes the file back without it; the next render has nothing to say or change.
+#[test]
+fn a_hand_written_secret_loses_its_trailing_line_break() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let s = tmp.path().join("spec.yaml");
+    std::fs::write(
+        &s,
+        r"apiVersion: misp-gen/v1
+name: tx
+secrets:
+  pw: { generate: password }
+  smtp: { external: true }
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    env: { PW: '${secrets.pw}', SMTP: '${secrets.smtp}' }
+",
+    )
+    .expect("spec");
+    let secrets = out.join("secrets");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(secrets.join("pw"), "handwritten1\n").expect("pw");
+    std::fs::write(secrets.join("smtp"), "smtp-value-2\r\n").expect("smtp");
+    let o = render(&s, &out, &["--target", "compose"]);
+    ok(&o);
+    let said = text(&o);
+    for name in ["pw", "smtp"] {
+        assert!(
+            said.contains(&format!("secrets/{name} ended in a line break")),
+            "{said}"
+        );
+    }
+    assert!(
+        !said.contains("handwritten1") && !said.contains("smtp-value-2"),
+        "{said}"
+    );
+    let env = std::fs::read_to_string(out.join("secrets/compose/web.env")).expect("env file");
+    assert_eq!(env, "PW=handwritten1\nSMTP=smtp-value-2\n");
+    assert_eq!(
+        std::fs::read(secrets.join("pw")).expect("pw"),
+        b"handwritten1"
+    );
+    assert_eq!(
+        std::fs::read(secrets.join("smtp")).expect("smtp"),
+        b"smtp-value-2"
+    );
+    ok(&verify(&out));
+    let again = render(&s, &out, &["--target", "compose"]);
+    ok(&again);
+    assert!(!text(&again).contains("line break"), "{}", text(&again));
+
+    // A value of two lines is a value of two lines: still refused where it cannot go.
+    std::fs::write(secrets.join("pw"), "two\nlines\n").expect("pw");
+    let o = render(&s, &out, &["--target", "compose"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}

@@ -462,3 +462,192 @@ fn working_dir_before_podman_4_6_is_a_flag() {
         "{u:?}"
     );
 }
+
+// Issue 28: a health check is expanded and unescaped exactly like `command:`. The README's
+// `$${REDIS_PASSWORD}` reaches the container's shell as `${REDIS_PASSWORD}`, and `${params.…}` and
+// `${services.S.host}` are resolved, on every target.
+const HEALTH_SPEC: &str = r#"apiVersion: misp-gen/v1
+name: hc
+profile: single-node
+params:
+  level: warning
+services:
+  cache:
+    image: docker.io/library/redis:7.4.1
+    user: "10001:10001"
+    env:
+      REDIS_PASSWORD: plain
+    ports: [{ name: redis, port: 6379 }]
+    command: ["sh", "-c", "exec redis-server --loglevel ${params.level} --requirepass \"$${REDIS_PASSWORD}\""]
+    healthcheck:
+      exec: ["sh", "-c", "redis-cli -h ${services.cache.host} -a \"$${REDIS_PASSWORD}\" --loglevel ${params.level} ping"]
+"#;
+
+/// What the container runs as its health check, as every target must carry it; `host` is how
+/// the target names the service (`cache` on compose, `hc-cache` elsewhere).
+fn health_argv(host: &str) -> Vec<String> {
+    vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("redis-cli -h {host} -a \"${{REDIS_PASSWORD}}\" --loglevel warning ping"),
+    ]
+}
+
+/// The words of a systemd command line: `"…"` with `\"` and `\\` inside, `$$` is one `$`.
+fn systemd_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut word) = (false, false);
+    let mut it = line.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                word = true;
+            }
+            '\\' if quoted => cur.extend(it.next()),
+            '$' if it.peek() == Some(&'$') => {
+                it.next();
+                cur.push('$');
+            }
+            ' ' if !quoted => {
+                if word || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                word = false;
+            }
+            _ => cur.push(c),
+        }
+    }
+    if word || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The words of a POSIX shell line made of `'…'` words (what docker's `CMD-SHELL` runs).
+fn sh_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut word) = (false, false);
+    let mut it = line.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word = true;
+            }
+            '\\' if !quoted => cur.extend(it.next()),
+            ' ' if !quoted => {
+                if word || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                word = false;
+            }
+            _ => cur.push(c),
+        }
+    }
+    if word || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The value of `--NAME=` among the words of the unit's `ExecStart=`.
+fn flag_value(unit_text: &str, name: &str) -> String {
+    let u = unit(unit_text);
+    let exec = systemd_words(u["ExecStart"].last().expect("ExecStart"));
+    exec.iter()
+        .find_map(|w| w.strip_prefix(&format!("--{name}=")).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_health_check_is_expanded_and_unescaped_like_command() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("hc.yaml");
+    std::fs::write(&spec, HEALTH_SPEC).expect("spec written");
+    let out = |flavor: &str| tmp.path().join(format!("out-{flavor}"));
+    for flavor in ["quadlet", "podman", "docker"] {
+        common::render(
+            &spec,
+            &out(flavor),
+            &["--target", "all", "--flavor", flavor],
+        );
+    }
+    let want = health_argv("cache");
+
+    // compose interpolates `$$` to `$` in every string of compose.yaml.
+    let doc = yaml(&out("quadlet").join("compose/compose.yaml"));
+    let test: Vec<String> = strings(&doc["services"]["cache"]["healthcheck"]["test"])
+        .iter()
+        .map(|s| s.replace("$$", "$"))
+        .collect();
+    assert_eq!(test.first().map(String::as_str), Some("CMD"), "{test:?}");
+    assert_eq!(test[1..], want, "compose");
+
+    let want = health_argv("hc-cache");
+
+    // The kubelet turns `$$` into `$` in a probe's command.
+    let doc = yaml(&out("quadlet").join("kubernetes/deployment-cache.yaml"));
+    let c = &doc["spec"]["template"]["spec"]["containers"][0];
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let argv: Vec<String> = strings(&c[probe]["exec"]["command"])
+            .iter()
+            .map(|s| s.replace("$$", "$"))
+            .collect();
+        assert_eq!(argv, want, "kubernetes {probe}");
+    }
+
+    // Quadlet: systemd turns `$$` into `$`, podman reads the JSON array.
+    let q = unit(&text(&out("quadlet").join("systemd/hc-cache.container")));
+    let cmd = q["HealthCmd"][0].replace("$$", "$").replace("%%", "%");
+    let argv: Vec<String> = serde_json::from_str(&cmd).expect("HealthCmd is a JSON array");
+    assert_eq!(argv, want, "systemd (quadlet)");
+
+    // podman run: the same JSON array as one word of `ExecStart=`.
+    let cmd = flag_value(
+        &text(&out("podman").join("systemd/hc-cache.service")),
+        "health-cmd",
+    );
+    let argv: Vec<String> = serde_json::from_str(&cmd).expect("--health-cmd is a JSON array");
+    assert_eq!(argv, want, "systemd (podman)");
+
+    // docker run: a shell line of quoted words.
+    let cmd = flag_value(
+        &text(&out("docker").join("systemd/hc-cache.service")),
+        "health-cmd",
+    );
+    assert_eq!(sh_words(&cmd), want, "systemd (docker)");
+}
+
+// Issue 28: a params value is literal text, with `$${` a literal `${` as everywhere else: the
+// container sees `${HOME}/x` (validation refuses an unescaped `${` there: E334).
+#[test]
+fn a_params_value_is_literal_with_the_escape_undone() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("p.yaml");
+    std::fs::write(
+        &spec,
+        r#"apiVersion: misp-gen/v1
+name: p
+params:
+  dir: "$${HOME}/x"
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    env:
+      DIR: ${params.dir}
+"#,
+    )
+    .expect("spec written");
+    let out = tmp.path().join("out");
+    common::render(&spec, &out, &["--target", "compose"]);
+    let doc = yaml(&out.join("compose/compose.yaml"));
+    let dir = doc["services"]["web"]["environment"]["DIR"]
+        .as_str()
+        .unwrap_or_default()
+        .replace("$$", "$");
+    assert_eq!(dir, "${HOME}/x");
+}

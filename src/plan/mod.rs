@@ -18,6 +18,36 @@ pub fn resolve(spec: &Spec, secrets: &Secrets, naming: &dyn Naming, text: &str) 
     crate::domain::expand(spec, &|s| secrets.text(s), naming, text)
 }
 
+/// Expand an argument list for a target: `entrypoint`, `command` and an exec health check all go
+/// through here, so each is resolved and unescaped (`$${` to `${`) the same way.
+#[must_use]
+pub fn resolve_args(
+    spec: &Spec,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    args: &[String],
+) -> Vec<String> {
+    args.iter()
+        .map(|a| resolve(spec, secrets, naming, a).text)
+        .collect()
+}
+
+/// A health check as a target runs it: an exec check's arguments expanded like `command:`. The
+/// other kinds hold no spec text that placeholders reach (the database's are misp-gen's own).
+#[must_use]
+pub fn resolve_health(
+    spec: &Spec,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    h: &container::Health,
+) -> container::Health {
+    let mut h = h.clone();
+    if let container::Check::Exec(args) = &h.check {
+        h.check = container::Check::Exec(resolve_args(spec, secrets, naming, args));
+    }
+    h
+}
+
 /// Replicas of a service under the plan's profile.
 #[must_use]
 pub fn replicas(valid: &Valid, svc: &Service) -> u32 {

@@ -22,7 +22,8 @@ pub struct Spec {
     /// Default profile (`single-node`, `ha`, or a path); `--profile` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-    /// Free scalars, referenced as `${params.KEY}`.
+    /// Free scalars, referenced as `${params.KEY}`. A value is literal text: nothing in it is
+    /// expanded (`$${` is a literal `${`; any other `${` is refused).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Scalar>,
     /// Secrets: generated once and kept in `OUT/secrets/`, or supplied by the operator.

@@ -441,13 +441,8 @@ fn service(
         working_dir: working_dir.map(str::to_owned),
         ..Svc::default()
     };
-    let expand_list = |l: Option<&[String]>| {
-        l.map(|v| {
-            v.iter()
-                .map(|a| plan::resolve(spec, secrets, &naming, a).text)
-                .collect()
-        })
-    };
+    let expand_list =
+        |l: Option<&[String]>| l.map(|v| plan::resolve_args(spec, secrets, &naming, v));
     out.entrypoint = expand_list(*entrypoint);
     out.command = expand_list(*command);
     environment(c, valid, secrets, &mut out, diags, files);
@@ -470,7 +465,9 @@ fn service(
         mount(secrets, m, &mut out, used_secrets, files, spec);
     }
     out.label_mounted_content(files);
-    out.healthcheck = hc.as_ref().map(health);
+    out.healthcheck = hc
+        .as_ref()
+        .map(|h| health(&plan::resolve_health(spec, secrets, &naming, h)));
     harden(&mut out, hardening);
     for (dep, cond) in depends_on {
         out.depends_on.push(Dep {

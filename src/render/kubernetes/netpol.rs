@@ -40,8 +40,8 @@ pub(super) fn render(out: &mut Out<'_>, one_offs: &BTreeSet<String>) -> Result<(
 }
 
 /// The services and the database the code of `svc` connects to: what it waits for, and every
-/// `${services.S.*}` and `${database.host|port}` in its environment, command, entrypoint and the
-/// files it mounts.
+/// `${services.S.*}` and `${database.host|port}` in its environment, command, entrypoint, exec
+/// health check and the files it mounts.
 fn talks_to(spec: &Spec, svc: &Service) -> BTreeSet<String> {
     use crate::placeholder::{DbField, Piece, Ref};
     let mut to: BTreeSet<String> = svc.depends_on.keys().cloned().collect();
@@ -52,6 +52,13 @@ fn talks_to(spec: &Spec, svc: &Service) -> BTreeSet<String> {
         .collect();
     texts.extend(svc.command.iter().flatten().cloned());
     texts.extend(svc.entrypoint.iter().flatten().cloned());
+    // An exec health check runs in the pod too: a host it names must be reachable.
+    texts.extend(
+        svc.healthcheck
+            .iter()
+            .flat_map(|h| h.exec.iter().flatten())
+            .cloned(),
+    );
     for m in &svc.mounts {
         if let Some(f) = m.file.as_ref().and_then(|f| spec.files.get(f)) {
             texts.push(f.content.clone());

@@ -126,13 +126,8 @@ pub(super) fn container(
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
     let naming = KubernetesNaming::new(spec);
-    let expand_list = |l: Option<&[String]>| {
-        l.map(|v| {
-            v.iter()
-                .map(|a| plan::resolve(spec, out.secrets, &naming, a).text)
-                .collect::<Vec<_>>()
-        })
-    };
+    let expand_list =
+        |l: Option<&[String]>| l.map(|v| plan::resolve_args(spec, out.secrets, &naming, v));
     let security = spec.services.get(*name).and_then(|s| s.security.as_ref());
     let mut k = Container {
         name: (*name).to_owned(),
@@ -159,6 +154,9 @@ pub(super) fn container(
                 at: format!("{sp}/ports/{i}/publish"),
             });
         }
+        let health = health
+            .as_ref()
+            .map(|h| plan::resolve_health(spec, out.secrets, &naming, h));
         probes(ports, health.as_ref(), &mut k);
     }
     for m in mounts {

@@ -254,6 +254,7 @@ pub(super) fn service_run(
     }
 
     if let Some(h) = healthcheck {
+        let h = &plan::resolve_health(spec, inp.secrets, naming, h);
         if let Check::Exec(exec) = &h.check {
             for (i, a) in exec.iter().enumerate() {
                 diags.unit_word(
@@ -281,18 +282,15 @@ fn arguments(
     diags: &mut Diags<'_>,
 ) -> Option<Vec<String>> {
     list.map(|v| {
-        v.iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let r = plan::resolve(&inp.valid.spec, inp.secrets, inp.naming, a).text;
-                diags.unit_word(
-                    &format!("{sp}/{field}/{i}"),
-                    &format!("`{field}` argument {i}"),
-                    &r,
-                );
-                r
-            })
-            .collect::<Vec<_>>()
+        let args = plan::resolve_args(&inp.valid.spec, inp.secrets, inp.naming, v);
+        for (i, a) in args.iter().enumerate() {
+            diags.unit_word(
+                &format!("{sp}/{field}/{i}"),
+                &format!("`{field}` argument {i}"),
+                a,
+            );
+        }
+        args
     })
 }
 

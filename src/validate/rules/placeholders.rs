@@ -56,6 +56,7 @@ fn placeholder_sites(spec: &Spec) -> Vec<(String, String, bool)> {
 }
 
 pub(super) fn placeholders(cx: &mut Ctx<'_>, spec: &Spec) {
+    params(cx, spec);
     for (p, text, secrets_ok) in placeholder_sites(spec) {
         if !placeholder::has_placeholders(&text) {
             continue;
@@ -99,6 +100,39 @@ pub(super) fn placeholders(cx: &mut Ctx<'_>, spec: &Spec) {
                 }
             }
         }
+    }
+}
+
+/// A `params` value is put in as written, nothing in it expanded: a `${…}` there (a shell or
+/// compose default such as `${BASE_URL:-https://localhost}`, an environment variable, another
+/// placeholder) would reach the container as those very characters, so it is refused.
+fn params(cx: &mut Ctx<'_>, spec: &Spec) {
+    for (k, v) in &spec.params {
+        let crate::spec::model::Scalar::String(s) = v else {
+            continue;
+        };
+        let Some(&at) = placeholder::unescaped_matches(s, "${").first() else {
+            continue;
+        };
+        let rest = &s[at..];
+        let shown: String = match rest.find('}') {
+            Some(end) if end < 60 => rest[..=end].to_owned(),
+            _ => rest.chars().take(40).collect(),
+        };
+        let p = format!("/params/{}", seg(k));
+        let pos = cx.doc.pos_in_scalar(&p, "${", 0);
+        let d = cx.push(
+            &p,
+            pos,
+            Code::PlaceholderInParam,
+            format!(
+                "`params.{k}` holds `{shown}`, but a params value is literal text: misp-gen expands no placeholder, environment variable or default in it"
+            ),
+        );
+        help(
+            d,
+            "write the value itself (vary it per deployment under `profiles.NAME.params`), or `$${` for a literal `${`",
+        );
     }
 }
 
