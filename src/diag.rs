@@ -542,18 +542,30 @@ fn format_human(out: &mut String, d: &Diagnostic, line: Option<&str>) {
 /// (`::error …`, `modified: …`) or move the cursor. Text with none of them is returned as it is.
 #[must_use]
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    fn unsafe_char(c: char) -> bool {
-        c == '\\'
+    escape(s, true)
+}
+
+/// [`printable`] for a message that may already hold text it escaped (the last line misp-gen
+/// prints, `error: …`): control characters and bidirectional overrides are escaped, backslashes
+/// are left alone, so escaping twice changes nothing and a message is still one line.
+#[must_use]
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, false)
+}
+
+fn escape(s: &str, backslash: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (backslash && c == '\\')
             || c.is_control()
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    }
+    };
     if !s.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' if backslash => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -661,6 +673,16 @@ mod tests {
         );
         assert_eq!(printable("C:\\x"), "C:\\\\x");
         assert!(!printable("x\u{2028}y").contains('\u{2028}'));
+    }
+
+    // Pins that the last line's escaping is idempotent: text escaped where a message was made
+    // is not escaped again, raw text still becomes one line.
+    #[test]
+    fn one_line_does_not_escape_twice() {
+        let once = printable("DENIED\n::error x").into_owned();
+        assert_eq!(one_line(&once), once);
+        assert_eq!(one_line("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        assert_eq!(one_line("C:\\x"), "C:\\x");
     }
 
     // Every format but JSON writes text from the input through `printable`, at the printer: a

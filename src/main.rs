@@ -23,11 +23,12 @@ fn main() -> ExitCode {
                     let _ = stderr.write_all(text.as_bytes());
                 }
                 other => {
-                    // The message may quote the input (a path, a value): one escaped line.
+                    // The message may quote the input (a path, a value): one line, escaped
+                    // once (what a message escaped itself is left as it is).
                     let _ = writeln!(
                         stderr,
                         "error: {}",
-                        misp_gen::diag::printable(&other.to_string())
+                        misp_gen::diag::one_line(&other.to_string())
                     );
                     if let misp_gen::Error::Io(_, src) = other {
                         let _ = src;
