@@ -30,7 +30,9 @@ def compose(n):
     # The password goes in an env_file and the TLS files are a read-only bind mount, as misp-gen
     # renders them (podlet takes only external Compose secrets); the capabilities are the ones
     # misp-gen's Quadlet files carry, so both tools write the same amount per service.
-    s = 'name: big\nnetworks:\n  big: {}\nvolumes:\n  data: {}\nservices:\n'
+    # The labels are misp-gen's, and make podlet write a .volume file as misp-gen does.
+    label = 'labels: { io.misp-gen.stack: big }'
+    s = f'name: big\nnetworks:\n  big: {{ {label} }}\nvolumes:\n  data: {{ {label} }}\nservices:\n'
     for i in range(n):
         s += (f'  svc{i}:\n    image: docker.io/library/nginx:1.27.3\n'
               f'    container_name: big-svc{i}\n'
@@ -44,6 +46,7 @@ def compose(n):
               '    cap_drop: [ALL]\n'
               '    cap_add: [CHOWN, DAC_OVERRIDE, FOWNER, KILL, NET_BIND_SERVICE, SETGID, SETUID]\n'
               '    security_opt: ["no-new-privileges:true"]\n'
+              f'    {label}\n'
               '    cpus: 0.5\n    mem_limit: 256m\n    restart: unless-stopped\n')
     return s
 
