@@ -9,6 +9,9 @@
 # crate root:
 #   bash benches/versus_podlet.sh            # RUNS=20 by default
 #   RUNS=50 bash benches/versus_podlet.sh
+#   TMPDIR=/dev/shm bash benches/versus_podlet.sh   # on tmpfs: the tools without the disk's file system
+# Each fresh render gets a new directory and nothing is deleted before the end (see
+# benches/versus_podlet.py): about 1 GB of small files in the work directory at RUNS=20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
