@@ -12,6 +12,7 @@ Usage: python3 benches/versus_podlet.py MISP_GEN PODLET WORKDIR MISP_SPEC RUNS
   WORKDIR holds big.yaml and big-compose.yaml (benches/synthetic_spec.py); MISP_SPEC is
   examples/misp.yaml.
 """
+import itertools
 import os
 import shutil
 import statistics
@@ -68,7 +69,7 @@ def fresh(work, name, secrets_from=None):
     journal, creating an inode after many deletions walks the recently freed ones
     (recently_deleted, for 5 minutes), which made each render after an `rm -rf` of the last
     one's output cost seconds of system CPU that belong to the benchmark, not to the tool."""
-    runs = iter(range(10**9))
+    runs = itertools.count()
 
     def prepare():
         out = os.path.join(work, f'{name}-{next(runs)}')
