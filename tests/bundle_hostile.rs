@@ -819,6 +819,60 @@ fn a_slow_drip_is_cut_off_at_the_deadline() {
     assert_eq!(o.code, Some(2), "{}", o.text());
 }
 
+// Pins the floor rate of a blob: a layer that declares a huge size (1 TiB: weeks at the floor
+// rate) and then drips 1 KiB every 200 ms is cut off once it falls behind 256 KiB/s past the base
+// deadline (MISP_GEN_REGISTRY_TIMEOUT=2), not when the declared size's budget runs out.
+#[test]
+fn a_dripping_blob_that_declares_a_huge_size_is_cut_off() {
+    let Some(tls) = Tls::make() else { return };
+    let (m, c, l) = forge::image(&forge::host_arch(), b"small");
+    let ld = sha(&l);
+    let mut mj: serde_json::Value = serde_json::from_slice(&m).expect("json");
+    mj["layers"][0]["size"] = json!(1u64 << 40);
+    let m = serde_json::to_vec(&mj).expect("json");
+    let fake = Fake::start(
+        Some(tls.config.clone()),
+        Arc::new(move |r| {
+            if r.path.ends_with(&ld) {
+                return Reply::Drip(200, vec![0u8; 1024], Duration::from_millis(200), 2000);
+            }
+            serve_image(r, &m, &c, &l).unwrap_or(Reply::status(404))
+        }),
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ca = tls.ca.to_str().expect("utf-8").to_owned();
+    let (o, out) = bundle_from(
+        tmp.path(),
+        &fake.host(),
+        &["--ca-file", &ca],
+        false,
+        &[("MISP_GEN_REGISTRY_TIMEOUT", "2")],
+    );
+    assert_eq!(o.code, Some(1), "{}", o.text());
+    assert!(o.took < Duration::from_secs(20), "{}", o.text());
+    assert!(o.stderr.contains("256 KiB/s"), "{}", o.text());
+    assert!(!out.exists());
+}
+
+// Pins the deadline's bounds: a value past a day (here the largest u64, which overflowed the
+// deadline's sum and panicked) is a usage error, exit 2, before any request.
+#[test]
+fn a_deadline_past_a_day_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for v in ["18446744073709551615", "9223372036854775807", "86401"] {
+        let (o, out) = bundle_from(
+            tmp.path(),
+            "127.0.0.1:9",
+            &["--plain-http"],
+            false,
+            &[("MISP_GEN_REGISTRY_TIMEOUT", v)],
+        );
+        assert_eq!(o.code, Some(2), "{v}: {}", o.text());
+        assert!(o.stderr.contains("86400"), "{v}: {}", o.text());
+        assert!(!out.exists());
+    }
+}
+
 // Pins the bound on an image config: one that declares more than 4 MiB is refused before it is
 // read (exit 1), whatever its digest.
 #[test]

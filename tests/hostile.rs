@@ -111,6 +111,59 @@ fn templates_are_bounded() {
     }
 }
 
+// Pins the memory a template may build: a filter that makes a huge string in one step
+// (`replace`, `join`) runs out of fuel before it allocates (exit 1, naming the template), under
+// a 1 GB address-space limit; with fuel worth 1.28 GB of data it aborted there (exit 134).
+#[test]
+fn template_filters_are_bounded_in_memory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = spec(tmp.path());
+    for (case, template) in [
+        ("replace", "{{ ('a' * 1000000)|replace('a', 'b' * 1000) }}"),
+        ("join", "{{ (('x' * 1000000)|list)|join('y' * 1000) }}"),
+    ] {
+        let dir = tmp.path().join(case);
+        std::fs::create_dir_all(dir.join("compose")).expect("mkdir");
+        std::fs::write(dir.join("compose/compose.yaml.j2"), template).expect("write");
+        let out = tmp.path().join(format!("out-{case}"));
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", "ulimit -v 1000000 && exec \"$@\"", "sh"])
+            .arg(env!("CARGO_BIN_EXE_misp-gen"))
+            .arg("render")
+            .arg(&s)
+            .args(["--target", "compose", "--templates"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out);
+        let o = bounded(c, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{case}: {err}");
+        assert!(err.contains("compose/compose.yaml.j2"), "{case}: {err}");
+        assert!(!out.exists(), "{case}: the output directory was created");
+    }
+}
+
+// Pins the fuel's headroom: the largest spec a user may write (1 000 services, each with env,
+// a secret, a mount and a health check) renders every target with the built-in templates.
+#[test]
+fn the_largest_spec_renders_within_the_fuel() {
+    use std::fmt::Write as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut yaml = String::from(
+        "apiVersion: misp-gen/v1\nname: big\nsecrets:\n  pw: { generate: password }\nvolumes:\n  data: {}\nservices:\n",
+    );
+    for i in 0..1000 {
+        let _ = write!(
+            yaml,
+            "  s{i}:\n    image: docker.io/library/nginx:1.27.3\n    user: \"1000\"\n    env: {{ PW: '${{secrets.pw}}', MODE: production, PEER: '${{services.s0.host}}' }}\n    ports: [{{ name: http, port: 8080 }}]\n    mounts: [{{ volume: data, path: /data }}]\n    healthcheck: {{ http: {{ path: /healthz, port: http }} }}\n"
+        );
+    }
+    let s = tmp.path().join("big.yaml");
+    std::fs::write(&s, yaml).expect("write");
+    let o = render(&s, &tmp.path().join("out"), &["--target", "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 fn render(spec: &Path, out: &Path, args: &[&str]) -> Output {
     let mut c = bin();
     c.arg("render").arg(spec).arg("--out").arg(out).args(args);

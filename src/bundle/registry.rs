@@ -31,6 +31,8 @@ pub const TIMEOUT_ENV: &str = "MISP_GEN_REGISTRY_TIMEOUT";
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// What a blob transfer gets on top, per MiB: 4 s, a floor of 256 KiB/s.
 pub const SECS_PER_MIB: u64 = 4;
+/// The longest deadline `MISP_GEN_REGISTRY_TIMEOUT` may set: a day.
+pub const MAX_DEADLINE_SECS: u64 = 86_400;
 /// How many redirects one request follows.
 pub const MAX_REDIRECTS: usize = 5;
 
@@ -215,11 +217,11 @@ impl Registry {
                 .trim()
                 .parse::<u64>()
                 .ok()
-                .filter(|s| *s > 0)
+                .filter(|s| (1..=MAX_DEADLINE_SECS).contains(s))
                 .map(Duration::from_secs)
                 .ok_or_else(|| {
                     Error::Usage(format!(
-                        "{TIMEOUT_ENV}: `{}` is not a number of seconds (1 or more)",
+                        "{TIMEOUT_ENV}: `{}` is not a number of seconds from 1 to {MAX_DEADLINE_SECS}",
                         shown(&v, 40)
                     ))
                 })?,
@@ -257,8 +259,9 @@ impl Registry {
 
     /// The deadline of a request that moves `bytes` of blob.
     fn budget(&self, bytes: u64) -> Duration {
-        self.deadline
-            + Duration::from_secs((bytes >> 20).saturating_add(1).saturating_mul(SECS_PER_MIB))
+        self.deadline.saturating_add(Duration::from_secs(
+            (bytes >> 20).saturating_add(1).saturating_mul(SECS_PER_MIB),
+        ))
     }
 
     /// A URL a registry named (a redirect, an upload `Location`, a realm), resolved against
@@ -561,7 +564,7 @@ impl Registry {
             )
             .map_err(|e| not_found(e, what, &self.host))?;
         Ok(Box::new(bounded::Exact::new(
-            Deadlined(resp.into_reader()),
+            Paced::new(resp.into_reader(), self.deadline),
             size,
         )))
     }
@@ -729,6 +732,102 @@ impl<R: Read> Read for Deadlined<R> {
                 e
             }
         })
+    }
+}
+
+/// A blob's body, read on a thread of its own so that a registry that stalls or drips is cut
+/// off at the floor rate: by `base` plus 4 s per MiB received so far (256 KiB/s), however large
+/// the blob says it is (the request's own deadline grows with the declared size, so a huge
+/// declared size alone would buy weeks). A read still blocked when the process gives up ends
+/// with it.
+struct Paced {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    started: std::time::Instant,
+    base: Duration,
+    received: u64,
+    pending: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Paced {
+    fn new(mut inner: impl Read + Send + 'static, base: Duration) -> Paced {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let sent = match Deadlined(&mut inner).read(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.send(Ok(Vec::new()));
+                        return;
+                    }
+                    Ok(n) => tx.send(Ok(buf[..n].to_vec())),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        Paced {
+            rx,
+            started: std::time::Instant::now(),
+            base,
+            received: 0,
+            pending: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// How long the transfer may have taken by now: `base` and 4 s per MiB received
+    /// (4 000 000 µs / 2^20 bytes = 15 625 / 4 096 µs a byte).
+    fn allowed(&self) -> Duration {
+        self.base.saturating_add(Duration::from_micros(
+            self.received.saturating_mul(15_625) / 4_096,
+        ))
+    }
+}
+
+impl Read for Paced {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.pending.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let slow = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "slower than 256 KiB/s past the request's deadline (set {TIMEOUT_ENV}=SECONDS for a slow link)"
+                    ),
+                )
+            };
+            let left = self
+                .allowed()
+                .checked_sub(self.started.elapsed())
+                .ok_or_else(slow)?;
+            match self.rx.recv_timeout(left) {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.done = true,
+                Ok(Ok(chunk)) => {
+                    self.received = self.received.saturating_add(chunk.len() as u64);
+                    self.pending = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(slow()),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.pos);
+        buf[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

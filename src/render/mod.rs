@@ -177,11 +177,13 @@ impl Templates {
 }
 
 /// The work one render of one template may do, in minijinja's fuel (about one instruction, or
-/// 64 bytes of data it builds): a template from `--templates` is code from outside, and a
-/// `{% for %}` over `range(100000)` nested twice would otherwise run for hours. The built-in
-/// templates stay far inside it: compose.yaml of 1000 services (the most a spec may hold) took
-/// 430 000; at 64 bytes a unit, it also bounds what a template builds in memory to about 1 GB.
-pub const FUEL: u64 = 20_000_000;
+/// 64 bytes of data it builds, checked before a filter such as `replace` or `join` allocates): a
+/// template from `--templates` is code from outside, and a `{% for %}` over `range(100000)`
+/// nested twice would otherwise run for hours. The built-in templates stay far inside it:
+/// compose.yaml of 1000 services (the most a spec may hold) took 430 000. At 64 bytes a unit it
+/// bounds what one template builds in memory to 256 MB (20 000 000, 1.28 GB, let one filter call
+/// abort a process under a 2 GB memory limit).
+pub const FUEL: u64 = 4_000_000;
 
 /// The most one template may write, in bytes: the same bound as on a file read back from the
 /// output directory, so that whatever is rendered can be compared by `--check`.
