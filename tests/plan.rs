@@ -426,6 +426,114 @@ fn every_target_honours_the_same_plan() {
     }
 }
 
+// Issue 24: a wait for a healthy dependency lasts as long as the dependency's own check needs
+// for its verdict: its start period, then `retries + 1` tries, each an interval plus the check's
+// timeout. The same bound on every target that renders a wait (compose leaves it to the engine's
+// `depends_on`); before, Kubernetes left out the timeouts and the last try and waited at least
+// 300 s, systemd left out the timeouts.
+#[test]
+fn every_target_bounds_a_healthy_wait_the_same() {
+    let worker = "      exec: [\"true\"]\n      interval: 10s\n      timeout: 3s\n      retries: 2\n      start_period: 20s\n";
+    // 20 s, then 3 tries of 10 s + 3 s.
+    let want = 59;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("same.yaml");
+    std::fs::write(&spec, SPEC.replace("      exec: [\"true\"]\n", worker)).expect("spec written");
+    let out = tmp.path().join("out");
+    common::render(&spec, &out, &["--target", "all", "--flavor", "docker"]);
+    let doc = yaml(&out.join("kubernetes/deployment-api.yaml"));
+    let init = doc["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "wait-worker")
+        .expect("a wait for worker");
+    // The script's arguments: $0, WHAT MODE HOST PORT LIMIT EVERY.
+    let k8s: u64 = init["args"][5]
+        .as_str()
+        .and_then(|l| l.parse().ok())
+        .expect("a limit in seconds");
+    let u = unit(&text(&out.join("systemd/same-worker.service")));
+    let post = u["ExecStartPost"].join(" ");
+    let systemd: u64 = post
+        .split_once("within ")
+        .and_then(|(_, rest)| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a bound in the poll's message");
+    assert_eq!((k8s, systemd), (want, want), "{post}");
+}
+
+// Issue 24: the embedded database's probes on Kubernetes follow the plan's database health
+// check, like the engines' check on compose and systemd: every interval, its timeout, unready and
+// restarted after its retries; the startup probe covers its start period (and at least 600 s,
+// so a first initialisation is never killed). Before, readiness and liveness failed after 3 and
+// 6 tries whatever the plan said.
+#[test]
+fn every_target_probes_the_database_the_same() {
+    let spec_text = r#"apiVersion: misp-gen/v1
+name: same
+profile: single-node
+secrets:
+  db_password: { generate: password, length: 24 }
+database:
+  engine: postgres
+  version: "16.4"
+  name: app
+  user: app
+  password: db_password
+  wait: { timeout: 60s, interval: 4s }
+services:
+  api:
+    image: docker.io/library/nginx:1.27.3
+    ports: [{ name: http, port: 8080 }]
+    depends_on: { database: healthy }
+"#;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("same.yaml");
+    std::fs::write(&spec, spec_text).expect("spec written");
+    let out = tmp.path().join("out");
+    common::render(&spec, &out, &["--target", "all", "--flavor", "quadlet"]);
+    let compose = yaml(&out.join("compose/compose.yaml"));
+    let h = &compose["services"]["database"]["healthcheck"];
+    let secs = |v: &Value| seconds(v.as_str().unwrap_or_default());
+    let engine = (
+        secs(&h["interval"]),
+        secs(&h["timeout"]),
+        h["retries"].as_u64().unwrap_or_default(),
+    );
+    let start = secs(&h["start_period"]);
+    let q = unit(&text(&out.join("systemd/same-database.container")));
+    let one = |k: &str| {
+        q.get(k)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let quadlet = (
+        seconds(&one("HealthInterval")),
+        seconds(&one("HealthTimeout")),
+        one("HealthRetries").parse().unwrap_or_default(),
+    );
+    assert_eq!(quadlet, engine, "systemd and compose");
+    let sts = yaml(&out.join("kubernetes/statefulset-database.yaml"));
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    let probe = |name: &str| {
+        let p = &c[name];
+        (
+            p["periodSeconds"].as_u64().unwrap_or_default(),
+            p["timeoutSeconds"].as_u64().unwrap_or_default(),
+            p["failureThreshold"].as_u64().unwrap_or_default(),
+        )
+    };
+    assert_eq!(probe("readinessProbe"), engine, "readiness");
+    assert_eq!(probe("livenessProbe"), engine, "liveness");
+    let (period, _, threshold) = probe("startupProbe");
+    assert!(
+        period * threshold >= start.max(600),
+        "startup {period} × {threshold}"
+    );
+}
+
 // The readers above can fail: a target that dropped a setting reads back differently.
 #[test]
 fn a_dropped_setting_is_seen() {

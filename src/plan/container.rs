@@ -107,11 +107,17 @@ pub enum Check {
 }
 
 impl Health {
-    /// How long dependants wait for the check to pass: the start period, every retry, and one
-    /// more interval.
+    /// How long dependants wait for the check to pass, on every target: as long as the check
+    /// itself needs to declare the container healthy or failed. The start period (failures in
+    /// it do not count), then `retries + 1` tries (the first try comes an interval after the
+    /// start, so one more than the retries), each an interval plus a check that may run until
+    /// its timeout. No floor: waiting past the check's own verdict only delays the error, and a
+    /// longer wait is the spec's to ask for (`start_period`, `retries`).
     #[must_use]
     pub fn wait_ms(&self) -> u64 {
-        self.start_period_ms + self.interval_ms * (u64::from(self.retries) + 1)
+        let tries = u64::from(self.retries).saturating_add(1);
+        self.start_period_ms
+            .saturating_add(tries.saturating_mul(self.interval_ms.saturating_add(self.timeout_ms)))
     }
 }
 

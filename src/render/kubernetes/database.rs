@@ -6,7 +6,7 @@ use super::model::{
     ServicePort, VolumeMount, WorkloadCtx, kvs,
 };
 use super::pod::secs_of;
-use super::pod::{harden, pod_security, resources, skips};
+use super::pod::{harden, pod_security, resources, skips, timed_probes};
 use super::volumes::add_volume;
 use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
@@ -116,23 +116,24 @@ fn pod(
         password,
         root_password,
         volume,
-        wait,
-        // Probes instead, from the same check and `wait` (see below).
-        health: _,
+        // Dependants' waits only (`waits.rs`): the probes follow `health`, as on the engines.
+        wait: _,
+        health,
         hardening: h,
         resources: limits,
     } = db;
     let (env, secret_mounts) = env(out, password, setup);
-    let (data_dir, check) = (setup.data_dir, setup.check_argv.clone());
-    let (timeout, interval) = (secs_of(wait.timeout_ms), secs_of(wait.interval_ms));
-    let probe = |threshold: u64| Probe {
+    let data_dir = setup.data_dir;
+    // The plan's check and times; the check as its argument list, which the kubelet runs
+    // without a shell (the engines need one for some of them).
+    let probe = Probe {
         http_path: None,
         port: None,
         scheme: None,
-        exec: Some(check.clone()),
-        period: interval,
-        timeout: 5,
-        failure_threshold: threshold,
+        exec: Some(setup.check_argv.clone()),
+        period: secs_of(health.interval_ms),
+        timeout: secs_of(health.timeout_ms),
+        failure_threshold: u64::from(health.retries).max(1),
     };
     let mut pod = Pod::default();
     let mut claim_templates = Vec::new();
@@ -184,11 +185,6 @@ fn pod(
             at: String::new(),
         }],
         mounts,
-        startup: Some(probe(
-            timeout.max(DB_MIN_STARTUP_S).div_ceil(interval).max(1),
-        )),
-        readiness: Some(probe(3)),
-        liveness: Some(probe(6)),
         resources: resources(limits),
         origin: Origin::new(
             spec,
@@ -198,6 +194,7 @@ fn pod(
         ),
         ..Container::default()
     };
+    timed_probes(probe, health.start_period_ms, DB_MIN_STARTUP_S, &mut c);
     harden(&mut c, None, h, &mut pod.volumes);
     pod.containers.push(c);
     (pod, claim_templates)

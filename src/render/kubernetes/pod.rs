@@ -452,10 +452,19 @@ fn probes(ports: &[Port], health: Option<&plan::container::Health>, c: &mut Cont
         Check::Exec(argv) | Check::Script { argv, shell: _ } => p.exec = Some(argv.clone()),
         Check::Shell(line) => p.exec = Some(vec!["sh".into(), "-c".into(), line.clone()]),
     }
-    let start = units::duration_secs_ceil(*start_period_ms);
+    timed_probes(p, *start_period_ms, 0, c);
+}
+
+/// The probes of one health check, timed by the plan (the same for a service and the embedded
+/// database): readiness and liveness run the check every interval and fail after its retries,
+/// as the engines' check does; a start period becomes a startup probe that covers it, never
+/// shorter than `min_startup_s` (a Kubernetes need: the kubelet kills a container whose startup
+/// probe fails, where the engines only call it unhealthy).
+pub(super) fn timed_probes(p: Probe, start_period_ms: u64, min_startup_s: u64, c: &mut Container) {
+    let start = units::duration_secs_ceil(start_period_ms).max(min_startup_s);
     if start > 0 {
         // Checked more often than the healthcheck's interval, so the pod is ready soon after it is up.
-        let sp = period.min(10);
+        let sp = p.period.min(10);
         let mut s = p.clone();
         s.period = sp;
         s.failure_threshold = start.div_ceil(sp).max(1);

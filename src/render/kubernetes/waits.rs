@@ -13,7 +13,7 @@ use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Service, Waits};
 use crate::validate::{Valid, rules};
 
-/// How long a dependant waits for a service that has no start period to go by.
+/// How long a dependant waits for a service that has no health check, so no time of its own.
 const DEFAULT_SERVICE_WAIT_S: u64 = 300;
 /// Time between tries when waiting for a service.
 const DEFAULT_SERVICE_WAIT_INTERVAL_S: u64 = 5;
@@ -175,10 +175,12 @@ fn wait_container(
         )
     } else {
         let d = plan.service(dep)?;
-        // As long as the dependency may take to become healthy, and never less than the default.
-        let limit = d.health.as_ref().map_or(DEFAULT_SERVICE_WAIT_S, |h| {
-            secs_of(h.start_period_ms) + secs_of(h.interval_ms) * u64::from(h.retries)
-        });
+        // The plan's bound, as on systemd: as long as the dependency's own check needs for its
+        // verdict. A failed wait is not final here: the kubelet restarts the init container.
+        let limit = d
+            .health
+            .as_ref()
+            .map_or(DEFAULT_SERVICE_WAIT_S, |h| secs_of(h.wait_ms()));
         if cond == Condition::Healthy && d.ports.is_empty() {
             out.diag(
                 &format!("{dp}/{}", escape_segment(dep)),
@@ -190,7 +192,7 @@ fn wait_container(
         (
             out.naming.object(dep),
             d.ports.first().map_or(0, |p| p.port),
-            limit.max(DEFAULT_SERVICE_WAIT_S),
+            limit,
             DEFAULT_SERVICE_WAIT_INTERVAL_S,
         )
     };

@@ -165,8 +165,8 @@ fn health(h: &plan::container::Health) -> Health {
     }
 }
 
-/// How long dependants wait for a service's healthcheck to pass: its start period, then every
-/// retry, plus one more interval.
+/// How long dependants wait for a service's healthcheck to pass: the plan's bound
+/// ([`plan::container::Health::wait_ms`]), polled at most every 5 s.
 pub(super) fn service_wait(h: &plan::container::Health) -> WaitBound {
     WaitBound {
         poll_ms: POLL_MS.min(h.interval_ms.max(1_000)),
