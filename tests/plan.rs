@@ -651,3 +651,59 @@ services:
         .replace("$$", "$");
     assert_eq!(dir, "${HOME}/x");
 }
+
+// A service scaled to 0 replicas still owns its volume's data: every target keeps the volume in
+// its output (compose's top-level `volumes:`, a Kubernetes claim, a systemd volume unit), so a
+// deploy of the render never drops it. systemd used to leave it out.
+const IDLE_SPEC: &str = r#"apiVersion: misp-gen/v1
+name: idle
+profile: single-node
+volumes:
+  store: { size: 1Gi }
+services:
+  archive:
+    image: docker.io/library/busybox:1.36.1
+    user: "10001:10001"
+    replicas: 0
+    mounts:
+      - { volume: store, path: /data }
+  api:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    ports: [{ name: http, port: 8080 }]
+"#;
+
+#[test]
+fn a_volume_of_a_service_scaled_to_zero_is_kept_by_every_target() {
+    for flavor in ["quadlet", "podman", "docker"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = tmp.path().join("idle.yaml");
+        std::fs::write(&spec, IDLE_SPEC).expect("spec written");
+        let out = tmp.path().join("out");
+        common::render(&spec, &out, &["--target", "all", "--flavor", flavor]);
+        let doc = yaml(&out.join("compose/compose.yaml"));
+        assert!(
+            doc["volumes"].get("store").is_some(),
+            "compose: {}",
+            doc["volumes"]
+        );
+        assert!(
+            out.join("kubernetes/pvc-store.yaml").is_file(),
+            "kubernetes: no claim"
+        );
+        let unit = if flavor == "quadlet" {
+            "idle-store.volume"
+        } else {
+            "idle-store-volume.service"
+        };
+        assert!(
+            out.join("systemd").join(unit).is_file(),
+            "systemd ({flavor}): no {unit}"
+        );
+        let target = text(&out.join("systemd/idle.target"));
+        assert!(
+            target.contains("idle-store-volume.service"),
+            "systemd ({flavor}): the target does not want the volume\n{target}"
+        );
+    }
+}

@@ -411,15 +411,33 @@ pub struct Plan<'v> {
     /// Every service's container, in name order (those with no replicas included).
     pub services: Vec<container::Container<'v>>,
     pub database: Option<DatabasePlan<'v>>,
+    /// The declared volumes in use, in name order: mounted by a service (one scaled to 0
+    /// replicas too: its volume still holds its data, and a volume that left the render is one
+    /// the next deploy may lose) or holding the embedded database's data. Every target renders
+    /// exactly these.
+    pub volumes: std::collections::BTreeSet<&'v str>,
 }
 
 impl<'v> Plan<'v> {
     #[must_use]
     pub fn new(valid: &'v Valid) -> Plan<'v> {
+        let services = container::containers(valid);
+        let database = database_plan(&valid.spec);
+        let volumes = services
+            .iter()
+            .flat_map(|c| &c.mounts)
+            .filter_map(|m| match m {
+                container::MountPlan::Volume { volume, .. } => Some(*volume),
+                _ => None,
+            })
+            .chain(database.as_ref().and_then(|d| d.volume))
+            .filter(|v| valid.spec.volumes.contains_key(*v))
+            .collect();
         Plan {
             valid,
-            services: container::containers(valid),
-            database: database_plan(&valid.spec),
+            services,
+            database,
+            volumes,
         }
     }
 

@@ -98,7 +98,6 @@ pub fn render(
         config_gens: BTreeMap::new(),
         secret_files: BTreeMap::new(),
         plain_files: BTreeMap::new(),
-        used_volumes: BTreeSet::new(),
         headless: headless(plan, &one_offs),
         namespace: namespace(spec),
         workloads: BTreeMap::new(),
@@ -108,7 +107,7 @@ pub fn render(
 
     services::render(&mut out, plan, &one_offs)?;
     database::render(&mut out, plan.database.as_ref())?;
-    volumes::claims(&mut out)?;
+    volumes::claims(&mut out, plan)?;
     ingress::render(&mut out)?;
     netpol::render(&mut out, &one_offs)?;
     let enforce = pod_security_level(&mut out);
@@ -142,8 +141,6 @@ struct Out<'a> {
     secret_files: BTreeMap<String, String>,
     /// Files under `kubernetes/files/` → (content, mode).
     plain_files: BTreeMap<String, (String, u32)>,
-    /// Volumes some workload mounts.
-    used_volumes: BTreeSet<String>,
     /// Services that need a headless Service (`StatefulSet`s, targets of `started`).
     headless: BTreeSet<String>,
     /// Namespace of every object.
