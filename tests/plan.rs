@@ -707,3 +707,66 @@ fn a_volume_of_a_service_scaled_to_zero_is_kept_by_every_target() {
         );
     }
 }
+
+/// A pull policy as a target's own word for it.
+fn pull_word(p: misp_gen::spec::model::Pull, kubernetes: bool) -> &'static str {
+    use misp_gen::spec::model::Pull;
+    match (p, kubernetes) {
+        (Pull::Never, false) => "never",
+        (Pull::Missing, false) => "missing",
+        (Pull::Always, false) => "always",
+        (Pull::Never, true) => "Never",
+        (Pull::Missing, true) => "IfNotPresent",
+        (Pull::Always, true) => "Always",
+    }
+}
+
+// The pull policy every target writes is the one `domain::pull_policy` decides, set or unset.
+#[test]
+fn every_target_pulls_as_the_plan_decides() {
+    use misp_gen::domain::{Puller, pull_policy};
+    for images in [
+        "",
+        "images: { pull: never }\n",
+        "images: { pull: always }\n",
+    ] {
+        let source = format!("{SPEC}{images}");
+        let spec: misp_gen::spec::model::Spec = serde_json::from_value(
+            misp_gen::spec::load::load("same.yaml", source.as_bytes())
+                .expect("spec parses")
+                .value,
+        )
+        .expect("spec reads");
+        for flavor in ["quadlet", "podman"] {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let path = tmp.path().join("same.yaml");
+            std::fs::write(&path, &source).expect("spec written");
+            let out = tmp.path().join("out");
+            common::render(&path, &out, &["--target", "all", "--flavor", flavor]);
+            let systemd = pull_word(pull_policy(&spec, Puller::Systemd), false);
+            if flavor == "quadlet" {
+                let compose = yaml(&out.join("compose/compose.yaml"));
+                assert_eq!(
+                    compose["services"]["api"]["pull_policy"].as_str(),
+                    Some(pull_word(pull_policy(&spec, Puller::Compose), false)),
+                    "compose ({images})"
+                );
+                let k8s = yaml(&out.join("kubernetes/deployment-api.yaml"));
+                assert_eq!(
+                    k8s["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"].as_str(),
+                    Some(pull_word(pull_policy(&spec, Puller::Kubernetes), true)),
+                    "kubernetes ({images})"
+                );
+                let u = unit(&text(&out.join("systemd/same-api.container")));
+                assert_eq!(
+                    u.get("Pull").and_then(|v| v.first()).map(String::as_str),
+                    Some(systemd),
+                    "quadlet ({images})"
+                );
+            } else {
+                let u = text(&out.join("systemd/same-api.service"));
+                assert_eq!(flag_value(&u, "pull"), systemd, "podman ({images})");
+            }
+        }
+    }
+}

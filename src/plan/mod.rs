@@ -2,8 +2,8 @@
 //! values marked, replicas and images settled.
 
 pub use crate::domain::{
-    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Resolved, database_image, engine_port,
-    expand_neutral, lb_image,
+    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Puller, Resolved, database_image, engine_port,
+    expand_neutral, lb_image, pull_policy,
 };
 pub mod container;
 

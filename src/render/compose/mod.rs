@@ -304,12 +304,7 @@ pub fn render(
 ) -> Result<(), Error> {
     let valid = plan.valid;
     let spec = &valid.spec;
-    let pull = pull_policy(
-        spec.images
-            .as_ref()
-            .and_then(|i| i.pull)
-            .unwrap_or_default(),
-    );
+    let pull = pull_policy(plan::pull_policy(spec, plan::Puller::Compose));
     let mut diags = Vec::new();
     let mut services = Vec::new();
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();

@@ -45,7 +45,7 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::render::{FileSet, Templates, pod_security};
 use crate::secrets::Secrets;
-use crate::spec::model::{Condition, PodSecurity, Pull, Spec};
+use crate::spec::model::{Condition, PodSecurity, Spec};
 use crate::validate::{Valid, rules};
 
 /// `app.kubernetes.io/managed-by`.
@@ -81,13 +81,10 @@ pub fn render(
         secrets,
         naming: KubernetesNaming::new(spec),
         mirror,
-        // Unset: Always (the kubelet checks the tag with the registry and reuses cached layers).
-        pull: pull_policy(
-            spec.images
-                .as_ref()
-                .and_then(|i| i.pull)
-                .unwrap_or(Pull::Always),
-        ),
+        pull: pull_policy(crate::plan::pull_policy(
+            spec,
+            crate::plan::Puller::Kubernetes,
+        )),
         names: Names {
             valid,
             seen: BTreeMap::new(),
