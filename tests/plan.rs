@@ -770,3 +770,65 @@ fn every_target_pulls_as_the_plan_decides() {
         }
     }
 }
+
+// Whether a secret is a TLS set is the spec's to say (`Secret::is_tls`), on every target: a
+// mount's files follow the spec, never the shape of the value at hand. Mounts used to follow the
+// value while Kubernetes' mounts and validation followed the spec.
+#[test]
+fn a_mounted_secret_is_a_tls_set_when_the_spec_says_so() {
+    use misp_gen::secrets::{Secrets, Value};
+    let source = "apiVersion: misp-gen/v1\nname: kinds\nprofile: single-node\nsecrets:\n  cert: { generate: tls, hosts: [api] }\n  token: { external: true }\nservices:\n  api:\n    image: docker.io/library/nginx:1.27.3\n";
+    let spec: misp_gen::spec::model::Spec = serde_json::from_value(
+        misp_gen::spec::load::load("same.yaml", source.as_bytes())
+            .expect("spec parses")
+            .value,
+    )
+    .expect("spec reads");
+    assert!(spec.secrets["cert"].is_tls() && !spec.secrets["token"].is_tls());
+    let tls = || {
+        Value::Tls(misp_gen::pki::Tls {
+            ca_crt: "ca".into(),
+            ca_key: "cakey".into(),
+            tls_crt: "crt".into(),
+            tls_key: "key".into(),
+            hosts: "api\n".into(),
+        })
+    };
+    let keys = |secrets: &Secrets, s: &str| -> Vec<String> {
+        misp_gen::plan::mounted_secret_files(&spec, secrets, s, &BTreeMap::new())
+            .iter()
+            .map(|f| f.key.to_owned())
+            .collect()
+    };
+    let tls_files: Vec<String> = misp_gen::spec::model::TLS_FILES
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
+    let matching = Secrets {
+        values: BTreeMap::from([
+            ("cert".to_owned(), tls()),
+            ("token".to_owned(), Value::Text("t0ken-value".into())),
+        ]),
+        ..Secrets::default()
+    };
+    assert_eq!(keys(&matching, "cert"), tls_files);
+    assert_eq!(keys(&matching, "token"), vec!["token".to_owned()]);
+    // Values shaped unlike their definitions: the spec still decides what the mount holds.
+    let swapped = Secrets {
+        values: BTreeMap::from([
+            ("cert".to_owned(), Value::Text("not-a-set".into())),
+            ("token".to_owned(), tls()),
+        ]),
+        ..Secrets::default()
+    };
+    assert!(
+        keys(&swapped, "cert").iter().all(|k| tls_files.contains(k)),
+        "{:?}",
+        keys(&swapped, "cert")
+    );
+    assert!(
+        keys(&swapped, "token").iter().all(|k| k == "token"),
+        "{:?}",
+        keys(&swapped, "token")
+    );
+}

@@ -309,20 +309,35 @@ pub struct SecretFile<'a> {
 /// The files a `{ secret, path, items }` mount puts under its path, in key order of the set:
 /// every file of the secret, or (with `items`) the ones it names, renamed. The same on every
 /// target that mounts files (Kubernetes mounts the Secret object, with the same `items`).
+/// Whether it is a TLS set is the spec's to say, as everywhere
+/// ([`crate::spec::model::Secret::is_tls`]).
 #[must_use]
 pub fn mounted_secret_files<'a>(
+    spec: &Spec,
     secrets: &'a Secrets,
     secret: &'a str,
     items: &std::collections::BTreeMap<String, String>,
 ) -> Vec<SecretFile<'a>> {
-    let all: Vec<(&'a str, bool, &'a str)> = match secrets.values.get(secret) {
-        Some(crate::secrets::Value::Tls(cert)) => vec![
-            ("ca.crt", true, cert.ca_crt.as_str()),
-            ("tls.crt", true, cert.tls_crt.as_str()),
-            ("tls.key", true, cert.tls_key.as_str()),
-        ],
-        Some(crate::secrets::Value::Text(t)) => vec![(secret, false, t.as_str())],
-        None => Vec::new(),
+    let tls = spec
+        .secrets
+        .get(secret)
+        .is_some_and(crate::spec::model::Secret::is_tls);
+    let all: Vec<(&'a str, bool, &'a str)> = if tls {
+        secrets
+            .tls(secret)
+            .map(|cert| {
+                vec![
+                    ("ca.crt", true, cert.ca_crt.as_str()),
+                    ("tls.crt", true, cert.tls_crt.as_str()),
+                    ("tls.key", true, cert.tls_key.as_str()),
+                ]
+            })
+            .unwrap_or_default()
+    } else {
+        secrets
+            .text(secret)
+            .map(|t| vec![(secret, false, t)])
+            .unwrap_or_default()
     };
     all.into_iter()
         .filter_map(|(key, tls, content)| {

@@ -209,7 +209,7 @@ fn mount_secret(
 ) {
     let object = out.secret_object(s);
     let keys: Vec<String> = if out.is_tls(s) {
-        ["ca.crt", "tls.crt", "tls.key"]
+        crate::spec::model::TLS_FILES
             .iter()
             .map(|k| (*k).to_owned())
             .collect()

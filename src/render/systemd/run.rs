@@ -488,7 +488,7 @@ fn mount(
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(secrets, s, items)
+            } in plan::mounted_secret_files(spec, secrets, s, items)
             {
                 let rel = if tls {
                     format!("{s}/{key}")
