@@ -207,6 +207,33 @@ pub fn port_is_https(svc: &Service, port: u16) -> bool {
     by_check || by_name || port == 443
 }
 
+/// A target that writes a pull policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Puller {
+    Compose,
+    Kubernetes,
+    Systemd,
+}
+
+/// The pull policy of a `bundle load` render when the site names none: the bundle has just put
+/// every image into the engine, and the site may reach no registry.
+pub const LOADED_BUNDLE_PULL: crate::spec::model::Pull = crate::spec::model::Pull::Never;
+
+/// `images.pull` as a target writes it. Unset: `missing` where the engine runs the containers
+/// (compose, systemd); `Always` on Kubernetes, where the kubelet checks the tag against the
+/// registry on every start and still reuses cached layers.
+#[must_use]
+pub fn pull_policy(spec: &Spec, target: Puller) -> crate::spec::model::Pull {
+    use crate::spec::model::Pull;
+    spec.images
+        .as_ref()
+        .and_then(|i| i.pull)
+        .unwrap_or(match target {
+            Puller::Compose | Puller::Systemd => Pull::Missing,
+            Puller::Kubernetes => Pull::Always,
+        })
+}
+
 /// Whether `policy.registries` allows an image (no list: every registry).
 #[must_use]
 pub fn from_allowed_registry(pol: &crate::spec::model::Policy, r: &crate::image::ImageRef) -> bool {

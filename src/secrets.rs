@@ -41,6 +41,16 @@ impl Secrets {
         }
     }
 
+    /// The files of a TLS set. Whether a secret is one is the spec's to say
+    /// ([`Secret::is_tls`]); this only fetches them.
+    #[must_use]
+    pub fn tls(&self, name: &str) -> Option<&Tls> {
+        match self.values.get(name) {
+            Some(Value::Tls(t)) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The files under `secrets/` that hold these values: (path relative to OUT, bytes).
     #[must_use]
     pub fn files(&self) -> Vec<(String, Vec<u8>)> {
@@ -339,7 +349,7 @@ pub const PLACEHOLDER: &str = "misp-gen-placeholder";
 pub fn placeholders(valid: &Valid) -> Secrets {
     let mut secrets = Secrets::default();
     for (name, s) in &valid.spec.secrets {
-        let value = if s.generate == Some(Generate::Tls) {
+        let value = if s.is_tls() {
             Value::Tls(Tls {
                 ca_crt: PLACEHOLDER.into(),
                 ca_key: PLACEHOLDER.into(),

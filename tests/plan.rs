@@ -759,3 +759,184 @@ services:
         .replace("$$", "$");
     assert_eq!(dir, "${HOME}/x");
 }
+
+// A service scaled to 0 replicas still owns its volume's data: every target keeps the volume in
+// its output (compose's top-level `volumes:`, a Kubernetes claim, a systemd volume unit), so a
+// deploy of the render never drops it. systemd used to leave it out.
+const IDLE_SPEC: &str = r#"apiVersion: misp-gen/v1
+name: idle
+profile: single-node
+volumes:
+  store: { size: 1Gi }
+services:
+  archive:
+    image: docker.io/library/busybox:1.36.1
+    user: "10001:10001"
+    replicas: 0
+    mounts:
+      - { volume: store, path: /data }
+  api:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    ports: [{ name: http, port: 8080 }]
+"#;
+
+#[test]
+fn a_volume_of_a_service_scaled_to_zero_is_kept_by_every_target() {
+    for flavor in ["quadlet", "podman", "docker"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = tmp.path().join("idle.yaml");
+        std::fs::write(&spec, IDLE_SPEC).expect("spec written");
+        let out = tmp.path().join("out");
+        common::render(&spec, &out, &["--target", "all", "--flavor", flavor]);
+        let doc = yaml(&out.join("compose/compose.yaml"));
+        assert!(
+            doc["volumes"].get("store").is_some(),
+            "compose: {}",
+            doc["volumes"]
+        );
+        assert!(
+            out.join("kubernetes/pvc-store.yaml").is_file(),
+            "kubernetes: no claim"
+        );
+        let unit = if flavor == "quadlet" {
+            "idle-store.volume"
+        } else {
+            "idle-store-volume.service"
+        };
+        assert!(
+            out.join("systemd").join(unit).is_file(),
+            "systemd ({flavor}): no {unit}"
+        );
+        let target = text(&out.join("systemd/idle.target"));
+        assert!(
+            target.contains("idle-store-volume.service"),
+            "systemd ({flavor}): the target does not want the volume\n{target}"
+        );
+    }
+}
+
+/// A pull policy as a target's own word for it.
+fn pull_word(p: misp_gen::spec::model::Pull, kubernetes: bool) -> &'static str {
+    use misp_gen::spec::model::Pull;
+    match (p, kubernetes) {
+        (Pull::Never, false) => "never",
+        (Pull::Missing, false) => "missing",
+        (Pull::Always, false) => "always",
+        (Pull::Never, true) => "Never",
+        (Pull::Missing, true) => "IfNotPresent",
+        (Pull::Always, true) => "Always",
+    }
+}
+
+// The pull policy every target writes is the one `domain::pull_policy` decides, set or unset.
+#[test]
+fn every_target_pulls_as_the_plan_decides() {
+    use misp_gen::domain::{Puller, pull_policy};
+    for images in [
+        "",
+        "images: { pull: never }\n",
+        "images: { pull: always }\n",
+    ] {
+        let source = format!("{SPEC}{images}");
+        let spec: misp_gen::spec::model::Spec = serde_json::from_value(
+            misp_gen::spec::load::load("same.yaml", source.as_bytes())
+                .expect("spec parses")
+                .value,
+        )
+        .expect("spec reads");
+        for flavor in ["quadlet", "podman"] {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let path = tmp.path().join("same.yaml");
+            std::fs::write(&path, &source).expect("spec written");
+            let out = tmp.path().join("out");
+            common::render(&path, &out, &["--target", "all", "--flavor", flavor]);
+            let systemd = pull_word(pull_policy(&spec, Puller::Systemd), false);
+            if flavor == "quadlet" {
+                let compose = yaml(&out.join("compose/compose.yaml"));
+                assert_eq!(
+                    compose["services"]["api"]["pull_policy"].as_str(),
+                    Some(pull_word(pull_policy(&spec, Puller::Compose), false)),
+                    "compose ({images})"
+                );
+                let k8s = yaml(&out.join("kubernetes/deployment-api.yaml"));
+                assert_eq!(
+                    k8s["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"].as_str(),
+                    Some(pull_word(pull_policy(&spec, Puller::Kubernetes), true)),
+                    "kubernetes ({images})"
+                );
+                let u = unit(&text(&out.join("systemd/same-api.container")));
+                assert_eq!(
+                    u.get("Pull").and_then(|v| v.first()).map(String::as_str),
+                    Some(systemd),
+                    "quadlet ({images})"
+                );
+            } else {
+                let u = text(&out.join("systemd/same-api.service"));
+                assert_eq!(flag_value(&u, "pull"), systemd, "podman ({images})");
+            }
+        }
+    }
+}
+
+// Whether a secret is a TLS set is the spec's to say (`Secret::is_tls`), on every target: a
+// mount's files follow the spec, never the shape of the value at hand. Mounts used to follow the
+// value while Kubernetes' mounts and validation followed the spec.
+#[test]
+fn a_mounted_secret_is_a_tls_set_when_the_spec_says_so() {
+    use misp_gen::secrets::{Secrets, Value};
+    let source = "apiVersion: misp-gen/v1\nname: kinds\nprofile: single-node\nsecrets:\n  cert: { generate: tls, hosts: [api] }\n  token: { external: true }\nservices:\n  api:\n    image: docker.io/library/nginx:1.27.3\n";
+    let spec: misp_gen::spec::model::Spec = serde_json::from_value(
+        misp_gen::spec::load::load("same.yaml", source.as_bytes())
+            .expect("spec parses")
+            .value,
+    )
+    .expect("spec reads");
+    assert!(spec.secrets["cert"].is_tls() && !spec.secrets["token"].is_tls());
+    let tls = || {
+        Value::Tls(misp_gen::pki::Tls {
+            ca_crt: "ca".into(),
+            ca_key: "cakey".into(),
+            tls_crt: "crt".into(),
+            tls_key: "key".into(),
+            hosts: "api\n".into(),
+        })
+    };
+    let keys = |secrets: &Secrets, s: &str| -> Vec<String> {
+        misp_gen::plan::mounted_secret_files(&spec, secrets, s, &BTreeMap::new())
+            .iter()
+            .map(|f| f.key.to_owned())
+            .collect()
+    };
+    let tls_files: Vec<String> = misp_gen::spec::model::TLS_FILES
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
+    let matching = Secrets {
+        values: BTreeMap::from([
+            ("cert".to_owned(), tls()),
+            ("token".to_owned(), Value::Text("t0ken-value".into())),
+        ]),
+        ..Secrets::default()
+    };
+    assert_eq!(keys(&matching, "cert"), tls_files);
+    assert_eq!(keys(&matching, "token"), vec!["token".to_owned()]);
+    // Values shaped unlike their definitions: the spec still decides what the mount holds.
+    let swapped = Secrets {
+        values: BTreeMap::from([
+            ("cert".to_owned(), Value::Text("not-a-set".into())),
+            ("token".to_owned(), tls()),
+        ]),
+        ..Secrets::default()
+    };
+    assert!(
+        keys(&swapped, "cert").iter().all(|k| tls_files.contains(k)),
+        "{:?}",
+        keys(&swapped, "cert")
+    );
+    assert!(
+        keys(&swapped, "token").iter().all(|k| k == "token"),
+        "{:?}",
+        keys(&swapped, "token")
+    );
+}

@@ -133,7 +133,7 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
         fed.map_err(|e| Error::Io(format!("cannot feed the images to `{engine} load`"), e))?;
     let load_secs = started.elapsed().as_secs_f64();
     let site = SiteRender {
-        pull: Some(site.pull.unwrap_or(crate::spec::model::Pull::Never)),
+        pull: Some(site.pull.unwrap_or(crate::domain::LOADED_BUNDLE_PULL)),
         ..site.clone()
     };
     site_render(valid, None, &site)?;

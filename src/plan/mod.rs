@@ -2,8 +2,8 @@
 //! values marked, replicas and images settled.
 
 pub use crate::domain::{
-    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Resolved, database_image, engine_port,
-    expand_neutral, lb_image,
+    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Puller, Resolved, database_image, engine_port,
+    expand_neutral, lb_image, pull_policy,
 };
 pub mod container;
 
@@ -309,20 +309,35 @@ pub struct SecretFile<'a> {
 /// The files a `{ secret, path, items }` mount puts under its path, in key order of the set:
 /// every file of the secret, or (with `items`) the ones it names, renamed. The same on every
 /// target that mounts files (Kubernetes mounts the Secret object, with the same `items`).
+/// Whether it is a TLS set is the spec's to say, as everywhere
+/// ([`crate::spec::model::Secret::is_tls`]).
 #[must_use]
 pub fn mounted_secret_files<'a>(
+    spec: &Spec,
     secrets: &'a Secrets,
     secret: &'a str,
     items: &std::collections::BTreeMap<String, String>,
 ) -> Vec<SecretFile<'a>> {
-    let all: Vec<(&'a str, bool, &'a str)> = match secrets.values.get(secret) {
-        Some(crate::secrets::Value::Tls(cert)) => vec![
-            ("ca.crt", true, cert.ca_crt.as_str()),
-            ("tls.crt", true, cert.tls_crt.as_str()),
-            ("tls.key", true, cert.tls_key.as_str()),
-        ],
-        Some(crate::secrets::Value::Text(t)) => vec![(secret, false, t.as_str())],
-        None => Vec::new(),
+    let tls = spec
+        .secrets
+        .get(secret)
+        .is_some_and(crate::spec::model::Secret::is_tls);
+    let all: Vec<(&'a str, bool, &'a str)> = if tls {
+        secrets
+            .tls(secret)
+            .map(|cert| {
+                vec![
+                    ("ca.crt", true, cert.ca_crt.as_str()),
+                    ("tls.crt", true, cert.tls_crt.as_str()),
+                    ("tls.key", true, cert.tls_key.as_str()),
+                ]
+            })
+            .unwrap_or_default()
+    } else {
+        secrets
+            .text(secret)
+            .map(|t| vec![(secret, false, t)])
+            .unwrap_or_default()
     };
     all.into_iter()
         .filter_map(|(key, tls, content)| {
@@ -411,15 +426,33 @@ pub struct Plan<'v> {
     /// Every service's container, in name order (those with no replicas included).
     pub services: Vec<container::Container<'v>>,
     pub database: Option<DatabasePlan<'v>>,
+    /// The declared volumes in use, in name order: mounted by a service (one scaled to 0
+    /// replicas too: its volume still holds its data, and a volume that left the render is one
+    /// the next deploy may lose) or holding the embedded database's data. Every target renders
+    /// exactly these.
+    pub volumes: std::collections::BTreeSet<&'v str>,
 }
 
 impl<'v> Plan<'v> {
     #[must_use]
     pub fn new(valid: &'v Valid) -> Plan<'v> {
+        let services = container::containers(valid);
+        let database = database_plan(&valid.spec);
+        let volumes = services
+            .iter()
+            .flat_map(|c| &c.mounts)
+            .filter_map(|m| match m {
+                container::MountPlan::Volume { volume, .. } => Some(*volume),
+                _ => None,
+            })
+            .chain(database.as_ref().and_then(|d| d.volume))
+            .filter(|v| valid.spec.volumes.contains_key(*v))
+            .collect();
         Plan {
             valid,
-            services: container::containers(valid),
-            database: database_plan(&valid.spec),
+            services,
+            database,
+            volumes,
         }
     }
 

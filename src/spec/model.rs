@@ -135,6 +135,18 @@ pub struct Secret {
     pub external: bool,
 }
 
+/// The files of a TLS set, in key order: what it mounts and what its Kubernetes Secret holds.
+pub const TLS_FILES: [&str; 3] = ["ca.crt", "tls.crt", "tls.key"];
+
+impl Secret {
+    /// Whether the secret is a TLS set (a CA and a leaf, the files [`TLS_FILES`]) rather than one
+    /// text value. Validation, generation and every target ask the spec this, never the value.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.generate == Some(Generate::Tls)
+    }
+}
+
 /// A named persistent volume.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
 use crate::plan;
 use crate::render::{FileSet, Templates, add, add_mounted_secret};
-use crate::secrets::{Secrets, Value as SecretValue};
+use crate::secrets::Secrets;
 use crate::units;
 use crate::validate::Valid;
 
@@ -103,7 +103,7 @@ pub(super) fn load_balancer(
         });
     }
     if let Some(t) = &edge.tls
-        && let Some(SecretValue::Tls(cert)) = secrets.values.get(t)
+        && let Some(cert) = secrets.tls(t)
     {
         let pem = format!("{}{}{}", cert.tls_crt, cert.ca_crt, cert.tls_key);
         // Readable by HAProxy's own user (the official image does not run as root).

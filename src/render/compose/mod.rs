@@ -304,12 +304,7 @@ pub fn render(
 ) -> Result<(), Error> {
     let valid = plan.valid;
     let spec = &valid.spec;
-    let pull = pull_policy(
-        spec.images
-            .as_ref()
-            .and_then(|i| i.pull)
-            .unwrap_or_default(),
-    );
+    let pull = pull_policy(plan::pull_policy(spec, plan::Puller::Compose));
     let mut diags = Vec::new();
     let mut services = Vec::new();
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
@@ -483,21 +478,15 @@ fn service(
     out
 }
 
-/// The named volumes some container mounts, with their driver options.
+/// The volumes in use (the plan's), with their driver options.
 fn volumes(plan: &Plan<'_>) -> Vec<Vol> {
     let spec = &plan.valid.spec;
-    let mut volumes: Vec<Vol> = Vec::new();
-    for (name, v) in &spec.volumes {
-        let used = spec
-            .services
-            .values()
-            .any(|s| s.mounts.iter().any(|m| m.volume.as_deref() == Some(name)))
-            || plan
-                .database
-                .as_ref()
-                .is_some_and(|d| d.volume == Some(name.as_str()));
-        if used {
-            let driver_opts = v
+    spec.volumes
+        .iter()
+        .filter(|(name, _)| plan.volumes.contains(name.as_str()))
+        .map(|(name, v)| Vol {
+            name: name.clone(),
+            driver_opts: v
                 .driver_opts
                 .iter()
                 .flatten()
@@ -505,14 +494,9 @@ fn volumes(plan: &Plan<'_>) -> Vec<Vol> {
                     key: k.clone(),
                     value: val.clone(),
                 })
-                .collect();
-            volumes.push(Vol {
-                name: name.clone(),
-                driver_opts,
-            });
-        }
-    }
-    volumes
+                .collect(),
+        })
+        .collect()
 }
 
 /// Plain values inline; secret-bearing ones in an env file under `secrets/compose/` (one that

@@ -66,7 +66,7 @@ pub(super) fn mount(
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(secrets, s, items)
+            } in plan::mounted_secret_files(spec, secrets, s, items)
             {
                 let tls_file = tls.then_some(file_key);
                 let key = secret_key(s, tls_file);

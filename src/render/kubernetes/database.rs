@@ -210,7 +210,6 @@ fn data_volume(
     // A sub-directory of the claim: a fresh file system's lost+found would make the engines'
     // first initialisation refuse a non-empty data directory.
     if let Some(v) = volume {
-        out.used_volumes.insert(v.to_owned());
         let pv = PodVolume {
             name: "data".into(),
             kind: "pvc",

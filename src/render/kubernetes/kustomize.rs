@@ -8,9 +8,7 @@ use super::model::{Generator, KustomizationCtx, SecretsKustomizationCtx, kvs};
 use super::{HASH_SUFFIX_LEN, MANAGED_BY, Out};
 use crate::error::Error;
 use crate::render::{FileSet, add, add_secret};
-use crate::secrets::Value as SecretValue;
 use crate::spec::load::escape_segment;
-use crate::spec::model::Generate;
 
 /// Where the manifests go.
 const DIR: &str = "kubernetes";
@@ -33,35 +31,34 @@ impl Out<'_> {
             files: Vec::new(),
             envs: Vec::new(),
         };
-        match self.secrets.values.get(s) {
-            Some(SecretValue::Text(t)) => {
+        if !self.is_tls(s) {
+            if let Some(t) = self.secrets.text(s) {
                 let rel = format!("values/{s}");
                 g.files.push(format!("{s}={rel}"));
-                self.secret_files.insert(rel, t.clone());
+                self.secret_files.insert(rel, t.to_owned());
             }
-            Some(SecretValue::Tls(tls)) => {
-                g.kind = Some("kubernetes.io/tls");
-                for (f, body) in [
-                    ("ca.crt", &tls.ca_crt),
-                    ("tls.crt", &tls.tls_crt),
-                    ("tls.key", &tls.tls_key),
-                ] {
-                    let rel = format!("tls/{s}/{f}");
-                    g.files.push(format!("{f}={rel}"));
-                    self.secret_files.insert(rel, body.clone());
-                }
+        } else if let Some(tls) = self.secrets.tls(s) {
+            g.kind = Some("kubernetes.io/tls");
+            for (f, body) in [
+                ("ca.crt", &tls.ca_crt),
+                ("tls.crt", &tls.tls_crt),
+                ("tls.key", &tls.tls_key),
+            ] {
+                let rel = format!("tls/{s}/{f}");
+                g.files.push(format!("{f}={rel}"));
+                self.secret_files.insert(rel, body.clone());
             }
-            None => {}
         }
         self.secret_gens.insert(name.clone(), g);
         name
     }
 
+    /// Whether `s` is a TLS set, as the spec says ([`crate::spec::model::Secret::is_tls`]).
     pub(super) fn is_tls(&self, s: &str) -> bool {
         self.spec()
             .secrets
             .get(s)
-            .is_some_and(|x| x.generate == Some(Generate::Tls))
+            .is_some_and(crate::spec::model::Secret::is_tls)
     }
 }
 

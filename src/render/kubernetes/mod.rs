@@ -45,7 +45,7 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::render::{FileSet, Templates, pod_security};
 use crate::secrets::Secrets;
-use crate::spec::model::{Condition, PodSecurity, Pull, Spec};
+use crate::spec::model::{Condition, PodSecurity, Spec};
 use crate::validate::{Valid, rules};
 
 /// `app.kubernetes.io/managed-by`.
@@ -81,13 +81,10 @@ pub fn render(
         secrets,
         naming: KubernetesNaming::new(spec),
         mirror,
-        // Unset: Always (the kubelet checks the tag with the registry and reuses cached layers).
-        pull: pull_policy(
-            spec.images
-                .as_ref()
-                .and_then(|i| i.pull)
-                .unwrap_or(Pull::Always),
-        ),
+        pull: pull_policy(crate::plan::pull_policy(
+            spec,
+            crate::plan::Puller::Kubernetes,
+        )),
         names: Names {
             valid,
             seen: BTreeMap::new(),
@@ -98,7 +95,6 @@ pub fn render(
         config_gens: BTreeMap::new(),
         secret_files: BTreeMap::new(),
         plain_files: BTreeMap::new(),
-        used_volumes: BTreeSet::new(),
         headless: headless(plan, &one_offs),
         namespace: namespace(spec),
         workloads: BTreeMap::new(),
@@ -108,7 +104,7 @@ pub fn render(
 
     services::render(&mut out, plan, &one_offs)?;
     database::render(&mut out, plan.database.as_ref())?;
-    volumes::claims(&mut out)?;
+    volumes::claims(&mut out, plan)?;
     ingress::render(&mut out)?;
     netpol::render(&mut out, &one_offs)?;
     let enforce = pod_security_level(&mut out);
@@ -142,8 +138,6 @@ struct Out<'a> {
     secret_files: BTreeMap<String, String>,
     /// Files under `kubernetes/files/` → (content, mode).
     plain_files: BTreeMap<String, (String, u32)>,
-    /// Volumes some workload mounts.
-    used_volumes: BTreeSet<String>,
     /// Services that need a headless Service (`StatefulSet`s, targets of `started`).
     headless: BTreeSet<String>,
     /// Namespace of every object.

@@ -29,13 +29,13 @@ pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String 
     name
 }
 
-/// Claims for the volumes that something mounts.
-pub(super) fn claims(out: &mut Out<'_>) -> Result<(), Error> {
+/// Claims for the volumes in use (the plan's).
+pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Plan<'_>) -> Result<(), Error> {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let valid: &Valid = out.valid;
     let spec = &valid.spec;
     for (name, v) in &spec.volumes {
-        if !out.used_volumes.contains(name) {
+        if !plan.volumes.contains(name.as_str()) {
             continue;
         }
         let object = out.naming.object(name);
@@ -80,7 +80,6 @@ pub(super) fn mount(
             path,
             read_only,
         } => {
-            out.used_volumes.insert(v.to_owned());
             let name = add_volume(
                 volumes,
                 PodVolume {
@@ -210,7 +209,7 @@ fn mount_secret(
 ) {
     let object = out.secret_object(s);
     let keys: Vec<String> = if out.is_tls(s) {
-        ["ca.crt", "tls.crt", "tls.key"]
+        crate::spec::model::TLS_FILES
             .iter()
             .map(|k| (*k).to_owned())
             .collect()

@@ -207,14 +207,18 @@ pub fn render(
         naming: &naming,
         mirror,
     };
-    let (runs, used_volumes) = runs(plan, &inp, &mut diags, files);
-    claim_unit_names(&ctx, &used_volumes, &runs, &mut diags);
+    let runs = runs(plan, &inp, &mut diags, files);
+    claim_unit_names(&ctx, &plan.volumes, &runs, &mut diags);
 
-    // Volumes.
+    // Volumes: the plan's, those of a service with no instance here included (the unit keeps
+    // its volume created, data and all, for when it is scaled up again).
     let mut unit_files: Vec<(String, UnitFile)> = Vec::new();
-    for v in &used_volumes {
-        let def = spec.volumes.get(v).cloned().unwrap_or_default();
-        if let Some(u) = volume_unit(&ctx, v, &def, &mut diags) {
+    for (v, def) in spec
+        .volumes
+        .iter()
+        .filter(|(v, _)| plan.volumes.contains(v.as_str()))
+    {
+        if let Some(u) = volume_unit(&ctx, v, def, &mut diags) {
             unit_files.push(u);
         }
     }
@@ -241,14 +245,8 @@ pub fn render(
     Ok(())
 }
 
-/// Every container to run (each instance of each service, then the embedded database), and the
-/// volumes they mount.
-fn runs(
-    plan: &Plan<'_>,
-    inp: &Inputs<'_>,
-    diags: &mut Diags<'_>,
-    files: &mut FileSet,
-) -> (Vec<Run>, BTreeSet<String>) {
+/// Every container to run (each instance of each service, then the embedded database).
+fn runs(plan: &Plan<'_>, inp: &Inputs<'_>, diags: &mut Diags<'_>, files: &mut FileSet) -> Vec<Run> {
     let naming = inp.naming;
     // Instances of each service, and who must wait for whom.
     let instances: BTreeMap<&str, Vec<String>> = plan
@@ -279,7 +277,6 @@ fn runs(
     }
 
     let mut runs: Vec<Run> = Vec::new();
-    let mut used_volumes: BTreeSet<String> = BTreeSet::new();
     for c in &plan.services {
         let name = c.name;
         let units = &instances[name];
@@ -293,9 +290,6 @@ fn runs(
         } else {
             None
         };
-        for (v, _, _) in &base.volumes {
-            used_volumes.insert(v.clone());
-        }
         for (i, unit) in units.iter().enumerate() {
             let mut run = base.clone_for(unit);
             run.waited_on = waited_on;
@@ -317,20 +311,16 @@ fn runs(
         }
     }
     if let Some(db) = &plan.database {
-        let run = database_run(inp, db);
-        if let Some(v) = db.volume {
-            used_volumes.insert(v.to_owned());
-        }
-        runs.push(run);
+        runs.push(database_run(inp, db));
     }
-    (runs, used_volumes)
+    runs
 }
 
 /// Claim each unit name once: they must not collide (a service called `network`, or `x-volume`
 /// next to volume `x`).
 fn claim_unit_names(
     ctx: &Ctx<'_>,
-    used_volumes: &BTreeSet<String>,
+    used_volumes: &BTreeSet<&str>,
     runs: &[Run],
     diags: &mut Diags<'_>,
 ) {

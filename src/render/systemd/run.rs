@@ -220,11 +220,7 @@ pub(super) fn service_run(
     let mut run = Run {
         description: specifiers(&format!("{} {name} (misp-gen)", spec.name)),
         image: plan::image_ref(image, mirror),
-        pull: spec
-            .images
-            .as_ref()
-            .and_then(|i| i.pull)
-            .unwrap_or_default(),
+        pull: plan::pull_policy(spec, plan::Puller::Systemd),
         restart: *restart,
         ..Run::default()
     };
@@ -492,7 +488,7 @@ fn mount(
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(secrets, s, items)
+            } in plan::mounted_secret_files(spec, secrets, s, items)
             {
                 let rel = if tls {
                     format!("{s}/{key}")
@@ -561,11 +557,7 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan<'_>) -> Run
         container: host,
         description: specifiers(&format!("{} database (misp-gen)", spec.name)),
         image: plan::image_ref(image, mirror),
-        pull: spec
-            .images
-            .as_ref()
-            .and_then(|i| i.pull)
-            .unwrap_or_default(),
+        pull: plan::pull_policy(spec, plan::Puller::Systemd),
         env,
         binds,
         hardening: Some(hardening.clone()),

@@ -6,7 +6,7 @@ use super::{Ctx, help, undefined};
 use crate::diag::Code;
 use crate::domain::engine_image;
 use crate::image::ImageRef;
-use crate::spec::model::{Generate, Spec};
+use crate::spec::model::Spec;
 
 #[expect(clippy::too_many_lines, reason = "a flat list of database rules")]
 pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
@@ -83,7 +83,7 @@ pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
                 secret,
                 spec.secrets.keys(),
             ),
-            Some(s) if s.generate == Some(Generate::Tls) => {
+            Some(s) if s.is_tls() => {
                 cx.at(
                     &p,
                     Code::UndefinedSecret,

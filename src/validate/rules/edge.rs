@@ -4,7 +4,7 @@ use super::images::image_rules;
 use super::services::port_ref_rule;
 use super::{Ctx, help, undefined};
 use crate::diag::Code;
-use crate::spec::model::{Generate, Spec};
+use crate::spec::model::Spec;
 use crate::units;
 
 pub(super) fn edge(cx: &mut Ctx<'_>, spec: &Spec) {
@@ -30,7 +30,7 @@ pub(super) fn edge(cx: &mut Ctx<'_>, spec: &Spec) {
                 t,
                 spec.secrets.keys(),
             ),
-            Some(s) if s.generate != Some(Generate::Tls) && !s.external => {
+            Some(s) if !s.is_tls() && !s.external => {
                 cx.at(
                     "/edge/tls",
                     Code::EdgeConfig,

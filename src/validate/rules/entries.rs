@@ -2,7 +2,7 @@
 
 use super::{Ctx, help, seg};
 use crate::diag::Code;
-use crate::spec::model::{Generate, Spec};
+use crate::spec::model::Spec;
 use crate::units;
 
 pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &Spec) {
@@ -29,7 +29,7 @@ pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &Spec) {
             }
             _ => {}
         }
-        let tls = s.generate == Some(Generate::Tls);
+        let tls = s.is_tls();
         if tls && s.hosts.is_empty() {
             let d = cx.at_key(
                 &p,

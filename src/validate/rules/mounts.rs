@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{Ctx, help, seg, undefined};
 use crate::diag::Code;
-use crate::spec::model::{Generate, Mount, Spec};
+use crate::spec::model::{Mount, Spec, TLS_FILES};
 
 #[expect(clippy::too_many_lines, reason = "a flat list of mount rules")]
 pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
@@ -88,8 +88,8 @@ pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
                 spec.secrets.keys(),
             ),
             Some(secret_def) => {
-                let files: Vec<String> = if secret_def.generate == Some(Generate::Tls) {
-                    vec!["ca.crt".into(), "tls.crt".into(), "tls.key".into()]
+                let files: Vec<String> = if secret_def.is_tls() {
+                    TLS_FILES.iter().map(|f| (*f).to_owned()).collect()
                 } else {
                     vec![s.clone()]
                 };

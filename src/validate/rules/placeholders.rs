@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{Ctx, help, seg};
 use crate::diag::{Code, closest};
 use crate::placeholder::{self, DbField, Piece, Ref};
-use crate::spec::model::{Generate, Spec};
+use crate::spec::model::Spec;
 
 /// Where placeholders may appear, and whether `${secrets.…}` may.
 fn placeholder_sites(spec: &Spec) -> Vec<(String, String, bool)> {
@@ -151,7 +151,7 @@ fn check_ref(spec: &Spec, r: &Ref, secrets_ok: bool) -> Option<(Code, String, Op
                 format!("`${{secrets.{s}}}` cannot be used here: command lines, host names and healthchecks are visible to anyone who can list processes or read the unit"),
                 Some("pass the secret in an `env` value (e.g. `PASSWORD: ${secrets.x}`) and refer to `$PASSWORD` through a shell, or put it in a `files:` entry".into()),
             )),
-            Some(secret_def) if secret_def.generate == Some(Generate::Tls) => Some((
+            Some(secret_def) if secret_def.is_tls() => Some((
                 Code::SecretPlaceholderNotAllowed,
                 format!("`${{secrets.{s}}}`: a tls secret is a set of files, not one value"),
                 Some("mount it with `{ secret: NAME, path: … }`".into()),
