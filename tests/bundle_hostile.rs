@@ -873,6 +873,63 @@ fn a_deadline_past_a_day_is_refused() {
     }
 }
 
+// Pins that a bundle is a file: `bundle verify` and `bundle push` of a FIFO answer at once (the
+// open itself blocked before), and `bundle --out` refuses a FIFO or a directory in its place
+// instead of renaming the archive over it (as root it replaced /dev/full so), before any request.
+#[test]
+fn a_bundle_is_a_regular_file_on_both_ends() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let fifo = tmp.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let f = fifo.to_str().expect("utf-8");
+    for args in [
+        vec!["bundle", "verify", f],
+        vec![
+            "bundle",
+            "push",
+            f,
+            "--registry",
+            "127.0.0.1:9",
+            "--plain-http",
+        ],
+    ] {
+        let o = run(&args, false, &[], Duration::from_secs(20));
+        assert_eq!(o.code, Some(1), "{args:?}: {}", o.text());
+        assert!(o.stderr.contains("not a file"), "{args:?}: {}", o.text());
+    }
+    let dir = tmp.path().join("dir.bundle");
+    std::fs::create_dir(&dir).expect("mkdir");
+    for out in [&fifo, &dir] {
+        let spec = write_spec(tmp.path(), "127.0.0.1:9/test/app:1");
+        let o = run(
+            &[
+                "bundle",
+                spec.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--plain-http",
+            ],
+            false,
+            &[],
+            Duration::from_secs(20),
+        );
+        assert_eq!(o.code, Some(2), "{}: {}", out.display(), o.text());
+        assert!(o.stderr.contains("not a file"), "{}", o.text());
+    }
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "the FIFO was replaced"
+    );
+    assert!(dir.is_dir(), "the directory was replaced");
+}
+
 // Pins the bound on an image config: one that declares more than 4 MiB is refused before it is
 // read (exit 1), whatever its digest.
 #[test]

@@ -83,6 +83,13 @@ impl Archive {
     /// `Err(message)` when it cannot be read as a whole tar (truncated, not a tar, an entry that
     /// is not a regular file, a path twice or one that climbs out).
     pub fn open(path: &Path) -> Result<Archive, String> {
+        // A FIFO would block the open itself, a device reads forever: a bundle is a file.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err("it is not a file (a FIFO, a device or a directory)".into());
+            }
+            _ => {}
+        }
         let f = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
         let len = f.metadata().map_err(|e| e.to_string())?.len();
         let mut ar = tar::Archive::new(f);

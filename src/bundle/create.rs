@@ -82,6 +82,17 @@ pub fn create(args: &Create) -> Result<String, Error> {
         .ok_or_else(|| Error::Usage(format!("--out {}: not a file name", args.out.display())))?
         .to_string_lossy()
         .into_owned();
+    // The archive replaces a file of that name (or a link, not what it points to) and nothing
+    // else: a device, a FIFO or a directory there is not a bundle to overwrite.
+    if let Ok(m) = std::fs::symlink_metadata(&args.out)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(Error::Usage(format!(
+            "--out {}: there is something there that is not a file (a device, a FIFO or a directory); name a file",
+            crate::diag::printable(&args.out.display().to_string())
+        )));
+    }
     let staging = Staging::new(
         tempfile::Builder::new()
             .prefix(&format!(".{file_name}.parts-"))
