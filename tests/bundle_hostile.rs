@@ -1267,6 +1267,44 @@ fn entry_names_are_printed_escaped() {
     o.assert_clean();
 }
 
+// Pins that push's refusal is one bounded line: 3 000 unexpected entries are named ten at a
+// time with a count of the rest (it was one line of every entry, 9 MB for 300 000), while
+// `bundle verify` still lists each.
+#[test]
+fn a_refusal_names_the_first_differences_and_counts_the_rest() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("many.bundle");
+    let mut f = Forge::good("example.org/test/app:1");
+    for i in 0..3000 {
+        f.push(&format!("output/x{i:05}"), forge::Kind::File, b"x".to_vec());
+    }
+    f.write(&file);
+    let o = run(
+        &[
+            "bundle",
+            "push",
+            file.to_str().expect("utf-8"),
+            "--registry",
+            "127.0.0.1:9",
+            "--plain-http",
+        ],
+        false,
+        &[],
+        BOUND,
+    );
+    assert_eq!(o.code, Some(1), "{}", o.text());
+    assert!(o.stderr.contains("and 2990 more"), "{}", o.text());
+    assert!(o.stderr.len() < 4000, "{} bytes of refusal", o.stderr.len());
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.text());
+    let v = verify(&file);
+    assert_eq!(
+        v.stdout.matches("unexpected: output/x").count(),
+        3000,
+        "{}",
+        v.text()
+    );
+}
+
 // Pins that bundle.json's images are the bundled spec's: an extra image (one that push would
 // write over at the site, load would retag) and a missing one are each named by verify (exit 1),
 // and push and load refuse before sending or loading anything.

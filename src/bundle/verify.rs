@@ -3,6 +3,7 @@
 //! `bundle.json`'s.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
@@ -278,10 +279,27 @@ pub(super) fn require_intact(file: &Path) -> Result<(Bundle, crate::validate::Va
     let (diffs, valid) = check(file, tmp.path())?;
     match valid {
         Some(valid) if diffs.is_empty() => Ok((open(file)?, valid)),
-        _ => Err(Error::Failed(format!(
-            "{} is not intact; nothing was done:\n  {}",
-            file.display(),
-            diffs.join("\n  ")
-        ))),
+        _ => {
+            // One line (the error line is escaped into one), the first few differences:
+            // `bundle verify` lists every one.
+            const SHOWN: usize = 10;
+            let mut said = diffs
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ");
+            if diffs.len() > SHOWN {
+                let _ = write!(
+                    said,
+                    "; and {} more (`misp-gen bundle verify` lists them all)",
+                    diffs.len() - SHOWN
+                );
+            }
+            Err(Error::Failed(format!(
+                "{} is not intact; nothing was done: {said}",
+                file.display()
+            )))
+        }
     }
 }
