@@ -109,7 +109,14 @@ fn check_port(p: &str) -> Result<(), String> {
         return Err("a `:` is followed by no port".into());
     }
     match p.parse::<u32>() {
-        Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) && (1..=65535).contains(&n) => Ok(()),
+        // `080` is refused: one port has one spelling, so two specs naming one registry match.
+        Ok(n)
+            if p.bytes().all(|b| b.is_ascii_digit())
+                && !p.starts_with('0')
+                && (1..=65535).contains(&n) =>
+        {
+            Ok(())
+        }
         _ => Err("the port is not a number from 1 to 65535".into()),
     }
 }
@@ -158,6 +165,7 @@ mod tests {
             "[nope]",
             "[::1]x",
             "a.example:80:80",
+            "a.example:080",
             "a\u{1b}.example",
             &"a".repeat(64),
             &format!("{}.example", ["a"; 130].join(".")),

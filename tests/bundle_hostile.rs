@@ -798,7 +798,13 @@ fn a_slow_drip_is_cut_off_at_the_deadline() {
         Duration::from_secs(40),
     );
     assert_eq!(o.code, Some(1), "{}", o.text());
-    assert!(o.took < Duration::from_secs(20), "{}", o.text());
+    // At the deadline itself: a request without a blob got 4 s more (6 s here).
+    assert!(
+        o.took < Duration::from_secs(5),
+        "{:?}: {}",
+        o.took,
+        o.text()
+    );
     assert!(
         o.stderr.contains("MISP_GEN_REGISTRY_TIMEOUT"),
         "{}",

@@ -259,9 +259,10 @@ impl Registry {
 
     /// The deadline of a request that moves `bytes` of blob.
     fn budget(&self, bytes: u64) -> Duration {
-        self.deadline.saturating_add(Duration::from_secs(
-            (bytes >> 20).saturating_add(1).saturating_mul(SECS_PER_MIB),
-        ))
+        // Whole MiB, rounded up: a request with no blob gets the deadline itself.
+        let mib = bytes.div_ceil(1 << 20);
+        self.deadline
+            .saturating_add(Duration::from_secs(mib.saturating_mul(SECS_PER_MIB)))
     }
 
     /// A URL a registry named (a redirect, an upload `Location`, a realm), resolved against
