@@ -104,17 +104,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
                 )
             })?,
     );
-    // The images as every target names them, without a mirror.
-    let images: Vec<String> = crate::plan::images_used(
-        &valid,
-        None,
-        crate::plan::Rendered {
-            compose: true,
-            kubernetes: true,
-        },
-    )
-    .into_keys()
-    .collect();
+    let images = super::spec_images(&valid);
     let mut records = Vec::new();
     let mut registries = BTreeMap::new();
     for image in &images {

@@ -299,6 +299,21 @@ pub(crate) fn walk(
     Ok(out)
 }
 
+/// The images a bundle carries for `valid`: as every target names them, without a mirror, sorted.
+/// `bundle` pulls these, and `verify` holds `bundle.json` to them.
+fn spec_images(valid: &crate::validate::Valid) -> Vec<String> {
+    crate::plan::images_used(
+        valid,
+        None,
+        crate::plan::Rendered {
+            compose: true,
+            kubernetes: true,
+        },
+    )
+    .into_keys()
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,16 +217,7 @@ fn digest_diffs(file: &Path) -> Result<Vec<String>, Error> {
 /// computes them, before a mirror): one line for each extra or missing one. A bundle whose
 /// images are not its spec's would push over, or retag, images the site runs for something else.
 fn image_diffs(b: &Bundle, valid: &crate::validate::Valid) -> Result<Vec<String>, Error> {
-    let used: BTreeSet<String> = crate::plan::images_used(
-        valid,
-        None,
-        crate::plan::Rendered {
-            compose: true,
-            kubernetes: true,
-        },
-    )
-    .into_keys()
-    .collect();
+    let used: BTreeSet<String> = super::spec_images(valid).into_iter().collect();
     let listed: BTreeSet<String> = b.images()?.into_iter().map(|(i, _, _)| i).collect();
     let mut diffs = Vec::new();
     for i in listed.difference(&used) {
