@@ -41,26 +41,80 @@ pub fn engine_port(e: Engine) -> u16 {
     }
 }
 
+/// What placeholders read: the spec itself (validation), or the deployment model's owned copy
+/// (the renderers, which never see the spec).
+pub trait Lookup {
+    /// `name:`.
+    fn name(&self) -> &str;
+    /// `${params.K}` as text.
+    fn param(&self, key: &str) -> Option<String>;
+    /// The database placeholders' values, when the spec has a database.
+    fn database(&self) -> Option<DbLookup>;
+    /// A service's ports, in order (`${services.S.port}` is the first).
+    fn service_ports(&self, service: &str) -> Option<Vec<(String, u16)>>;
+}
+
+/// What `${database.*}` expands to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbLookup {
+    /// The external server's host, as written (neutral placeholders in it expanded), or `None`
+    /// for the embedded one (each target names it).
+    pub external_host: Option<String>,
+    pub port: u16,
+    pub name: String,
+    pub user: String,
+}
+
+impl Lookup for Spec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn param(&self, key: &str) -> Option<String> {
+        self.params.get(key).map(crate::spec::model::Scalar::text)
+    }
+    fn database(&self) -> Option<DbLookup> {
+        let db = self.database.as_ref()?;
+        Some(DbLookup {
+            external_host: db.external.as_ref().map(|x| expand_neutral(self, &x.host)),
+            port: db
+                .external
+                .as_ref()
+                .and_then(|x| x.port)
+                .unwrap_or_else(|| engine_port(db.engine)),
+            name: db.name.clone(),
+            user: db.user.clone(),
+        })
+    }
+    fn service_ports(&self, service: &str) -> Option<Vec<(String, u16)>> {
+        self.services
+            .get(service)
+            .map(|s| s.ports.iter().map(|p| (p.name.clone(), p.port)).collect())
+    }
+}
+
 /// Expand placeholders that do not depend on a target or a secret (`${params.*}`, `${name}`).
 /// Anything else is kept as written; validation has already ruled out what cannot appear.
 #[must_use]
-pub fn expand_neutral(spec: &Spec, text: &str) -> String {
-    struct Neutral;
-    impl Naming for Neutral {
-        fn service_host(&self, service: &str) -> String {
-            service.to_owned()
-        }
-        fn database_host(&self) -> String {
-            DATABASE.to_owned()
-        }
-    }
+pub fn expand_neutral(spec: &dyn Lookup, text: &str) -> String {
     expand(spec, &|_| None, &Neutral, text).text
+}
+
+/// The names every target would agree on: a service by its name, the database as `database`.
+pub struct Neutral;
+
+impl Naming for Neutral {
+    fn service_host(&self, service: &str) -> String {
+        service.to_owned()
+    }
+    fn database_host(&self) -> String {
+        DATABASE.to_owned()
+    }
 }
 
 /// Expand every placeholder of `text` for a target, secrets' values from `secret`.
 #[must_use]
 pub fn expand<'s>(
-    spec: &Spec,
+    spec: &dyn Lookup,
     secret_text: &dyn Fn(&str) -> Option<&'s str>,
     naming: &dyn Naming,
     text: &str,
@@ -82,49 +136,39 @@ pub fn expand<'s>(
         match p {
             Piece::Lit(l) => out.push_str(&l),
             Piece::Ref(r, raw) => match r {
-                Ref::Name => out.push_str(&spec.name),
-                Ref::Param(k) => out.push_str(
-                    &spec
-                        .params
-                        .get(&k)
-                        .map_or(raw, |v| placeholder::literal(&v.text())),
-                ),
+                Ref::Name => out.push_str(spec.name()),
+                Ref::Param(k) => {
+                    out.push_str(&spec.param(&k).map_or(raw, |v| placeholder::literal(&v)));
+                }
                 Ref::Secret(s) => {
                     secret = true;
                     out.push_str(secret_text(&s).unwrap_or_default());
                 }
                 Ref::Database(f) => {
-                    let Some(db) = &spec.database else { continue };
+                    let Some(db) = spec.database() else { continue };
                     match f {
-                        DbField::Host => match &db.external {
-                            Some(x) => out.push_str(&expand_neutral(spec, &x.host)),
+                        DbField::Host => match db.external_host {
+                            Some(h) => out.push_str(&h),
                             None => out.push_str(&naming.database_host()),
                         },
-                        DbField::Port => {
-                            let port = db
-                                .external
-                                .as_ref()
-                                .and_then(|x| x.port)
-                                .unwrap_or_else(|| engine_port(db.engine));
-                            out.push_str(&port.to_string());
-                        }
+                        DbField::Port => out.push_str(&db.port.to_string()),
                         DbField::Name => out.push_str(&db.name),
                         DbField::User => out.push_str(&db.user),
                     }
                 }
                 Ref::ServiceHost(s) => out.push_str(&naming.service_host(&s)),
                 Ref::ServicePort(s) => {
-                    if let Some(p) = spec.services.get(&s).and_then(|svc| svc.ports.first()) {
-                        out.push_str(&p.port.to_string());
+                    if let Some((_, p)) = spec.service_ports(&s).and_then(|p| p.into_iter().next())
+                    {
+                        out.push_str(&p.to_string());
                     }
                 }
                 Ref::ServiceNamedPort(s, n) => {
-                    if let Some(p) = spec
-                        .services
-                        .get(&s)
-                        .and_then(|svc| svc.ports.iter().find(|p| p.name == n))
+                    if let Some((_, p)) = spec
+                        .service_ports(&s)
+                        .and_then(|p| p.into_iter().find(|(name, _)| *name == n))
                     {
-                        out.push_str(&p.port.to_string());
+                        out.push_str(&p.to_string());
                     }
                 }
             },
@@ -223,15 +267,15 @@ pub const LOADED_BUNDLE_PULL: crate::spec::model::Pull = crate::spec::model::Pul
 /// (compose, systemd); `Always` on Kubernetes, where the kubelet checks the tag against the
 /// registry on every start and still reuses cached layers.
 #[must_use]
-pub fn pull_policy(spec: &Spec, target: Puller) -> crate::spec::model::Pull {
+pub fn pull_policy(
+    pull: Option<crate::spec::model::Pull>,
+    target: Puller,
+) -> crate::spec::model::Pull {
     use crate::spec::model::Pull;
-    spec.images
-        .as_ref()
-        .and_then(|i| i.pull)
-        .unwrap_or(match target {
-            Puller::Compose | Puller::Systemd => Pull::Missing,
-            Puller::Kubernetes => Pull::Always,
-        })
+    pull.unwrap_or(match target {
+        Puller::Compose | Puller::Systemd => Pull::Missing,
+        Puller::Kubernetes => Pull::Always,
+    })
 }
 
 /// Whether `policy.registries` allows an image (no list: every registry).
@@ -244,4 +288,15 @@ pub fn from_allowed_registry(pol: &crate::spec::model::Policy, r: &crate::image:
 #[must_use]
 pub fn pinned_as_required(pol: &crate::spec::model::Policy, r: &crate::image::ImageRef) -> bool {
     !pol.require_digest || r.digest.is_some()
+}
+
+/// A DNS-1123 label: lowercase letters, digits and `-`, starting and ending alphanumeric, at most 63.
+#[must_use]
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }

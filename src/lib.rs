@@ -186,7 +186,11 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = pipeline::mirror(&valid, registry_mirror.as_deref())?;
-            let used = plan::images_used(&valid, mirror.as_deref(), pipeline::rendered(target));
+            let used = plan::images_used(
+                &plan::Deployment::new(&valid),
+                mirror.as_deref(),
+                pipeline::rendered(target),
+            );
             let text = match format {
                 cli::ImagesFormat::List => used.keys().fold(String::new(), |mut acc, i| {
                     acc.push_str(i);

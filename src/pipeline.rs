@@ -96,7 +96,7 @@ pub fn render_files_with(
         SecretSource::Placeholders => secrets::placeholders(valid),
     };
     let templates = render::Templates::new(opts.templates.as_deref())?;
-    render_with(&plan::Plan::new(valid), &secrets, opts, &templates)
+    render_with(&plan::Deployment::new(valid), &secrets, opts, &templates)
 }
 
 fn prepare_secrets(
@@ -123,13 +123,18 @@ fn prepare_secrets(
 }
 
 fn render_with(
-    plan: &plan::Plan<'_>,
+    plan: &plan::Deployment,
     secrets: &secrets::Secrets,
     opts: &RenderOptions,
     templates: &render::Templates,
 ) -> Result<render::FileSet, Error> {
-    let valid = plan.valid;
-    let mirror = mirror(valid, opts.registry_mirror.as_deref())?;
+    let mirror = match opts.registry_mirror.as_deref() {
+        Some(m) => {
+            image::check_mirror(m).map_err(|e| Error::Usage(format!("--registry-mirror: {e}")))?;
+            Some(m.to_owned())
+        }
+        None => plan.mirror.clone(),
+    };
     let mirror = mirror.as_deref();
     let mut files = render::FileSet::new();
     for (path, bytes) in secrets.files() {
@@ -137,7 +142,7 @@ fn render_with(
     }
     let flavor = opts
         .flavor
-        .or(valid.spec.targets.systemd.flavor)
+        .or(plan.targets.spec.systemd.flavor)
         .unwrap_or_default();
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
@@ -179,7 +184,7 @@ fn render_with(
     for r in results {
         files.extend(r?);
     }
-    let mut images = plan::images(valid, mirror, rendered(opts.target)).join("\n");
+    let mut images = plan::images(plan, mirror, rendered(opts.target)).join("\n");
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
     Ok(files)
@@ -195,7 +200,7 @@ pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     let secrets = secrets::placeholders(valid);
     let templates = render::Templates::check_only();
     // One plan for every target and flavour.
-    let plan = plan::Plan::new(valid);
+    let plan = plan::Deployment::new(valid);
     let mut diags = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut sources = std::collections::BTreeMap::new();

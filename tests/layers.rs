@@ -201,3 +201,78 @@ fn the_reader_finds_paths() {
     );
     assert!(rank("output") > rank("render") && rank("plan") > rank("validate"));
 }
+
+/// The renderers read only the deployment model (`plan::Deployment`), never the validated spec:
+/// no path into `validate`, and none of the spec's top-level types. Leaf value types of the spec
+/// model (`Port`, `Flavor`, `Pull`, …) are values the model carries and stay allowed.
+const SPEC_TOP_LEVEL: &[&str] = &["Spec", "Service", "Database", "Valid", "Document"];
+
+/// What in `text` (a renderer's source) reaches past the model: `crate::validate` paths and the
+/// spec's top-level types, by line.
+fn render_reaches_past_the_model(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or_default();
+        // String literals are output text ("Service" is a Kubernetes kind), not types.
+        let mut bare = String::new();
+        let mut in_str = false;
+        let mut prev = ' ';
+        for c in code.chars() {
+            if c == '"' && prev != '\\' {
+                in_str = !in_str;
+            } else if !in_str {
+                bare.push(c);
+            }
+            prev = c;
+        }
+        if crate_paths(&bare).iter().any(|(a, _)| a == "validate") {
+            found.push(format!("line {}: crate::validate", i + 1));
+        }
+        for word in bare.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if SPEC_TOP_LEVEL.contains(&word) {
+                found.push(format!("line {}: {word}", i + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn renderers_read_only_the_model() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    assert!(files.len() > 20, "the renderers' sources were found");
+    let mut wrong = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("readable");
+        for w in render_reaches_past_the_model(&text) {
+            wrong.push(format!("{}: {w}", f.display()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "renderers reach past the deployment model:\n{}",
+        wrong.join("\n")
+    );
+}
+
+// The check catches what it is for: a planted import of the validated spec, a spec type in a
+// signature; and leaves a Kubernetes kind in a string alone.
+#[test]
+fn a_planted_reach_past_the_model_is_caught() {
+    let planted = "use crate::validate::Valid;\nfn f(s: &crate::spec::model::Spec) {}\nlet k = \"Service\"; // Spec in a comment\nuse crate::validate::{rules};";
+    assert_eq!(
+        render_reaches_past_the_model(planted),
+        vec![
+            "line 1: crate::validate".to_owned(),
+            "line 1: Valid".to_owned(),
+            "line 2: Spec".to_owned(),
+            "line 4: crate::validate".to_owned(),
+        ]
+    );
+    assert!(
+        render_reaches_past_the_model("let kind = \"Service\";\nuse crate::plan::Deployment;")
+            .is_empty()
+    );
+}

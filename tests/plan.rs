@@ -851,18 +851,30 @@ fn every_target_pulls_as_the_plan_decides() {
             std::fs::write(&path, &source).expect("spec written");
             let out = tmp.path().join("out");
             common::render(&path, &out, &["--target", "all", "--flavor", flavor]);
-            let systemd = pull_word(pull_policy(&spec, Puller::Systemd), false);
+            let systemd = pull_word(
+                pull_policy(spec.images.as_ref().and_then(|i| i.pull), Puller::Systemd),
+                false,
+            );
             if flavor == "quadlet" {
                 let compose = yaml(&out.join("compose/compose.yaml"));
                 assert_eq!(
                     compose["services"]["api"]["pull_policy"].as_str(),
-                    Some(pull_word(pull_policy(&spec, Puller::Compose), false)),
+                    Some(pull_word(
+                        pull_policy(spec.images.as_ref().and_then(|i| i.pull), Puller::Compose),
+                        false
+                    )),
                     "compose ({images})"
                 );
                 let k8s = yaml(&out.join("kubernetes/deployment-api.yaml"));
                 assert_eq!(
                     k8s["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"].as_str(),
-                    Some(pull_word(pull_policy(&spec, Puller::Kubernetes), true)),
+                    Some(pull_word(
+                        pull_policy(
+                            spec.images.as_ref().and_then(|i| i.pull),
+                            Puller::Kubernetes
+                        ),
+                        true
+                    )),
                     "kubernetes ({images})"
                 );
                 let u = unit(&text(&out.join("systemd/same-api.container")));
@@ -902,8 +914,13 @@ fn a_mounted_secret_is_a_tls_set_when_the_spec_says_so() {
             hosts: "api\n".into(),
         })
     };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("kinds.yaml");
+    std::fs::write(&path, source).expect("spec written");
+    let valid = misp_gen::validate::validate_file(&path, None).expect("spec is valid");
+    let deployment = misp_gen::plan::Deployment::new(&valid);
     let keys = |secrets: &Secrets, s: &str| -> Vec<String> {
-        misp_gen::plan::mounted_secret_files(&spec, secrets, s, &BTreeMap::new())
+        misp_gen::plan::mounted_secret_files(&deployment, secrets, s, &BTreeMap::new())
             .iter()
             .map(|f| f.key.to_owned())
             .collect()

@@ -20,59 +20,95 @@ pub const HEALTH_RETRIES: u32 = 3;
 
 /// A service's container.
 #[derive(Debug, Clone)]
-pub struct Container<'s> {
+pub struct Container {
     /// The service's name.
-    pub name: &'s str,
+    pub name: String,
     /// Its JSON pointer in the spec (`/services/web`), for diagnostics.
     pub pointer: String,
     /// The image as written (each target applies the mirror as it writes references).
-    pub image: &'s str,
+    pub image: String,
     /// Containers under the profile (0: the service is not run).
     pub replicas: u32,
     /// `scaling: singleton`: never more than one at a time, even while updating.
     pub singleton: bool,
     pub restart: Restart,
-    pub user: Option<&'s str>,
+    pub user: Option<String>,
     /// The directory the process starts in (the image's own when `None`).
-    pub working_dir: Option<&'s str>,
+    pub working_dir: Option<String>,
     /// Arguments as written; placeholders are expanded per target (host names differ).
-    pub entrypoint: Option<&'s [String]>,
-    pub command: Option<&'s [String]>,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
     /// Environment in name order, values as text with placeholders unexpanded.
-    pub env: Vec<(&'s str, String)>,
-    pub ports: &'s [Port],
-    pub mounts: Vec<MountPlan<'s>>,
+    pub env: Vec<(String, String)>,
+    pub ports: Vec<Port>,
+    pub mounts: Vec<MountPlan>,
     pub health: Option<Health>,
     /// Dependencies that exist here: `database` only when it is embedded.
-    pub depends_on: Vec<(&'s str, Condition)>,
+    pub depends_on: Vec<(String, Condition)>,
     pub hardening: Hardening,
     pub resources: Limits,
+    /// How it runs: long-running, a one-off others wait to complete, or stateful.
+    pub kind: Kind,
+    /// Whether it mounts a volume only one node may write (`ReadWriteOnce`).
+    pub mounts_rwo: bool,
+    /// Its own `security:` block, as written: the targets that say where a setting was decided
+    /// (Kubernetes' Pod Security errors) point at it.
+    pub security: Option<crate::spec::model::Security>,
+    /// The workloads its code connects to: what it waits for, and every `${services.S.*}` and
+    /// `${database.host|port}` in its env, command, entrypoint, exec check and mounted files.
+    pub talks_to: std::collections::BTreeSet<String>,
+}
+
+/// How a workload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Replaceable containers (a Kubernetes `Deployment`).
+    LongRunning,
+    /// A singleton with its own `ReadWriteOnce` data (a Kubernetes `StatefulSet`).
+    Stateful,
+    /// Run to completion before its dependants start; on Kubernetes inside each dependant.
+    OneOff,
 }
 
 /// A mount with its source resolved to one kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MountPlan<'s> {
+pub enum MountPlan {
     Volume {
-        volume: &'s str,
-        path: &'s str,
+        volume: String,
+        path: String,
         read_only: bool,
     },
     Scratch {
-        path: &'s str,
+        path: String,
     },
     /// A `files:` entry: content unexpanded, mode parsed (0644 unless given).
     File {
-        file: &'s str,
-        path: &'s str,
-        content: &'s str,
+        file: String,
+        path: String,
+        content: String,
         mode: u32,
+        /// The spec gives the mode (Kubernetes then sets it on the item; else the volume's own).
+        mode_given: bool,
     },
     /// A secret's files (`items` renames or selects them; empty: all, under their own names).
     Secret {
-        secret: &'s str,
-        path: &'s str,
-        items: &'s std::collections::BTreeMap<String, String>,
+        secret: String,
+        path: String,
+        items: std::collections::BTreeMap<String, String>,
     },
+}
+
+impl MountPlan {
+    /// Where it is mounted in the container.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        match self {
+            MountPlan::Volume { path, .. }
+            | MountPlan::Scratch { path }
+            | MountPlan::File { path, .. }
+            | MountPlan::Secret { path, .. } => path,
+        }
+    }
 }
 
 /// A health check, timed.
@@ -209,9 +245,14 @@ pub fn database(spec: &Spec) -> Option<&crate::spec::model::Database> {
     spec.database.as_ref().filter(|d| d.external.is_none())
 }
 
-/// The container of one service.
+/// The container of one service; `one_offs` are the services others wait to complete.
 #[must_use]
-pub fn container<'s>(valid: &'s Valid, name: &'s str, svc: &'s Service) -> Container<'s> {
+pub fn container(
+    valid: &Valid,
+    name: &str,
+    svc: &Service,
+    one_offs: &std::collections::BTreeSet<String>,
+) -> Container {
     let spec = &valid.spec;
     // Exhaustive: a new field of a service is a compile error here until the plan carries it.
     let Service {
@@ -233,17 +274,30 @@ pub fn container<'s>(valid: &'s Valid, name: &'s str, svc: &'s Service) -> Conta
     } = svc;
     let embedded = database(spec).is_some();
     let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
+    let singleton = *scaling == crate::spec::model::Scaling::Singleton;
+    let mounts_rwo = mounts.iter().any(|m| {
+        m.volume
+            .as_ref()
+            .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+    });
+    let kind = if one_offs.contains(name) {
+        Kind::OneOff
+    } else if singleton && mounts_rwo {
+        Kind::Stateful
+    } else {
+        Kind::LongRunning
+    };
     Container {
-        name,
+        name: name.to_owned(),
         pointer: format!("/services/{}", crate::spec::load::escape_segment(name)),
-        image,
+        image: image.clone(),
         replicas: domain::replicas(svc, &valid.profile),
-        singleton: *scaling == crate::spec::model::Scaling::Singleton,
+        singleton,
         restart: *restart,
-        user: user.as_deref(),
-        working_dir: working_dir.as_deref(),
-        entrypoint: entrypoint.as_deref(),
-        command: command.as_deref(),
+        user: user.clone(),
+        working_dir: working_dir.clone(),
+        entrypoint: entrypoint.clone(),
+        command: command.clone(),
         env: env
             .iter()
             .map(|(k, v)| {
@@ -251,24 +305,72 @@ pub fn container<'s>(valid: &'s Valid, name: &'s str, svc: &'s Service) -> Conta
                     Scalar::String(s) => s.clone(),
                     other => other.text(),
                 };
-                (k.as_str(), text)
+                (k.clone(), text)
             })
             .collect(),
-        ports,
+        ports: ports.clone(),
         mounts: mounts.iter().filter_map(|m| mount(spec, m)).collect(),
         health: healthcheck.as_ref().map(|h| health(ports, h)),
         depends_on: depends_on
             .iter()
             .filter(|(d, _)| *d != DATABASE || embedded)
-            .map(|(d, c)| (d.as_str(), *c))
+            .map(|(d, c)| (d.clone(), *c))
             .collect(),
         hardening: security::effective(spec, own_security.as_ref(), user.as_deref(), &port_list),
         resources: Limits::of(resources.as_ref()),
+        kind,
+        mounts_rwo,
+        security: own_security.clone(),
+        talks_to: talks_to(spec, svc),
     }
 }
 
+/// The services and the database the code of `svc` connects to: what it waits for, and every
+/// `${services.S.*}` and `${database.host|port}` in its environment, command, entrypoint, exec
+/// health check and the files it mounts.
+fn talks_to(spec: &Spec, svc: &Service) -> std::collections::BTreeSet<String> {
+    use crate::placeholder::{DbField, Piece, Ref};
+    let mut to: std::collections::BTreeSet<String> = svc.depends_on.keys().cloned().collect();
+    let mut texts: Vec<String> = svc
+        .env
+        .values()
+        .map(crate::spec::model::Scalar::text)
+        .collect();
+    texts.extend(svc.command.iter().flatten().cloned());
+    texts.extend(svc.entrypoint.iter().flatten().cloned());
+    // An exec health check runs in the container too: a host it names must be reachable.
+    texts.extend(
+        svc.healthcheck
+            .iter()
+            .flat_map(|h| h.exec.iter().flatten())
+            .cloned(),
+    );
+    for m in &svc.mounts {
+        if let Some(f) = m.file.as_ref().and_then(|f| spec.files.get(f)) {
+            texts.push(f.content.clone());
+        }
+    }
+    for t in texts {
+        for p in crate::placeholder::parse(&t).unwrap_or_default() {
+            match p {
+                Piece::Ref(
+                    Ref::ServiceHost(x) | Ref::ServicePort(x) | Ref::ServiceNamedPort(x, _),
+                    _,
+                ) => {
+                    to.insert(x);
+                }
+                Piece::Ref(Ref::Database(DbField::Host | DbField::Port), _) => {
+                    to.insert(DATABASE.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    to
+}
+
 /// A mount's plan; `None` for a file the spec does not define (validation rules that out).
-fn mount<'s>(spec: &'s Spec, m: &'s Mount) -> Option<MountPlan<'s>> {
+fn mount(spec: &Spec, m: &Mount) -> Option<MountPlan> {
     let Mount {
         volume,
         secret,
@@ -280,36 +382,50 @@ fn mount<'s>(spec: &'s Spec, m: &'s Mount) -> Option<MountPlan<'s>> {
     } = m;
     Some(if let Some(v) = volume {
         MountPlan::Volume {
-            volume: v,
-            path,
+            volume: v.clone(),
+            path: path.clone(),
             read_only: *read_only,
         }
     } else if *scratch {
-        MountPlan::Scratch { path }
+        MountPlan::Scratch { path: path.clone() }
     } else if let Some(f) = file {
         let def = spec.files.get(f)?;
         MountPlan::File {
-            file: f,
-            path,
-            content: &def.content,
+            file: f.clone(),
+            path: path.clone(),
+            content: def.content.clone(),
             mode: file_mode(def),
+            mode_given: def.mode.is_some(),
         }
     } else {
         MountPlan::Secret {
-            secret: secret.as_deref()?,
-            path,
-            items,
+            secret: secret.clone()?,
+            path: path.clone(),
+            items: items.clone(),
         }
     })
 }
 
+/// The services others wait for with `completed`.
+#[must_use]
+pub fn one_offs(spec: &Spec) -> std::collections::BTreeSet<String> {
+    spec.services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, c)| **c == Condition::Completed)
+        .map(|(d, _)| d.clone())
+        .filter(|d| spec.services.contains_key(d))
+        .collect()
+}
+
 /// Every service's container, in name order.
 #[must_use]
-pub fn containers(valid: &Valid) -> Vec<Container<'_>> {
+pub fn containers(valid: &Valid) -> Vec<Container> {
+    let one_offs = one_offs(&valid.spec);
     valid
         .spec
         .services
         .iter()
-        .map(|(name, svc)| container(valid, name, svc))
+        .map(|(name, svc)| container(valid, name, svc, &one_offs))
         .collect()
 }

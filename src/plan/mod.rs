@@ -2,8 +2,8 @@
 //! values marked, replicas and images settled.
 
 pub use crate::domain::{
-    DATABASE, DEFAULT_LB_IMAGE, LB_SERVICE, Naming, Puller, Resolved, database_image, engine_port,
-    expand_neutral, lb_image, pull_policy,
+    DATABASE, DEFAULT_LB_IMAGE, DbLookup, LB_SERVICE, Lookup, Naming, Puller, Resolved,
+    database_image, engine_port, expand_neutral, lb_image,
 };
 pub mod container;
 
@@ -14,15 +14,20 @@ use crate::validate::Valid;
 
 /// Expand every placeholder of `text` for a target.
 #[must_use]
-pub fn resolve(spec: &Spec, secrets: &Secrets, naming: &dyn Naming, text: &str) -> Resolved {
-    crate::domain::expand(spec, &|s| secrets.text(s), naming, text)
+pub fn resolve(
+    lookup: &dyn Lookup,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    text: &str,
+) -> Resolved {
+    crate::domain::expand(lookup, &|s| secrets.text(s), naming, text)
 }
 
 /// Expand an argument list for a target: `entrypoint`, `command` and an exec health check all go
 /// through here, so each is resolved and unescaped (`$${` to `${`) the same way.
 #[must_use]
 pub fn resolve_args(
-    spec: &Spec,
+    spec: &dyn Lookup,
     secrets: &Secrets,
     naming: &dyn Naming,
     args: &[String],
@@ -36,7 +41,7 @@ pub fn resolve_args(
 /// other kinds hold no spec text that placeholders reach (the database's are misp-gen's own).
 #[must_use]
 pub fn resolve_health(
-    spec: &Spec,
+    spec: &dyn Lookup,
     secrets: &Secrets,
     naming: &dyn Naming,
     h: &container::Health,
@@ -52,17 +57,6 @@ pub fn resolve_health(
 #[must_use]
 pub fn replicas(valid: &Valid, svc: &Service) -> u32 {
     crate::domain::replicas(svc, &valid.profile)
-}
-
-/// Whether the targets that run their own load balancer need one: a replicated edge service.
-#[must_use]
-pub fn needs_lb(valid: &Valid) -> bool {
-    valid
-        .spec
-        .edge
-        .as_ref()
-        .and_then(|e| valid.spec.services.get(&e.service))
-        .is_some_and(|svc| replicas(valid, svc) > 1)
 }
 
 /// An image reference as the targets write it: normalised, through the mirror if one is set.
@@ -92,30 +86,32 @@ pub const WAIT_USER: &str = "kubernetes-waits";
 /// containers use the dependant's own image unless `targets.kubernetes.wait_image` names one.
 #[must_use]
 pub fn images_used(
-    valid: &Valid,
+    deployment: &Deployment,
     mirror: Option<&str>,
     rendered: Rendered,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::new();
-    for (name, svc) in &valid.spec.services {
-        if replicas(valid, svc) > 0 {
-            map.entry(image_ref(&svc.image, mirror))
+    for c in &deployment.services {
+        if c.replicas > 0 {
+            map.entry(image_ref(&c.image, mirror))
                 .or_default()
-                .push(name.clone());
+                .push(c.name.clone());
         }
     }
-    if let Some(db) = database_image(&valid.spec) {
-        map.entry(image_ref(&db, mirror))
+    if let Some(db) = &deployment.database {
+        map.entry(image_ref(&db.image, mirror))
             .or_default()
             .push(DATABASE.to_owned());
     }
-    if rendered.compose && needs_lb(valid) {
-        map.entry(image_ref(&lb_image(&valid.spec), mirror))
+    if rendered.compose
+        && let Some(lb) = deployment.edge.as_ref().and_then(|e| e.lb.as_ref())
+    {
+        map.entry(image_ref(&lb.image, mirror))
             .or_default()
             .push(LB_SERVICE.to_owned());
     }
-    let k8s = &valid.spec.targets.kubernetes;
+    let k8s = &deployment.targets.spec.kubernetes;
     if rendered.kubernetes
         && k8s.waits != Some(crate::spec::model::Waits::None)
         && let Some(w) = &k8s.wait_image
@@ -129,8 +125,10 @@ pub fn images_used(
 
 /// Every image the deployment pulls, once each, sorted.
 #[must_use]
-pub fn images(valid: &Valid, mirror: Option<&str>, rendered: Rendered) -> Vec<String> {
-    images_used(valid, mirror, rendered).into_keys().collect()
+pub fn images(deployment: &Deployment, mirror: Option<&str>, rendered: Rendered) -> Vec<String> {
+    images_used(deployment, mirror, rendered)
+        .into_keys()
+        .collect()
 }
 
 /// One environment variable of the embedded database.
@@ -313,15 +311,12 @@ pub struct SecretFile<'a> {
 /// ([`crate::spec::model::Secret::is_tls`]).
 #[must_use]
 pub fn mounted_secret_files<'a>(
-    spec: &Spec,
+    deployment: &Deployment,
     secrets: &'a Secrets,
     secret: &'a str,
     items: &std::collections::BTreeMap<String, String>,
 ) -> Vec<SecretFile<'a>> {
-    let tls = spec
-        .secrets
-        .get(secret)
-        .is_some_and(crate::spec::model::Secret::is_tls);
+    let tls = deployment.is_tls(secret);
     let all: Vec<(&'a str, bool, &'a str)> = if tls {
         secrets
             .tls(secret)
@@ -359,28 +354,32 @@ pub fn mounted_secret_files<'a>(
 /// The embedded database as every target runs it: its engine's image and setup, its data
 /// volume, how long dependants wait for it, its hardening and limits.
 #[derive(Debug, Clone)]
-pub struct DatabasePlan<'s> {
+pub struct DatabasePlan {
     pub engine: Engine,
     /// The image as written or the engine's official one (each target applies the mirror).
     pub image: String,
     pub port: u16,
+    /// Data-bearing members: 1, a single server.
+    pub members: u32,
     /// Environment, data directory and health check of the engine's official image.
     pub setup: DbSetup,
     /// The secret holding the application user's password, and the root password's if set.
-    pub password: &'s str,
-    pub root_password: Option<&'s str>,
+    pub password: String,
+    pub root_password: Option<String>,
     /// The named volume of its data (none: each target's own default storage).
-    pub volume: Option<&'s str>,
+    pub volume: Option<String>,
     pub wait: DbWait,
     /// The engine's check, timed by `wait`, where the engine runs it (compose, systemd).
     pub health: container::Health,
     pub hardening: crate::security::Hardening,
     pub resources: container::Limits,
+    /// Its own `security:` block, as written (where Pod Security errors point).
+    pub security: Option<crate::spec::model::Security>,
 }
 
 /// The embedded database's plan, when the spec embeds one.
 #[must_use]
-pub fn database_plan(spec: &Spec) -> Option<DatabasePlan<'_>> {
+pub fn database_plan(spec: &Spec) -> Option<DatabasePlan> {
     let db = container::database(spec)?;
     let image = database_image(spec)?;
     // Exhaustive: a new field of the database is a compile error here until the plan carries it.
@@ -407,61 +406,328 @@ pub fn database_plan(spec: &Spec) -> Option<DatabasePlan<'_>> {
         engine: *engine,
         image,
         port,
+        members: 1,
         health: database_health(&setup, wait),
         setup,
-        password,
-        root_password: root_password.as_deref(),
-        volume: volume.as_deref(),
+        password: password.clone(),
+        root_password: root_password.clone(),
+        volume: volume.clone(),
         wait,
         hardening: crate::security::effective(spec, security.as_ref(), None, &[port]),
         resources: container::Limits::of(resources.as_ref()),
+        security: security.clone(),
     })
 }
 
-/// The plan of one render: the validated spec, every service's container and the embedded
-/// database, built once and shared by every target.
-#[derive(Debug)]
-pub struct Plan<'v> {
-    pub valid: &'v Valid,
-    /// Every service's container, in name order (those with no replicas included).
-    pub services: Vec<container::Container<'v>>,
-    pub database: Option<DatabasePlan<'v>>,
-    /// The declared volumes in use, in name order: mounted by a service (one scaled to 0
-    /// replicas too: its volume still holds its data, and a volume that left the render is one
-    /// the next deploy may lose) or holding the embedded database's data. Every target renders
-    /// exactly these.
-    pub volumes: std::collections::BTreeSet<&'v str>,
+/// The edge: which service users reach, on which port, how; and on the targets that run their
+/// own load balancer (compose), that balancer.
+#[derive(Debug, Clone)]
+pub struct EdgePlan {
+    /// `edge:` as written (host unexpanded).
+    pub edge: crate::spec::model::Edge,
+    /// The edge service's port, resolved.
+    pub port: u16,
+    /// Whether that port speaks TLS.
+    pub backend_tls: bool,
+    /// The path of the service's HTTP health check on that port, if it has one.
+    pub check_path: Option<String>,
+    /// Replicas of the edge service.
+    pub replicas: u32,
+    /// misp-gen's load balancer, where the edge service is replicated.
+    pub lb: Option<LbPlan>,
 }
 
-impl<'v> Plan<'v> {
+/// misp-gen's own load balancer in front of a replicated edge service.
+#[derive(Debug, Clone)]
+pub struct LbPlan {
+    /// The image as written or the default (each target applies the mirror).
+    pub image: String,
+    /// The default hardening, for the image's own (non-root) user and ports below 1024.
+    pub hardening: crate::security::Hardening,
+    /// Whether the image policy allows the image; a target that runs it refuses otherwise.
+    pub allowed: bool,
+}
+
+/// The settings of each target, their defaults settled once.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// `targets.*` as written.
+    pub spec: crate::spec::model::Targets,
+    /// The compose project name.
+    pub compose_project: String,
+    /// The Kubernetes namespace.
+    pub namespace: String,
+    /// The podman version the systemd units are written for, (major, minor).
+    pub podman_version: Option<(u32, u32)>,
+    /// Where systemd units expect `OUT/secrets/` and `OUT/systemd/files/`.
+    pub install_dir: String,
+}
+
+/// Where misp-gen expects the systemd output installed by default (+ `/<name>`).
+pub const DEFAULT_INSTALL_PREFIX: &str = "/etc/misp-gen";
+
+/// Where diagnostics about the spec point: its file and the positions of its nodes. Not the
+/// spec: a position map and the text the messages quote.
+#[derive(Debug, Clone)]
+pub struct Locator {
+    /// The spec with the profile's overlay merged in (positions kept).
+    pub doc: std::sync::Arc<crate::spec::load::Document>,
+    /// The spec as written.
+    pub raw: std::sync::Arc<crate::spec::load::Document>,
+}
+
+impl Locator {
+    /// A diagnostic at `pointer` (at its value).
     #[must_use]
-    pub fn new(valid: &'v Valid) -> Plan<'v> {
+    pub fn diag(
+        &self,
+        pointer: &str,
+        code: crate::diag::Code,
+        message: String,
+        help: &str,
+    ) -> crate::diag::Diagnostic {
+        crate::diag::Diagnostic {
+            file: self.doc.file.clone(),
+            pos: self.doc.pos(pointer),
+            pointer: pointer.to_owned(),
+            code,
+            message,
+            help: Some(help.to_owned()),
+        }
+    }
+
+    /// A diagnostic at the key of `pointer`.
+    #[must_use]
+    pub fn key_diag(
+        &self,
+        pointer: &str,
+        code: crate::diag::Code,
+        message: String,
+        help: &str,
+    ) -> crate::diag::Diagnostic {
+        crate::diag::Diagnostic {
+            pos: self.doc.key_pos(pointer),
+            ..self.diag(pointer, code, message, help)
+        }
+    }
+
+    /// The refusal of a render: `diags` with the source they point into.
+    #[must_use]
+    pub fn invalid(&self, diags: Vec<crate::diag::Diagnostic>) -> crate::diag::Invalid {
+        crate::diag::Invalid {
+            diags,
+            sources: std::collections::BTreeMap::from([(
+                self.raw.file.clone(),
+                self.raw.source.clone(),
+            )]),
+        }
+    }
+}
+
+/// The deployment: the validated spec and profile resolved once into what every target renders.
+/// It owns everything it holds and has no way back to the spec: the renderers read only this.
+#[derive(Debug)]
+pub struct Deployment {
+    /// `name:`.
+    pub name: String,
+    /// `version:` (a label only).
+    pub version: Option<String>,
+    /// `${params.*}` as text.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// What `${database.*}` expands to (embedded or external).
+    pub database_lookup: Option<DbLookup>,
+    /// Every service's container, in name order (those with no replicas included).
+    pub services: Vec<container::Container>,
+    pub database: Option<DatabasePlan>,
+    /// The declared volumes in use, by name, with their definitions: mounted by a service (one
+    /// scaled to 0 replicas too: its volume still holds its data, and a volume that left the
+    /// render is one the next deploy may lose) or holding the embedded database's data. Every
+    /// target renders exactly these.
+    pub volumes: std::collections::BTreeMap<String, crate::spec::model::Volume>,
+    /// The secrets that are TLS sets (`ca.crt`, `tls.crt`, `tls.key`).
+    pub tls_secrets: std::collections::BTreeSet<String>,
+    pub edge: Option<EdgePlan>,
+    /// `images.pull` as written.
+    pub pull: Option<crate::spec::model::Pull>,
+    /// `images.mirror` as written.
+    pub mirror: Option<String>,
+    /// The spec-wide `security:` block, as written (where Pod Security errors point).
+    pub security: Option<crate::spec::model::Security>,
+    /// The image policy.
+    pub policy: Option<crate::spec::model::Policy>,
+    pub targets: TargetSettings,
+    /// The profile's update, spread and disruption policy.
+    pub profile: crate::profile::Defaults,
+    /// Where diagnostics point.
+    pub locator: Locator,
+}
+
+impl Lookup for Deployment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn param(&self, key: &str) -> Option<String> {
+        self.params.get(key).cloned()
+    }
+    fn database(&self) -> Option<DbLookup> {
+        self.database_lookup.clone()
+    }
+    fn service_ports(&self, service: &str) -> Option<Vec<(String, u16)>> {
+        self.service(service)
+            .map(|c| c.ports.iter().map(|p| (p.name.clone(), p.port)).collect())
+    }
+}
+
+impl Deployment {
+    #[must_use]
+    pub fn new(valid: &Valid) -> Deployment {
+        let spec = &valid.spec;
         let services = container::containers(valid);
-        let database = database_plan(&valid.spec);
-        let volumes = services
+        let database = database_plan(spec);
+        let in_use: std::collections::BTreeSet<&str> = services
             .iter()
             .flat_map(|c| &c.mounts)
             .filter_map(|m| match m {
-                container::MountPlan::Volume { volume, .. } => Some(*volume),
+                container::MountPlan::Volume { volume, .. } => Some(volume.as_str()),
                 _ => None,
             })
-            .chain(database.as_ref().and_then(|d| d.volume))
-            .filter(|v| valid.spec.volumes.contains_key(*v))
+            .chain(database.as_ref().and_then(|d| d.volume.as_deref()))
             .collect();
-        Plan {
-            valid,
+        let volumes = spec
+            .volumes
+            .iter()
+            .filter(|(name, _)| in_use.contains(name.as_str()))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let edge = edge_plan(valid);
+        Deployment {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            params: spec
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.text()))
+                .collect(),
+            database_lookup: Lookup::database(spec),
             services,
             database,
             volumes,
+            tls_secrets: spec
+                .secrets
+                .iter()
+                .filter(|(_, s)| s.is_tls())
+                .map(|(n, _)| n.clone())
+                .collect(),
+            edge,
+            pull: spec.images.as_ref().and_then(|i| i.pull),
+            mirror: spec.images.as_ref().and_then(|i| i.mirror.clone()),
+            security: spec.security.clone(),
+            policy: spec.policy.clone(),
+            targets: TargetSettings {
+                spec: spec.targets.clone(),
+                compose_project: spec
+                    .targets
+                    .compose
+                    .project
+                    .clone()
+                    .unwrap_or_else(|| spec.name.clone()),
+                namespace: spec
+                    .targets
+                    .kubernetes
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| spec.name.clone()),
+                podman_version: spec
+                    .targets
+                    .systemd
+                    .podman_version
+                    .as_deref()
+                    .and_then(crate::validate::podman_version),
+                install_dir: spec.targets.systemd.install_dir.clone().map_or_else(
+                    || format!("{DEFAULT_INSTALL_PREFIX}/{}", spec.name),
+                    |d| d.trim_end_matches('/').to_owned(),
+                ),
+            },
+            profile: valid.profile.defaults.clone(),
+            locator: Locator {
+                doc: valid.doc.clone(),
+                raw: valid.raw.clone(),
+            },
         }
     }
 
     /// The container of the service `name`.
     #[must_use]
-    pub fn service(&self, name: &str) -> Option<&container::Container<'v>> {
+    pub fn service(&self, name: &str) -> Option<&container::Container> {
         self.services
-            .binary_search_by(|c| c.name.cmp(name))
+            .binary_search_by(|c| c.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.services[i])
     }
+
+    /// Whether the secret `name` is a TLS set, as the spec says.
+    #[must_use]
+    pub fn is_tls(&self, name: &str) -> bool {
+        self.tls_secrets.contains(name)
+    }
+
+    /// `images.pull` as a target writes it. Unset: `missing` where the engine runs the
+    /// containers (compose, systemd); `Always` on Kubernetes, where the kubelet checks the tag
+    /// against the registry on every start and still reuses cached layers.
+    #[must_use]
+    pub fn pull_policy(&self, target: Puller) -> crate::spec::model::Pull {
+        crate::domain::pull_policy(self.pull, target)
+    }
+
+    /// The services others wait for with `completed`: on Kubernetes they run inside each
+    /// dependant.
+    pub fn one_offs(&self) -> impl Iterator<Item = &container::Container> {
+        self.services
+            .iter()
+            .filter(|c| c.kind == container::Kind::OneOff)
+    }
+}
+
+/// The edge's plan, when the spec has an edge.
+fn edge_plan(valid: &Valid) -> Option<EdgePlan> {
+    let spec = &valid.spec;
+    let edge = spec.edge.as_ref()?;
+    let target = spec.services.get(&edge.service)?;
+    let port = crate::domain::port_number(target, &edge.port);
+    let replicas = replicas(valid, target);
+    let lb = (replicas > 1).then(|| {
+        let image = lb_image(spec);
+        let mut ports = Vec::new();
+        if edge.tls.is_some() {
+            ports.push(443);
+        }
+        if edge.tls.is_none() || edge.redirect_http {
+            ports.push(80);
+        }
+        let allowed = match (&spec.policy, ImageRef::parse(&image)) {
+            (Some(pol), Ok(r)) => {
+                crate::domain::from_allowed_registry(pol, &r)
+                    && crate::domain::pinned_as_required(pol, &r)
+            }
+            _ => true,
+        };
+        LbPlan {
+            image,
+            hardening: crate::security::effective(spec, None, None, &ports),
+            allowed,
+        }
+    });
+    Some(EdgePlan {
+        edge: edge.clone(),
+        port,
+        backend_tls: crate::domain::port_is_https(target, port),
+        check_path: target
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.http.as_ref())
+            .filter(|h| crate::domain::port_number(target, &h.port) == port)
+            .map(|h| h.path.clone()),
+        replicas,
+        lb,
+    })
 }

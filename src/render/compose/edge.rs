@@ -6,13 +6,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Dep, MountOut, Mounted, PortOut, SecretMount, Svc, harden};
-use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
 use crate::plan;
 use crate::render::{FileSet, Templates, add, add_mounted_secret};
 use crate::secrets::Secrets;
 use crate::units;
-use crate::validate::Valid;
 
 #[derive(Serialize)]
 struct LbCtx {
@@ -33,33 +31,25 @@ const LB_CONFIG: &str = "/usr/local/etc/haproxy/haproxy.cfg";
 /// misp-gen's load balancer in front of a replicated edge service: an `HAProxy`, its configuration
 /// and certificate bind-mounted.
 pub(super) fn load_balancer(
-    valid: &Valid,
     secrets: &Secrets,
     templates: &Templates,
-    (edge, target): (&crate::spec::model::Edge, &crate::spec::model::Service),
+    (plan, lb): (&plan::EdgePlan, &plan::LbPlan),
     (mirror, pull): (Option<&str>, &'static str),
     used_secrets: &mut BTreeMap<String, String>,
     files: &mut FileSet,
 ) -> Result<Svc, Error> {
-    let spec = &valid.spec;
-    let port = port_number(target, &edge.port);
+    let edge = &plan.edge;
     let tls = edge.tls.is_some();
-    let check_path = target
-        .healthcheck
-        .as_ref()
-        .and_then(|h| h.http.as_ref())
-        .filter(|h| port_number(target, &h.port) == port)
-        .map(|h| h.path.clone());
     let cfg = templates.render(
         "compose/haproxy.cfg.j2",
         &LbCtx {
             service: edge.service.clone(),
-            port,
-            backend_tls: port_is_https(target, port),
-            replicas: plan::replicas(valid, target),
+            port: plan.port,
+            backend_tls: plan.backend_tls,
+            replicas: plan.replicas,
             tls,
             redirect_http: edge.redirect_http,
-            check_path,
+            check_path: plan.check_path.clone(),
             max_body_bytes: edge
                 .max_body_size
                 .as_deref()
@@ -68,7 +58,7 @@ pub(super) fn load_balancer(
     )?;
     let mut svc = Svc {
         name: plan::LB_SERVICE.to_owned(),
-        image: plan::image_ref(&plan::lb_image(spec), mirror),
+        image: plan::image_ref(&lb.image, mirror),
         pull_policy: pull,
         restart: "unless-stopped",
         replicas: 1,
@@ -129,11 +119,7 @@ pub(super) fn load_balancer(
         condition: "service_started",
     });
     // Ours: the default hardening, for the image's own (non-root) user and ports below 1024.
-    let ports: Vec<u16> = svc.ports.iter().map(|p| p.target).collect();
-    harden(
-        &mut svc,
-        &crate::security::effective(spec, None, None, &ports),
-    );
+    harden(&mut svc, &lb.hardening);
     svc.label_mounted_content(files);
     Ok(svc)
 }

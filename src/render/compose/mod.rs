@@ -11,18 +11,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::diag::Invalid;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::container::{Check, Container, Limits};
-use crate::plan::{self, DbEnv, DbSetup, Naming, Plan};
+use crate::plan::{self, DATABASE, DbEnv, DbSetup, Deployment, Naming};
 use crate::render::{FileSet, Templates, add, add_secret};
 use crate::secrets::Secrets;
 use crate::shell::{http_check_command, tcp_check_command};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Pull, Restart};
 use crate::units;
-use crate::validate::{Valid, rules};
 
 /// Compose names: a service is reached by its own name.
 struct ComposeNaming;
@@ -32,7 +30,7 @@ impl Naming for ComposeNaming {
         service.to_owned()
     }
     fn database_host(&self) -> String {
-        rules::DATABASE.to_owned()
+        DATABASE.to_owned()
     }
 }
 
@@ -296,26 +294,25 @@ fn limits(out: &mut Svc, l: &Limits) {
 /// # Errors
 /// Values this target cannot carry (diagnostics), template errors.
 pub fn render(
-    plan: &Plan<'_>,
+    plan: &Deployment,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
 ) -> Result<(), Error> {
-    let valid = plan.valid;
-    let spec = &valid.spec;
-    let pull = pull_policy(plan::pull_policy(spec, plan::Puller::Compose));
+    let pull = pull_policy(plan.pull_policy(plan::Puller::Compose));
     let mut diags = Vec::new();
     let mut services = Vec::new();
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
-    let lb = plan::needs_lb(valid);
+    let edge = plan.edge.as_ref();
+    let lb = edge.and_then(|e| e.lb.as_ref());
 
     for c in &plan.services {
         services.push(service(
             c,
-            valid,
+            plan,
             secrets,
-            (mirror, pull, lb),
+            (mirror, pull, lb.is_some()),
             &mut used_secrets,
             &mut diags,
             files,
@@ -328,33 +325,28 @@ pub fn render(
     }
 
     // The load balancer image is ours, not the user's: hold it to the same image policy.
-    if lb
-        && let Some(pol) = &spec.policy
-        && let Ok(r) = crate::image::ImageRef::parse(&plan::lb_image(spec))
-        && !(crate::domain::from_allowed_registry(pol, &r)
-            && crate::domain::pinned_as_required(pol, &r))
+    if let Some(lb) = lb
+        && !lb.allowed
     {
-        diags.push(Diagnostic {
-            file: valid.doc.file.clone(),
-            pos: valid.doc.key_pos("/edge"),
-            pointer: "/edge".into(),
-            code: Code::ImageRegistry,
-            message: format!(
+        let r = crate::image::ImageRef::parse(&lb.image)
+            .map_or_else(|_| lb.image.clone(), |r| r.to_string());
+        diags.push(plan.locator.key_diag(
+            "/edge",
+            Code::ImageRegistry,
+            format!(
                 "compose runs a load balancer ({r}) in front of the replicated edge service, and the image policy does not allow it"
             ),
-            help: Some("set `edge.image` to an allowed (or digest-pinned) HAProxy image".into()),
-        });
+            "set `edge.image` to an allowed (or digest-pinned) HAProxy image",
+        ));
     }
     // The load balancer in front of a replicated edge service.
-    if lb
-        && let Some(edge) = &spec.edge
-        && let Some(target) = spec.services.get(&edge.service)
+    if let Some(edge) = edge
+        && let Some(lb) = lb
     {
         services.push(load_balancer(
-            valid,
             secrets,
             templates,
-            (edge, target),
+            (edge, lb),
             (mirror, pull),
             &mut used_secrets,
             files,
@@ -362,22 +354,14 @@ pub fn render(
     }
 
     if !diags.is_empty() {
-        return Err(Error::Invalid(Invalid {
-            diags,
-            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
-        }));
+        return Err(Error::Invalid(plan.locator.invalid(diags)));
     }
 
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let volumes = volumes(plan);
     let ctx = Ctx {
-        name: spec.name.clone(),
-        project: spec
-            .targets
-            .compose
-            .project
-            .clone()
-            .unwrap_or_else(|| spec.name.clone()),
+        name: plan.name.clone(),
+        project: plan.targets.compose_project.clone(),
         services,
         volumes,
         secrets: used_secrets
@@ -394,15 +378,14 @@ pub fn render(
 /// One service's container as a compose service; its secret-bearing env goes to an env file
 /// under `secrets/compose/`, a value that file cannot carry to `diags`.
 fn service(
-    c: &Container<'_>,
-    valid: &Valid,
+    c: &Container,
+    plan: &Deployment,
     secrets: &Secrets,
     (mirror, pull, lb): (Option<&str>, &'static str, bool),
     used_secrets: &mut BTreeMap<String, String>,
     diags: &mut Vec<Diagnostic>,
     files: &mut FileSet,
 ) -> Svc {
-    let spec = &valid.spec;
     let naming = ComposeNaming;
     // Exhaustive: a field the plan adds is a compile error here until compose carries it.
     let Container {
@@ -424,26 +407,31 @@ fn service(
         depends_on,
         hardening,
         resources,
+        // What Kubernetes alone reads.
+        kind: _,
+        mounts_rwo: _,
+        security: _,
+        talks_to: _,
     } = c;
-    let name = *name;
+    let name = name.as_str();
     let mut out = Svc {
         name: name.to_owned(),
         image: plan::image_ref(image, mirror),
         pull_policy: pull,
         restart: restart(*rs),
         replicas: *replicas,
-        user: user.map(str::to_owned),
-        working_dir: working_dir.map(str::to_owned),
+        user: user.clone(),
+        working_dir: working_dir.clone(),
         ..Svc::default()
     };
     let expand_list =
-        |l: Option<&[String]>| l.map(|v| plan::resolve_args(spec, secrets, &naming, v));
-    out.entrypoint = expand_list(*entrypoint);
-    out.command = expand_list(*command);
-    environment(c, valid, secrets, &mut out, diags, files);
-    for p in *ports {
+        |l: Option<&Vec<String>>| l.map(|v| plan::resolve_args(plan, secrets, &naming, v));
+    out.entrypoint = expand_list(entrypoint.as_ref());
+    out.command = expand_list(command.as_ref());
+    environment(c, plan, secrets, &mut out, diags, files);
+    for p in ports {
         if let Some(host) = p.publish
-            && !(lb && spec.edge.as_ref().is_some_and(|e| e.service == name))
+            && !(lb && plan.edge.as_ref().is_some_and(|e| e.edge.service == name))
         {
             out.ports.push(PortOut {
                 target: p.port,
@@ -457,16 +445,16 @@ fn service(
         }
     }
     for m in mounts {
-        mount(secrets, m, &mut out, used_secrets, files, spec);
+        mount(secrets, m, &mut out, used_secrets, files, plan);
     }
     out.label_mounted_content(files);
     out.healthcheck = hc
         .as_ref()
-        .map(|h| health(&plan::resolve_health(spec, secrets, &naming, h)));
+        .map(|h| health(&plan::resolve_health(plan, secrets, &naming, h)));
     harden(&mut out, hardening);
     for (dep, cond) in depends_on {
         out.depends_on.push(Dep {
-            name: (*dep).to_owned(),
+            name: dep.clone(),
             condition: match cond {
                 Condition::Started => "service_started",
                 Condition::Healthy => "service_healthy",
@@ -479,11 +467,9 @@ fn service(
 }
 
 /// The volumes in use (the plan's), with their driver options.
-fn volumes(plan: &Plan<'_>) -> Vec<Vol> {
-    let spec = &plan.valid.spec;
-    spec.volumes
+fn volumes(plan: &Deployment) -> Vec<Vol> {
+    plan.volumes
         .iter()
-        .filter(|(name, _)| plan.volumes.contains(name.as_str()))
         .map(|(name, v)| Vol {
             name: name.clone(),
             driver_opts: v
@@ -502,29 +488,27 @@ fn volumes(plan: &Plan<'_>) -> Vec<Vol> {
 /// Plain values inline; secret-bearing ones in an env file under `secrets/compose/` (one that
 /// holds a line break cannot go there: a diagnostic).
 fn environment(
-    c: &Container<'_>,
-    valid: &Valid,
+    c: &Container,
+    plan: &Deployment,
     secrets: &Secrets,
     out: &mut Svc,
     diags: &mut Vec<Diagnostic>,
     files: &mut FileSet,
 ) {
-    let (spec, naming, sp, name, env) = (&valid.spec, ComposeNaming, &c.pointer, c.name, &c.env);
+    let (naming, sp, name, env) = (ComposeNaming, &c.pointer, &c.name, &c.env);
     let mut env_file = String::new();
     for (k, text) in env {
-        let r = plan::resolve(spec, secrets, &naming, text);
+        let r = plan::resolve(plan, secrets, &naming, text);
         if r.secret {
             if r.text.contains(['\n', '\r']) {
-                diags.push(Diagnostic {
-                    file: valid.doc.file.clone(),
-                    pos: valid.doc.pos(&format!("{sp}/env/{}", escape_segment(k))),
-                    pointer: format!("{sp}/env/{}", escape_segment(k)),
-                    code: Code::UnitValue,
-                    message: format!(
+                diags.push(plan.locator.diag(
+                    &format!("{sp}/env/{}", escape_segment(k)),
+                    Code::UnitValue,
+                    format!(
                         "`{k}` holds a secret and a line break; compose env files cannot carry that"
                     ),
-                    help: Some("mount the value as a file instead (a `files:` entry)".into()),
-                });
+                    "mount the value as a file instead (a `files:` entry)",
+                ));
                 continue;
             }
             env_file.push_str(k);
@@ -533,7 +517,7 @@ fn environment(
             env_file.push('\n');
         } else {
             out.environment.push(Kv {
-                key: (*k).to_owned(),
+                key: k.clone(),
                 value: r.text,
             });
         }
@@ -547,7 +531,7 @@ fn environment(
 
 /// The embedded database as a compose service; its password files become compose secrets.
 fn database_service(
-    db: &plan::DatabasePlan<'_>,
+    db: &plan::DatabasePlan,
     mirror: Option<&str>,
     pull: &'static str,
     used_secrets: &mut BTreeMap<String, String>,
@@ -558,6 +542,10 @@ fn database_service(
         image,
         // Reached on the compose network by name, on the engine's own port.
         port: _,
+        // One server (a cluster is a later shape of this workload).
+        members: _,
+        // Where Pod Security errors point: Kubernetes only.
+        security: _,
         setup,
         // Carried by `setup` as `*_PASSWORD_FILE`s.
         password: _,
@@ -583,7 +571,7 @@ fn database_service(
         })
         .collect();
     let mut svc = Svc {
-        name: rules::DATABASE.to_owned(),
+        name: DATABASE.to_owned(),
         image: plan::image_ref(image, mirror),
         pull_policy: pull,
         environment,
@@ -595,7 +583,7 @@ fn database_service(
     if let Some(v) = volume {
         svc.mounts.push(MountOut {
             kind: "volume",
-            source: (*v).to_owned(),
+            source: v.clone(),
             target: setup.data_dir.into(),
             read_only: false,
         });

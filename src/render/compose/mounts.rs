@@ -9,45 +9,50 @@ use crate::secrets::Secrets;
 
 pub(super) fn mount(
     secrets: &Secrets,
-    m: &MountPlan<'_>,
+    m: &MountPlan,
     out: &mut Svc,
     used: &mut BTreeMap<String, String>,
     files: &mut FileSet,
-    spec: &crate::spec::model::Spec,
+    plan: &plan::Deployment,
 ) {
-    match *m {
+    match m {
         MountPlan::Volume {
             volume,
             path,
             read_only,
         } => out.mounts.push(MountOut {
             kind: "volume",
-            source: volume.to_owned(),
-            target: path.to_owned(),
-            read_only,
+            source: volume.clone(),
+            target: path.clone(),
+            read_only: *read_only,
         }),
-        MountPlan::Scratch { path } => out.tmpfs.push(path.to_owned()),
+        MountPlan::Scratch { path } => out.tmpfs.push(path.clone()),
         MountPlan::File {
             file: f,
             path,
             content,
             mode,
+            mode_given: _,
         } => {
-            let r = plan::resolve(spec, secrets, &ComposeNaming, content);
-            out.mounted
-                .push(Mounted::new(path, mode, r.text.as_bytes(), r.secret));
+            let r = plan::resolve(plan, secrets, &ComposeNaming, content);
+            out.mounted.push(Mounted::new(
+                path.clone(),
+                *mode,
+                r.text.as_bytes(),
+                r.secret,
+            ));
             let source = if r.secret {
                 // Bind-mounted as it is: readable by the container's user, whoever that is.
                 add_mounted_secret(files, format!("secrets/compose/files/{f}"), r.text);
                 format!("../secrets/compose/files/{f}")
             } else {
-                add(files, format!("compose/files/{f}"), r.text, mode);
+                add(files, format!("compose/files/{f}"), r.text, *mode);
                 format!("./files/{f}")
             };
             out.mounts.push(MountOut {
                 kind: "bind",
                 source,
-                target: path.to_owned(),
+                target: path.clone(),
                 read_only: true,
             });
         }
@@ -66,7 +71,7 @@ pub(super) fn mount(
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(spec, secrets, s, items)
+            } in plan::mounted_secret_files(plan, secrets, s, items)
             {
                 let tls_file = tls.then_some(file_key);
                 let key = secret_key(s, tls_file);

@@ -10,19 +10,15 @@ use super::pod::{harden, pod_security, resources, skips, timed_probes};
 use super::volumes::add_volume;
 use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
-use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::plan::{self, DATABASE, DbEnv, DbSetup, Naming};
 use crate::spec::model::Engine;
-use crate::validate::{Valid, rules};
 
 /// The embedded database's first start (initialising an empty data directory) must never be cut
 /// short by its startup probe: killing it half way leaves a broken data directory.
 const DB_MIN_STARTUP_S: u64 = 600;
 
 /// The embedded database's objects, when the spec has one.
-pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> Result<(), Error> {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
+pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan>) -> Result<(), Error> {
     let Some(db) = db else {
         return Ok(());
     };
@@ -38,10 +34,10 @@ pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> 
         Engine::Postgres => "postgres",
     };
     let (pod, claim_templates) = pod(out, db, &object, port_name);
-    let skips = skips(spec, &pod);
-    out.pod_security(rules::DATABASE, &pod);
+    let skips = skips(out.plan, &pod);
+    out.pod_security(DATABASE, &pod);
     out.workloads.insert(
-        rules::DATABASE.to_owned(),
+        DATABASE.to_owned(),
         vec![ServicePort {
             name: port_name.into(),
             port,
@@ -53,22 +49,22 @@ pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> 
         "serviceaccount-database.yaml".into(),
         "kubernetes/serviceaccount.yaml.j2",
         &SaCtx {
-            meta: out.meta(object.clone(), rules::DATABASE),
+            meta: out.meta(object.clone(), DATABASE),
         },
     )?;
     let ctx = WorkloadCtx {
         skips,
-        meta: out.meta(object.clone(), rules::DATABASE),
+        meta: out.meta(object.clone(), DATABASE),
         kind: "StatefulSet",
         replicas: 1,
-        selector: kvs(&out.selector(rules::DATABASE)),
+        selector: kvs(&out.selector(DATABASE)),
         recreate: true,
         max_unavailable: 0,
         max_surge: 0,
         progress_deadline: 600,
         service_name: Some(hl.clone()),
         claim_templates,
-        pod_labels: kvs(&out.labels(rules::DATABASE, true)),
+        pod_labels: kvs(&out.labels(DATABASE, true)),
         pod,
     };
     out.emit(
@@ -81,10 +77,10 @@ pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> 
         ("service-database-headless.yaml", hl, true),
     ] {
         let ctx = ServiceCtx {
-            meta: out.meta(name, rules::DATABASE),
+            meta: out.meta(name, DATABASE),
             headless,
             kind: "ClusterIP",
-            selector: kvs(&out.selector(rules::DATABASE)),
+            selector: kvs(&out.selector(DATABASE)),
             ports: vec![ServicePort {
                 name: port_name.into(),
                 port,
@@ -100,18 +96,20 @@ pub(super) fn render(out: &mut Out<'_>, db: Option<&plan::DatabasePlan<'_>>) -> 
 /// The database's pod, and the claim template of its data when it names no volume.
 fn pod(
     out: &mut Out<'_>,
-    db: &plan::DatabasePlan<'_>,
+    db: &plan::DatabasePlan,
     object: &str,
     port_name: &'static str,
 ) -> (Pod, Vec<Claim>) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
+    let deployment = out.plan;
     // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
     let plan::DatabasePlan {
         engine: _,
         image,
         port,
+        // One server (a cluster is a later shape of this workload).
+        members: _,
+        security,
         setup,
         password,
         root_password,
@@ -137,7 +135,7 @@ fn pod(
     };
     let mut pod = Pod::default();
     let mut claim_templates = Vec::new();
-    let vol_name = data_volume(out, *volume, &mut pod, &mut claim_templates);
+    let vol_name = data_volume(out, volume.as_deref(), &mut pod, &mut claim_templates);
     if let Some(r) = root_password {
         out.secret_object(r);
     }
@@ -173,7 +171,7 @@ fn pod(
     pod.host_users = base.host_users;
     pod.seccomp = base.seccomp;
     let mut c = Container {
-        name: rules::DATABASE.into(),
+        name: DATABASE.into(),
         image: plan::image_ref(image, out.mirror),
         pull_policy: out.pull,
         env,
@@ -186,12 +184,7 @@ fn pod(
         }],
         mounts,
         resources: resources(limits),
-        origin: Origin::new(
-            spec,
-            "/database",
-            spec.database.as_ref().and_then(|d| d.security.as_ref()),
-            false,
-        ),
+        origin: Origin::new(deployment, "/database", security.as_ref(), false),
         ..Container::default()
     };
     timed_probes(probe, health.start_period_ms, DB_MIN_STARTUP_S, &mut c);
@@ -223,7 +216,7 @@ fn data_volume(
             name: "data".into(),
             rwx: false,
             size: DEFAULT_VOLUME_SIZE.into(),
-            class: out.valid.spec.targets.kubernetes.storage_class.clone(),
+            class: out.plan.targets.spec.kubernetes.storage_class.clone(),
         });
         "data".to_owned()
     }

@@ -5,27 +5,26 @@ use std::collections::BTreeMap;
 use super::Out;
 use super::model::{IngressCtx, kvs};
 use super::pod::port_spec;
-use crate::domain::{port_is_https, port_number};
 use crate::error::Error;
 use crate::plan;
 use crate::units;
-use crate::validate::Valid;
 
 /// The Ingress of the spec's `edge`, when it has one.
 pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    let Some(edge) = &spec.edge else {
+    let deployment = out.plan;
+    let Some(e) = &deployment.edge else {
         return Ok(());
     };
-    let Some(target) = spec.services.get(&edge.service) else {
+    let Some(target) = deployment.service(&e.edge.service) else {
         return Ok(());
     };
-    let object = spec.name.clone();
+    let edge = &e.edge;
+    let object = deployment.name.clone();
     out.names.claim("Ingress", &object, "/edge", 63);
-    let class = spec
+    let class = deployment
         .targets
+        .spec
         .kubernetes
         .ingress_class
         .clone()
@@ -35,8 +34,7 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     // Annotations only for the class that reads them; another controller ignores them, so
     // they would only pretend to configure it.
     if class == "nginx" {
-        let port = port_number(target, &edge.port);
-        if port_is_https(target, port) {
+        if e.backend_tls {
             annotations.insert(
                 "nginx.ingress.kubernetes.io/backend-protocol".to_owned(),
                 "HTTPS".to_owned(),
@@ -62,7 +60,7 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
         meta: out.meta(object, &edge.service),
         annotations: kvs(&annotations),
         class,
-        host: plan::expand_neutral(spec, &edge.host),
+        host: plan::expand_neutral(deployment, &edge.host),
         tls_secret,
         service: out.naming.object(&edge.service),
         port: port_spec(&target.ports, &edge.port),

@@ -55,18 +55,14 @@ impl Out<'_> {
 
     /// Whether `s` is a TLS set, as the spec says ([`crate::spec::model::Secret::is_tls`]).
     pub(super) fn is_tls(&self, s: &str) -> bool {
-        self.spec()
-            .secrets
-            .get(s)
-            .is_some_and(crate::spec::model::Secret::is_tls)
+        self.plan.is_tls(s)
     }
 }
 
 /// Write the secret files and their kustomization, the plain files, the kustomization that builds
 /// everything, and the manifests.
 pub(super) fn render(mut out: Out<'_>, files: &mut FileSet) -> Result<(), Error> {
-    let (valid, templates) = (out.valid, out.templates);
-    let spec = &valid.spec;
+    let (plan, templates) = (out.plan, out.templates);
     let namespace = out.namespace.clone();
     let mut manifests = std::mem::take(&mut out.manifests);
     // Secrets: the files and their kustomization under secrets/kubernetes/.
@@ -76,7 +72,7 @@ pub(super) fn render(mut out: Out<'_>, files: &mut FileSet) -> Result<(), Error>
             add_secret(files, format!("{SECRETS_DIR}/{rel}"), body.clone());
         }
         let ctx = SecretsKustomizationCtx {
-            spec_name: spec.name.clone(),
+            spec_name: plan.name.clone(),
             namespace: namespace.clone(),
             secrets: std::mem::take(&mut out.secret_gens).into_values().collect(),
         };
@@ -92,10 +88,10 @@ pub(super) fn render(mut out: Out<'_>, files: &mut FileSet) -> Result<(), Error>
     resources.extend(manifests.keys().cloned());
     resources.sort();
     let ctx = KustomizationCtx {
-        spec_name: spec.name.clone(),
+        spec_name: plan.name.clone(),
         namespace,
         labels: kvs(&BTreeMap::from([
-            ("app.kubernetes.io/instance".to_owned(), spec.name.clone()),
+            ("app.kubernetes.io/instance".to_owned(), plan.name.clone()),
             (
                 "app.kubernetes.io/managed-by".to_owned(),
                 MANAGED_BY.to_owned(),

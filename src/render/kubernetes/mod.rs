@@ -39,14 +39,13 @@ use self::model::{Generator, Meta, NamespaceCtx, Pod, ServicePort, kvs};
 pub use self::names::KubernetesNaming;
 use self::names::{Names, is_label_value};
 use self::pod::pull_policy;
-use self::services::is_statefulset;
-use crate::diag::{Code, Diagnostic, Invalid};
+use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::Plan;
+use crate::plan::container::Kind;
+use crate::plan::{DATABASE, Deployment};
 use crate::render::{FileSet, Templates, pod_security};
 use crate::secrets::Secrets;
-use crate::spec::model::{Condition, PodSecurity, Spec};
-use crate::validate::{Valid, rules};
+use crate::spec::model::{Condition, PodSecurity};
 
 /// `app.kubernetes.io/managed-by`.
 const MANAGED_BY: &str = "misp-gen";
@@ -65,28 +64,21 @@ const POD_SECURITY_VERSION: &str = "v1.32";
 /// # Errors
 /// Values this target cannot carry and object names it cannot make (diagnostics), template errors.
 pub fn render(
-    plan: &Plan<'_>,
+    plan: &Deployment,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
 ) -> Result<(), Error> {
-    let valid = plan.valid;
-    let spec = &valid.spec;
-    // Services others wait for with `completed` run inside their dependants (see the module docs).
-    let one_offs = one_offs(spec);
     let mut out = Out {
         pss: Vec::new(),
-        valid,
+        plan,
         secrets,
-        naming: KubernetesNaming::new(spec),
+        naming: KubernetesNaming::new(plan),
         mirror,
-        pull: pull_policy(crate::plan::pull_policy(
-            spec,
-            crate::plan::Puller::Kubernetes,
-        )),
+        pull: pull_policy(plan.pull_policy(crate::plan::Puller::Kubernetes)),
         names: Names {
-            valid,
+            locator: &plan.locator,
             seen: BTreeMap::new(),
             diags: Vec::new(),
         },
@@ -95,25 +87,22 @@ pub fn render(
         config_gens: BTreeMap::new(),
         secret_files: BTreeMap::new(),
         plain_files: BTreeMap::new(),
-        headless: headless(plan, &one_offs),
-        namespace: namespace(spec),
+        headless: headless(plan),
+        namespace: plan.targets.namespace.clone(),
         workloads: BTreeMap::new(),
         templates,
         manifests: BTreeMap::new(),
     };
 
-    services::render(&mut out, plan, &one_offs)?;
+    services::render(&mut out, plan)?;
     database::render(&mut out, plan.database.as_ref())?;
     volumes::claims(&mut out, plan)?;
     ingress::render(&mut out)?;
-    netpol::render(&mut out, &one_offs)?;
+    netpol::render(&mut out)?;
     let enforce = pod_security_level(&mut out);
     out.diags.append(&mut out.names.diags);
     if !out.diags.is_empty() {
-        return Err(Error::Invalid(Invalid {
-            diags: out.diags,
-            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
-        }));
+        return Err(Error::Invalid(plan.locator.invalid(out.diags)));
     }
 
     namespace_manifest(&mut out, enforce)?;
@@ -124,7 +113,7 @@ pub fn render(
 struct Out<'a> {
     /// What keeps each rendered pod from a Pod Security level.
     pss: Vec<pod_security::Violation>,
-    valid: &'a Valid,
+    plan: &'a Deployment,
     secrets: &'a Secrets,
     naming: KubernetesNaming,
     mirror: Option<&'a str>,
@@ -180,30 +169,20 @@ impl Out<'_> {
         self.pss.extend(pod_security::violations(&view));
     }
 
-    fn spec(&self) -> &Spec {
-        &self.valid.spec
-    }
-
     fn diag(&mut self, pointer: &str, message: String, help: &str) {
         self.diag_code(pointer, Code::UnitValue, message, help);
     }
 
     fn diag_code(&mut self, pointer: &str, code: Code, message: String, help: &str) {
-        self.diags.push(Diagnostic {
-            file: self.valid.doc.file.clone(),
-            pos: self.valid.doc.pos(pointer),
-            pointer: pointer.to_owned(),
-            code,
-            message,
-            help: Some(help.to_owned()),
-        });
+        self.diags
+            .push(self.plan.locator.diag(pointer, code, message, help));
     }
 
     fn labels(&self, component: &str, with_version: bool) -> BTreeMap<String, String> {
         let mut m = self.selector(component);
         m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
         if with_version
-            && let Some(v) = &self.spec().version
+            && let Some(v) = &self.plan.version
             && is_label_value(v)
         {
             m.insert("app.kubernetes.io/version".into(), v.clone());
@@ -214,13 +193,10 @@ impl Out<'_> {
     /// The stable label subset selectors use (never the version).
     fn selector(&self, component: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (
-                "app.kubernetes.io/name".to_owned(),
-                self.spec().name.clone(),
-            ),
+            ("app.kubernetes.io/name".to_owned(), self.plan.name.clone()),
             (
                 "app.kubernetes.io/instance".to_owned(),
-                self.spec().name.clone(),
+                self.plan.name.clone(),
             ),
             (
                 "app.kubernetes.io/component".to_owned(),
@@ -231,7 +207,7 @@ impl Out<'_> {
 
     fn meta(&self, name: String, component: &str) -> Meta {
         Meta {
-            spec_name: self.spec().name.clone(),
+            spec_name: self.plan.name.clone(),
             name,
             namespace: self.namespace.clone(),
             labels: kvs(&self.labels(component, true)),
@@ -247,39 +223,22 @@ impl Out<'_> {
     }
 }
 
-/// The services others wait for with `completed`.
-fn one_offs(spec: &Spec) -> BTreeSet<String> {
-    spec.services
-        .values()
-        .flat_map(|s| s.depends_on.iter())
-        .filter(|(_, c)| **c == Condition::Completed)
-        .map(|(d, _)| d.clone())
-        .filter(|d| spec.services.contains_key(d))
-        .collect()
-}
-
 /// The services that need a headless Service: `StatefulSet`s and targets of `started`.
-fn headless(plan: &Plan<'_>, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
-    let spec = &plan.valid.spec;
+fn headless(plan: &Deployment) -> BTreeSet<String> {
     let mut headless = BTreeSet::new();
     for c in &plan.services {
         // The plan's dependencies: `database` only where it is embedded.
         for (dep, cond) in &c.depends_on {
             if *cond == Condition::Started {
-                headless.insert((*dep).to_owned());
+                headless.insert(dep.clone());
             }
         }
-        if spec
-            .services
-            .get(c.name)
-            .is_some_and(|svc| is_statefulset(spec, svc))
-            && !one_offs.contains(c.name)
-        {
-            headless.insert(c.name.to_owned());
+        if c.kind == Kind::Stateful {
+            headless.insert(c.name.clone());
         }
     }
     if plan.database.is_some() {
-        headless.insert(rules::DATABASE.to_owned());
+        headless.insert(DATABASE.to_owned());
     }
     headless
 }
@@ -288,7 +247,7 @@ fn headless(plan: &Plan<'_>, one_offs: &BTreeSet<String>) -> BTreeSet<String> {
 /// each thing that keeps one from it); without one, the strictest level they meet.
 fn pod_security_level(out: &mut Out<'_>) -> PodSecurity {
     let met = pod_security::level(&out.pss);
-    match out.spec().targets.kubernetes.pod_security {
+    match out.plan.targets.spec.kubernetes.pod_security {
         Some(want) => {
             let mut seen = BTreeSet::new();
             for v in std::mem::take(&mut out.pss) {
@@ -338,19 +297,10 @@ fn namespace_manifest(out: &mut Out<'_>, enforce: PodSecurity) -> Result<(), Err
         "namespace.yaml".into(),
         "kubernetes/namespace.yaml.j2",
         &NamespaceCtx {
-            spec_name: out.spec().name.clone(),
+            spec_name: out.plan.name.clone(),
             name: out.namespace.clone(),
             labels: kvs(&ns_labels),
         },
     )?;
     Ok(())
-}
-
-/// The namespace every object is in.
-fn namespace(spec: &Spec) -> String {
-    spec.targets
-        .kubernetes
-        .namespace
-        .clone()
-        .unwrap_or_else(|| spec.name.clone())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::spec::model::{Exception, Security, Spec};
+use crate::spec::model::{Exception, Security};
 
 #[derive(Serialize, Clone, PartialEq, Eq)]
 pub(super) struct Kv {
@@ -114,11 +114,16 @@ pub(super) struct Origin {
 
 impl Origin {
     /// For a container from the node at `sp` with its own `security:` block `own`.
-    pub(super) fn new(spec: &Spec, sp: &str, own: Option<&Security>, has_user: bool) -> Origin {
+    pub(super) fn new(
+        plan: &crate::plan::Deployment,
+        sp: &str,
+        own: Option<&Security>,
+        has_user: bool,
+    ) -> Origin {
         let at = |field: &str, set: fn(&Security) -> bool| {
             if own.is_some_and(set) {
                 format!("{sp}/security/{field}")
-            } else if spec.security.as_ref().is_some_and(set) {
+            } else if plan.security.as_ref().is_some_and(set) {
                 format!("/security/{field}")
             } else {
                 sp.to_owned()

@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Code, Diagnostic};
-use crate::plan::Naming;
-use crate::spec::model::Spec;
-use crate::validate::{Valid, rules};
+use crate::domain::is_dns_label;
+use crate::plan::{DATABASE, Deployment, Naming};
 
 /// Kubernetes names: a service is reached through its Service, `<name>-<service>`.
 pub struct KubernetesNaming {
@@ -15,9 +14,9 @@ pub struct KubernetesNaming {
 
 impl KubernetesNaming {
     #[must_use]
-    pub fn new(spec: &Spec) -> Self {
+    pub fn new(plan: &Deployment) -> Self {
         KubernetesNaming {
-            prefix: spec.name.clone(),
+            prefix: plan.name.clone(),
         }
     }
     pub(super) fn object(&self, thing: &str) -> String {
@@ -30,7 +29,7 @@ impl Naming for KubernetesNaming {
         self.object(service)
     }
     fn database_host(&self) -> String {
-        self.object(rules::DATABASE)
+        self.object(DATABASE)
     }
 }
 
@@ -42,7 +41,7 @@ pub(super) fn dns(s: &str) -> String {
 /// Every object name the render makes, checked for DNS-1123, length and collisions; problems are
 /// diagnostics on the spec node the name comes from.
 pub(super) struct Names<'a> {
-    pub(super) valid: &'a Valid,
+    pub(super) locator: &'a crate::plan::Locator,
     pub(super) seen: BTreeMap<(&'static str, String), String>,
     pub(super) diags: Vec<Diagnostic>,
 }
@@ -52,8 +51,8 @@ impl Names<'_> {
     /// longest the name may be (63, less where Kubernetes or kustomize append to it); Services'
     /// names must also start with a letter (DNS-1035).
     pub(super) fn claim(&mut self, kind: &'static str, name: &str, pointer: &str, max: usize) {
-        let file = self.valid.doc.file.clone();
-        let pos = self.valid.doc.key_pos(pointer);
+        let file = self.locator.doc.file.clone();
+        let pos = self.locator.doc.key_pos(pointer);
         let diag = |message: String, help: &str| Diagnostic {
             file: file.clone(),
             pos,
@@ -65,8 +64,8 @@ impl Names<'_> {
         let dns1035 = kind == "Service";
         // The shape first, the length second: a long name of the right shape hears its length.
         let shape = !name.is_empty()
-            && rules::is_dns_label(&name[..name.len().min(63)])
-            && rules::is_dns_label(&name[name.len().saturating_sub(63)..]);
+            && is_dns_label(&name[..name.len().min(63)])
+            && is_dns_label(&name[name.len().saturating_sub(63)..]);
         if !shape || (dns1035 && !name.starts_with(|c: char| c.is_ascii_lowercase())) {
             self.diags.push(diag(
                 format!(

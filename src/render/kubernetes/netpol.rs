@@ -6,15 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Out;
 use super::model::{Kv, NetPolCtx, NetRule, ServicePort, kvs};
 use super::pod::protocol;
-use crate::domain::port_number;
 use crate::error::Error;
+use crate::plan::DATABASE;
+use crate::plan::container::Kind;
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Publish, Service, Spec};
-use crate::validate::rules;
+use crate::spec::model::{Condition, Publish};
 
 /// The default deny and one policy per workload.
-pub(super) fn render(out: &mut Out<'_>, one_offs: &BTreeSet<String>) -> Result<(), Error> {
-    let default_deny = format!("{}-default-deny", out.spec().name);
+pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
+    let default_deny = format!("{}-default-deny", out.plan.name);
     out.names
         .claim("NetworkPolicy", &default_deny, "/services", 63);
     out.emit(
@@ -26,8 +26,8 @@ pub(super) fn render(out: &mut Out<'_>, one_offs: &BTreeSet<String>) -> Result<(
             rules: Vec::new(),
         },
     )?;
-    for (file, name, ctx) in network_policies(out, one_offs) {
-        let pointer = if name == rules::DATABASE {
+    for (file, name, ctx) in network_policies(out) {
+        let pointer = if name == DATABASE {
             "/database".to_owned()
         } else {
             format!("/services/{}", escape_segment(&name))
@@ -39,85 +39,42 @@ pub(super) fn render(out: &mut Out<'_>, one_offs: &BTreeSet<String>) -> Result<(
     Ok(())
 }
 
-/// The services and the database the code of `svc` connects to: what it waits for, and every
-/// `${services.S.*}` and `${database.host|port}` in its environment, command, entrypoint, exec
-/// health check and the files it mounts.
-fn talks_to(spec: &Spec, svc: &Service) -> BTreeSet<String> {
-    use crate::placeholder::{DbField, Piece, Ref};
-    let mut to: BTreeSet<String> = svc.depends_on.keys().cloned().collect();
-    let mut texts: Vec<String> = svc
-        .env
-        .values()
-        .map(crate::spec::model::Scalar::text)
-        .collect();
-    texts.extend(svc.command.iter().flatten().cloned());
-    texts.extend(svc.entrypoint.iter().flatten().cloned());
-    // An exec health check runs in the pod too: a host it names must be reachable.
-    texts.extend(
-        svc.healthcheck
-            .iter()
-            .flat_map(|h| h.exec.iter().flatten())
-            .cloned(),
-    );
-    for m in &svc.mounts {
-        if let Some(f) = m.file.as_ref().and_then(|f| spec.files.get(f)) {
-            texts.push(f.content.clone());
-        }
-    }
-    for t in texts {
-        for p in crate::placeholder::parse(&t).unwrap_or_default() {
-            match p {
-                Piece::Ref(
-                    Ref::ServiceHost(x) | Ref::ServicePort(x) | Ref::ServiceNamedPort(x, _),
-                    _,
-                ) => {
-                    to.insert(x);
-                }
-                Piece::Ref(Ref::Database(DbField::Host | DbField::Port), _) => {
-                    to.insert(rules::DATABASE.to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    to
-}
-
 /// One `NetworkPolicy` per workload (by file, component and context).
-fn network_policies(
-    out: &Out<'_>,
-    one_offs: &BTreeSet<String>,
-) -> Vec<(String, String, NetPolCtx)> {
-    let spec = out.spec();
+fn network_policies(out: &Out<'_>) -> Vec<(String, String, NetPolCtx)> {
+    let plan = out.plan;
+    let is_one_off = |n: &str| plan.service(n).is_some_and(|c| c.kind == Kind::OneOff);
     // Which workload's pods run the code of each service: its own, or (a one-off) its dependants'.
     let mut runs_in: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, svc) in &spec.services {
-        if !one_offs.contains(name) {
+    for c in &plan.services {
+        if c.kind != Kind::OneOff {
             runs_in
-                .entry(name.clone())
+                .entry(c.name.clone())
                 .or_default()
-                .insert(name.clone());
+                .insert(c.name.clone());
         }
-        for (dep, cond) in &svc.depends_on {
-            if *cond == Condition::Completed && one_offs.contains(dep) {
-                runs_in.entry(dep.clone()).or_default().insert(name.clone());
+        for (dep, cond) in &c.depends_on {
+            if *cond == Condition::Completed && is_one_off(dep) {
+                runs_in
+                    .entry(dep.clone())
+                    .or_default()
+                    .insert(c.name.clone());
             }
         }
     }
     let mut from: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, svc) in &spec.services {
-        for target in talks_to(spec, svc) {
-            for pod in runs_in.get(name).into_iter().flatten() {
-                if pod != &target {
+    for c in &plan.services {
+        for target in &c.talks_to {
+            for pod in runs_in.get(&c.name).into_iter().flatten() {
+                if pod != target {
                     from.entry(target.clone()).or_default().insert(pod.clone());
                 }
             }
         }
     }
-    let publish = spec.targets.kubernetes.publish_mode();
+    let publish = plan.targets.spec.kubernetes.publish_mode();
     let mut list = Vec::new();
     for (name, ports) in &out.workloads {
-        let svc = spec.services.get(name);
+        let svc = plan.service(name);
         let mut rules_out = Vec::new();
         let peers: Vec<Vec<Kv>> = from
             .get(name)
@@ -140,10 +97,10 @@ fn network_policies(
                 ports: ports.clone(),
             });
         }
-        if let (Some(edge), Some(svc)) = (&spec.edge, svc)
-            && &edge.service == name
+        if let (Some(edge), Some(_)) = (&plan.edge, svc)
+            && &edge.edge.service == name
         {
-            let port = port_number(svc, &edge.port);
+            let port = edge.port;
             rules_out.push(NetRule {
                 comment: "the edge: the ingress controller, wherever it runs".into(),
                 from: Vec::new(),

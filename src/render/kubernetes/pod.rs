@@ -11,9 +11,8 @@ use super::{HASH_SUFFIX_LEN, Out};
 use crate::plan::{self, container::Check};
 use crate::security::{self, Hardening, numeric_user};
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Exception, Port, PortRef, Protocol, Publish, Pull, Scheme, Spec};
+use crate::spec::model::{Exception, Port, PortRef, Protocol, Publish, Pull, Scheme};
 use crate::units;
-use crate::validate::Valid;
 
 pub(super) fn pull_policy(p: Pull) -> &'static str {
     match p {
@@ -96,7 +95,7 @@ pub(super) fn pod_security(user: Option<&str>, h: &Hardening, service_account: S
 /// no ports, no probes). Its volumes are added to `volumes`.
 pub(super) fn container(
     out: &mut Out<'_>,
-    c: &plan::container::Container<'_>,
+    c: &plan::container::Container,
     volumes: &mut Vec<PodVolume>,
     main: bool,
 ) -> Container {
@@ -121,30 +120,35 @@ pub(super) fn container(
         depends_on: _,
         hardening: h,
         resources: limits,
+        // The workload's: decided by the caller.
+        kind: _,
+        mounts_rwo: _,
+        security,
+        // The network policies' (`netpol.rs`).
+        talks_to: _,
     } = c;
     // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    let naming = KubernetesNaming::new(spec);
-    let expand_list =
-        |l: Option<&[String]>| l.map(|v| plan::resolve_args(spec, out.secrets, &naming, v));
-    let security = spec.services.get(*name).and_then(|s| s.security.as_ref());
+    let deployment = out.plan;
+    let naming = KubernetesNaming::new(deployment);
+    let expand_list = |l: Option<&Vec<String>>| {
+        l.map(|v| plan::resolve_args(deployment, out.secrets, &naming, v))
+    };
     let mut k = Container {
-        name: (*name).to_owned(),
+        name: name.clone(),
         image: plan::image_ref(image, out.mirror),
         pull_policy: out.pull,
-        command: expand_list(*entrypoint),
-        args: expand_list(*command),
-        working_dir: working_dir.map(str::to_owned),
+        command: expand_list(entrypoint.as_ref()),
+        args: expand_list(command.as_ref()),
+        working_dir: working_dir.clone(),
         resources: resources(limits),
-        origin: Origin::new(spec, sp, security, user.is_some()),
+        origin: Origin::new(deployment, sp, security.as_ref(), user.is_some()),
         ..Container::default()
     };
 
     env(out, sp, name, env_list, &mut k);
 
     if main {
-        let host_ports = spec.targets.kubernetes.publish_mode() == Publish::HostPort;
+        let host_ports = deployment.targets.spec.kubernetes.publish_mode() == Publish::HostPort;
         for (i, p) in ports.iter().enumerate() {
             k.ports.push(ContainerPort {
                 name: p.name.clone(),
@@ -156,7 +160,7 @@ pub(super) fn container(
         }
         let health = health
             .as_ref()
-            .map(|h| plan::resolve_health(spec, out.secrets, &naming, h));
+            .map(|h| plan::resolve_health(deployment, out.secrets, &naming, h));
         probes(ports, health.as_ref(), &mut k);
     }
     for m in mounts {
@@ -172,7 +176,7 @@ pub(super) fn container(
             "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
         );
     }
-    harden(&mut k, *user, h, volumes);
+    harden(&mut k, user.as_deref(), h, volumes);
     k
 }
 
@@ -221,7 +225,7 @@ pub(super) fn harden(
 /// a check becomes the checker's skip annotation when every container that fails it belongs to a
 /// service that accepts the exception with a reason (a one-off run inside the pod answers for its
 /// own container); otherwise it stays a failure, so the user has to decide.
-pub(super) fn skips<'p>(spec: &Spec, pod: &'p Pod) -> Vec<Skip> {
+pub(super) fn skips<'p>(plan: &plan::Deployment, pod: &'p Pod) -> Vec<Skip> {
     let all: Vec<&'p Container> = pod.init_containers.iter().chain(&pod.containers).collect();
     let main: Vec<&'p Container> = pod.containers.iter().collect();
     // (check, exception, the containers that fail it)
@@ -300,7 +304,7 @@ pub(super) fn skips<'p>(spec: &Spec, pod: &'p Pod) -> Vec<Skip> {
         });
     }
     // The pull policy is the spec's own choice (`images.pull`), so its reason is derived from it.
-    if let Some(p) = spec.images.as_ref().and_then(|i| i.pull)
+    if let Some(p) = plan.pull
         && p != Pull::Always
         && all.iter().any(|c| !c.image.contains('@'))
     {
@@ -327,16 +331,15 @@ pub(super) fn skips<'p>(spec: &Spec, pod: &'p Pod) -> Vec<Skip> {
 
 /// Environment: plain values inline; a whole secret by reference; secret-bearing composites
 /// through a per-service Secret generated from an env file under `secrets/kubernetes/`.
-fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(&str, String)], c: &mut Container) {
+fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &mut Container) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    let naming = KubernetesNaming::new(spec);
+    let deployment = out.plan;
+    let naming = KubernetesNaming::new(deployment);
     let mut env_file = String::new();
     let env_secret = out.naming.object(&format!("{name}-env"));
     for (k, text) in list {
-        let k = *k;
-        let r = plan::resolve(spec, out.secrets, &naming, text);
+        let k = k.as_str();
+        let r = plan::resolve(deployment, out.secrets, &naming, text);
         if let Some(s) = r.whole_secret.filter(|s| !out.is_tls(s)) {
             let obj = out.secret_object(&s);
             c.env.push(EnvVar {

@@ -1,54 +1,36 @@
 //! The services: each one's workload (a `Deployment`, or a `StatefulSet`), its
 //! `ServiceAccount`, its Services (cluster, published, headless) and its disruption budget.
 
-use std::collections::BTreeSet;
-
 use super::model::{PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, WorkloadCtx, kvs};
 use super::pod::{container, pod_security, protocol, secs_of, skips};
 use super::waits::init_containers;
 use super::{Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
-use crate::plan::{Plan, container::Container as Planned};
+use crate::plan::Deployment;
+use crate::plan::container::{Container as Planned, Kind};
 use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
-use crate::spec::model::{Publish, Scaling, Service, Spec};
-use crate::validate::Valid;
+use crate::spec::model::Publish;
 
 /// The objects of every service but the one-offs, which run inside their dependants (see the
 /// module docs).
-pub(super) fn render(
-    out: &mut Out<'_>,
-    plan: &Plan<'_>,
-    one_offs: &BTreeSet<String>,
-) -> Result<(), Error> {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
+pub(super) fn render(out: &mut Out<'_>, plan: &Deployment) -> Result<(), Error> {
     for c in &plan.services {
-        let Some(svc) = spec.services.get(c.name) else {
-            continue;
-        };
-        if one_offs.contains(c.name) {
+        if c.kind == Kind::OneOff {
             continue;
         }
-        workload(out, plan, c, svc)?;
-        services(out, c, svc)?;
+        workload(out, plan, c)?;
+        services(out, c)?;
         disruption_budget(out, c)?;
     }
     Ok(())
 }
 
 /// The service's workload and its `ServiceAccount`.
-fn workload(
-    out: &mut Out<'_>,
-    plan: &Plan<'_>,
-    c: &Planned<'_>,
-    svc: &Service,
-) -> Result<(), Error> {
-    let valid: &Valid = out.valid;
-    let (spec, profile) = (&valid.spec, &valid.profile);
-    let (name, sp, replicas) = (&c.name.to_owned(), &c.pointer, c.replicas);
+fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Error> {
+    let profile = &plan.profile;
+    let (name, sp, replicas) = (&c.name.clone(), &c.pointer, c.replicas);
     let object = out.naming.object(name);
-    let statefulset = is_statefulset(spec, svc);
+    let statefulset = c.kind == Kind::Stateful;
     out.names.claim(
         if statefulset {
             "StatefulSet"
@@ -65,27 +47,21 @@ fn workload(
     );
 
     out.names.claim("ServiceAccount", &object, sp, 63);
-    let mut pod = pod_security(c.user, &c.hardening, object.clone());
+    let mut pod = pod_security(c.user.as_deref(), &c.hardening, object.clone());
     let main = container(out, c, &mut pod.volumes, true);
     // Init containers: waits for this service's dependencies, and the one-off services it
     // waits for with `completed`, each after the waits of its own dependencies.
-    pod.init_containers = init_containers(out, plan, svc, sp, &main, &mut pod.volumes);
-    let rwo = svc.mounts.iter().any(|m| {
-        m.volume
-            .as_ref()
-            .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
-    });
-    let recreate = svc.scaling == Scaling::Singleton
-        || rwo
-        || profile.defaults.update.strategy == ProfileStrategy::Recreate;
+    pod.init_containers = init_containers(out, plan, c, &main, &mut pod.volumes);
+    let recreate =
+        c.singleton || c.mounts_rwo || profile.update.strategy == ProfileStrategy::Recreate;
     if replicas > 1 {
-        pod.spread = spread(profile.defaults.spread);
+        pod.spread = spread(profile.spread);
     }
     let start = c.health.as_ref().map_or(0, |h| secs_of(h.start_period_ms));
     pod.containers = vec![main];
-    let skips = skips(spec, &pod);
+    let skips = skips(plan, &pod);
     out.pod_security(name, &pod);
-    out.workloads.insert(name.clone(), service_ports(svc));
+    out.workloads.insert(name.clone(), service_ports(c));
     out.emit(
         format!("serviceaccount-{name}.yaml"),
         "kubernetes/serviceaccount.yaml.j2",
@@ -104,8 +80,8 @@ fn workload(
         replicas,
         selector: kvs(&out.selector(name)),
         recreate,
-        max_unavailable: profile.defaults.update.max_unavailable,
-        max_surge: profile.defaults.update.max_surge,
+        max_unavailable: profile.update.max_unavailable,
+        max_surge: profile.update.max_surge,
         progress_deadline: (start.saturating_add(300)).clamp(600, i32::MAX.unsigned_abs().into()),
         service_name: statefulset.then(|| format!("{object}-headless")),
         claim_templates: Vec::new(),
@@ -125,19 +101,17 @@ fn workload(
 }
 
 /// The service's Services: in the cluster, for its published ports, and headless.
-fn services(out: &mut Out<'_>, c: &Planned<'_>, svc: &Service) -> Result<(), Error> {
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    let (name, sp) = (&c.name.to_owned(), &c.pointer);
+fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
+    let (name, sp) = (&c.name.clone(), &c.pointer);
     let object = out.naming.object(name);
-    if !svc.ports.is_empty() {
+    if !c.ports.is_empty() {
         out.names.claim("Service", &object, sp, 63);
         let ctx = ServiceCtx {
             meta: out.meta(object.clone(), name),
             headless: false,
             kind: "ClusterIP",
             selector: kvs(&out.selector(name)),
-            ports: service_ports(svc),
+            ports: service_ports(c),
         };
         out.emit(
             format!("service-{name}.yaml"),
@@ -146,8 +120,8 @@ fn services(out: &mut Out<'_>, c: &Planned<'_>, svc: &Service) -> Result<(), Err
         )?;
     }
     // Published ports through a Service of their own (hostPort is on the pod instead).
-    let publish = spec.targets.kubernetes.publish_mode();
-    let published: Vec<ServicePort> = svc
+    let publish = out.plan.targets.spec.kubernetes.publish_mode();
+    let published: Vec<ServicePort> = c
         .ports
         .iter()
         .filter_map(|p| {
@@ -192,7 +166,7 @@ fn services(out: &mut Out<'_>, c: &Planned<'_>, svc: &Service) -> Result<(), Err
             headless: true,
             kind: "ClusterIP",
             selector: kvs(&out.selector(name)),
-            ports: service_ports(svc),
+            ports: service_ports(c),
         };
         out.emit(
             format!("service-{name}-headless.yaml"),
@@ -204,11 +178,11 @@ fn services(out: &mut Out<'_>, c: &Planned<'_>, svc: &Service) -> Result<(), Err
 }
 
 /// A disruption budget for a service of more than one replica, as the profile asks.
-fn disruption_budget(out: &mut Out<'_>, c: &Planned<'_>) -> Result<(), Error> {
-    let (name, sp, replicas) = (&c.name.to_owned(), &c.pointer, c.replicas);
+fn disruption_budget(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
+    let (name, sp, replicas) = (&c.name.clone(), &c.pointer, c.replicas);
     let object = out.naming.object(name);
     if replicas > 1
-        && let Budget::MinAvailable { min_available } = out.valid.profile.defaults.disruption_budget
+        && let Budget::MinAvailable { min_available } = out.plan.profile.disruption_budget
     {
         out.names.claim("PodDisruptionBudget", &object, sp, 63);
         let ctx = PdbCtx {
@@ -220,16 +194,6 @@ fn disruption_budget(out: &mut Out<'_>, c: &Planned<'_>) -> Result<(), Error> {
         out.emit(format!("pdb-{name}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)?;
     }
     Ok(())
-}
-
-/// A singleton that mounts a `ReadWriteOnce` volume.
-pub(super) fn is_statefulset(spec: &Spec, svc: &Service) -> bool {
-    svc.scaling == Scaling::Singleton
-        && svc.mounts.iter().any(|m| {
-            m.volume
-                .as_ref()
-                .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
-        })
 }
 
 fn spread(s: ProfileSpread) -> Vec<SpreadOut> {
@@ -252,8 +216,8 @@ fn spread(s: ProfileSpread) -> Vec<SpreadOut> {
     }
 }
 
-fn service_ports(svc: &Service) -> Vec<ServicePort> {
-    svc.ports
+fn service_ports(c: &Planned) -> Vec<ServicePort> {
+    c.ports
         .iter()
         .map(|p| ServicePort {
             name: p.name.clone(),

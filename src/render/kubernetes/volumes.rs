@@ -9,7 +9,6 @@ use super::{DEFAULT_VOLUME_SIZE, HASH_SUFFIX_LEN, Out};
 use crate::error::Error;
 use crate::plan::{self, container::MountPlan};
 use crate::spec::load::escape_segment;
-use crate::validate::Valid;
 
 /// Add a pod volume, reusing an identical one; returns its name.
 pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String {
@@ -30,14 +29,8 @@ pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String 
 }
 
 /// Claims for the volumes in use (the plan's).
-pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Plan<'_>) -> Result<(), Error> {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    for (name, v) in &spec.volumes {
-        if !plan.volumes.contains(name.as_str()) {
-            continue;
-        }
+pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), Error> {
+    for (name, v) in &plan.volumes {
         let object = out.naming.object(name);
         out.names.claim(
             "PersistentVolumeClaim",
@@ -45,7 +38,7 @@ pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Plan<'_>) -> Result<(), Err
             &format!("/volumes/{}", escape_segment(name)),
             63,
         );
-        let k = &spec.targets.kubernetes;
+        let k = &plan.targets.spec.kubernetes;
         let ctx = PvcCtx {
             meta: out.meta(object, "storage"),
             claim: Claim {
@@ -70,11 +63,11 @@ pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Plan<'_>) -> Result<(), Err
 
 pub(super) fn mount(
     out: &mut Out<'_>,
-    m: &MountPlan<'_>,
+    m: &MountPlan,
     c: &mut Container,
     volumes: &mut Vec<PodVolume>,
 ) {
-    match *m {
+    match m {
         MountPlan::Volume {
             volume: v,
             path,
@@ -92,8 +85,8 @@ pub(super) fn mount(
             );
             c.mounts.push(VolumeMount {
                 name,
-                path: path.to_owned(),
-                read_only,
+                path: path.clone(),
+                read_only: *read_only,
                 sub_path: None,
             });
         }
@@ -103,14 +96,14 @@ pub(super) fn mount(
                 PodVolume {
                     name: format!("scratch{}", path.replace('/', "-")),
                     kind: "empty",
-                    source: path.to_owned(),
+                    source: path.clone(),
                     items: Vec::new(),
                     default_mode: None,
                 },
             );
             c.mounts.push(VolumeMount {
                 name,
-                path: path.to_owned(),
+                path: path.clone(),
                 read_only: false,
                 sub_path: None,
             });
@@ -120,7 +113,16 @@ pub(super) fn mount(
             path,
             content,
             mode,
-        } => mount_file(out, file, path, content, mode, c, volumes),
+            mode_given,
+        } => mount_file(
+            out,
+            file,
+            path,
+            content,
+            mode_given.then_some(*mode),
+            c,
+            volumes,
+        ),
         MountPlan::Secret {
             secret,
             path,
@@ -135,21 +137,15 @@ fn mount_file(
     f: &str,
     path: &str,
     content: &str,
-    mode: u32,
+    given: Option<u32>,
     c: &mut Container,
     volumes: &mut Vec<PodVolume>,
 ) {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
     // The item's mode only where the spec gives one (the default is the volume's own).
-    let given = spec
-        .files
-        .get(f)
-        .and_then(|d| d.mode.as_ref())
-        .map(|_| mode);
-    let naming = KubernetesNaming::new(spec);
-    let resolved = plan::resolve(spec, out.secrets, &naming, content);
+    let mode = given.unwrap_or(0o644);
+    let deployment = out.plan;
+    let naming = KubernetesNaming::new(deployment);
+    let resolved = plan::resolve(deployment, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
     let pointer = format!("/files/{}", escape_segment(f));
     let (kind, gens_has) = if resolved.secret {

@@ -7,11 +7,11 @@ use super::Out;
 use super::model::{Container, ContainerSecurity, PodVolume, Res};
 use super::names::local_name;
 use super::pod::{container, secs_of};
-use crate::plan::{self, Naming, Plan};
+use crate::plan::container::Container as Planned;
+use crate::plan::{self, DATABASE, Deployment, Naming};
 use crate::security::numeric_user;
 use crate::spec::load::escape_segment;
-use crate::spec::model::{Condition, Service, Waits};
-use crate::validate::{Valid, rules};
+use crate::spec::model::{Condition, Waits};
 
 /// How long a dependant waits for a service that has no health check, so no time of its own.
 const DEFAULT_SERVICE_WAIT_S: u64 = 300;
@@ -98,21 +98,18 @@ echo "misp-gen: $what is there""#;
 /// added to `volumes`.
 pub(super) fn init_containers(
     out: &mut Out<'_>,
-    plan: &Plan<'_>,
-    svc: &Service,
-    sp: &str,
+    plan: &Deployment,
+    svc: &Planned,
     main: &Container,
     volumes: &mut Vec<PodVolume>,
 ) -> Vec<Container> {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
+    let sp = &svc.pointer;
     let mut waited = BTreeSet::new();
     let mut init = Vec::new();
     let mut deps: Vec<(String, Condition, String)> = Vec::new();
     for (dep, cond) in &svc.depends_on {
         if *cond == Condition::Completed
-            && let Some(d) = spec.services.get(dep)
+            && let Some(d) = plan.service(dep)
         {
             for (dd, dc) in &d.depends_on {
                 deps.push((
@@ -152,20 +149,17 @@ pub(super) fn init_containers(
 /// for (an external database, which the application's own retries cover, as on compose).
 fn wait_container(
     out: &mut Out<'_>,
-    plan: &Plan<'_>,
+    plan: &Deployment,
     dp: &str,
-    svc: &Service,
+    svc: &Planned,
     main: &Container,
     dep: &str,
     cond: Condition,
 ) -> Option<Container> {
-    // The shared reference, not a copy: `out` is borrowed mutably below.
-    let valid: &Valid = out.valid;
-    let spec = &valid.spec;
-    if spec.targets.kubernetes.waits == Some(Waits::None) {
+    if plan.targets.spec.kubernetes.waits == Some(Waits::None) {
         return None;
     }
-    let (host, port, limit, every) = if dep == rules::DATABASE {
+    let (host, port, limit, every) = if dep == DATABASE {
         let db = plan.database.as_ref()?;
         (
             out.naming.database_host(),
@@ -218,8 +212,9 @@ fn wait_container(
         .filter(|(u, _)| *u != 0);
     Some(Container {
         name: format!("wait-{dep}"),
-        image: spec
+        image: plan
             .targets
+            .spec
             .kubernetes
             .wait_image
             .as_deref()

@@ -24,13 +24,12 @@ use std::fmt;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{Naming, Plan};
+use crate::plan::{DATABASE, Deployment, Naming};
 use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
 use crate::render::{FileSet, Templates, add};
 use crate::secrets::Secrets;
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Flavor};
-use crate::validate::{Invalid, Valid, rules};
 use gates::QUADLET;
 use helpers::{network_unit, volume_unit};
 use model::{InstallSection, UnitFile, UnitSection};
@@ -40,7 +39,7 @@ use unit::container_unit;
 /// The podman version units are written for when the spec names none.
 pub const DEFAULT_PODMAN_VERSION: Version = Version(4, 6);
 /// Where the operator installs `OUT/secrets/` and `OUT/systemd/files/` by default (+ `/<name>`).
-pub const DEFAULT_INSTALL_PREFIX: &str = "/etc/misp-gen";
+pub use crate::plan::DEFAULT_INSTALL_PREFIX;
 /// Start timeout of a container unit: long enough for a first pull of a large image.
 const START_TIMEOUT_S: u64 = 900;
 /// Stop timeout, as `podman generate systemd` writes it (podman stop waits 10 s, then kills).
@@ -69,7 +68,7 @@ impl Naming for SystemdNaming<'_> {
         format!("{}-{service}", self.name)
     }
     fn database_host(&self) -> String {
-        format!("{}-{}", self.name, rules::DATABASE)
+        format!("{}-{DATABASE}", self.name)
     }
 }
 
@@ -97,20 +96,14 @@ impl Ctx<'_> {
 
 /// Collects diagnostics against the effective spec.
 struct Diags<'a> {
-    valid: &'a Valid,
+    locator: &'a crate::plan::Locator,
     list: Vec<Diagnostic>,
 }
 
 impl Diags<'_> {
     fn push(&mut self, pointer: &str, message: String, help: &str) {
-        self.list.push(Diagnostic {
-            file: self.valid.doc.file.clone(),
-            pos: self.valid.doc.pos(pointer),
-            pointer: pointer.to_owned(),
-            code: Code::UnitValue,
-            message,
-            help: Some(help.to_owned()),
-        });
+        self.list
+            .push(self.locator.diag(pointer, Code::UnitValue, message, help));
     }
 
     /// Refuse a value a unit file cannot carry as a raw key value; true when it is fine.
@@ -141,24 +134,10 @@ impl Diags<'_> {
 
 /// The podman version the units are written for.
 #[must_use]
-pub fn podman_version(valid: &Valid) -> Version {
-    valid
-        .spec
-        .targets
-        .systemd
+pub fn podman_version(plan: &Deployment) -> Version {
+    plan.targets
         .podman_version
-        .as_deref()
-        .and_then(crate::validate::podman_version)
         .map_or(DEFAULT_PODMAN_VERSION, |(a, b)| Version(a, b))
-}
-
-/// Where the units expect the operator to have installed `OUT/secrets/` and `OUT/systemd/files/`.
-#[must_use]
-pub fn install_dir(valid: &Valid) -> String {
-    valid.spec.targets.systemd.install_dir.clone().map_or_else(
-        || format!("{DEFAULT_INSTALL_PREFIX}/{}", valid.spec.name),
-        |d| d.trim_end_matches('/').to_owned(),
-    )
 }
 
 /// Render the systemd target into `files`.
@@ -167,18 +146,16 @@ pub fn install_dir(valid: &Valid) -> String {
 /// Values a unit file cannot carry and keys the podman version does not have (diagnostics),
 /// template errors.
 pub fn render(
-    plan: &Plan<'_>,
+    plan: &Deployment,
     secrets: &Secrets,
     templates: &Templates,
     mirror: Option<&str>,
     flavor: Flavor,
     files: &mut FileSet,
 ) -> Result<(), Error> {
-    let valid = plan.valid;
-    let spec = &valid.spec;
-    let version = podman_version(valid);
+    let version = podman_version(plan);
     let mut diags = Diags {
-        valid,
+        locator: &plan.locator,
         list: Vec::new(),
     };
     if flavor == Flavor::Quadlet && version < QUADLET {
@@ -189,19 +166,19 @@ pub fn render(
         );
     }
     let ctx = Ctx {
-        name: &spec.name,
+        name: &plan.name,
         flavor,
         version,
-        target: format!("{}.target", spec.name),
+        target: format!("{}.target", plan.name),
         network: match flavor {
-            Flavor::Quadlet => format!("{}.network", spec.name),
-            Flavor::Podman | Flavor::Docker => spec.name.clone(),
+            Flavor::Quadlet => format!("{}.network", plan.name),
+            Flavor::Podman | Flavor::Docker => plan.name.clone(),
         },
-        install_dir: install_dir(valid),
+        install_dir: plan.targets.install_dir.clone(),
     };
-    let naming = SystemdNaming { name: &spec.name };
+    let naming = SystemdNaming { name: &plan.name };
     let inp = Inputs {
-        valid,
+        plan,
         secrets,
         ctx: &ctx,
         naming: &naming,
@@ -213,11 +190,7 @@ pub fn render(
     // Volumes: the plan's, those of a service with no instance here included (the unit keeps
     // its volume created, data and all, for when it is scaled up again).
     let mut unit_files: Vec<(String, UnitFile)> = Vec::new();
-    for (v, def) in spec
-        .volumes
-        .iter()
-        .filter(|(v, _)| plan.volumes.contains(v.as_str()))
-    {
+    for (v, def) in &plan.volumes {
         if let Some(u) = volume_unit(&ctx, v, def, &mut diags) {
             unit_files.push(u);
         }
@@ -230,13 +203,10 @@ pub fn render(
     unit_files.push(target);
 
     if !diags.list.is_empty() {
-        return Err(Error::Invalid(Invalid {
-            diags: diags.list,
-            sources: BTreeMap::from([(valid.raw.file.clone(), valid.raw.source.clone())]),
-        }));
+        return Err(Error::Invalid(plan.locator.invalid(diags.list)));
     }
     for (file, mut u) in unit_files {
-        u.stack.clone_from(&spec.name);
+        u.stack.clone_from(&plan.name);
         let text = templates.render("systemd/unit.j2", &u)?;
         let path = format!("systemd/{file}");
         templates.check_unit(&path, &text)?;
@@ -246,14 +216,19 @@ pub fn render(
 }
 
 /// Every container to run (each instance of each service, then the embedded database).
-fn runs(plan: &Plan<'_>, inp: &Inputs<'_>, diags: &mut Diags<'_>, files: &mut FileSet) -> Vec<Run> {
+fn runs(
+    plan: &Deployment,
+    inp: &Inputs<'_>,
+    diags: &mut Diags<'_>,
+    files: &mut FileSet,
+) -> Vec<Run> {
     let naming = inp.naming;
     // Instances of each service, and who must wait for whom.
     let instances: BTreeMap<&str, Vec<String>> = plan
         .services
         .iter()
         .map(|c| {
-            let name = c.name;
+            let name = c.name.as_str();
             let units = match c.replicas {
                 0 => Vec::new(),
                 1 => vec![naming.service_host(name)],
@@ -269,8 +244,8 @@ fn runs(plan: &Plan<'_>, inp: &Inputs<'_>, diags: &mut Diags<'_>, files: &mut Fi
     for c in &plan.services {
         for (dep, cond) in &c.depends_on {
             match cond {
-                Condition::Healthy => waited.insert(dep),
-                Condition::Completed => completed.insert(dep),
+                Condition::Healthy => waited.insert(dep.as_str()),
+                Condition::Completed => completed.insert(dep.as_str()),
                 Condition::Started => false,
             };
         }
@@ -278,7 +253,7 @@ fn runs(plan: &Plan<'_>, inp: &Inputs<'_>, diags: &mut Diags<'_>, files: &mut Fi
 
     let mut runs: Vec<Run> = Vec::new();
     for c in &plan.services {
-        let name = c.name;
+        let name = c.name.as_str();
         let units = &instances[name];
         if units.is_empty() {
             continue;
@@ -320,7 +295,7 @@ fn runs(plan: &Plan<'_>, inp: &Inputs<'_>, diags: &mut Diags<'_>, files: &mut Fi
 /// next to volume `x`).
 fn claim_unit_names(
     ctx: &Ctx<'_>,
-    used_volumes: &BTreeSet<&str>,
+    used_volumes: &BTreeMap<String, crate::spec::model::Volume>,
     runs: &[Run],
     diags: &mut Diags<'_>,
 ) {
@@ -342,7 +317,7 @@ fn claim_unit_names(
         "/name".into(),
         diags,
     );
-    for v in used_volumes {
+    for v in used_volumes.keys() {
         claim(
             ctx.volume_unit(v),
             format!("volume `{v}`"),

@@ -15,7 +15,6 @@ use crate::shell::{http_check_command, sh_quote, tcp_check_command};
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Port, Protocol, Pull, Restart};
 use crate::units;
-use crate::validate::{Valid, rules};
 
 /// A health check, in the forms the engines take.
 pub(super) struct Health {
@@ -74,7 +73,7 @@ pub(super) struct Run {
 /// What describing a container reads: the spec, its secrets, the names on the stack's network,
 /// the image mirror.
 pub(super) struct Inputs<'a> {
-    pub(super) valid: &'a Valid,
+    pub(super) plan: &'a crate::plan::Deployment,
     pub(super) secrets: &'a Secrets,
     pub(super) ctx: &'a Ctx<'a>,
     pub(super) naming: &'a SystemdNaming<'a>,
@@ -182,18 +181,17 @@ fn resources(run: &mut Run, l: &Limits) {
 /// Describe one service (before instances are numbered); `None` when a value was refused.
 pub(super) fn service_run(
     inp: &Inputs<'_>,
-    c: &Container<'_>,
+    c: &Container,
     instances: &BTreeMap<&str, Vec<String>>,
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) -> Option<Run> {
     let Inputs {
-        valid,
+        plan: deployment,
         naming,
         mirror,
         ..
     } = *inp;
-    let spec = &valid.spec;
     let before = diags.list.len();
     // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
     let Container {
@@ -215,25 +213,30 @@ pub(super) fn service_run(
         depends_on,
         hardening,
         resources: limits,
+        // What Kubernetes alone reads.
+        kind: _,
+        mounts_rwo: _,
+        security: _,
+        talks_to: _,
     } = c;
-    let name = *name;
+    let name = name.as_str();
     let mut run = Run {
-        description: specifiers(&format!("{} {name} (misp-gen)", spec.name)),
+        description: specifiers(&format!("{} {name} (misp-gen)", deployment.name)),
         image: plan::image_ref(image, mirror),
-        pull: plan::pull_policy(spec, plan::Puller::Systemd),
+        pull: deployment.pull_policy(plan::Puller::Systemd),
         restart: *restart,
         ..Run::default()
     };
-    run.entrypoint = arguments(inp, sp, *entrypoint, "entrypoint", diags);
-    run.command = arguments(inp, sp, *command, "command", diags);
+    run.entrypoint = arguments(inp, sp, entrypoint.as_deref(), "entrypoint", diags);
+    run.command = arguments(inp, sp, command.as_deref(), "command", diags);
     if let Some(u) = user {
         diags.unit_value(&format!("{sp}/user"), "`user`", u);
-        run.user = Some((*u).to_owned());
+        run.user = Some(u.clone());
     }
     if let Some(w) = working_dir
         && diags.unit_value(&format!("{sp}/working_dir"), "`working_dir`", w)
     {
-        run.working_dir = Some((*w).to_owned());
+        run.working_dir = Some(w.clone());
     }
     run.hardening = Some(hardening.clone());
 
@@ -250,7 +253,7 @@ pub(super) fn service_run(
     }
 
     if let Some(h) = healthcheck {
-        let h = &plan::resolve_health(spec, inp.secrets, naming, h);
+        let h = &plan::resolve_health(deployment, inp.secrets, naming, h);
         if let Check::Exec(exec) = &h.check {
             for (i, a) in exec.iter().enumerate() {
                 diags.unit_word(
@@ -278,7 +281,7 @@ fn arguments(
     diags: &mut Diags<'_>,
 ) -> Option<Vec<String>> {
     list.map(|v| {
-        let args = plan::resolve_args(&inp.valid.spec, inp.secrets, inp.naming, v);
+        let args = plan::resolve_args(inp.plan, inp.secrets, inp.naming, v);
         for (i, a) in args.iter().enumerate() {
             diags.unit_word(
                 &format!("{sp}/{field}/{i}"),
@@ -295,23 +298,22 @@ fn environment(
     inp: &Inputs<'_>,
     sp: &str,
     name: &str,
-    env: &[(&str, String)],
+    env: &[(String, String)],
     run: &mut Run,
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) {
     let Inputs {
-        valid,
+        plan: deployment,
         secrets,
         ctx,
         naming,
         ..
     } = *inp;
-    let spec = &valid.spec;
     let mut env_file = String::new();
     for (k, text) in env {
         let p = format!("{sp}/env/{}", escape_segment(k));
-        let r = plan::resolve(spec, secrets, naming, text);
+        let r = plan::resolve(deployment, secrets, naming, text);
         if r.secret {
             if let Some(why) = env_file_refusal(&r.text) {
                 // Never the value: it holds a secret.
@@ -324,7 +326,7 @@ fn environment(
             }
             let _ = writeln!(env_file, "{k}={}", r.text);
         } else if diags.unit_word(&p, &format!("`{k}`"), &r.text) {
-            run.env.push(((*k).to_owned(), r.text));
+            run.env.push((k.clone(), r.text));
         }
     }
     if !env_file.is_empty() {
@@ -358,17 +360,17 @@ fn published(ports: &[Port]) -> Vec<String> {
 /// The units a service requires and starts after: every instance of each dependency.
 fn dependencies(
     naming: &SystemdNaming<'_>,
-    depends_on: &[(&str, Condition)],
+    depends_on: &[(String, Condition)],
     instances: &BTreeMap<&str, Vec<String>>,
 ) -> Vec<String> {
     let mut deps = Vec::new();
     for (dep, _) in depends_on {
-        if *dep == rules::DATABASE {
+        if dep == plan::DATABASE {
             // Planned only when the database is embedded.
             deps.push(naming.database_host());
             continue;
         }
-        if let Some(units) = instances.get(dep) {
+        if let Some(units) = instances.get(dep.as_str()) {
             deps.extend(units.iter().cloned());
         }
     }
@@ -425,53 +427,45 @@ fn check_container_path(diags: &mut Diags<'_>, pointer: &str, path: &str) -> boo
 fn mount(
     inp: &Inputs<'_>,
     mp: &str,
-    m: &MountPlan<'_>,
+    m: &MountPlan,
     run: &mut Run,
     diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) {
     let Inputs {
-        valid,
+        plan: deployment,
         secrets,
         ctx,
         naming,
         ..
     } = *inp;
-    let spec = &valid.spec;
-    let path = match *m {
-        MountPlan::Volume { path, .. }
-        | MountPlan::Scratch { path }
-        | MountPlan::File { path, .. }
-        | MountPlan::Secret { path, .. } => path,
-    };
-    if !check_container_path(diags, &format!("{mp}/path"), path) {
+    if !check_container_path(diags, &format!("{mp}/path"), m.path()) {
         return;
     }
-    match *m {
+    match m {
         MountPlan::Volume {
             volume,
             path,
             read_only,
-        } => run
-            .volumes
-            .push((volume.to_owned(), path.to_owned(), read_only)),
-        MountPlan::Scratch { path } => run.tmpfs.push(path.to_owned()),
+        } => run.volumes.push((volume.clone(), path.clone(), *read_only)),
+        MountPlan::Scratch { path } => run.tmpfs.push(path.clone()),
         MountPlan::File {
             file: f,
             path,
             content,
             mode,
+            mode_given: _,
         } => {
-            let r = plan::resolve(spec, secrets, naming, content);
+            let r = plan::resolve(deployment, secrets, naming, content);
             let host = if r.secret {
                 // Bind-mounted as it is: readable by the container's user, whoever that is.
                 add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
                 format!("{}/secrets/systemd/files/{f}", ctx.install_dir)
             } else {
-                add(files, format!("systemd/files/{f}"), r.text, mode);
+                add(files, format!("systemd/files/{f}"), r.text, *mode);
                 format!("{}/files/{f}", ctx.install_dir)
             };
-            run.binds.push((host, path.to_owned()));
+            run.binds.push((host, path.clone()));
         }
         MountPlan::Secret {
             secret: s,
@@ -488,13 +482,9 @@ fn mount(
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(spec, secrets, s, items)
+            } in plan::mounted_secret_files(deployment, secrets, s, items)
             {
-                let rel = if tls {
-                    format!("{s}/{key}")
-                } else {
-                    s.to_owned()
-                };
+                let rel = if tls { format!("{s}/{key}") } else { s.clone() };
                 let target = format!("{}/{target_name}", path.trim_end_matches('/'));
                 if !check_container_path(diags, &format!("{mp}/items"), &target) {
                     continue;
@@ -510,21 +500,24 @@ fn mount(
 }
 
 // The embedded database as a container.
-pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan<'_>) -> Run {
+pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan) -> Run {
     let Inputs {
-        valid,
+        plan: deployment,
         ctx,
         naming,
         mirror,
         ..
     } = *inp;
-    let spec = &valid.spec;
     // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
     let plan::DatabasePlan {
         engine: _,
         image,
         // Reached on the stack's network by name, on the engine's own port.
         port: _,
+        // One server (a cluster is a later shape of this workload).
+        members: _,
+        // Where Pod Security errors point: Kubernetes only.
+        security: _,
         setup,
         // Carried by `setup` as `*_PASSWORD_FILE`s.
         password: _,
@@ -555,9 +548,9 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan<'_>) -> Run
     let mut run = Run {
         unit: host.clone(),
         container: host,
-        description: specifiers(&format!("{} database (misp-gen)", spec.name)),
+        description: specifiers(&format!("{} database (misp-gen)", deployment.name)),
         image: plan::image_ref(image, mirror),
-        pull: plan::pull_policy(spec, plan::Puller::Systemd),
+        pull: deployment.pull_policy(plan::Puller::Systemd),
         env,
         binds,
         hardening: Some(hardening.clone()),
@@ -571,7 +564,7 @@ pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan<'_>) -> Run
     };
     if let Some(v) = volume {
         run.volumes
-            .push(((*v).to_owned(), setup.data_dir.to_owned(), false));
+            .push((v.clone(), setup.data_dir.to_owned(), false));
     }
     resources(&mut run, limits);
     writable_tmpfs(&mut run);

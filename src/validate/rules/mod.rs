@@ -15,7 +15,7 @@ mod security;
 mod services;
 
 use crate::diag::{Code, Diagnostic, closest};
-pub use crate::domain::{DATABASE, engine_image, replicas};
+pub use crate::domain::{DATABASE, engine_image, is_dns_label, replicas};
 use crate::profile::Profile;
 use crate::spec::Document;
 use crate::spec::load::escape_segment;
@@ -71,17 +71,6 @@ fn help(d: &mut Diagnostic, h: impl Into<String>) {
 
 fn seg(s: &str) -> String {
     escape_segment(s)
-}
-
-/// A DNS-1123 label: lowercase letters, digits and `-`, starting and ending alphanumeric, at most 63.
-#[must_use]
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
 
 /// Why `s` is not a DNS-1123 label, in words: its length when that is all, else its shape.
