@@ -16,10 +16,9 @@ pub const LB_SERVICE: &str = "edge-proxy";
 
 /// How a target names hosts.
 pub trait Naming {
-    /// Host name under which other containers reach `service`.
+    /// Host name under which other containers reach `service` (the embedded database is the
+    /// workload [`DATABASE`]).
     fn service_host(&self, service: &str) -> String;
-    /// Host name of the embedded database.
-    fn database_host(&self) -> String;
 }
 
 /// A resolved value.
@@ -106,9 +105,6 @@ impl Naming for Neutral {
     fn service_host(&self, service: &str) -> String {
         service.to_owned()
     }
-    fn database_host(&self) -> String {
-        DATABASE.to_owned()
-    }
 }
 
 /// Expand every placeholder of `text` for a target, secrets' values from `secret`.
@@ -149,7 +145,7 @@ pub fn expand<'s>(
                     match f {
                         DbField::Host => match db.external_host {
                             Some(h) => out.push_str(&h),
-                            None => out.push_str(&naming.database_host()),
+                            None => out.push_str(&naming.service_host(DATABASE)),
                         },
                         DbField::Port => out.push_str(&db.port.to_string()),
                         DbField::Name => out.push_str(&db.name),

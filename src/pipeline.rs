@@ -16,16 +16,70 @@ pub fn render_to_dir(
     dir: &std::path::Path,
     opts: &RenderOptions,
 ) -> Result<(), Error> {
+    render_site_to_dir(valid, dir, opts, &Site::default())
+}
+
+/// What a site changes in the deployment it renders after `bundle push` or `bundle load`: the
+/// images pinned to the digests it holds, its own pull policy. The spec stays as bundled.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    /// Image (without a digest) → the digest the site's registry holds it under.
+    pub digests: std::collections::BTreeMap<String, String>,
+    pub pull: Option<spec::model::Pull>,
+}
+
+impl Site {
+    fn apply(&self, d: &mut plan::Deployment) {
+        if !self.digests.is_empty() {
+            d.pin_images(&|image| pin_image(image, &self.digests));
+        }
+        if let Some(p) = self.pull {
+            d.pull = Some(p);
+        }
+    }
+}
+
+/// `image` pinned to the digest `digests` holds for it. The held digest replaces one the image
+/// names: for a multi-platform image bundled for one platform it is that platform's manifest,
+/// which the site has.
+fn pin_image(image: &str, digests: &std::collections::BTreeMap<String, String>) -> String {
+    match image::ImageRef::parse(image) {
+        Ok(mut r) => {
+            let key = image::ImageRef {
+                digest: None,
+                ..r.clone()
+            }
+            .to_string();
+            if let Some(d) = digests.get(&key) {
+                r.digest = Some(d.clone());
+            }
+            r.to_string()
+        }
+        Err(_) => image.to_owned(),
+    }
+}
+
+/// [`render_to_dir`] for a site: its digests and pull policy applied to the deployment.
+///
+/// # Errors
+/// As `render`.
+pub fn render_site_to_dir(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    site: &Site,
+) -> Result<(), Error> {
     // One render at a time per directory, from reading secrets/ to writing SHA256SUMS.
     // A directory this render creates (to lock it) is removed again if the render fails.
     let created = (!dir.exists()).then(|| RemoveIfEmpty(dir.to_path_buf()));
     let lock = output::lock_exclusive(dir, output::lock_wait())?;
-    let files = render_files_with(
+    let files = render_site_files(
         valid,
         dir,
         opts,
         &|k| std::env::var(k).ok(),
         SecretSource::Kept,
+        site,
     )?;
     let report = output::write(dir, &files, &lock)?;
     std::mem::forget(created);
@@ -91,12 +145,25 @@ pub fn render_files_with(
     env: &dyn Fn(&str) -> Option<String>,
     source: SecretSource,
 ) -> Result<render::FileSet, Error> {
+    render_site_files(valid, dir, opts, env, source, &Site::default())
+}
+
+fn render_site_files(
+    valid: &validate::Valid,
+    dir: &std::path::Path,
+    opts: &RenderOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    source: SecretSource,
+    site: &Site,
+) -> Result<render::FileSet, Error> {
     let secrets = match source {
         SecretSource::Kept => prepare_secrets(valid, dir, env)?,
         SecretSource::Placeholders => secrets::placeholders(valid),
     };
     let templates = render::Templates::new(opts.templates.as_deref())?;
-    render_with(&plan::Deployment::new(valid), &secrets, opts, &templates)
+    let mut deployment = plan::Deployment::new(valid);
+    site.apply(&mut deployment);
+    render_with(&deployment, &secrets, opts, &templates)
 }
 
 fn prepare_secrets(

@@ -109,6 +109,12 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
     Ok(out)
 }
 
+/// Text that expands to exactly `s`: every `${` escaped as `$${`.
+#[must_use]
+pub fn escape(s: &str) -> String {
+    s.replace("${", "$${")
+}
+
 /// The text of a value that expands nothing (a `params` value): `$${` undone as everywhere else,
 /// anything that reads as a placeholder kept as written (validation refuses those there).
 #[must_use]

@@ -136,7 +136,7 @@ pub fn load(file: &Path, engine: &str, site: &SiteRender) -> Result<String, Erro
         pull: Some(site.pull.unwrap_or(crate::domain::LOADED_BUNDLE_PULL)),
         ..site.clone()
     };
-    site_render(valid, None, &site)?;
+    site_render(&valid, None, &site, std::collections::BTreeMap::new())?;
     Ok(format!(
         "loaded {} images ({}) into {engine} in {load_secs:.1}s; rendered {} with pull policy never",
         list.len(),

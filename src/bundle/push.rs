@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::registry::{Registry, Scheme};
-use super::site::{SiteRender, pin, site_render};
+use super::site::{SiteRender, site_render};
 use super::verify::{Bundle, require_intact};
 use super::{blob_name, bounded, mib, progress, walk};
 use crate::Error;
@@ -91,7 +91,7 @@ pub fn push(
         .map_err(|e| Error::Usage(format!("--registry: {e}")))?;
     let started = Instant::now();
     // The spec is validated and its images checked against bundle.json before anything is sent.
-    let (b, mut valid) = require_intact(file)?;
+    let (b, valid) = require_intact(file)?;
     let (host, _) = split_registry(registry_arg);
     let reg = Registry::new(&host, ca_file, scheme)?;
     let mut digests = BTreeMap::new();
@@ -110,11 +110,11 @@ pub fn push(
         digests.insert(ImageRef { digest: None, ..r }.to_string(), digest);
     }
     let push_secs = started.elapsed().as_secs_f64();
-    pin(&mut valid, &digests);
-    site_render(valid, Some(registry_arg.to_owned()), site)?;
+    let count = digests.len();
+    site_render(&valid, Some(registry_arg.to_owned()), site, digests)?;
     Ok(format!(
         "pushed {} images to {registry_arg} ({} uploaded) in {push_secs:.1}s; rendered {} pinned by digest",
-        digests.len(),
+        count,
         mib(pushed),
         site.out.display()
     ))

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use super::verify::Bundle;
 use crate::Error;
-use crate::image::ImageRef;
 
 /// How the site renders after `push` or `load`.
 #[derive(Debug, Clone)]
@@ -51,59 +50,27 @@ pub(super) fn bundled_spec(b: &Bundle, tmp: &Path) -> Result<crate::validate::Va
     crate::validate::validate_file(&spec, profile.as_deref())
 }
 
-/// Pin every image of the spec to the digest the bundle carries.
-pub(super) fn pin(valid: &mut crate::validate::Valid, digests: &BTreeMap<String, String>) {
-    let pinned = |image: &str| -> String {
-        match ImageRef::parse(image) {
-            Ok(mut r) => {
-                // The bundled digest replaces one the spec wrote: for a multi-platform image
-                // bundled for one platform it is that platform's manifest, which the site has.
-                let key = ImageRef {
-                    digest: None,
-                    ..r.clone()
-                }
-                .to_string();
-                if let Some(d) = digests.get(&key) {
-                    r.digest = Some(d.clone());
-                }
-                r.to_string()
-            }
-            Err(_) => image.to_owned(),
-        }
-    };
-    let spec = &mut valid.spec;
-    for svc in spec.services.values_mut() {
-        svc.image = pinned(&svc.image);
-    }
-    if let Some(db) = crate::plan::database_image(spec)
-        && let Some(d) = spec.database.as_mut()
-    {
-        d.image = Some(pinned(&db));
-    }
-    if spec.edge.is_some() {
-        let lb = pinned(&crate::plan::lb_image(spec));
-        if let Some(e) = spec.edge.as_mut() {
-            e.image = Some(lb);
-        }
-    }
-    if let Some(w) = spec.targets.kubernetes.wait_image.clone() {
-        spec.targets.kubernetes.wait_image = Some(pinned(&w));
-    }
-}
-
+/// Render the bundled spec at the site, its images pinned to `digests` (none: as bundled) and
+/// with the site's pull policy; the validated spec itself is never edited.
 pub(super) fn site_render(
-    mut valid: crate::validate::Valid,
+    valid: &crate::validate::Valid,
     mirror: Option<String>,
     site: &SiteRender,
+    digests: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    if let Some(p) = site.pull {
-        valid.spec.images.get_or_insert_with(Default::default).pull = Some(p);
-    }
     let opts = crate::pipeline::RenderOptions {
         target: crate::cli::Target::All,
         templates: None,
         registry_mirror: mirror,
         flavor: site.flavor,
     };
-    crate::pipeline::render_to_dir(&valid, &site.out, &opts)
+    crate::pipeline::render_site_to_dir(
+        valid,
+        &site.out,
+        &opts,
+        &crate::pipeline::Site {
+            digests,
+            pull: site.pull,
+        },
+    )
 }

@@ -57,6 +57,38 @@ pub struct Container {
     /// The workloads its code connects to: what it waits for, and every `${services.S.*}` and
     /// `${database.host|port}` in its env, command, entrypoint, exec check and mounted files.
     pub talks_to: std::collections::BTreeSet<String>,
+    /// How long dependants wait for it to be healthy, and how often they look (`None`: no
+    /// health check, each target's default).
+    pub wait: Option<Wait>,
+    /// Whether its start counts only once it is healthy, whether or not a dependant waits for
+    /// that (the database: its official image restarts the server during a first start).
+    pub healthy_first: bool,
+    /// The least time its first start may take, which no start-up check may cut short (the
+    /// database's first initialisation of an empty data directory).
+    pub first_start_ms: u64,
+    /// How its instances are placed and replaced.
+    pub placement: Placement,
+}
+
+/// How long dependants wait for a workload's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub total_ms: u64,
+    /// How often to look; `None`: each target's own cadence.
+    pub poll_ms: Option<u64>,
+}
+
+/// How a workload's instances are placed and replaced (on the targets that place them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Replace by stopping the old instances first (a singleton, or one-writer data).
+    pub recreate: bool,
+    pub max_unavailable: u32,
+    pub max_surge: u32,
+    /// Spread its instances across hosts or zones (more than one instance only).
+    pub spread: crate::profile::Spread,
+    /// Instances that must stay up during voluntary disruptions (more than one instance only).
+    pub min_available: Option<u32>,
 }
 
 /// How a workload runs.
@@ -77,6 +109,20 @@ pub enum MountPlan {
         volume: String,
         path: String,
         read_only: bool,
+        /// A sub-directory of the volume to mount where the target's fresh volumes are not
+        /// empty (a file system's `lost+found` on a Kubernetes claim).
+        subdir: Option<String>,
+    },
+    /// The workload's own data where the target keeps it by default: the image's anonymous
+    /// volume on the engines, a claim template of its own on Kubernetes.
+    OwnData {
+        path: String,
+    },
+    /// One secret's kept file (`DIR/secrets/<secret>`), read as root by the image's entrypoint
+    /// (the official database images' `*_FILE` variables).
+    SecretFile {
+        secret: String,
+        path: String,
     },
     Scratch {
         path: String,
@@ -104,6 +150,8 @@ impl MountPlan {
     pub fn path(&self) -> &str {
         match self {
             MountPlan::Volume { path, .. }
+            | MountPlan::OwnData { path }
+            | MountPlan::SecretFile { path, .. }
             | MountPlan::Scratch { path }
             | MountPlan::File { path, .. }
             | MountPlan::Secret { path, .. } => path,
@@ -135,11 +183,14 @@ pub enum Check {
     Tcp { port: PortRef, number: u16 },
     /// A command, run without a shell.
     Exec(Vec<String>),
-    /// A shell command line (the embedded database's check, where it is not the image's script).
-    Shell(String),
-    /// The image's own check script (the embedded database's, for mariadb): run without a shell
-    /// where the target can, else as the shell line.
-    Script { argv: Vec<String>, shell: String },
+    /// The embedded database's check: an argument list (Kubernetes runs it so), the same as a
+    /// shell line, and whether the engines run the list without a shell (mariadb's
+    /// `healthcheck.sh`) or the line through one.
+    Engine {
+        argv: Vec<String>,
+        shell: String,
+        exec: bool,
+    },
 }
 
 impl Health {
@@ -280,6 +331,8 @@ pub fn container(
             .as_ref()
             .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
     });
+    let replicas = domain::replicas(svc, &valid.profile);
+    let health = healthcheck.as_ref().map(|h| health(ports, h));
     let kind = if one_offs.contains(name) {
         Kind::OneOff
     } else if singleton && mounts_rwo {
@@ -291,7 +344,7 @@ pub fn container(
         name: name.to_owned(),
         pointer: format!("/services/{}", crate::spec::load::escape_segment(name)),
         image: image.clone(),
-        replicas: domain::replicas(svc, &valid.profile),
+        replicas,
         singleton,
         restart: *restart,
         user: user.clone(),
@@ -310,7 +363,11 @@ pub fn container(
             .collect(),
         ports: ports.clone(),
         mounts: mounts.iter().filter_map(|m| mount(spec, m)).collect(),
-        health: healthcheck.as_ref().map(|h| health(ports, h)),
+        wait: health.as_ref().map(|h| Wait {
+            total_ms: h.wait_ms(),
+            poll_ms: None,
+        }),
+        health,
         depends_on: depends_on
             .iter()
             .filter(|(d, _)| *d != DATABASE || embedded)
@@ -322,6 +379,35 @@ pub fn container(
         mounts_rwo,
         security: own_security.clone(),
         talks_to: talks_to(spec, svc),
+        // Set by the deployment from its dependants.
+        healthy_first: false,
+        first_start_ms: 0,
+        placement: placement(&valid.profile.defaults, singleton || mounts_rwo, replicas),
+    }
+}
+
+/// The profile's placement for a workload of `replicas` instances; `one_writer`: a singleton or
+/// one that mounts one-writer data, replaced by stopping the old instance first.
+#[must_use]
+pub fn placement(profile: &crate::profile::Defaults, one_writer: bool, replicas: u32) -> Placement {
+    use crate::profile::{Budget, Spread, Strategy};
+    let several = replicas > 1;
+    Placement {
+        recreate: one_writer || profile.update.strategy == Strategy::Recreate,
+        max_unavailable: profile.update.max_unavailable,
+        max_surge: profile.update.max_surge,
+        spread: if several {
+            profile.spread
+        } else {
+            Spread::None
+        },
+        // Never the whole set: a budget that allows no eviction blocks every node drain.
+        min_available: match profile.disruption_budget {
+            Budget::MinAvailable { min_available } if several => {
+                Some(min_available.min(replicas - 1))
+            }
+            _ => None,
+        },
     }
 }
 
@@ -385,6 +471,7 @@ fn mount(spec: &Spec, m: &Mount) -> Option<MountPlan> {
             volume: v.clone(),
             path: path.clone(),
             read_only: *read_only,
+            subdir: None,
         }
     } else if *scratch {
         MountPlan::Scratch { path: path.clone() }

@@ -92,17 +92,12 @@ pub fn images_used(
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut map: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::new();
-    for c in &deployment.services {
+    for c in &deployment.workloads {
         if c.replicas > 0 {
             map.entry(image_ref(&c.image, mirror))
                 .or_default()
                 .push(c.name.clone());
         }
-    }
-    if let Some(db) = &deployment.database {
-        map.entry(image_ref(&db.image, mirror))
-            .or_default()
-            .push(DATABASE.to_owned());
     }
     if rendered.compose
         && let Some(lb) = deployment.edge.as_ref().and_then(|e| e.lb.as_ref())
@@ -274,13 +269,10 @@ pub fn database_health(setup: &DbSetup, wait: DbWait) -> container::Health {
         interval_ms,
     } = wait;
     container::Health {
-        check: if setup.check_exec {
-            container::Check::Script {
-                argv: setup.check_argv.clone(),
-                shell: setup.check_shell.clone(),
-            }
-        } else {
-            container::Check::Shell(setup.check_shell.clone())
+        check: container::Check::Engine {
+            argv: setup.check_argv.clone(),
+            shell: setup.check_shell.clone(),
+            exec: setup.check_exec,
         },
         interval_ms,
         timeout_ms: 5_000,
@@ -351,35 +343,30 @@ pub fn mounted_secret_files<'a>(
         .collect()
 }
 
-/// The embedded database as every target runs it: its engine's image and setup, its data
-/// volume, how long dependants wait for it, its hardening and limits.
-#[derive(Debug, Clone)]
-pub struct DatabasePlan {
-    pub engine: Engine,
-    /// The image as written or the engine's official one (each target applies the mirror).
-    pub image: String,
-    pub port: u16,
-    /// Data-bearing members: 1, a single server.
-    pub members: u32,
-    /// Environment, data directory and health check of the engine's official image.
-    pub setup: DbSetup,
-    /// The secret holding the application user's password, and the root password's if set.
-    pub password: String,
-    pub root_password: Option<String>,
-    /// The named volume of its data (none: each target's own default storage).
-    pub volume: Option<String>,
-    pub wait: DbWait,
-    /// The engine's check, timed by `wait`, where the engine runs it (compose, systemd).
-    pub health: container::Health,
-    pub hardening: crate::security::Hardening,
-    pub resources: container::Limits,
-    /// Its own `security:` block, as written (where Pod Security errors point).
-    pub security: Option<crate::spec::model::Security>,
+/// Where the embedded database's data goes inside a claim of its own: a fresh file system's
+/// `lost+found` would make the engines' first initialisation refuse a non-empty data directory.
+pub const DATABASE_DATA_SUBDIR: &str = "data";
+
+/// The least time the embedded database's first start may take (initialising an empty data
+/// directory): no start-up check may cut it short, since killing it half way leaves a broken
+/// data directory.
+pub const DATABASE_FIRST_START_MS: u64 = 600_000;
+
+/// The name of the port of an engine.
+#[must_use]
+pub fn engine_port_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Mariadb | Engine::Mysql => "mysql",
+        Engine::Postgres => "postgres",
+    }
 }
 
-/// The embedded database's plan, when the spec embeds one.
+/// The embedded database as a workload, when the spec embeds one: the engine's official image
+/// with its env, its data, its password files and its health check, planned like a service's
+/// container so that every target renders it through the same code.
 #[must_use]
-pub fn database_plan(spec: &Spec) -> Option<DatabasePlan> {
+pub fn database_workload(spec: &Spec) -> Option<container::Container> {
+    use crate::spec::model::{Port, Protocol, Restart};
     let db = container::database(spec)?;
     let image = database_image(spec)?;
     // Exhaustive: a new field of the database is a compile error here until the plan carries it.
@@ -388,11 +375,11 @@ pub fn database_plan(spec: &Spec) -> Option<DatabasePlan> {
         // Both read by `database_image`.
         version: _,
         image: _,
-        // Read by `database_setup`: the engine's env.
+        // Read by `database_setup`: the engine's env, passwords as files.
         name: _,
         user: _,
-        password,
-        root_password,
+        password: _,
+        root_password: _,
         volume,
         external: _,
         wait: _,
@@ -402,20 +389,74 @@ pub fn database_plan(spec: &Spec) -> Option<DatabasePlan> {
     let setup = database_setup(db);
     let wait = database_wait(db);
     let port = engine_port(*engine);
-    Some(DatabasePlan {
-        engine: *engine,
+    let mut mounts = vec![match volume {
+        Some(v) => container::MountPlan::Volume {
+            volume: v.clone(),
+            path: setup.data_dir.to_owned(),
+            read_only: false,
+            subdir: Some(DATABASE_DATA_SUBDIR.to_owned()),
+        },
+        None => container::MountPlan::OwnData {
+            path: setup.data_dir.to_owned(),
+        },
+    }];
+    let mut env = Vec::new();
+    for (key, v) in &setup.env {
+        match v {
+            // The engine's values as they are: nothing in them is a placeholder.
+            DbEnv::Value(v) => env.push((key.clone(), crate::placeholder::escape(v))),
+            DbEnv::SecretFile(s) => {
+                env.push((key.clone(), DbSetup::file_of(s)));
+                mounts.push(container::MountPlan::SecretFile {
+                    secret: s.clone(),
+                    path: DbSetup::file_of(s),
+                });
+            }
+        }
+    }
+    let health = database_health(&setup, wait);
+    Some(container::Container {
+        name: DATABASE.to_owned(),
+        pointer: "/database".to_owned(),
         image,
-        port,
-        members: 1,
-        health: database_health(&setup, wait),
-        setup,
-        password: password.clone(),
-        root_password: root_password.clone(),
-        volume: volume.clone(),
-        wait,
+        replicas: 1,
+        singleton: true,
+        restart: Restart::UnlessStopped,
+        user: None,
+        working_dir: None,
+        entrypoint: None,
+        command: None,
+        env,
+        ports: vec![Port {
+            name: engine_port_name(*engine).to_owned(),
+            port,
+            publish: None,
+            protocol: Protocol::Tcp,
+        }],
+        mounts,
+        health: Some(health),
+        depends_on: Vec::new(),
         hardening: crate::security::effective(spec, security.as_ref(), None, &[port]),
         resources: container::Limits::of(resources.as_ref()),
+        kind: container::Kind::Stateful,
+        mounts_rwo: true,
         security: security.clone(),
+        talks_to: std::collections::BTreeSet::new(),
+        // `database.wait`: how long dependants wait, and how often they look.
+        wait: Some(container::Wait {
+            total_ms: wait.timeout_ms,
+            poll_ms: Some(wait.interval_ms),
+        }),
+        healthy_first: true,
+        first_start_ms: DATABASE_FIRST_START_MS,
+        // One server, replaced by stopping it first; no surge, no spread, no budget.
+        placement: container::Placement {
+            recreate: true,
+            max_unavailable: 0,
+            max_surge: 0,
+            spread: crate::profile::Spread::None,
+            min_available: None,
+        },
     })
 }
 
@@ -536,9 +577,11 @@ pub struct Deployment {
     pub params: std::collections::BTreeMap<String, String>,
     /// What `${database.*}` expands to (embedded or external).
     pub database_lookup: Option<DbLookup>,
-    /// Every service's container, in name order (those with no replicas included).
-    pub services: Vec<container::Container>,
-    pub database: Option<DatabasePlan>,
+    /// Every workload, in name order: each service's container (those with no replicas
+    /// included) and the embedded database ([`DATABASE`]).
+    pub workloads: Vec<container::Container>,
+    /// Data-bearing members of the embedded database (none: no embedded database).
+    pub database_members: Option<u32>,
     /// The declared volumes in use, by name, with their definitions: mounted by a service (one
     /// scaled to 0 replicas too: its volume still holds its data, and a volume that left the
     /// render is one the next deploy may lose) or holding the embedded database's data. Every
@@ -573,7 +616,8 @@ impl Lookup for Deployment {
         self.database_lookup.clone()
     }
     fn service_ports(&self, service: &str) -> Option<Vec<(String, u16)>> {
-        self.service(service)
+        self.workload(service)
+            .filter(|c| c.name != DATABASE)
             .map(|c| c.ports.iter().map(|p| (p.name.clone(), p.port)).collect())
     }
 }
@@ -582,16 +626,28 @@ impl Deployment {
     #[must_use]
     pub fn new(valid: &Valid) -> Deployment {
         let spec = &valid.spec;
-        let services = container::containers(valid);
-        let database = database_plan(spec);
-        let in_use: std::collections::BTreeSet<&str> = services
+        let mut workloads = container::containers(valid);
+        let database = database_workload(spec);
+        let database_members = database.as_ref().map(|d| d.replicas);
+        workloads.extend(database);
+        workloads.sort_by(|a, b| a.name.cmp(&b.name));
+        // Whether a dependant waits for each workload's health.
+        let waited: std::collections::BTreeSet<String> = workloads
+            .iter()
+            .flat_map(|c| &c.depends_on)
+            .filter(|(_, cond)| *cond == crate::spec::model::Condition::Healthy)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for c in &mut workloads {
+            c.healthy_first |= waited.contains(&c.name);
+        }
+        let in_use: std::collections::BTreeSet<&str> = workloads
             .iter()
             .flat_map(|c| &c.mounts)
             .filter_map(|m| match m {
                 container::MountPlan::Volume { volume, .. } => Some(volume.as_str()),
                 _ => None,
             })
-            .chain(database.as_ref().and_then(|d| d.volume.as_deref()))
             .collect();
         let volumes = spec
             .volumes
@@ -609,8 +665,8 @@ impl Deployment {
                 .map(|(k, v)| (k.clone(), v.text()))
                 .collect(),
             database_lookup: Lookup::database(spec),
-            services,
-            database,
+            workloads,
+            database_members,
             volumes,
             tls_secrets: spec
                 .secrets
@@ -656,13 +712,13 @@ impl Deployment {
         }
     }
 
-    /// The container of the service `name`.
+    /// The workload `name` (a service, or the embedded database: [`DATABASE`]).
     #[must_use]
-    pub fn service(&self, name: &str) -> Option<&container::Container> {
-        self.services
+    pub fn workload(&self, name: &str) -> Option<&container::Container> {
+        self.workloads
             .binary_search_by(|c| c.name.as_str().cmp(name))
             .ok()
-            .map(|i| &self.services[i])
+            .map(|i| &self.workloads[i])
     }
 
     /// Whether the secret `name` is a TLS set, as the spec says.
@@ -679,10 +735,25 @@ impl Deployment {
         crate::domain::pull_policy(self.pull, target)
     }
 
+    /// Every image the deployment names (each workload's, compose's load balancer, the
+    /// Kubernetes wait image) as `pin` rewrites it: one list of images, which `bundle push`
+    /// pins to the digests it pushed.
+    pub fn pin_images(&mut self, pin: &dyn Fn(&str) -> String) {
+        for c in &mut self.workloads {
+            c.image = pin(&c.image);
+        }
+        if let Some(lb) = self.edge.as_mut().and_then(|e| e.lb.as_mut()) {
+            lb.image = pin(&lb.image);
+        }
+        if let Some(w) = self.targets.spec.kubernetes.wait_image.as_mut() {
+            *w = pin(w);
+        }
+    }
+
     /// The services others wait for with `completed`: on Kubernetes they run inside each
     /// dependant.
     pub fn one_offs(&self) -> impl Iterator<Item = &container::Container> {
-        self.services
+        self.workloads
             .iter()
             .filter(|c| c.kind == container::Kind::OneOff)
     }

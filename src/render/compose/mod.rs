@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::container::{Check, Container, Limits};
-use crate::plan::{self, DATABASE, DbEnv, DbSetup, Deployment, Naming};
+use crate::plan::{self, Deployment, Naming};
 use crate::render::{FileSet, Templates, add, add_secret};
 use crate::secrets::Secrets;
 use crate::shell::{http_check_command, tcp_check_command};
@@ -28,9 +28,6 @@ struct ComposeNaming;
 impl Naming for ComposeNaming {
     fn service_host(&self, service: &str) -> String {
         service.to_owned()
-    }
-    fn database_host(&self) -> String {
-        DATABASE.to_owned()
     }
 }
 
@@ -269,10 +266,19 @@ fn health(h: &plan::container::Health) -> Health {
         Check::Tcp { number, port: _ } => {
             vec!["CMD-SHELL".to_owned(), tcp_check_command(*number)]
         }
-        Check::Exec(argv) | Check::Script { argv, shell: _ } => std::iter::once("CMD".to_owned())
+        Check::Exec(argv)
+        | Check::Engine {
+            argv,
+            shell: _,
+            exec: true,
+        } => std::iter::once("CMD".to_owned())
             .chain(argv.iter().cloned())
             .collect(),
-        Check::Shell(line) => vec!["CMD-SHELL".to_owned(), line.clone()],
+        Check::Engine {
+            argv: _,
+            shell,
+            exec: false,
+        } => vec!["CMD-SHELL".to_owned(), shell.clone()],
     };
     Health {
         test,
@@ -307,7 +313,7 @@ pub fn render(
     let edge = plan.edge.as_ref();
     let lb = edge.and_then(|e| e.lb.as_ref());
 
-    for c in &plan.services {
+    for c in &plan.workloads {
         services.push(service(
             c,
             plan,
@@ -317,11 +323,6 @@ pub fn render(
             &mut diags,
             files,
         ));
-    }
-
-    // The embedded database.
-    if let Some(db) = &plan.database {
-        services.push(database_service(db, mirror, pull, &mut used_secrets));
     }
 
     // The load balancer image is ours, not the user's: hold it to the same image policy.
@@ -412,6 +413,11 @@ fn service(
         mounts_rwo: _,
         security: _,
         talks_to: _,
+        first_start_ms: _,
+        placement: _,
+        // Dependants wait through `depends_on` and the health check, which times the wait.
+        wait: _,
+        healthy_first: _,
     } = c;
     let name = name.as_str();
     let mut out = Svc {
@@ -527,76 +533,4 @@ fn environment(
         add_secret(files, rel, env_file);
         out.env_files.push(format!("../secrets/compose/{name}.env"));
     }
-}
-
-/// The embedded database as a compose service; its password files become compose secrets.
-fn database_service(
-    db: &plan::DatabasePlan,
-    mirror: Option<&str>,
-    pull: &'static str,
-    used_secrets: &mut BTreeMap<String, String>,
-) -> Svc {
-    // Exhaustive: a field the plan adds is a compile error here until compose carries it.
-    let plan::DatabasePlan {
-        engine: _,
-        image,
-        // Reached on the compose network by name, on the engine's own port.
-        port: _,
-        // One server (a cluster is a later shape of this workload).
-        members: _,
-        // Where Pod Security errors point: Kubernetes only.
-        security: _,
-        setup,
-        // Carried by `setup` as `*_PASSWORD_FILE`s.
-        password: _,
-        root_password: _,
-        volume,
-        // Dependants wait through the health check, which `wait` times.
-        wait: _,
-        health: check,
-        hardening,
-        resources,
-    } = db;
-    // Passwords as files (`*_PASSWORD_FILE`): compose secrets bound from OUT/secrets/, none
-    // in an env file.
-    let environment: Vec<Kv> = setup
-        .env
-        .iter()
-        .map(|(key, v)| Kv {
-            key: key.clone(),
-            value: match v {
-                DbEnv::Value(v) => v.clone(),
-                DbEnv::SecretFile(s) => DbSetup::file_of(s),
-            },
-        })
-        .collect();
-    let mut svc = Svc {
-        name: DATABASE.to_owned(),
-        image: plan::image_ref(image, mirror),
-        pull_policy: pull,
-        environment,
-        restart: "unless-stopped",
-        replicas: 1,
-        healthcheck: Some(health(check)),
-        ..Svc::default()
-    };
-    if let Some(v) = volume {
-        svc.mounts.push(MountOut {
-            kind: "volume",
-            source: v.clone(),
-            target: setup.data_dir.into(),
-            read_only: false,
-        });
-    }
-    for s in setup.secret_files() {
-        let key = secret_key(s, None);
-        used_secrets.insert(key.clone(), format!("../secrets/{s}"));
-        svc.secrets.push(SecretMount {
-            source: key,
-            target: DbSetup::file_of(s),
-        });
-    }
-    harden(&mut svc, hardening);
-    limits(&mut svc, resources);
-    svc
 }

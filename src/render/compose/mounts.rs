@@ -16,10 +16,12 @@ pub(super) fn mount(
     plan: &plan::Deployment,
 ) {
     match m {
+        // Docker's fresh volumes are empty: the whole volume.
         MountPlan::Volume {
             volume,
             path,
             read_only,
+            subdir: _,
         } => out.mounts.push(MountOut {
             kind: "volume",
             source: volume.clone(),
@@ -27,6 +29,17 @@ pub(super) fn mount(
             read_only: *read_only,
         }),
         MountPlan::Scratch { path } => out.tmpfs.push(path.clone()),
+        // The image's own anonymous volume.
+        MountPlan::OwnData { path: _ } => {}
+        // The kept file itself, bound as a compose secret: the entrypoint reads it as root.
+        MountPlan::SecretFile { secret, path } => {
+            let key = secret_key(secret, None);
+            used.insert(key.clone(), format!("../secrets/{secret}"));
+            out.secrets.push(SecretMount {
+                source: key,
+                target: path.clone(),
+            });
+        }
         MountPlan::File {
             file: f,
             path,

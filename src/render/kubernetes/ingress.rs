@@ -16,7 +16,7 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     let Some(e) = &deployment.edge else {
         return Ok(());
     };
-    let Some(target) = deployment.service(&e.edge.service) else {
+    let Some(target) = deployment.workload(&e.edge.service) else {
         return Ok(());
     };
     let edge = &e.edge;

@@ -20,7 +20,6 @@
 //!   containers start, with its own env and mounts. It therefore runs once per pod start and must be
 //!   idempotent (as migrations usually are).
 
-mod database;
 mod ingress;
 mod kustomize;
 mod model;
@@ -42,7 +41,7 @@ use self::pod::pull_policy;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::container::Kind;
-use crate::plan::{DATABASE, Deployment};
+use crate::plan::Deployment;
 use crate::render::{FileSet, Templates, pod_security};
 use crate::secrets::Secrets;
 use crate::spec::model::{Condition, PodSecurity};
@@ -95,7 +94,6 @@ pub fn render(
     };
 
     services::render(&mut out, plan)?;
-    database::render(&mut out, plan.database.as_ref())?;
     volumes::claims(&mut out, plan)?;
     ingress::render(&mut out)?;
     netpol::render(&mut out)?;
@@ -226,7 +224,7 @@ impl Out<'_> {
 /// The services that need a headless Service: `StatefulSet`s and targets of `started`.
 fn headless(plan: &Deployment) -> BTreeSet<String> {
     let mut headless = BTreeSet::new();
-    for c in &plan.services {
+    for c in &plan.workloads {
         // The plan's dependencies: `database` only where it is embedded.
         for (dep, cond) in &c.depends_on {
             if *cond == Condition::Started {
@@ -236,9 +234,6 @@ fn headless(plan: &Deployment) -> BTreeSet<String> {
         if c.kind == Kind::Stateful {
             headless.insert(c.name.clone());
         }
-    }
-    if plan.database.is_some() {
-        headless.insert(DATABASE.to_owned());
     }
     headless
 }

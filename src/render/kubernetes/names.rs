@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Code, Diagnostic};
 use crate::domain::is_dns_label;
-use crate::plan::{DATABASE, Deployment, Naming};
+use crate::plan::{Deployment, Naming};
 
 /// Kubernetes names: a service is reached through its Service, `<name>-<service>`.
 pub struct KubernetesNaming {
@@ -27,9 +27,6 @@ impl KubernetesNaming {
 impl Naming for KubernetesNaming {
     fn service_host(&self, service: &str) -> String {
         self.object(service)
-    }
-    fn database_host(&self) -> String {
-        self.object(DATABASE)
     }
 }
 

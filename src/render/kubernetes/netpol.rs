@@ -7,7 +7,6 @@ use super::Out;
 use super::model::{Kv, NetPolCtx, NetRule, ServicePort, kvs};
 use super::pod::protocol;
 use crate::error::Error;
-use crate::plan::DATABASE;
 use crate::plan::container::Kind;
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Publish};
@@ -27,11 +26,10 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
         },
     )?;
     for (file, name, ctx) in network_policies(out) {
-        let pointer = if name == DATABASE {
-            "/database".to_owned()
-        } else {
-            format!("/services/{}", escape_segment(&name))
-        };
+        let pointer = out
+            .plan
+            .workload(&name)
+            .map_or_else(|| format!("/services/{}", escape_segment(&name)), |c| c.pointer.clone());
         out.names
             .claim("NetworkPolicy", &ctx.meta.name, &pointer, 63);
         out.emit(file, "kubernetes/networkpolicy.yaml.j2", &ctx)?;
@@ -42,10 +40,10 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
 /// One `NetworkPolicy` per workload (by file, component and context).
 fn network_policies(out: &Out<'_>) -> Vec<(String, String, NetPolCtx)> {
     let plan = out.plan;
-    let is_one_off = |n: &str| plan.service(n).is_some_and(|c| c.kind == Kind::OneOff);
+    let is_one_off = |n: &str| plan.workload(n).is_some_and(|c| c.kind == Kind::OneOff);
     // Which workload's pods run the code of each service: its own, or (a one-off) its dependants'.
     let mut runs_in: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for c in &plan.services {
+    for c in &plan.workloads {
         if c.kind != Kind::OneOff {
             runs_in
                 .entry(c.name.clone())
@@ -62,7 +60,7 @@ fn network_policies(out: &Out<'_>) -> Vec<(String, String, NetPolCtx)> {
         }
     }
     let mut from: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for c in &plan.services {
+    for c in &plan.workloads {
         for target in &c.talks_to {
             for pod in runs_in.get(&c.name).into_iter().flatten() {
                 if pod != target {
@@ -74,7 +72,7 @@ fn network_policies(out: &Out<'_>) -> Vec<(String, String, NetPolCtx)> {
     let publish = plan.targets.spec.kubernetes.publish_mode();
     let mut list = Vec::new();
     for (name, ports) in &out.workloads {
-        let svc = plan.service(name);
+        let svc = plan.workload(name);
         let mut rules_out = Vec::new();
         let peers: Vec<Vec<Kv>> = from
             .get(name)

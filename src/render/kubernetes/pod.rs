@@ -123,6 +123,11 @@ pub(super) fn container(
         // The workload's: decided by the caller.
         kind: _,
         mounts_rwo: _,
+        placement: _,
+        // Dependants' waits (`waits.rs`).
+        wait: _,
+        healthy_first: _,
+        first_start_ms,
         security,
         // The network policies' (`netpol.rs`).
         talks_to: _,
@@ -161,7 +166,7 @@ pub(super) fn container(
         let health = health
             .as_ref()
             .map(|h| plan::resolve_health(deployment, out.secrets, &naming, h));
-        probes(ports, health.as_ref(), &mut k);
+        probes(ports, health.as_ref(), *first_start_ms, &mut k);
     }
     for m in mounts {
         mount(out, m, &mut k, volumes);
@@ -395,12 +400,19 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &m
         );
         out.secret_files.insert(rel, env_file);
     }
+    // By name, whatever order the workload lists them in (the database's follow its engine).
+    c.env.sort_by(|a, b| a.name.cmp(&b.name));
 }
 
 /// Seconds between the default readiness probes of a service without a health check.
 const DEFAULT_READINESS_PERIOD: u64 = 10;
 
-fn probes(ports: &[Port], health: Option<&plan::container::Health>, c: &mut Container) {
+fn probes(
+    ports: &[Port],
+    health: Option<&plan::container::Health>,
+    first_start_ms: u64,
+    c: &mut Container,
+) {
     let Some(h) = health else {
         // No health check: a TCP readiness probe on the first TCP port. It never restarts the
         // container (no liveness probe: how long the image takes to start is unknown); it only
@@ -452,10 +464,15 @@ fn probes(ports: &[Port], health: Option<&plan::container::Health>, c: &mut Cont
             });
         }
         Check::Tcp { port, number: _ } => p.port = Some(port_spec(ports, port)),
-        Check::Exec(argv) | Check::Script { argv, shell: _ } => p.exec = Some(argv.clone()),
-        Check::Shell(line) => p.exec = Some(vec!["sh".into(), "-c".into(), line.clone()]),
+        // The kubelet runs an argument list without a shell.
+        Check::Exec(argv) | Check::Engine { argv, .. } => p.exec = Some(argv.clone()),
     }
-    timed_probes(p, *start_period_ms, 0, c);
+    timed_probes(
+        p,
+        *start_period_ms,
+        units::duration_secs_ceil(first_start_ms),
+        c,
+    );
 }
 
 /// The probes of one health check, timed by the plan (the same for a service and the embedded

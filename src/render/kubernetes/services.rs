@@ -1,20 +1,21 @@
 //! The services: each one's workload (a `Deployment`, or a `StatefulSet`), its
 //! `ServiceAccount`, its Services (cluster, published, headless) and its disruption budget.
 
-use super::model::{PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, WorkloadCtx, kvs};
+use super::model::{Claim, PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, WorkloadCtx, kvs};
 use super::pod::{container, pod_security, protocol, secs_of, skips};
 use super::waits::init_containers;
-use super::{Out, STATEFULSET_NAME_MAX};
+use super::volumes::OWN_DATA;
+use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
 use crate::plan::Deployment;
-use crate::plan::container::{Container as Planned, Kind};
-use crate::profile::{Budget, Spread as ProfileSpread, Strategy as ProfileStrategy};
+use crate::plan::container::{Container as Planned, Kind, MountPlan};
+use crate::profile::Spread as ProfileSpread;
 use crate::spec::model::Publish;
 
 /// The objects of every service but the one-offs, which run inside their dependants (see the
 /// module docs).
 pub(super) fn render(out: &mut Out<'_>, plan: &Deployment) -> Result<(), Error> {
-    for c in &plan.services {
+    for c in &plan.workloads {
         if c.kind == Kind::OneOff {
             continue;
         }
@@ -27,7 +28,6 @@ pub(super) fn render(out: &mut Out<'_>, plan: &Deployment) -> Result<(), Error> 
 
 /// The service's workload and its `ServiceAccount`.
 fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Error> {
-    let profile = &plan.profile;
     let (name, sp, replicas) = (&c.name.clone(), &c.pointer, c.replicas);
     let object = out.naming.object(name);
     let statefulset = c.kind == Kind::Stateful;
@@ -52,12 +52,21 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
     // Init containers: waits for this service's dependencies, and the one-off services it
     // waits for with `completed`, each after the waits of its own dependencies.
     pod.init_containers = init_containers(out, plan, c, &main, &mut pod.volumes);
-    let recreate =
-        c.singleton || c.mounts_rwo || profile.update.strategy == ProfileStrategy::Recreate;
-    if replicas > 1 {
-        pod.spread = spread(profile.spread);
-    }
+    let placement = &c.placement;
+    pod.spread = spread(placement.spread);
     let start = c.health.as_ref().map_or(0, |h| secs_of(h.start_period_ms));
+    // The data a workload keeps in a claim of its own (the embedded database without a volume).
+    let claim_templates: Vec<Claim> = c
+        .mounts
+        .iter()
+        .filter(|m| matches!(m, MountPlan::OwnData { .. }))
+        .map(|_| Claim {
+            name: OWN_DATA.into(),
+            rwx: false,
+            size: DEFAULT_VOLUME_SIZE.into(),
+            class: plan.targets.spec.kubernetes.storage_class.clone(),
+        })
+        .collect();
     pod.containers = vec![main];
     let skips = skips(plan, &pod);
     out.pod_security(name, &pod);
@@ -79,12 +88,12 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
         },
         replicas,
         selector: kvs(&out.selector(name)),
-        recreate,
-        max_unavailable: profile.update.max_unavailable,
-        max_surge: profile.update.max_surge,
+        recreate: placement.recreate,
+        max_unavailable: placement.max_unavailable,
+        max_surge: placement.max_surge,
         progress_deadline: (start.saturating_add(300)).clamp(600, i32::MAX.unsigned_abs().into()),
         service_name: statefulset.then(|| format!("{object}-headless")),
-        claim_templates: Vec::new(),
+        claim_templates,
         pod_labels: kvs(&out.labels(name, true)),
         pod,
     };
@@ -179,16 +188,13 @@ fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
 
 /// A disruption budget for a service of more than one replica, as the profile asks.
 fn disruption_budget(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
-    let (name, sp, replicas) = (&c.name.clone(), &c.pointer, c.replicas);
+    let (name, sp) = (&c.name.clone(), &c.pointer);
     let object = out.naming.object(name);
-    if replicas > 1
-        && let Budget::MinAvailable { min_available } = out.plan.profile.disruption_budget
-    {
+    if let Some(min_available) = c.placement.min_available {
         out.names.claim("PodDisruptionBudget", &object, sp, 63);
         let ctx = PdbCtx {
             meta: out.meta(object.clone(), name),
-            // Never the whole set: a budget that allows no eviction blocks every node drain.
-            min_available: min_available.min(replicas - 1),
+            min_available,
             selector: kvs(&out.selector(name)),
         };
         out.emit(format!("pdb-{name}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)?;

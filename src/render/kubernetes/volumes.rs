@@ -10,6 +10,10 @@ use crate::error::Error;
 use crate::plan::{self, container::MountPlan};
 use crate::spec::load::escape_segment;
 
+/// The pod volume, and the claim template, of a workload's own data (the embedded database
+/// without a volume of the spec).
+pub(super) const OWN_DATA: &str = "data";
+
 /// Add a pod volume, reusing an identical one; returns its name.
 pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String {
     let base = v.name.clone();
@@ -72,11 +76,13 @@ pub(super) fn mount(
             volume: v,
             path,
             read_only,
+            subdir,
         } => {
             let name = add_volume(
                 volumes,
                 PodVolume {
-                    name: dns(v),
+                    // A sub-directory's volume is named for what it holds.
+                    name: subdir.clone().unwrap_or_else(|| dns(v)),
                     kind: "pvc",
                     source: out.naming.object(v),
                     items: Vec::new(),
@@ -87,7 +93,35 @@ pub(super) fn mount(
                 name,
                 path: path.clone(),
                 read_only: *read_only,
-                sub_path: None,
+                sub_path: subdir.clone(),
+            });
+        }
+        // A claim template of the workload's (`services.rs`), in a sub-directory: a fresh file
+        // system's lost+found would make a first initialisation refuse the directory.
+        MountPlan::OwnData { path } => c.mounts.push(VolumeMount {
+            name: OWN_DATA.into(),
+            path: path.clone(),
+            read_only: false,
+            sub_path: Some(OWN_DATA.into()),
+        }),
+        // The one file, from the secret's object: the entrypoint reads it as root.
+        MountPlan::SecretFile { secret, path } => {
+            let source = out.secret_object(secret);
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: format!("secret-{secret}"),
+                    kind: "secret",
+                    source,
+                    items: Vec::new(),
+                    default_mode: Some(0o440),
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.clone(),
+                read_only: true,
+                sub_path: Some(secret.clone()),
             });
         }
         MountPlan::Scratch { path } => {

@@ -8,7 +8,7 @@ use super::model::{Container, ContainerSecurity, PodVolume, Res};
 use super::names::local_name;
 use super::pod::{container, secs_of};
 use crate::plan::container::Container as Planned;
-use crate::plan::{self, DATABASE, Deployment, Naming};
+use crate::plan::{self, Deployment};
 use crate::security::numeric_user;
 use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Waits};
@@ -109,7 +109,7 @@ pub(super) fn init_containers(
     let mut deps: Vec<(String, Condition, String)> = Vec::new();
     for (dep, cond) in &svc.depends_on {
         if *cond == Condition::Completed
-            && let Some(d) = plan.service(dep)
+            && let Some(d) = plan.workload(dep)
         {
             for (dd, dc) in &d.depends_on {
                 deps.push((
@@ -123,7 +123,7 @@ pub(super) fn init_containers(
     }
     for (dep, cond, dp) in deps {
         if cond == Condition::Completed {
-            if let Some(d) = plan.service(&dep) {
+            if let Some(d) = plan.workload(&dep) {
                 let mut k = container(out, d, volumes, false);
                 k.name = format!("run-{dep}");
                 init.push(k);
@@ -159,37 +159,33 @@ fn wait_container(
     if plan.targets.spec.kubernetes.waits == Some(Waits::None) {
         return None;
     }
-    let (host, port, limit, every) = if dep == DATABASE {
-        let db = plan.database.as_ref()?;
-        (
-            out.naming.database_host(),
-            db.port,
-            secs_of(db.wait.timeout_ms),
-            secs_of(db.wait.interval_ms),
-        )
-    } else {
-        let d = plan.service(dep)?;
-        // The plan's bound, as on systemd: as long as the dependency's own check needs for its
-        // verdict. A failed wait is not final here: the kubelet restarts the init container.
-        let limit = d
-            .health
-            .as_ref()
-            .map_or(DEFAULT_SERVICE_WAIT_S, |h| secs_of(h.wait_ms()));
-        if cond == Condition::Healthy && d.ports.is_empty() {
-            out.diag(
-                &format!("{dp}/{}", escape_segment(dep)),
-                format!("kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"),
-                "give it a port (its Service then routes only to ready pods), or wait for `started`",
-            );
-            return None;
-        }
-        (
-            out.naming.object(dep),
-            d.ports.first().map_or(0, |p| p.port),
-            limit,
-            DEFAULT_SERVICE_WAIT_INTERVAL_S,
-        )
-    };
+    // The workload (an external database is none: the application's own retries cover it, as
+    // on compose).
+    let d = plan.workload(dep)?;
+    // The plan's bound, as on systemd: as long as the dependency's own check needs for its
+    // verdict, or `database.wait`. A failed wait is not final here: the kubelet restarts the
+    // init container.
+    let (limit, every) = d.wait.map_or(
+        (DEFAULT_SERVICE_WAIT_S, DEFAULT_SERVICE_WAIT_INTERVAL_S),
+        |w| {
+            (
+                secs_of(w.total_ms),
+                w.poll_ms.map_or(DEFAULT_SERVICE_WAIT_INTERVAL_S, secs_of),
+            )
+        },
+    );
+    if cond == Condition::Healthy && d.ports.is_empty() {
+        out.diag(
+            &format!("{dp}/{}", escape_segment(dep)),
+            format!("kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"),
+            "give it a port (its Service then routes only to ready pods), or wait for `started`",
+        );
+        return None;
+    }
+    let (host, port) = (
+        out.naming.object(dep),
+        d.ports.first().map_or(0, |p| p.port),
+    );
     let (mode, host, port, what) = match cond {
         Condition::Healthy => (
             "tcp",

@@ -24,7 +24,7 @@ use std::fmt;
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
-use crate::plan::{DATABASE, Deployment, Naming};
+use crate::plan::{Deployment, Naming};
 use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
 use crate::render::{FileSet, Templates, add};
 use crate::secrets::Secrets;
@@ -33,7 +33,7 @@ use crate::spec::model::{Condition, Flavor};
 use gates::QUADLET;
 use helpers::{network_unit, volume_unit};
 use model::{InstallSection, UnitFile, UnitSection};
-use run::{Inputs, Run, database_run, service_run, service_wait};
+use run::{Inputs, Run, service_run, service_wait};
 use unit::container_unit;
 
 /// The podman version units are written for when the spec names none.
@@ -66,9 +66,6 @@ pub struct SystemdNaming<'a> {
 impl Naming for SystemdNaming<'_> {
     fn service_host(&self, service: &str) -> String {
         format!("{}-{service}", self.name)
-    }
-    fn database_host(&self) -> String {
-        format!("{}-{DATABASE}", self.name)
     }
 }
 
@@ -215,7 +212,7 @@ pub fn render(
     Ok(())
 }
 
-/// Every container to run (each instance of each service, then the embedded database).
+/// Every container to run: each instance of each workload.
 fn runs(
     plan: &Deployment,
     inp: &Inputs<'_>,
@@ -225,7 +222,7 @@ fn runs(
     let naming = inp.naming;
     // Instances of each service, and who must wait for whom.
     let instances: BTreeMap<&str, Vec<String>> = plan
-        .services
+        .workloads
         .iter()
         .map(|c| {
             let name = c.name.as_str();
@@ -239,20 +236,17 @@ fn runs(
             (name, units)
         })
         .collect();
-    let mut waited: BTreeSet<&str> = BTreeSet::new();
     let mut completed: BTreeSet<&str> = BTreeSet::new();
-    for c in &plan.services {
+    for c in &plan.workloads {
         for (dep, cond) in &c.depends_on {
-            match cond {
-                Condition::Healthy => waited.insert(dep.as_str()),
-                Condition::Completed => completed.insert(dep.as_str()),
-                Condition::Started => false,
-            };
+            if *cond == Condition::Completed {
+                completed.insert(dep.as_str());
+            }
         }
     }
 
     let mut runs: Vec<Run> = Vec::new();
-    for c in &plan.services {
+    for c in &plan.workloads {
         let name = c.name.as_str();
         let units = &instances[name];
         if units.is_empty() {
@@ -260,8 +254,11 @@ fn runs(
         }
         let base = service_run(inp, c, &instances, diags, files);
         let Some(base) = base else { continue };
-        let waited_on = if waited.contains(name) {
-            c.health.as_ref().map(service_wait)
+        let waited_on = if c.healthy_first {
+            c.health
+                .as_ref()
+                .zip(c.wait)
+                .map(|(h, w)| service_wait(h, w))
         } else {
             None
         };
@@ -284,9 +281,6 @@ fn runs(
             }
             runs.push(run);
         }
-    }
-    if let Some(db) = &plan.database {
-        runs.push(database_run(inp, db));
     }
     runs
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{Ctx, Diags, POLL_MS, SystemdNaming};
 use crate::plan::container::{Check, Container, Limits, MountPlan};
-use crate::plan::{self, DbEnv, DbSetup, Naming};
+use crate::plan;
 use crate::render::unitfile::specifiers;
 use crate::render::{FileSet, add, add_mounted_secret, add_secret};
 use crate::secrets::Secrets;
@@ -148,11 +148,19 @@ fn health(h: &plan::container::Health) -> Health {
                 .join(" ");
             (json, shell)
         }
-        Check::Shell(line) => (line.clone(), line.clone()),
-        Check::Script { argv, shell } => (
+        Check::Engine {
+            argv,
+            shell,
+            exec: true,
+        } => (
             serde_json::to_string(argv).unwrap_or_default(),
             shell.clone(),
         ),
+        Check::Engine {
+            argv: _,
+            shell,
+            exec: false,
+        } => (shell.clone(), shell.clone()),
     };
     Health {
         podman_cmd,
@@ -164,12 +172,14 @@ fn health(h: &plan::container::Health) -> Health {
     }
 }
 
-/// How long dependants wait for a service's healthcheck to pass: the plan's bound
-/// ([`plan::container::Health::wait_ms`]), polled at most every 5 s.
-pub(super) fn service_wait(h: &plan::container::Health) -> WaitBound {
+/// How long dependants wait for a workload's health check to pass: the plan's bound, polled as
+/// the plan says (`database.wait`) or at most every 5 s.
+pub(super) fn service_wait(h: &plan::container::Health, w: plan::container::Wait) -> WaitBound {
     WaitBound {
-        poll_ms: POLL_MS.min(h.interval_ms.max(1_000)),
-        total_ms: h.wait_ms(),
+        poll_ms: w
+            .poll_ms
+            .unwrap_or_else(|| POLL_MS.min(h.interval_ms.max(1_000))),
+        total_ms: w.total_ms,
     }
 }
 
@@ -218,6 +228,11 @@ pub(super) fn service_run(
         mounts_rwo: _,
         security: _,
         talks_to: _,
+        first_start_ms: _,
+        placement: _,
+        // Read by the caller, which numbers the instances.
+        wait: _,
+        healthy_first: _,
     } = c;
     let name = name.as_str();
     let mut run = Run {
@@ -266,7 +281,7 @@ pub(super) fn service_run(
         run.health = Some(health(h));
     }
 
-    run.deps = dependencies(naming, depends_on, instances);
+    run.deps = dependencies(depends_on, instances);
     resources(&mut run, limits);
     writable_tmpfs(&mut run);
     (diags.list.len() == before).then_some(run)
@@ -359,17 +374,11 @@ fn published(ports: &[Port]) -> Vec<String> {
 
 /// The units a service requires and starts after: every instance of each dependency.
 fn dependencies(
-    naming: &SystemdNaming<'_>,
     depends_on: &[(String, Condition)],
     instances: &BTreeMap<&str, Vec<String>>,
 ) -> Vec<String> {
     let mut deps = Vec::new();
     for (dep, _) in depends_on {
-        if dep == plan::DATABASE {
-            // Planned only when the database is embedded.
-            deps.push(naming.database_host());
-            continue;
-        }
         if let Some(units) = instances.get(dep.as_str()) {
             deps.extend(units.iter().cloned());
         }
@@ -443,12 +452,21 @@ fn mount(
         return;
     }
     match m {
+        // A fresh podman or docker volume is empty: the whole volume.
         MountPlan::Volume {
             volume,
             path,
             read_only,
+            subdir: _,
         } => run.volumes.push((volume.clone(), path.clone(), *read_only)),
         MountPlan::Scratch { path } => run.tmpfs.push(path.clone()),
+        // The image's own anonymous volume.
+        MountPlan::OwnData { path: _ } => {}
+        // The kept file itself: the entrypoint reads it as root.
+        MountPlan::SecretFile { secret, path } => run.binds.push((
+            format!("{}/secrets/{secret}", ctx.install_dir),
+            path.clone(),
+        )),
         MountPlan::File {
             file: f,
             path,
@@ -497,78 +515,6 @@ fn mount(
             }
         }
     }
-}
-
-// The embedded database as a container.
-pub(super) fn database_run(inp: &Inputs<'_>, db: &plan::DatabasePlan) -> Run {
-    let Inputs {
-        plan: deployment,
-        ctx,
-        naming,
-        mirror,
-        ..
-    } = *inp;
-    // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
-    let plan::DatabasePlan {
-        engine: _,
-        image,
-        // Reached on the stack's network by name, on the engine's own port.
-        port: _,
-        // One server (a cluster is a later shape of this workload).
-        members: _,
-        // Where Pod Security errors point: Kubernetes only.
-        security: _,
-        setup,
-        // Carried by `setup` as `*_PASSWORD_FILE`s.
-        password: _,
-        root_password: _,
-        volume,
-        wait,
-        health: check,
-        hardening,
-        resources: limits,
-    } = db;
-    let mut env = Vec::new();
-    // Passwords as files (`*_PASSWORD_FILE`, read by the official images' entrypoints as root):
-    // bind mounts of the secret files, none in an env file.
-    let mut binds: Vec<(String, String)> = Vec::new();
-    for (key, v) in &setup.env {
-        match v {
-            DbEnv::Value(v) => env.push((key.clone(), v.clone())),
-            DbEnv::SecretFile(s) => {
-                env.push((key.clone(), DbSetup::file_of(s)));
-                binds.push((
-                    format!("{}/secrets/{s}", ctx.install_dir),
-                    DbSetup::file_of(s),
-                ));
-            }
-        }
-    }
-    let host = naming.database_host();
-    let mut run = Run {
-        unit: host.clone(),
-        container: host,
-        description: specifiers(&format!("{} database (misp-gen)", deployment.name)),
-        image: plan::image_ref(image, mirror),
-        pull: deployment.pull_policy(plan::Puller::Systemd),
-        env,
-        binds,
-        hardening: Some(hardening.clone()),
-        health: Some(health(check)),
-        restart: Restart::UnlessStopped,
-        waited_on: Some(WaitBound {
-            poll_ms: wait.interval_ms,
-            total_ms: wait.timeout_ms,
-        }),
-        ..Run::default()
-    };
-    if let Some(v) = volume {
-        run.volumes
-            .push((v.clone(), setup.data_dir.to_owned(), false));
-    }
-    resources(&mut run, limits);
-    writable_tmpfs(&mut run);
-    run
 }
 
 #[cfg(test)]
