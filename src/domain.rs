@@ -296,3 +296,15 @@ pub fn is_dns_label(s: &str) -> bool {
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
+
+/// `4.6` → (4, 6).
+#[must_use]
+pub fn podman_version(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next().map_or(Some(0), |m| m.parse().ok())?;
+    if it.any(|p| p.parse::<u32>().is_err()) {
+        return None;
+    }
+    Some((major, minor))
+}

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod fileset;
+pub mod hardening;
 pub mod host;
 pub mod image;
 pub mod init;
@@ -187,7 +188,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
             let mirror = pipeline::mirror(&valid, registry_mirror.as_deref())?;
             let used = plan::images_used(
-                &plan::Deployment::new(&valid),
+                &valid.deployment,
                 mirror.as_deref(),
                 pipeline::rendered(target),
             );

@@ -29,6 +29,10 @@ pub struct Site {
 }
 
 impl Site {
+    fn is_empty(&self) -> bool {
+        self.digests.is_empty() && self.pull.is_none()
+    }
+
     fn apply(&self, d: &mut plan::Deployment) {
         if !self.digests.is_empty() {
             d.pin_images(&|image| pin_image(image, &self.digests));
@@ -161,7 +165,10 @@ fn render_site_files(
         SecretSource::Placeholders => secrets::placeholders(valid),
     };
     let templates = render::Templates::new(opts.templates.as_deref())?;
-    let mut deployment = plan::Deployment::new(valid);
+    if site.is_empty() {
+        return render_with(&valid.deployment, &secrets, opts, &templates);
+    }
+    let mut deployment = valid.deployment.clone();
     site.apply(&mut deployment);
     render_with(&deployment, &secrets, opts, &templates)
 }
@@ -267,7 +274,7 @@ pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     let secrets = secrets::placeholders(valid);
     let templates = render::Templates::check_only();
     // One plan for every target and flavour.
-    let plan = plan::Deployment::new(valid);
+    let plan = &valid.deployment;
     let mut diags = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut sources = std::collections::BTreeMap::new();
@@ -289,7 +296,7 @@ pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
             registry_mirror: None,
             flavor,
         };
-        match render_with(&plan, &secrets, &opts, &templates) {
+        match render_with(plan, &secrets, &opts, &templates) {
             Ok(_) => {}
             Err(Error::Invalid(inv)) => {
                 // The same problem found by several targets is reported once.

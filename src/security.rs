@@ -3,24 +3,12 @@
 //! with the reasons the spec gives for them, and the questions a spec leaves open (`validate`'s
 //! warnings), each with the checkov checks it predicts on the Kubernetes output.
 
-use std::collections::BTreeMap;
-
 use crate::spec::load::escape_segment;
-use crate::spec::model::{
-    Condition, Exception, Protocol, Publish, Resources, Seccomp, Security, Spec, Waits,
-};
 
-/// Capabilities an image needs when its entrypoint starts as root and drops to another user
-/// (Apache, supervisord, the official database images): change the owner of its directories,
-/// switch user and group, and signal its children once they run as that user.
-pub const ROOT_START_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "KILL",
-    "SETGID",
-    "SETUID",
-];
+pub use crate::hardening::{HIGH_UID, Hardening, ROOT_START_CAPS, effective, merged, numeric_user};
+use crate::plan::Deployment;
+use crate::plan::container::{Container, Kind, Limits};
+use crate::spec::model::{Condition, Exception, Protocol, Publish, Security, Waits};
 
 /// Linux capabilities, as `cap_add` names them (without `CAP_`).
 pub const KNOWN_CAPS: &[&str] = &[
@@ -66,117 +54,6 @@ pub const KNOWN_CAPS: &[&str] = &[
     "SYS_TTY_CONFIG",
     "WAKE_ALARM",
 ];
-
-/// UIDs below this may belong to users on the host (checkov's `CKV_K8S_40` threshold).
-pub const HIGH_UID: u64 = 10_000;
-
-/// The effective hardening of one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "each flag is one independent switch of the spec's `security:` block"
-)]
-pub struct Hardening {
-    pub no_new_privileges: bool,
-    pub seccomp_unconfined: bool,
-    /// Added back after dropping every capability; sorted.
-    pub cap_add: Vec<String>,
-    /// `cap_add` was given (not the default set).
-    pub cap_add_explicit: bool,
-    pub read_only: bool,
-    /// Extra writable scratch paths (with `read_only`).
-    pub writable: Vec<String>,
-    pub run_as_non_root: bool,
-    pub user_namespaces: bool,
-    /// The container starts as root: no `user`, UID 0 or `root`.
-    pub root_start: bool,
-    /// Numeric UID when `user` gives one.
-    pub uid: Option<u64>,
-    pub accept: BTreeMap<Exception, String>,
-}
-
-/// `UID[:GID]` when numeric.
-#[must_use]
-pub fn numeric_user(u: &str) -> Option<(u64, Option<u64>)> {
-    let (uid, gid) = match u.split_once(':') {
-        Some((a, b)) => (a, Some(b)),
-        None => (u, None),
-    };
-    let uid = uid.parse().ok()?;
-    let gid = match gid {
-        Some(g) => Some(g.parse().ok()?),
-        None => None,
-    };
-    Some((uid, gid))
-}
-
-/// A `security:` block laid over the top-level defaults, field by field; `accept` reasons merge
-/// (the service's win).
-#[must_use]
-pub fn merged(top: Option<&Security>, own: Option<&Security>) -> Security {
-    let top = top.cloned().unwrap_or_default();
-    let Some(own) = own else { return top };
-    let mut accept = top.accept;
-    accept.extend(own.accept.clone());
-    Security {
-        no_new_privileges: own.no_new_privileges.or(top.no_new_privileges),
-        seccomp: own.seccomp.or(top.seccomp),
-        cap_add: own.cap_add.clone().or(top.cap_add),
-        read_only: own.read_only.or(top.read_only),
-        writable: own.writable.clone().or(top.writable),
-        run_as_non_root: own.run_as_non_root.or(top.run_as_non_root),
-        user_namespaces: own.user_namespaces.or(top.user_namespaces),
-        accept,
-    }
-}
-
-/// The hardening of a container with `own` security, running as `user`, listening on `ports`.
-#[must_use]
-pub fn effective(
-    spec: &Spec,
-    own: Option<&Security>,
-    user: Option<&str>,
-    ports: &[u16],
-) -> Hardening {
-    let s = merged(spec.security.as_ref(), own);
-    let numeric = user.and_then(numeric_user);
-    let root_start = match user {
-        None => true,
-        Some(u) => numeric.map_or(u == "root", |(uid, _)| uid == 0),
-    };
-    let cap_add_explicit = s.cap_add.is_some();
-    let mut cap_add: Vec<String> = match &s.cap_add {
-        Some(list) => list.clone(),
-        None if root_start => {
-            let mut c: Vec<String> = ROOT_START_CAPS.iter().map(|c| (*c).to_owned()).collect();
-            if ports.iter().any(|p| *p < 1024) {
-                c.push("NET_BIND_SERVICE".into());
-            }
-            c
-        }
-        None => Vec::new(),
-    };
-    cap_add.sort();
-    cap_add.dedup();
-    let read_only = s.read_only.unwrap_or(false);
-    Hardening {
-        no_new_privileges: s.no_new_privileges.unwrap_or(true),
-        seccomp_unconfined: s.seccomp.unwrap_or_default() == Seccomp::Unconfined,
-        cap_add,
-        cap_add_explicit,
-        read_only,
-        writable: if read_only {
-            s.writable.unwrap_or_default()
-        } else {
-            Vec::new()
-        },
-        run_as_non_root: s.run_as_non_root.unwrap_or(false),
-        user_namespaces: s.user_namespaces.unwrap_or(false),
-        root_start,
-        uid: numeric.map(|(u, _)| u),
-        accept: s.accept,
-    }
-}
 
 /// The checkov checks an exception stands for (Kubernetes framework).
 #[must_use]
@@ -239,6 +116,8 @@ pub struct Question {
 )]
 struct Subject<'a> {
     workload: String,
+    /// How messages name it.
+    who: String,
     /// See [`Question::kubernetes`].
     kubernetes: Vec<String>,
     /// Runs as an init container of its dependants on Kubernetes: checks of their main
@@ -247,12 +126,12 @@ struct Subject<'a> {
     base: String,
     security: Option<&'a Security>,
     user: Option<&'a str>,
-    ports: Vec<u16>,
+    hardening: &'a Hardening,
     image_at: String,
     pinned: bool,
     /// Its own image is pinned, but the Kubernetes wait image its pod runs is not.
     wait_unpinned: bool,
-    resources: Option<&'a Resources>,
+    resources: &'a Limits,
     /// `None` for the database, whose health check is built in, and for one-offs.
     healthcheck: Option<bool>,
     /// The first TCP port (Kubernetes probes it for readiness when there is no health check).
@@ -278,8 +157,8 @@ fn field_at(base: &str, field: &str, own_has: bool) -> String {
 /// database), in a stable order. Kubernetes-specific facts (the publish mode, the wait image)
 /// decide only the checkov checks a question predicts, never whether it is asked.
 #[must_use]
-pub fn open_questions(spec: &Spec) -> Vec<Question> {
-    questions(spec, false)
+pub fn open_questions(d: &Deployment) -> Vec<Question> {
+    questions(d, false)
 }
 
 /// Every hardening question of the effective spec, with (`accepted`) or without those an
@@ -289,75 +168,65 @@ pub fn open_questions(spec: &Spec) -> Vec<Question> {
     clippy::too_many_lines,
     reason = "one question after the other, in the order of the book's table (docs/src/security.md)"
 )]
-pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
-    let k8s = &spec.targets.kubernetes;
+pub fn questions(d: &Deployment, accepted: bool) -> Vec<Question> {
+    let k8s = &d.targets.spec.kubernetes;
     let wait_image_pinned = k8s.wait_image.as_deref().is_none_or(pinned);
     let waits = k8s.waits.unwrap_or_default() == Waits::Init;
     let mut subjects: Vec<Subject<'_>> = Vec::new();
-    let one_offs: std::collections::BTreeSet<&String> = spec
-        .services
-        .values()
-        .flat_map(|s| s.depends_on.iter())
-        .filter(|(d, c)| **c == Condition::Completed && spec.services.contains_key(*d))
-        .map(|(d, _)| d)
-        .collect();
-    for (name, svc) in &spec.services {
-        let base = format!("/services/{}", escape_segment(name));
-        // The Kubernetes pod waits in an init container for each dependency but a one-off
-        // (`completed`) and an external database, and for those of the one-offs it runs.
-        let embedded_db = spec.database.as_ref().is_some_and(|d| d.external.is_none());
-        let has_wait = |deps: &BTreeMap<String, Condition>| {
-            deps.iter().any(|(dep, c)| {
-                *c != Condition::Completed
-                    && if dep == crate::domain::DATABASE {
-                        embedded_db
-                    } else {
-                        spec.services.contains_key(dep)
-                    }
-            })
-        };
-        let one_off = one_offs.contains(name);
+    // The Kubernetes pod waits in an init container for each dependency that is a workload here
+    // (not an external database) but a one-off (`completed`), and for those of the one-offs it
+    // runs.
+    let has_wait = |deps: &[(String, Condition)]| {
+        deps.iter()
+            .any(|(dep, c)| *c != Condition::Completed && d.workload(dep).is_some())
+    };
+    // Services first, then the embedded database: the order the questions are asked in.
+    let mut workloads: Vec<&Container> = d.workloads.iter().collect();
+    workloads.sort_by_key(|c| !c.pointer.starts_with("/services/"));
+    for c in workloads {
+        let one_off = c.kind == Kind::OneOff;
         let waits_here = !one_off
             && waits
-            && (has_wait(&svc.depends_on)
-                || svc.depends_on.iter().any(|(dep, c)| {
-                    *c == Condition::Completed
-                        && spec
-                            .services
-                            .get(dep)
-                            .is_some_and(|d| has_wait(&d.depends_on))
+            && (has_wait(&c.depends_on)
+                || c.depends_on.iter().any(|(dep, cond)| {
+                    *cond == Condition::Completed
+                        && d.workload(dep).is_some_and(|x| has_wait(&x.depends_on))
                 }));
         let kubernetes: Vec<String> = if one_off {
-            spec.services
+            d.workloads
                 .iter()
-                .filter(|(n, s)| {
-                    !one_offs.contains(*n) && s.depends_on.get(name) == Some(&Condition::Completed)
+                .filter(|x| {
+                    x.kind != Kind::OneOff
+                        && x.depends_on
+                            .iter()
+                            .any(|(n, cond)| *n == c.name && *cond == Condition::Completed)
                 })
-                .map(|(n, _)| n.clone())
+                .map(|x| x.name.clone())
                 .collect()
         } else {
-            vec![name.clone()]
+            vec![c.name.clone()]
         };
         subjects.push(Subject {
-            workload: name.clone(),
+            workload: c.name.clone(),
+            who: c.title.clone(),
             kubernetes,
             one_off,
-            security: svc.security.as_ref(),
-            user: svc.user.as_deref(),
-            ports: svc.ports.iter().map(|p| p.port).collect(),
-            image_at: format!("{base}/image"),
-            pinned: pinned(&svc.image),
+            security: c.security.as_ref(),
+            user: c.user.as_deref(),
+            hardening: &c.hardening,
+            image_at: c.image_pointer.clone(),
+            pinned: pinned(&c.image),
             wait_unpinned: waits_here && !wait_image_pinned,
-            resources: svc.resources.as_ref(),
-            // A one-off runs to completion: there is nothing to check the health of.
-            healthcheck: (!one_off).then_some(svc.healthcheck.is_some()),
-            tcp_port: svc.ports.iter().any(|p| p.protocol == Protocol::Tcp),
-            secret_env: svc
+            resources: &c.resources,
+            // A one-off runs to completion: there is nothing to check the health of. The
+            // database's check is misp-gen's own.
+            healthcheck: (!one_off).then_some(c.health.is_some()),
+            tcp_port: c.ports.iter().any(|p| p.protocol == Protocol::Tcp),
+            secret_env: c
                 .env
                 .iter()
-                .filter(|(_, v)| {
-                    let text = v.text();
-                    crate::placeholder::parse(&text).is_ok_and(|pieces| {
+                .filter(|(_, text)| {
+                    crate::placeholder::parse(text).is_ok_and(|pieces| {
                         pieces.iter().any(|p| {
                             matches!(
                                 p,
@@ -371,45 +240,19 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                 })
                 .map(|(k, _)| k.clone())
                 .collect(),
-            publish: svc
+            publish: c
                 .ports
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.publish.is_some())
                 .map(|(i, _)| i)
                 .collect(),
-            base,
-        });
-    }
-    if let Some(db) = &spec.database
-        && db.external.is_none()
-    {
-        let image = crate::domain::database_image(spec).unwrap_or_default();
-        subjects.push(Subject {
-            workload: crate::domain::DATABASE.to_owned(),
-            kubernetes: vec![crate::domain::DATABASE.to_owned()],
-            one_off: false,
-            base: "/database".to_owned(),
-            security: db.security.as_ref(),
-            user: None,
-            ports: vec![crate::domain::engine_port(db.engine)],
-            image_at: if db.image.is_some() {
-                "/database/image".to_owned()
-            } else {
-                "/database/version".to_owned()
-            },
-            pinned: pinned(&image),
-            wait_unpinned: false,
-            resources: db.resources.as_ref(),
-            healthcheck: None,
-            tcp_port: true,
-            secret_env: Vec::new(),
-            publish: Vec::new(),
+            base: c.pointer.clone(),
         });
     }
     let mut out = Vec::new();
     for s in &subjects {
-        let h = effective(spec, s.security, s.user, &s.ports);
+        let h = s.hardening;
         let own = s.security;
         let open = |e: Exception| accepted || !h.accept.contains_key(&e);
         let mut ask = |e: Exception,
@@ -440,11 +283,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                 kubernetes: s.kubernetes.clone(),
             });
         };
-        let who = if s.workload == crate::domain::DATABASE {
-            "the database".to_owned()
-        } else {
-            format!("`{}`", s.workload)
-        };
+        let who = &s.who;
         let user_at = if s.user.is_some() {
             (format!("{}/user", s.base), false)
         } else {
@@ -515,10 +354,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
         }
         if !h.read_only && open(Exception::WritableRoot) {
             let set = own.is_some_and(|o| o.read_only.is_some());
-            let top = spec
-                .security
-                .as_ref()
-                .is_some_and(|t| t.read_only.is_some());
+            let top = d.security.as_ref().is_some_and(|t| t.read_only.is_some());
             let (p, k) = if set || top {
                 (field_at(&s.base, "read_only", set), false)
             } else {
@@ -535,8 +371,8 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
                 vec!["CKV_K8S_22"],
             );
         }
-        let cpu = s.resources.is_some_and(|r| r.cpu.is_some());
-        let memory = s.resources.is_some_and(|r| r.memory.is_some());
+        let cpu = s.resources.cpu_milli.is_some();
+        let memory = s.resources.memory.is_some();
         if (!cpu || !memory) && open(Exception::NoLimits) {
             let missing = match (cpu, memory) {
                 (false, false) => "no CPU or memory limit",
@@ -545,7 +381,7 @@ pub fn questions(spec: &Spec, accepted: bool) -> Vec<Question> {
             };
             ask(
                 Exception::NoLimits,
-                if s.resources.is_some() {
+                if s.resources.declared {
                     format!("{}/resources", s.base)
                 } else {
                     s.base.clone()
@@ -672,35 +508,4 @@ pub fn warning_code(e: crate::spec::model::Exception) -> Option<crate::diag::Cod
         // Relaxing these is an error without a reason (E329), never a warning.
         E::PrivilegeEscalation | E::Seccomp => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Pins the default capability set: root-start images get the six (and NET_BIND_SERVICE
-    // below 1024), non-root users none, and an explicit `cap_add` replaces the set.
-    #[test]
-    fn default_caps() {
-        let spec: Spec = serde_json::from_value(serde_json::json!({
-            "apiVersion": "misp-gen/v1", "name": "x", "services": {}
-        }))
-        .unwrap();
-        let h = effective(&spec, None, None, &[443]);
-        assert!(h.root_start && h.no_new_privileges && !h.read_only);
-        assert!(h.cap_add.contains(&"NET_BIND_SERVICE".to_owned()));
-        assert_eq!(h.cap_add.len(), 7);
-        assert!(
-            effective(&spec, None, Some("1000:1000"), &[80])
-                .cap_add
-                .is_empty()
-        );
-        let own = Security {
-            cap_add: Some(vec!["SETUID".into()]),
-            ..Security::default()
-        };
-        assert_eq!(effective(&spec, Some(&own), None, &[]).cap_add, ["SETUID"]);
-        assert!(effective(&spec, None, Some("0"), &[]).root_start);
-        assert!(!effective(&spec, None, Some("redis"), &[]).root_start);
-    }
 }

@@ -24,10 +24,13 @@ const LAYERS: &[&[&str]] = &[
     &["profile"],
     // what the spec means, asked by every stage below
     &["domain"],
+    &["hardening"],
+    // the deployment model, built once from the spec and the profile; the questions the
+    // validator asks of it; the validator, which builds it
+    &["plan"],
     &["security"],
     &["validate"],
     &["secrets"],
-    &["plan"],
     &["fileset"],
     &["render"],
     &["output"],
@@ -199,7 +202,7 @@ fn the_reader_finds_paths() {
             ("plan".to_owned(), None),
         ]
     );
-    assert!(rank("output") > rank("render") && rank("plan") > rank("validate"));
+    assert!(rank("output") > rank("render") && rank("validate") > rank("plan"));
 }
 
 /// The renderers read only the deployment model (`plan::Deployment`), never the validated spec:

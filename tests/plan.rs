@@ -918,9 +918,9 @@ fn a_mounted_secret_is_a_tls_set_when_the_spec_says_so() {
     let path = tmp.path().join("kinds.yaml");
     std::fs::write(&path, source).expect("spec written");
     let valid = misp_gen::validate::validate_file(&path, None).expect("spec is valid");
-    let deployment = misp_gen::plan::Deployment::new(&valid);
+    let deployment = &valid.deployment;
     let keys = |secrets: &Secrets, s: &str| -> Vec<String> {
-        misp_gen::plan::mounted_secret_files(&deployment, secrets, s, &BTreeMap::new())
+        misp_gen::render::mounted_secret_files(deployment, secrets, s, &BTreeMap::new())
             .iter()
             .map(|f| f.key.to_owned())
             .collect()

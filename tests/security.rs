@@ -57,7 +57,7 @@ fn valid(path: &Path, profile: &str) -> validate::Valid {
 
 /// `(workload object, checkov check)` pairs the warnings of a spec predict.
 fn predicted(v: &validate::Valid) -> BTreeSet<(String, String)> {
-    misp_gen::security::open_questions(&v.spec)
+    misp_gen::security::open_questions(&v.deployment)
         .iter()
         .flat_map(|q| {
             q.kubernetes.iter().flat_map(move |w| {
@@ -582,7 +582,7 @@ fn pre_commit_hooks_run() {
 /// its compose and systemd outputs must show. User namespaces (W101) and the Kubernetes wait image
 /// are left out: compose has no per-container user namespace, and no wait image runs there.
 fn asked(v: &validate::Valid) -> BTreeSet<(String, &'static str)> {
-    misp_gen::security::questions(&v.spec, true)
+    misp_gen::security::questions(&v.deployment, true)
         .into_iter()
         .filter(|q| {
             q.exception != misp_gen::spec::model::Exception::LowUid

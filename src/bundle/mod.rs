@@ -303,7 +303,7 @@ pub(crate) fn walk(
 /// `bundle` pulls these, and `verify` holds `bundle.json` to them.
 fn spec_images(valid: &crate::validate::Valid) -> Vec<String> {
     crate::plan::images_used(
-        &crate::plan::Deployment::new(valid),
+        &valid.deployment,
         None,
         crate::plan::Rendered {
             compose: true,

@@ -5,13 +5,12 @@
 //! not carry is a compile error in that target, not a silent omission.
 
 use crate::domain::{self, DATABASE};
-use crate::security::{self, Hardening};
+use crate::hardening::{self as security, Hardening};
 use crate::spec::model::{
     Condition, File, Healthcheck, HttpCheck, Mount, Port, PortRef, Resources, Restart, Scalar,
     Scheme, Service, Spec,
 };
 use crate::units;
-use crate::validate::Valid;
 
 /// The defaults of a health check the spec does not time: every target runs the same check.
 pub const HEALTH_INTERVAL_MS: u64 = 30_000;
@@ -25,6 +24,10 @@ pub struct Container {
     pub name: String,
     /// Its JSON pointer in the spec (`/services/web`), for diagnostics.
     pub pointer: String,
+    /// How messages name it: "`web`", "the database".
+    pub title: String,
+    /// Where the spec decides its image (`/services/web/image`, `/database/version`).
+    pub image_pointer: String,
     /// The image as written (each target applies the mirror as it writes references).
     pub image: String,
     /// Containers under the profile (0: the service is not run).
@@ -212,6 +215,8 @@ impl Health {
 /// spec's own quantity).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
+    /// A `resources:` block was written (even an empty one).
+    pub declared: bool,
     pub cpu_milli: Option<u64>,
     pub memory: Option<String>,
     pub memory_bytes: Option<u64>,
@@ -224,6 +229,7 @@ impl Limits {
             return Limits::default();
         };
         Limits {
+            declared: true,
             cpu_milli: cpu.as_deref().and_then(units::millicpu),
             memory: memory.clone(),
             memory_bytes: memory.as_deref().and_then(units::bytes),
@@ -299,12 +305,12 @@ pub fn database(spec: &Spec) -> Option<&crate::spec::model::Database> {
 /// The container of one service; `one_offs` are the services others wait to complete.
 #[must_use]
 pub fn container(
-    valid: &Valid,
+    spec: &Spec,
+    profile: &crate::profile::Profile,
     name: &str,
     svc: &Service,
     one_offs: &std::collections::BTreeSet<String>,
 ) -> Container {
-    let spec = &valid.spec;
     // Exhaustive: a new field of a service is a compile error here until the plan carries it.
     let Service {
         image,
@@ -331,7 +337,7 @@ pub fn container(
             .as_ref()
             .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
     });
-    let replicas = domain::replicas(svc, &valid.profile);
+    let replicas = domain::replicas(svc, profile);
     let health = healthcheck.as_ref().map(|h| health(ports, h));
     let kind = if one_offs.contains(name) {
         Kind::OneOff
@@ -343,6 +349,11 @@ pub fn container(
     Container {
         name: name.to_owned(),
         pointer: format!("/services/{}", crate::spec::load::escape_segment(name)),
+        title: format!("`{name}`"),
+        image_pointer: format!(
+            "/services/{}/image",
+            crate::spec::load::escape_segment(name)
+        ),
         image: image.clone(),
         replicas,
         singleton,
@@ -382,7 +393,7 @@ pub fn container(
         // Set by the deployment from its dependants.
         healthy_first: false,
         first_start_ms: 0,
-        placement: placement(&valid.profile.defaults, singleton || mounts_rwo, replicas),
+        placement: placement(&profile.defaults, singleton || mounts_rwo, replicas),
     }
 }
 
@@ -507,12 +518,10 @@ pub fn one_offs(spec: &Spec) -> std::collections::BTreeSet<String> {
 
 /// Every service's container, in name order.
 #[must_use]
-pub fn containers(valid: &Valid) -> Vec<Container> {
-    let one_offs = one_offs(&valid.spec);
-    valid
-        .spec
-        .services
+pub fn containers(spec: &Spec, profile: &crate::profile::Profile) -> Vec<Container> {
+    let one_offs = one_offs(spec);
+    spec.services
         .iter()
-        .map(|(name, svc)| container(valid, name, svc, &one_offs))
+        .map(|(name, svc)| container(spec, profile, name, svc, &one_offs))
         .collect()
 }

@@ -8,55 +8,12 @@ pub use crate::domain::{
 pub mod container;
 
 use crate::image::ImageRef;
-use crate::secrets::Secrets;
 use crate::spec::model::{Engine, Service, Spec};
-use crate::validate::Valid;
-
-/// Expand every placeholder of `text` for a target.
-#[must_use]
-pub fn resolve(
-    lookup: &dyn Lookup,
-    secrets: &Secrets,
-    naming: &dyn Naming,
-    text: &str,
-) -> Resolved {
-    crate::domain::expand(lookup, &|s| secrets.text(s), naming, text)
-}
-
-/// Expand an argument list for a target: `entrypoint`, `command` and an exec health check all go
-/// through here, so each is resolved and unescaped (`$${` to `${`) the same way.
-#[must_use]
-pub fn resolve_args(
-    spec: &dyn Lookup,
-    secrets: &Secrets,
-    naming: &dyn Naming,
-    args: &[String],
-) -> Vec<String> {
-    args.iter()
-        .map(|a| resolve(spec, secrets, naming, a).text)
-        .collect()
-}
-
-/// A health check as a target runs it: an exec check's arguments expanded like `command:`. The
-/// other kinds hold no spec text that placeholders reach (the database's are misp-gen's own).
-#[must_use]
-pub fn resolve_health(
-    spec: &dyn Lookup,
-    secrets: &Secrets,
-    naming: &dyn Naming,
-    h: &container::Health,
-) -> container::Health {
-    let mut h = h.clone();
-    if let container::Check::Exec(args) = &h.check {
-        h.check = container::Check::Exec(resolve_args(spec, secrets, naming, args));
-    }
-    h
-}
 
 /// Replicas of a service under the plan's profile.
 #[must_use]
-pub fn replicas(valid: &Valid, svc: &Service) -> u32 {
-    crate::domain::replicas(svc, &valid.profile)
+pub fn replicas(profile: &crate::profile::Profile, svc: &Service) -> u32 {
+    crate::domain::replicas(svc, profile)
 }
 
 /// An image reference as the targets write it: normalised, through the mirror if one is set.
@@ -283,66 +240,6 @@ pub fn database_health(setup: &DbSetup, wait: DbWait) -> container::Health {
     }
 }
 
-/// One file of a mounted secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretFile<'a> {
-    /// The file's key: the secret's own name (a text secret), or `ca.crt`, `tls.crt`, `tls.key`
-    /// (a TLS set).
-    pub key: &'a str,
-    /// One file of a TLS set.
-    pub tls: bool,
-    /// Its name under the mount path: the key, or what `items` renames it to.
-    pub name: String,
-    pub content: &'a str,
-}
-
-/// The files a `{ secret, path, items }` mount puts under its path, in key order of the set:
-/// every file of the secret, or (with `items`) the ones it names, renamed. The same on every
-/// target that mounts files (Kubernetes mounts the Secret object, with the same `items`).
-/// Whether it is a TLS set is the spec's to say, as everywhere
-/// ([`crate::spec::model::Secret::is_tls`]).
-#[must_use]
-pub fn mounted_secret_files<'a>(
-    deployment: &Deployment,
-    secrets: &'a Secrets,
-    secret: &'a str,
-    items: &std::collections::BTreeMap<String, String>,
-) -> Vec<SecretFile<'a>> {
-    let tls = deployment.is_tls(secret);
-    let all: Vec<(&'a str, bool, &'a str)> = if tls {
-        secrets
-            .tls(secret)
-            .map(|cert| {
-                vec![
-                    ("ca.crt", true, cert.ca_crt.as_str()),
-                    ("tls.crt", true, cert.tls_crt.as_str()),
-                    ("tls.key", true, cert.tls_key.as_str()),
-                ]
-            })
-            .unwrap_or_default()
-    } else {
-        secrets
-            .text(secret)
-            .map(|t| vec![(secret, false, t)])
-            .unwrap_or_default()
-    };
-    all.into_iter()
-        .filter_map(|(key, tls, content)| {
-            let name = if items.is_empty() {
-                key.to_owned()
-            } else {
-                items.get(key)?.clone()
-            };
-            Some(SecretFile {
-                key,
-                tls,
-                name,
-                content,
-            })
-        })
-        .collect()
-}
-
 /// Where the embedded database's data goes inside a claim of its own: a fresh file system's
 /// `lost+found` would make the engines' first initialisation refuse a non-empty data directory.
 pub const DATABASE_DATA_SUBDIR: &str = "data";
@@ -418,6 +315,12 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
     Some(container::Container {
         name: DATABASE.to_owned(),
         pointer: "/database".to_owned(),
+        title: "the database".to_owned(),
+        image_pointer: if db.image.is_some() {
+            "/database/image".to_owned()
+        } else {
+            "/database/version".to_owned()
+        },
         image,
         replicas: 1,
         singleton: true,
@@ -436,7 +339,7 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         mounts,
         health: Some(health),
         depends_on: Vec::new(),
-        hardening: crate::security::effective(spec, security.as_ref(), None, &[port]),
+        hardening: crate::hardening::effective(spec, security.as_ref(), None, &[port]),
         resources: container::Limits::of(resources.as_ref()),
         kind: container::Kind::Stateful,
         mounts_rwo: true,
@@ -484,7 +387,7 @@ pub struct LbPlan {
     /// The image as written or the default (each target applies the mirror).
     pub image: String,
     /// The default hardening, for the image's own (non-root) user and ports below 1024.
-    pub hardening: crate::security::Hardening,
+    pub hardening: crate::hardening::Hardening,
     /// Whether the image policy allows the image; a target that runs it refuses otherwise.
     pub allowed: bool,
 }
@@ -567,7 +470,7 @@ impl Locator {
 
 /// The deployment: the validated spec and profile resolved once into what every target renders.
 /// It owns everything it holds and has no way back to the spec: the renderers read only this.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Deployment {
     /// `name:`.
     pub name: String,
@@ -624,9 +527,8 @@ impl Lookup for Deployment {
 
 impl Deployment {
     #[must_use]
-    pub fn new(valid: &Valid) -> Deployment {
-        let spec = &valid.spec;
-        let mut workloads = container::containers(valid);
+    pub fn new(spec: &Spec, profile: &crate::profile::Profile, locator: Locator) -> Deployment {
+        let mut workloads = container::containers(spec, profile);
         let database = database_workload(spec);
         let database_members = database.as_ref().map(|d| d.replicas);
         workloads.extend(database);
@@ -655,7 +557,7 @@ impl Deployment {
             .filter(|(name, _)| in_use.contains(name.as_str()))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
-        let edge = edge_plan(valid);
+        let edge = edge_plan(spec, profile);
         Deployment {
             name: spec.name.clone(),
             version: spec.version.clone(),
@@ -698,17 +600,14 @@ impl Deployment {
                     .systemd
                     .podman_version
                     .as_deref()
-                    .and_then(crate::validate::podman_version),
+                    .and_then(crate::domain::podman_version),
                 install_dir: spec.targets.systemd.install_dir.clone().map_or_else(
                     || format!("{DEFAULT_INSTALL_PREFIX}/{}", spec.name),
                     |d| d.trim_end_matches('/').to_owned(),
                 ),
             },
-            profile: valid.profile.defaults.clone(),
-            locator: Locator {
-                doc: valid.doc.clone(),
-                raw: valid.raw.clone(),
-            },
+            profile: profile.defaults.clone(),
+            locator,
         }
     }
 
@@ -760,12 +659,11 @@ impl Deployment {
 }
 
 /// The edge's plan, when the spec has an edge.
-fn edge_plan(valid: &Valid) -> Option<EdgePlan> {
-    let spec = &valid.spec;
+fn edge_plan(spec: &Spec, profile: &crate::profile::Profile) -> Option<EdgePlan> {
     let edge = spec.edge.as_ref()?;
     let target = spec.services.get(&edge.service)?;
     let port = crate::domain::port_number(target, &edge.port);
-    let replicas = replicas(valid, target);
+    let replicas = replicas(profile, target);
     let lb = (replicas > 1).then(|| {
         let image = lb_image(spec);
         let mut ports = Vec::new();
@@ -784,7 +682,7 @@ fn edge_plan(valid: &Valid) -> Option<EdgePlan> {
         };
         LbPlan {
             image,
-            hardening: crate::security::effective(spec, None, None, &ports),
+            hardening: crate::hardening::effective(spec, None, None, &ports),
             allowed,
         }
     });

@@ -14,6 +14,110 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::error::Error;
 pub use crate::fileset::{FileSet, OutFile, add, add_mounted_secret, add_secret};
 
+use crate::plan::{Deployment, Lookup, Naming, Resolved, container};
+use crate::secrets::Secrets;
+
+/// Expand every placeholder of `text` for a target.
+#[must_use]
+pub fn resolve(
+    lookup: &dyn Lookup,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    text: &str,
+) -> Resolved {
+    crate::domain::expand(lookup, &|s| secrets.text(s), naming, text)
+}
+
+/// Expand an argument list for a target: `entrypoint`, `command` and an exec health check all go
+/// through here, so each is resolved and unescaped (`$${` to `${`) the same way.
+#[must_use]
+pub fn resolve_args(
+    spec: &dyn Lookup,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    args: &[String],
+) -> Vec<String> {
+    args.iter()
+        .map(|a| resolve(spec, secrets, naming, a).text)
+        .collect()
+}
+
+/// A health check as a target runs it: an exec check's arguments expanded like `command:`. The
+/// other kinds hold no spec text that placeholders reach (the database's are misp-gen's own).
+#[must_use]
+pub fn resolve_health(
+    spec: &dyn Lookup,
+    secrets: &Secrets,
+    naming: &dyn Naming,
+    h: &container::Health,
+) -> container::Health {
+    let mut h = h.clone();
+    if let container::Check::Exec(args) = &h.check {
+        h.check = container::Check::Exec(resolve_args(spec, secrets, naming, args));
+    }
+    h
+}
+
+/// One file of a mounted secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile<'a> {
+    /// The file's key: the secret's own name (a text secret), or `ca.crt`, `tls.crt`, `tls.key`
+    /// (a TLS set).
+    pub key: &'a str,
+    /// One file of a TLS set.
+    pub tls: bool,
+    /// Its name under the mount path: the key, or what `items` renames it to.
+    pub name: String,
+    pub content: &'a str,
+}
+
+/// The files a `{ secret, path, items }` mount puts under its path, in key order of the set:
+/// every file of the secret, or (with `items`) the ones it names, renamed. The same on every
+/// target that mounts files (Kubernetes mounts the Secret object, with the same `items`).
+/// Whether it is a TLS set is the spec's to say, as everywhere
+/// ([`crate::spec::model::Secret::is_tls`]).
+#[must_use]
+pub fn mounted_secret_files<'a>(
+    deployment: &Deployment,
+    secrets: &'a Secrets,
+    secret: &'a str,
+    items: &std::collections::BTreeMap<String, String>,
+) -> Vec<SecretFile<'a>> {
+    let tls = deployment.is_tls(secret);
+    let all: Vec<(&'a str, bool, &'a str)> = if tls {
+        secrets
+            .tls(secret)
+            .map(|cert| {
+                vec![
+                    ("ca.crt", true, cert.ca_crt.as_str()),
+                    ("tls.crt", true, cert.tls_crt.as_str()),
+                    ("tls.key", true, cert.tls_key.as_str()),
+                ]
+            })
+            .unwrap_or_default()
+    } else {
+        secrets
+            .text(secret)
+            .map(|t| vec![(secret, false, t)])
+            .unwrap_or_default()
+    };
+    all.into_iter()
+        .filter_map(|(key, tls, content)| {
+            let name = if items.is_empty() {
+                key.to_owned()
+            } else {
+                items.get(key)?.clone()
+            };
+            Some(SecretFile {
+                key,
+                tls,
+                name,
+                content,
+            })
+        })
+        .collect()
+}
+
 /// The built-in templates, embedded at build time; `--templates DIR` overrides them by name.
 pub const TEMPLATES: &[(&str, &str)] = &[
     (

@@ -23,21 +23,13 @@ pub struct Valid {
     pub profile: Profile,
     /// The hardening questions the effective spec leaves open (`W…`), sorted by position.
     pub warnings: Vec<Diagnostic>,
+    /// What every target renders, resolved once from the spec and the profile.
+    pub deployment: crate::plan::Deployment,
 }
 
 pub use crate::diag::Invalid;
 
-/// `4.6` → (4, 6).
-#[must_use]
-pub fn podman_version(v: &str) -> Option<(u32, u32)> {
-    let mut it = v.split('.');
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next().map_or(Some(0), |m| m.parse().ok())?;
-    if it.any(|p| p.parse::<u32>().is_err()) {
-        return None;
-    }
-    Some((major, minor))
-}
+pub use crate::domain::podman_version;
 
 /// Read and validate the spec at `path`.
 ///
@@ -198,13 +190,25 @@ pub fn validate_bytes(
     }
     diag::sort_dedup(&mut inv.diags);
     match (spec, profile) {
-        (Some(spec), Some(profile)) if inv.diags.is_empty() => Ok(Valid {
-            warnings: warnings(&spec, &effective, &profile),
-            raw,
-            doc: effective,
-            spec,
-            profile,
-        }),
+        (Some(spec), Some(profile)) if inv.diags.is_empty() => {
+            let doc = effective;
+            let deployment = crate::plan::Deployment::new(
+                &spec,
+                &profile,
+                crate::plan::Locator {
+                    doc: doc.clone(),
+                    raw: raw.clone(),
+                },
+            );
+            Ok(Valid {
+                warnings: warnings(&spec, &deployment, &doc),
+                raw,
+                doc,
+                spec,
+                profile,
+                deployment,
+            })
+        }
         _ => Err(Error::Invalid(inv)),
     }
 }
@@ -213,8 +217,12 @@ pub fn validate_bytes(
 /// image of the load balancer compose runs in front of a replicated edge service, when it is not
 /// pinned and the top-level `security.accept.image_tag` gives no reason.
 #[must_use]
-pub fn warnings(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnostic> {
-    let mut out: Vec<Diagnostic> = crate::security::open_questions(spec)
+pub fn warnings(
+    spec: &Spec,
+    deployment: &crate::plan::Deployment,
+    doc: &Document,
+) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = crate::security::open_questions(deployment)
         .into_iter()
         .filter_map(|q| {
             Some(Diagnostic {
@@ -231,11 +239,7 @@ pub fn warnings(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnosti
             })
         })
         .collect();
-    let replicated_edge = spec
-        .edge
-        .as_ref()
-        .and_then(|e| spec.services.get(&e.service))
-        .is_some_and(|svc| rules::replicas(svc, profile) > 1);
+    let replicated_edge = deployment.edge.as_ref().is_some_and(|e| e.lb.is_some());
     let accepted = spec.security.as_ref().is_some_and(|s| {
         s.accept
             .contains_key(&crate::spec::model::Exception::ImageTag)

@@ -393,6 +393,9 @@ fn service(
         name,
         // Both formatted by `environment`.
         pointer: _,
+        // What messages about the spec say.
+        title: _,
+        image_pointer: _,
         image,
         replicas,
         singleton: _,
@@ -431,7 +434,7 @@ fn service(
         ..Svc::default()
     };
     let expand_list =
-        |l: Option<&Vec<String>>| l.map(|v| plan::resolve_args(plan, secrets, &naming, v));
+        |l: Option<&Vec<String>>| l.map(|v| crate::render::resolve_args(plan, secrets, &naming, v));
     out.entrypoint = expand_list(entrypoint.as_ref());
     out.command = expand_list(command.as_ref());
     environment(c, plan, secrets, &mut out, diags, files);
@@ -456,7 +459,7 @@ fn service(
     out.label_mounted_content(files);
     out.healthcheck = hc
         .as_ref()
-        .map(|h| health(&plan::resolve_health(plan, secrets, &naming, h)));
+        .map(|h| health(&crate::render::resolve_health(plan, secrets, &naming, h)));
     harden(&mut out, hardening);
     for (dep, cond) in depends_on {
         out.depends_on.push(Dep {
@@ -504,7 +507,7 @@ fn environment(
     let (naming, sp, name, env) = (ComposeNaming, &c.pointer, &c.name, &c.env);
     let mut env_file = String::new();
     for (k, text) in env {
-        let r = plan::resolve(plan, secrets, &naming, text);
+        let r = crate::render::resolve(plan, secrets, &naming, text);
         if r.secret {
             if r.text.contains(['\n', '\r']) {
                 diags.push(plan.locator.diag(

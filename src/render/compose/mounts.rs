@@ -47,7 +47,7 @@ pub(super) fn mount(
             mode,
             mode_given: _,
         } => {
-            let r = plan::resolve(plan, secrets, &ComposeNaming, content);
+            let r = crate::render::resolve(plan, secrets, &ComposeNaming, content);
             out.mounted.push(Mounted::new(
                 path.clone(),
                 *mode,
@@ -79,12 +79,12 @@ pub(super) fn mount(
             // unreadable to a container that does not run as their owner. Each mounted file is
             // written again, 0444, under secrets/compose/mounted/, and that copy is the compose
             // secret.
-            for plan::SecretFile {
+            for crate::render::SecretFile {
                 key: file_key,
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(plan, secrets, s, items)
+            } in crate::render::mounted_secret_files(plan, secrets, s, items)
             {
                 let tls_file = tls.then_some(file_key);
                 let key = secret_key(s, tls_file);

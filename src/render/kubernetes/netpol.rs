@@ -26,10 +26,10 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
         },
     )?;
     for (file, name, ctx) in network_policies(out) {
-        let pointer = out
-            .plan
-            .workload(&name)
-            .map_or_else(|| format!("/services/{}", escape_segment(&name)), |c| c.pointer.clone());
+        let pointer = out.plan.workload(&name).map_or_else(
+            || format!("/services/{}", escape_segment(&name)),
+            |c| c.pointer.clone(),
+        );
         out.names
             .claim("NetworkPolicy", &ctx.meta.name, &pointer, 63);
         out.emit(file, "kubernetes/networkpolicy.yaml.j2", &ctx)?;

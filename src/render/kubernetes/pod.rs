@@ -103,6 +103,9 @@ pub(super) fn container(
     let plan::container::Container {
         name,
         pointer: sp,
+        // What messages about the spec say.
+        title: _,
+        image_pointer: _,
         image,
         replicas: _,
         singleton: _,
@@ -136,7 +139,7 @@ pub(super) fn container(
     let deployment = out.plan;
     let naming = KubernetesNaming::new(deployment);
     let expand_list = |l: Option<&Vec<String>>| {
-        l.map(|v| plan::resolve_args(deployment, out.secrets, &naming, v))
+        l.map(|v| crate::render::resolve_args(deployment, out.secrets, &naming, v))
     };
     let mut k = Container {
         name: name.clone(),
@@ -165,7 +168,7 @@ pub(super) fn container(
         }
         let health = health
             .as_ref()
-            .map(|h| plan::resolve_health(deployment, out.secrets, &naming, h));
+            .map(|h| crate::render::resolve_health(deployment, out.secrets, &naming, h));
         probes(ports, health.as_ref(), *first_start_ms, &mut k);
     }
     for m in mounts {
@@ -344,7 +347,7 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &m
     let env_secret = out.naming.object(&format!("{name}-env"));
     for (k, text) in list {
         let k = k.as_str();
-        let r = plan::resolve(deployment, out.secrets, &naming, text);
+        let r = crate::render::resolve(deployment, out.secrets, &naming, text);
         if let Some(s) = r.whole_secret.filter(|s| !out.is_tls(s)) {
             let obj = out.secret_object(&s);
             c.env.push(EnvVar {

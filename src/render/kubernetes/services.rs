@@ -3,8 +3,8 @@
 
 use super::model::{Claim, PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, WorkloadCtx, kvs};
 use super::pod::{container, pod_security, protocol, secs_of, skips};
-use super::waits::init_containers;
 use super::volumes::OWN_DATA;
+use super::waits::init_containers;
 use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
 use crate::error::Error;
 use crate::plan::Deployment;

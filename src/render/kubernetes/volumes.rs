@@ -179,7 +179,7 @@ fn mount_file(
     let mode = given.unwrap_or(0o644);
     let deployment = out.plan;
     let naming = KubernetesNaming::new(deployment);
-    let resolved = plan::resolve(deployment, out.secrets, &naming, content);
+    let resolved = crate::render::resolve(deployment, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
     let pointer = format!("/files/{}", escape_segment(f));
     let (kind, gens_has) = if resolved.secret {

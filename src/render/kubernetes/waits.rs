@@ -177,7 +177,9 @@ fn wait_container(
     if cond == Condition::Healthy && d.ports.is_empty() {
         out.diag(
             &format!("{dp}/{}", escape_segment(dep)),
-            format!("kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"),
+            format!(
+                "kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"
+            ),
             "give it a port (its Service then routes only to ready pods), or wait for `started`",
         );
         return None;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{Ctx, Diags, POLL_MS, SystemdNaming};
-use crate::plan::container::{Check, Container, Limits, MountPlan};
 use crate::plan;
+use crate::plan::container::{Check, Container, Limits, MountPlan};
 use crate::render::unitfile::specifiers;
 use crate::render::{FileSet, add, add_mounted_secret, add_secret};
 use crate::secrets::Secrets;
@@ -207,6 +207,9 @@ pub(super) fn service_run(
     let Container {
         name,
         pointer: sp,
+        // What messages about the spec say.
+        title: _,
+        image_pointer: _,
         image,
         // Instances are numbered by the caller.
         replicas: _,
@@ -268,7 +271,7 @@ pub(super) fn service_run(
     }
 
     if let Some(h) = healthcheck {
-        let h = &plan::resolve_health(deployment, inp.secrets, naming, h);
+        let h = &crate::render::resolve_health(deployment, inp.secrets, naming, h);
         if let Check::Exec(exec) = &h.check {
             for (i, a) in exec.iter().enumerate() {
                 diags.unit_word(
@@ -296,7 +299,7 @@ fn arguments(
     diags: &mut Diags<'_>,
 ) -> Option<Vec<String>> {
     list.map(|v| {
-        let args = plan::resolve_args(inp.plan, inp.secrets, inp.naming, v);
+        let args = crate::render::resolve_args(inp.plan, inp.secrets, inp.naming, v);
         for (i, a) in args.iter().enumerate() {
             diags.unit_word(
                 &format!("{sp}/{field}/{i}"),
@@ -328,7 +331,7 @@ fn environment(
     let mut env_file = String::new();
     for (k, text) in env {
         let p = format!("{sp}/env/{}", escape_segment(k));
-        let r = plan::resolve(deployment, secrets, naming, text);
+        let r = crate::render::resolve(deployment, secrets, naming, text);
         if r.secret {
             if let Some(why) = env_file_refusal(&r.text) {
                 // Never the value: it holds a secret.
@@ -474,7 +477,7 @@ fn mount(
             mode,
             mode_given: _,
         } => {
-            let r = plan::resolve(deployment, secrets, naming, content);
+            let r = crate::render::resolve(deployment, secrets, naming, content);
             let host = if r.secret {
                 // Bind-mounted as it is: readable by the container's user, whoever that is.
                 add_mounted_secret(files, format!("secrets/systemd/files/{f}"), r.text);
@@ -495,12 +498,12 @@ fn mount(
             // their owner. Each mounted file is written again, 0444, under
             // secrets/systemd/mounted/, and that copy is mounted (the 0700 directories of
             // secrets/ keep it from other host users).
-            for plan::SecretFile {
+            for crate::render::SecretFile {
                 key,
                 tls,
                 name: target_name,
                 content,
-            } in plan::mounted_secret_files(deployment, secrets, s, items)
+            } in crate::render::mounted_secret_files(deployment, secrets, s, items)
             {
                 let rel = if tls { format!("{s}/{key}") } else { s.clone() };
                 let target = format!("{}/{target_name}", path.trim_end_matches('/'));
