@@ -265,56 +265,35 @@ fn render_with(
 }
 
 /// What `render` would refuse for any target (a name too long for Kubernetes, a value a unit
-/// cannot carry, a Pod Security level the pods cannot meet), found by rendering every target and
-/// every systemd flavour in memory with stand-in secrets ([`secrets::placeholders`]): nothing is
-/// read from or written to an output directory, and every problem comes back at once with its
-/// position.
-pub(crate) fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
+/// cannot carry, a Pod Security level the pods cannot meet), decided on the deployment model for
+/// every target and every systemd flavour with stand-in secrets ([`secrets::placeholders`]):
+/// nothing is rendered, read from or written to an output directory, and every problem comes
+/// back at once with its position.
+pub fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     // Stand-ins for every secret: nothing read, generated or taken from the environment.
     let secrets = secrets::placeholders(valid);
-    let templates = render::Templates::check_only();
-    // One plan for every target and flavour.
-    let plan = &valid.deployment;
+    let d = &valid.deployment;
     let mut diags = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut sources = std::collections::BTreeMap::new();
-    let mut runs = vec![
-        (cli::Target::Compose, None),
-        (cli::Target::Kubernetes, None),
-    ];
-    for flavor in [
-        spec::model::Flavor::Quadlet,
-        spec::model::Flavor::Podman,
-        spec::model::Flavor::Docker,
+    for target in [
+        plan::refusals::Target::Compose,
+        plan::refusals::Target::Kubernetes,
+        plan::refusals::Target::Systemd(spec::model::Flavor::Quadlet),
+        plan::refusals::Target::Systemd(spec::model::Flavor::Podman),
+        plan::refusals::Target::Systemd(spec::model::Flavor::Docker),
     ] {
-        runs.push((cli::Target::Systemd, Some(flavor)));
-    }
-    for (target, flavor) in runs {
-        let opts = RenderOptions {
-            target,
-            templates: None,
-            registry_mirror: None,
-            flavor,
-        };
-        match render_with(plan, &secrets, &opts, &templates) {
-            Ok(_) => {}
-            Err(Error::Invalid(inv)) => {
-                // The same problem found by several targets is reported once.
-                for d in inv.diags {
-                    if seen.insert(d.clone()) {
-                        diags.push(d);
-                    }
-                }
-                sources.extend(inv.sources);
+        // The same problem found by several targets is reported once.
+        for x in plan::refusals::refusals(d, target, &|s| secrets.text(s)) {
+            if seen.insert(x.clone()) {
+                diags.push(x);
             }
-            Err(e) => return Err(e),
         }
     }
     if diags.is_empty() {
         return Ok(());
     }
     diags.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
-    Err(Error::Invalid(validate::Invalid { diags, sources }))
+    Err(Error::Invalid(d.locator.invalid(diags)))
 }
 
 /// Which targets that pull images of their own `target` renders.

@@ -316,3 +316,326 @@ fn mutants_end_valid_or_located() {
         worst.1
     );
 }
+
+// Pins that what `validate` refuses (decided on the deployment model, nothing rendered) is
+// exactly what the renderers refuse, target by target and flavour by flavour, on mutants of the
+// real specs: the same diagnostics, none missing, none extra.
+#[test]
+fn validate_refuses_exactly_what_the_renderers_refuse() {
+    use misp_gen::spec::model::Flavor;
+    let count: usize = std::env::var("MISP_GEN_MUTANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let seed: u64 = std::env::var("MISP_GEN_MUTATE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x7265_6675_7365)
+        | 1;
+    let seeds = seeds();
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut compared, mut refused) = (0usize, 0usize);
+    for n in 0..count {
+        let (name, text) = &seeds[n % seeds.len()];
+        let mutant = mutate(text, &mut rng);
+        let Ok(v) = misp_gen::validate::validate_bytes(name, mutant.as_bytes(), None, None) else {
+            continue;
+        };
+        compared += 1;
+        let mut rendered: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for (target, flavor) in [
+            (Target::Compose, None),
+            (Target::Kubernetes, None),
+            (Target::Systemd, Some(Flavor::Quadlet)),
+            (Target::Systemd, Some(Flavor::Podman)),
+            (Target::Systemd, Some(Flavor::Docker)),
+        ] {
+            let opts = RenderOptions {
+                target,
+                templates: None,
+                registry_mirror: None,
+                flavor,
+            };
+            match misp_gen::render_files_with(
+                &v,
+                &tmp.path().join("never"),
+                &opts,
+                &|_| None,
+                SecretSource::Placeholders,
+            ) {
+                Ok(_) => {}
+                Err(Error::Invalid(inv)) => {
+                    rendered.extend(inv.diags.iter().map(|d| format!("{d:?}")));
+                }
+                Err(e) => panic!("mutant {n} of {name}: render {target:?}: {e}\n{mutant}"),
+            }
+        }
+        let planned: std::collections::BTreeSet<String> =
+            match misp_gen::pipeline::check_renderable(&v) {
+                Ok(()) => std::collections::BTreeSet::new(),
+                Err(Error::Invalid(inv)) => inv.diags.iter().map(|d| format!("{d:?}")).collect(),
+                Err(e) => panic!("mutant {n} of {name}: check: {e}\n{mutant}"),
+            };
+        if !planned.is_empty() {
+            refused += 1;
+        }
+        assert_eq!(
+            planned, rendered,
+            "mutant {n} of {name} (seed {seed}): validate's refusals (left) differ from the renderers' (right)\n{mutant}"
+        );
+    }
+    eprintln!(
+        "refusals: {compared} valid mutants compared (seed {seed}), {refused} refused by some target; validate and the renderers agreed on every one"
+    );
+    assert!(compared > count / 10, "only {compared} mutants were valid");
+}
+
+/// A spec built from parts chosen at random, each chosen to provoke what one target refuses at
+/// render time: long or colliding names, a named user, a secret with a line break, a healthy
+/// wait on a service without a port, capabilities, host ports and Pod Security levels, volume
+/// driver options, podman versions, mount paths with `,`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one choice after the other, each a line or two"
+)]
+fn provoking_spec(rng: &mut Rng) -> String {
+    use std::fmt::Write as _;
+    let pick = |rng: &mut Rng, list: &[&'static str]| list[rng.below(list.len())];
+    let name = pick(
+        rng,
+        &[
+            "demo",
+            "a-rather-long-deployment-name-for-kubernetes-obj",
+            "x",
+        ],
+    );
+    let mut s = format!("apiVersion: misp-gen/v1\nname: {name}\nprofile: single-node\n");
+    s.push_str(pick(
+        rng,
+        &[
+            "params: { p: \"plain\" }\n",
+            "params: { p: \"two\\nlines\" }\n",
+        ],
+    ));
+    s.push_str("secrets:\n  pw: { generate: password, length: 16 }\n  tls: { generate: tls, hosts: [web] }\n");
+    s.push_str("files:\n  conf: { content: \"a=${secrets.pw}\" }\n  plain: { content: \"x\" }\n");
+    let opts = pick(
+        rng,
+        &[
+            "",
+            "    driver_opts: { type: nfs, o: \"addr=10.0.0.1\" }\n",
+            "    driver_opts: { type: nfs, device: \":/x\" }\n",
+            "    driver_opts: { foo: bar }\n",
+            "    driver_opts: { o: \"a\\nb\" }\n",
+        ],
+    );
+    let _ = write!(
+        s,
+        "volumes:\n  data:\n    size: 1Gi\n{opts}  data_2: {{ size: 1Gi }}\n"
+    );
+    if rng.below(2) == 0 {
+        s.push_str("database: { engine: mariadb, version: \"10.11\", name: app, user: app, password: pw, volume: data_2 }\n");
+    }
+    s.push_str("services:\n");
+    let services = [
+        pick(
+            rng,
+            &[
+                "web",
+                "data-2",
+                "a-service-name-that-is-quite-long-indeed-for-k8s",
+            ],
+        ),
+        pick(
+            rng,
+            &["worker", "web-env", "network", "data-volume", "file-conf"],
+        ),
+    ];
+    for (i, svc) in services.iter().enumerate() {
+        if i == 1 && services[0] == *svc {
+            continue;
+        }
+        let _ = write!(s, "  {svc}:\n    image: docker.io/library/nginx:1.27.3\n");
+        s.push_str(pick(
+            rng,
+            &[
+                "",
+                "    user: \"33:33\"\n",
+                "    user: www-data\n",
+                "    user: \"0\"\n",
+            ],
+        ));
+        match rng.below(3) {
+            0 => {}
+            1 => s.push_str("    ports: [{ name: http, port: 80 }]\n"),
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "    ports: [{{ name: http, port: 80, publish: {} }}]",
+                    30080 + i
+                );
+            }
+        }
+        s.push_str(pick(
+            rng,
+            &[
+                "",
+                "    env: { A: \"x\\n${secrets.pw}\" }\n",
+                "    env: { A: \"${secrets.pw}\", B: \"u:${secrets.pw}\" }\n",
+                "    env: { A: \"${params.p}\", B: \"${secrets.pw}${params.p}\" }\n",
+            ],
+        ));
+        s.push_str(pick(
+            rng,
+            &[
+                "",
+                "    mounts: [{ volume: data, path: /srv/data }]\n",
+                "    mounts: [{ volume: data, path: \"/srv/a,b\" }]\n",
+                "    mounts: [{ file: conf, path: /etc/conf }, { file: plain, path: /etc/plain }]\n",
+                "    mounts: [{ secret: tls, path: /etc/tls, items: { tls.crt: \"a,b\" } }]\n",
+                "    mounts: [{ secret: pw, path: /run/secrets }]\n",
+            ],
+        ));
+        s.push_str(pick(
+            rng,
+            &[
+                "",
+                "    security: { cap_add: [SYS_ADMIN], accept: { capabilities: needed } }\n",
+                "    security: { cap_add: [CHOWN] }\n",
+                "    command: [\"sh\", \"-c\", \"echo ${database.host} ${params.p}\"]\n",
+            ],
+        ));
+        if i == 0 {
+            let cond = pick(rng, &["", "healthy", "started", "completed"]);
+            if !cond.is_empty() && services[1] != services[0] {
+                let _ = writeln!(s, "    depends_on: {{ {}: {cond} }}", services[1]);
+            }
+        } else {
+            s.push_str(pick(
+                rng,
+                &[
+                    "",
+                    "    healthcheck: { exec: [\"true\"] }\n",
+                    "    scaling: singleton\n",
+                ],
+            ));
+        }
+    }
+    s.push_str("targets:\n  kubernetes:\n");
+    s.push_str(pick(
+        rng,
+        &[
+            "    publish: host-port\n",
+            "    publish: load-balancer\n",
+            "    publish: node-port\n",
+        ],
+    ));
+    s.push_str(pick(
+        rng,
+        &[
+            "",
+            "    pod_security: baseline\n",
+            "    pod_security: restricted\n",
+            "    waits: none\n",
+        ],
+    ));
+    s.push_str("  systemd:\n");
+    s.push_str(pick(
+        rng,
+        &[
+            "    podman_version: \"4.3\"\n",
+            "    podman_version: \"4.5\"\n",
+            "    podman_version: \"5.4\"\n",
+        ],
+    ));
+    s
+}
+
+// Pins the same agreement on specs built to provoke every render-time refusal: validate and the
+// renderers refuse the same things, and each kind of refusal is met.
+#[test]
+fn validate_refuses_what_the_renderers_refuse_on_provoking_specs() {
+    use misp_gen::spec::model::Flavor;
+    let count: usize = std::env::var("MISP_GEN_PROVOKE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let mut rng = Rng(0x0070_726f_766f_6b65 | 1);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut compared, mut refused) = (0usize, 0usize);
+    let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for n in 0..count {
+        let spec = provoking_spec(&mut rng);
+        let v = match misp_gen::validate::validate_bytes("p.yaml", spec.as_bytes(), None, None) {
+            Ok(v) => v,
+            Err(Error::Invalid(inv)) => {
+                if std::env::var_os("MISP_GEN_PROVOKE_SHOW").is_some() {
+                    for d in inv.diags.iter().take(2) {
+                        eprintln!("invalid: {}", d.message);
+                    }
+                }
+                continue;
+            }
+            Err(e) => panic!("spec {n}: validate: {e}\n{spec}"),
+        };
+        compared += 1;
+        let mut rendered = std::collections::BTreeSet::new();
+        for (target, flavor) in [
+            (Target::Compose, None),
+            (Target::Kubernetes, None),
+            (Target::Systemd, Some(Flavor::Quadlet)),
+            (Target::Systemd, Some(Flavor::Podman)),
+            (Target::Systemd, Some(Flavor::Docker)),
+        ] {
+            let opts = RenderOptions {
+                target,
+                templates: None,
+                registry_mirror: None,
+                flavor,
+            };
+            match misp_gen::render_files_with(
+                &v,
+                &tmp.path().join("never"),
+                &opts,
+                &|_| None,
+                SecretSource::Placeholders,
+            ) {
+                Ok(files) => parse_back(&files)
+                    .unwrap_or_else(|e| panic!("spec {n}: render {target:?}: {e}\n{spec}")),
+                Err(Error::Invalid(inv)) => {
+                    rendered.extend(inv.diags.iter().map(|d| format!("{d:?}")));
+                }
+                Err(e) => panic!("spec {n}: render {target:?}: {e}\n{spec}"),
+            }
+        }
+        let planned: std::collections::BTreeSet<String> =
+            match misp_gen::pipeline::check_renderable(&v) {
+                Ok(()) => std::collections::BTreeSet::new(),
+                Err(Error::Invalid(inv)) => {
+                    for d in &inv.diags {
+                        *kinds.entry(d.code.as_str().to_owned()).or_default() += 1;
+                    }
+                    inv.diags.iter().map(|d| format!("{d:?}")).collect()
+                }
+                Err(e) => panic!("spec {n}: check: {e}\n{spec}"),
+            };
+        if !planned.is_empty() {
+            refused += 1;
+        }
+        assert_eq!(
+            planned, rendered,
+            "spec {n}: validate's refusals (left) differ from the renderers' (right)\n{spec}"
+        );
+    }
+    eprintln!(
+        "refusals (provoking): {compared} valid specs of {count}, {refused} refused at render time, by code: {kinds:?}; validate and the renderers agreed on every one"
+    );
+    assert!(compared > count / 4, "only {compared} specs were valid");
+    for code in ["E300", "E501", "E500"] {
+        assert!(
+            kinds.keys().any(|k| k.starts_with(code)),
+            "no spec was refused with {code}: {kinds:?}"
+        );
+    }
+}

@@ -6,6 +6,9 @@ pub use crate::domain::{
     database_image, engine_port, expand_neutral, lb_image,
 };
 pub mod container;
+pub mod naming;
+pub mod pod_security;
+pub mod refusals;
 
 use crate::image::ImageRef;
 use crate::spec::model::{Engine, Service, Spec};

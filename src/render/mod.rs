@@ -2,7 +2,7 @@
 
 pub mod compose;
 pub mod kubernetes;
-pub mod pod_security;
+pub use crate::plan::pod_security;
 pub mod systemd;
 pub mod unitfile;
 

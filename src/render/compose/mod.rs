@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::container::{Check, Container, Limits};
-use crate::plan::{self, Deployment, Naming};
+use crate::plan::{self, Deployment};
 use crate::render::{FileSet, Templates, add, add_secret};
 use crate::secrets::Secrets;
 use crate::shell::{http_check_command, tcp_check_command};
@@ -22,14 +22,7 @@ use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Pull, Restart};
 use crate::units;
 
-/// Compose names: a service is reached by its own name.
-struct ComposeNaming;
-
-impl Naming for ComposeNaming {
-    fn service_host(&self, service: &str) -> String {
-        service.to_owned()
-    }
-}
+use crate::plan::naming::ComposeNaming;
 
 #[derive(Serialize)]
 struct Ctx {

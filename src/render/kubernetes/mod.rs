@@ -73,7 +73,7 @@ pub fn render(
         pss: Vec::new(),
         plan,
         secrets,
-        naming: KubernetesNaming::new(plan),
+        naming: KubernetesNaming::new(&plan.name),
         mirror,
         pull: pull_policy(plan.pull_policy(crate::plan::Puller::Kubernetes)),
         names: Names {

@@ -1,39 +1,12 @@
 //! Object and pod-local names: the names objects are made under, checked as Kubernetes reads
 //! them, and the label values they carry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::diag::{Code, Diagnostic};
 use crate::domain::is_dns_label;
-use crate::plan::{Deployment, Naming};
 
-/// Kubernetes names: a service is reached through its Service, `<name>-<service>`.
-pub struct KubernetesNaming {
-    prefix: String,
-}
-
-impl KubernetesNaming {
-    #[must_use]
-    pub fn new(plan: &Deployment) -> Self {
-        KubernetesNaming {
-            prefix: plan.name.clone(),
-        }
-    }
-    pub(super) fn object(&self, thing: &str) -> String {
-        format!("{}-{}", self.prefix, dns(thing))
-    }
-}
-
-impl Naming for KubernetesNaming {
-    fn service_host(&self, service: &str) -> String {
-        self.object(service)
-    }
-}
-
-/// A spec name (which may hold `_`) as a DNS-1123 label part.
-pub(super) fn dns(s: &str) -> String {
-    s.replace('_', "-")
-}
+pub use crate::plan::naming::{KubernetesNaming, dns, local_name};
 
 /// Every object name the render makes, checked for DNS-1123, length and collisions; problems are
 /// diagnostics on the spec node the name comes from.
@@ -99,34 +72,6 @@ impl Names<'_> {
     }
 }
 
-/// A pod-local name (volume, container): a DNS label, unique among `taken`.
-pub(super) fn local_name(base: &str, taken: &BTreeSet<String>) -> String {
-    let mut b: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while b.contains("--") {
-        b = b.replace("--", "-");
-    }
-    b.truncate(56);
-    let b = b.trim_matches('-').to_owned();
-    let b = if b.is_empty() { "v".to_owned() } else { b };
-    if !taken.contains(&b) {
-        return b;
-    }
-    // At most `taken.len()` suffixes can be in use, so one of these is free.
-    (2..=taken.len() + 2)
-        .map(|i| format!("{b}-{i}"))
-        .find(|n| !taken.contains(n))
-        .unwrap_or(b)
-}
-
 /// A label value: at most 63, alphanumerics and `-_.` inside.
 pub(super) fn is_label_value(s: &str) -> bool {
     s.len() <= 63
@@ -139,6 +84,7 @@ pub(super) fn is_label_value(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     // Pins the pod-local name rules: DNS labels, unique, short enough for a suffix.
     #[test]

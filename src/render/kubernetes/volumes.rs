@@ -178,7 +178,7 @@ fn mount_file(
     // The item's mode only where the spec gives one (the default is the volume's own).
     let mode = given.unwrap_or(0o644);
     let deployment = out.plan;
-    let naming = KubernetesNaming::new(deployment);
+    let naming = KubernetesNaming::new(&deployment.name);
     let resolved = crate::render::resolve(deployment, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
     let pointer = format!("/files/{}", escape_segment(f));

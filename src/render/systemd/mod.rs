@@ -23,8 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::diag::{Code, Diagnostic};
+use crate::domain::Naming;
 use crate::error::Error;
-use crate::plan::{Deployment, Naming};
+use crate::plan::Deployment;
 use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
 use crate::render::{FileSet, Templates, add};
 use crate::secrets::Secrets;
@@ -57,17 +58,7 @@ impl fmt::Display for Version {
     }
 }
 
-/// Host names on the stack's network: `<name>-<service>` (the container name of a single
-/// instance; a network alias shared by all instances of a replicated service).
-pub struct SystemdNaming<'a> {
-    pub name: &'a str,
-}
-
-impl Naming for SystemdNaming<'_> {
-    fn service_host(&self, service: &str) -> String {
-        format!("{}-{service}", self.name)
-    }
-}
+pub use crate::plan::naming::SystemdNaming;
 
 /// What the emitters share.
 struct Ctx<'a> {
