@@ -218,6 +218,23 @@ fn render_with(
         .flavor
         .or(plan.targets.spec.systemd.flavor)
         .unwrap_or_default();
+    // What a target cannot carry is refused before any of it is rendered, with the secrets it
+    // would write: the first target's refusals, in the order compose, Kubernetes, systemd.
+    for (t, target) in [
+        (cli::Target::Compose, plan::refusals::Target::Compose),
+        (cli::Target::Kubernetes, plan::refusals::Target::Kubernetes),
+        (
+            cli::Target::Systemd,
+            plan::refusals::Target::Systemd(flavor),
+        ),
+    ] {
+        if opts.target.covers(t) {
+            let diags = plan::refusals::refusals(plan, target, &|s| secrets.text(s));
+            if !diags.is_empty() {
+                return Err(Error::Invalid(plan.locator.invalid(diags)));
+            }
+        }
+    }
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
     let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {

@@ -814,3 +814,27 @@ fn volume_values(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins what an env file can carry.
+    #[test]
+    fn env_file_values() {
+        assert_eq!(env_file_refusal("a \"b\" 'c' $d %e"), None);
+        assert_eq!(env_file_refusal("a\nb"), Some("a line break"));
+        assert_eq!(env_file_refusal("a\r"), Some("a line break"));
+        assert!(env_file_refusal(&"x".repeat(60_001)).is_some());
+    }
+
+    // Pins what a unit file's raw value and an Exec word can carry.
+    #[test]
+    fn unit_values() {
+        assert_eq!(inexpressible("a\tb %c $d"), None);
+        assert_eq!(inexpressible("a\nb"), Some("a line break"));
+        assert_eq!(inexpressible("a\u{7}"), Some("a control character"));
+        assert_eq!(inexpressible_word("a\nb"), None);
+        assert_eq!(inexpressible_word("a\0b"), Some("a NUL character"));
+    }
+}

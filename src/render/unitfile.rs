@@ -8,31 +8,7 @@ use std::fmt::Write as _;
 /// argument in systemd, the empty one when the variable is empty. Each unit that needs it sets it.
 pub const EMPTY_VAR: &str = "MISP_GEN_EMPTY";
 
-/// Why a value cannot be written into a unit file as it is (a key's raw value, which systemd and
-/// quadlet do not unescape), if it cannot. Words of `Exec` lines and Quadlet's `Exec=`,
-/// `Environment=` and `PodmanArgs=` carry more: see [`inexpressible_word`].
-#[must_use]
-pub fn inexpressible(s: &str) -> Option<&'static str> {
-    for c in s.chars() {
-        match c {
-            '\t' => {}
-            '\n' | '\r' => return Some("a line break"),
-            '\0' => return Some("a NUL character"),
-            c if c.is_control() => return Some("a control character"),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Why a value cannot be one word of an `Exec` line (or of Quadlet's `Exec=`, `Environment=`,
-/// `PodmanArgs=`), if it cannot: only a NUL, which no argument or environment variable can hold.
-/// Line breaks and other control characters are written as C escapes ([`exec_word`]), which
-/// systemd and quadlet turn back into the characters.
-#[must_use]
-pub fn inexpressible_word(s: &str) -> Option<&'static str> {
-    s.contains('\0').then_some("a NUL character")
-}
+pub use crate::plan::refusals::{inexpressible, inexpressible_word};
 
 /// `%` doubled: systemd expands specifiers in nearly every value.
 #[must_use]

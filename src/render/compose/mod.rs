@@ -11,14 +11,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::container::{Check, Container, Limits};
 use crate::plan::{self, Deployment};
 use crate::render::{FileSet, Templates, add, add_secret};
 use crate::secrets::Secrets;
 use crate::shell::{http_check_command, tcp_check_command};
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Pull, Restart};
 use crate::units;
 
@@ -291,7 +289,7 @@ fn limits(out: &mut Svc, l: &Limits) {
 /// Render the compose target into `files`.
 ///
 /// # Errors
-/// Values this target cannot carry (diagnostics), template errors.
+/// Template errors (what compose cannot carry was refused on the model: `plan::refusals`).
 pub fn render(
     plan: &Deployment,
     secrets: &Secrets,
@@ -300,7 +298,6 @@ pub fn render(
     files: &mut FileSet,
 ) -> Result<(), Error> {
     let pull = pull_policy(plan.pull_policy(plan::Puller::Compose));
-    let mut diags = Vec::new();
     let mut services = Vec::new();
     let mut used_secrets: BTreeMap<String, String> = BTreeMap::new();
     let edge = plan.edge.as_ref();
@@ -313,26 +310,11 @@ pub fn render(
             secrets,
             (mirror, pull, lb.is_some()),
             &mut used_secrets,
-            &mut diags,
             files,
         ));
     }
 
     // The load balancer image is ours, not the user's: hold it to the same image policy.
-    if let Some(lb) = lb
-        && !lb.allowed
-    {
-        let r = crate::image::ImageRef::parse(&lb.image)
-            .map_or_else(|_| lb.image.clone(), |r| r.to_string());
-        diags.push(plan.locator.key_diag(
-            "/edge",
-            Code::ImageRegistry,
-            format!(
-                "compose runs a load balancer ({r}) in front of the replicated edge service, and the image policy does not allow it"
-            ),
-            "set `edge.image` to an allowed (or digest-pinned) HAProxy image",
-        ));
-    }
     // The load balancer in front of a replicated edge service.
     if let Some(edge) = edge
         && let Some(lb) = lb
@@ -345,10 +327,6 @@ pub fn render(
             &mut used_secrets,
             files,
         )?);
-    }
-
-    if !diags.is_empty() {
-        return Err(Error::Invalid(plan.locator.invalid(diags)));
     }
 
     services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -369,15 +347,14 @@ pub fn render(
     Ok(())
 }
 
-/// One service's container as a compose service; its secret-bearing env goes to an env file
-/// under `secrets/compose/`, a value that file cannot carry to `diags`.
+/// One workload's container as a compose service; its secret-bearing env goes to an env file
+/// under `secrets/compose/`.
 fn service(
     c: &Container,
     plan: &Deployment,
     secrets: &Secrets,
     (mirror, pull, lb): (Option<&str>, &'static str, bool),
     used_secrets: &mut BTreeMap<String, String>,
-    diags: &mut Vec<Diagnostic>,
     files: &mut FileSet,
 ) -> Svc {
     let naming = ComposeNaming;
@@ -430,7 +407,7 @@ fn service(
         |l: Option<&Vec<String>>| l.map(|v| crate::render::resolve_args(plan, secrets, &naming, v));
     out.entrypoint = expand_list(entrypoint.as_ref());
     out.command = expand_list(command.as_ref());
-    environment(c, plan, secrets, &mut out, diags, files);
+    environment(c, plan, secrets, &mut out, files);
     for p in ports {
         if let Some(host) = p.publish
             && !(lb && plan.edge.as_ref().is_some_and(|e| e.edge.service == name))
@@ -488,31 +465,19 @@ fn volumes(plan: &Deployment) -> Vec<Vol> {
 }
 
 /// Plain values inline; secret-bearing ones in an env file under `secrets/compose/` (one that
-/// holds a line break cannot go there: a diagnostic).
+/// holds a line break was refused: `plan::refusals`).
 fn environment(
     c: &Container,
     plan: &Deployment,
     secrets: &Secrets,
     out: &mut Svc,
-    diags: &mut Vec<Diagnostic>,
     files: &mut FileSet,
 ) {
-    let (naming, sp, name, env) = (ComposeNaming, &c.pointer, &c.name, &c.env);
+    let (naming, name, env) = (ComposeNaming, &c.name, &c.env);
     let mut env_file = String::new();
     for (k, text) in env {
         let r = crate::render::resolve(plan, secrets, &naming, text);
         if r.secret {
-            if r.text.contains(['\n', '\r']) {
-                diags.push(plan.locator.diag(
-                    &format!("{sp}/env/{}", escape_segment(k)),
-                    Code::UnitValue,
-                    format!(
-                        "`{k}` holds a secret and a line break; compose env files cannot carry that"
-                    ),
-                    "mount the value as a file instead (a `files:` entry)",
-                ));
-                continue;
-            }
             env_file.push_str(k);
             env_file.push('=');
             env_file.push_str(&r.text);

@@ -21,7 +21,6 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     };
     let edge = &e.edge;
     let object = deployment.name.clone();
-    out.names.claim("Ingress", &object, "/edge", 63);
     let class = deployment
         .targets
         .spec

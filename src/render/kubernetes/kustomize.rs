@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::model::{Generator, KustomizationCtx, SecretsKustomizationCtx, kvs};
-use super::{HASH_SUFFIX_LEN, MANAGED_BY, Out};
+use super::{MANAGED_BY, Out};
 use crate::error::Error;
 use crate::render::{FileSet, add, add_secret};
-use crate::spec::load::escape_segment;
 
 /// Where the manifests go.
 const DIR: &str = "kubernetes";
@@ -22,9 +21,6 @@ impl Out<'_> {
         if self.secret_gens.contains_key(&name) {
             return name;
         }
-        let pointer = format!("/secrets/{}", escape_segment(s));
-        self.names
-            .claim("Secret", &name, &pointer, 63 - HASH_SUFFIX_LEN);
         let mut g = Generator {
             name: name.clone(),
             kind: None,

@@ -34,11 +34,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use self::model::{Generator, Meta, NamespaceCtx, Pod, ServicePort, kvs};
+use self::model::{Generator, Meta, NamespaceCtx, ServicePort, kvs};
 pub use self::names::KubernetesNaming;
-use self::names::{Names, is_label_value};
+use self::names::is_label_value;
 use self::pod::pull_policy;
-use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::plan::Deployment;
 use crate::plan::container::Kind;
@@ -50,10 +49,6 @@ use crate::spec::model::{Condition, PodSecurity};
 const MANAGED_BY: &str = "misp-gen";
 /// Size of a claim whose volume gives none.
 const DEFAULT_VOLUME_SIZE: &str = "10Gi";
-/// Kustomize appends `-` and a 10-character hash to generated names.
-const HASH_SUFFIX_LEN: usize = 11;
-/// A `StatefulSet`'s name ends up in its pods' `controller-revision-hash` label with a hash after it.
-const STATEFULSET_NAME_MAX: usize = 52;
 /// The Pod Security Standards version the namespace labels pin: the Kubernetes version the output
 /// targets (kubectl and kubernetes-validate in CI check against it too).
 const POD_SECURITY_VERSION: &str = "v1.32";
@@ -70,18 +65,11 @@ pub fn render(
     files: &mut FileSet,
 ) -> Result<(), Error> {
     let mut out = Out {
-        pss: Vec::new(),
         plan,
         secrets,
         naming: KubernetesNaming::new(&plan.name),
         mirror,
         pull: pull_policy(plan.pull_policy(crate::plan::Puller::Kubernetes)),
-        names: Names {
-            locator: &plan.locator,
-            seen: BTreeMap::new(),
-            diags: Vec::new(),
-        },
-        diags: Vec::new(),
         secret_gens: BTreeMap::new(),
         config_gens: BTreeMap::new(),
         secret_files: BTreeMap::new(),
@@ -97,11 +85,8 @@ pub fn render(
     volumes::claims(&mut out, plan)?;
     ingress::render(&mut out)?;
     netpol::render(&mut out)?;
-    let enforce = pod_security_level(&mut out);
-    out.diags.append(&mut out.names.diags);
-    if !out.diags.is_empty() {
-        return Err(Error::Invalid(plan.locator.invalid(out.diags)));
-    }
+    // What the pods meet, or what the spec asks for (refused on the model when they cannot).
+    let enforce = crate::plan::refusals::kubernetes_enforce(plan);
 
     namespace_manifest(&mut out, enforce)?;
     kustomize::render(out, files)
@@ -109,15 +94,11 @@ pub fn render(
 
 /// Everything the render collects before writing files.
 struct Out<'a> {
-    /// What keeps each rendered pod from a Pod Security level.
-    pss: Vec<pod_security::Violation>,
     plan: &'a Deployment,
     secrets: &'a Secrets,
     naming: KubernetesNaming,
     mirror: Option<&'a str>,
     pull: &'static str,
-    names: Names<'a>,
-    diags: Vec<Diagnostic>,
     /// Secret generators by object name.
     secret_gens: BTreeMap<String, Generator>,
     config_gens: BTreeMap<String, Generator>,
@@ -137,45 +118,6 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// Record what keeps `pod` (of `workload`) from each Pod Security level.
-    fn pod_security(&mut self, workload: &str, pod: &Pod) {
-        let view = pod_security::PodView {
-            workload: workload.to_owned(),
-            seccomp_unconfined: pod.seccomp == "Unconfined",
-            containers: pod
-                .init_containers
-                .iter()
-                .chain(&pod.containers)
-                .map(|c| pod_security::ContainerView {
-                    name: c.name.clone(),
-                    run_as_user: c.security.run_as_user,
-                    run_as_non_root: c.security.run_as_non_root,
-                    allow_escalation: c.security.allow_escalation,
-                    add: c.security.add.clone(),
-                    host_ports: c
-                        .ports
-                        .iter()
-                        .filter_map(|p| p.host_port.map(|h| (h, p.at.clone())))
-                        .collect(),
-                    user_at: c.origin.user.clone(),
-                    caps_at: c.origin.caps.clone(),
-                    escalation_at: c.origin.escalation.clone(),
-                    seccomp_at: c.origin.seccomp.clone(),
-                })
-                .collect(),
-        };
-        self.pss.extend(pod_security::violations(&view));
-    }
-
-    fn diag(&mut self, pointer: &str, message: String, help: &str) {
-        self.diag_code(pointer, Code::UnitValue, message, help);
-    }
-
-    fn diag_code(&mut self, pointer: &str, code: Code, message: String, help: &str) {
-        self.diags
-            .push(self.plan.locator.diag(pointer, code, message, help));
-    }
-
     fn labels(&self, component: &str, with_version: bool) -> BTreeMap<String, String> {
         let mut m = self.selector(component);
         m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
@@ -236,33 +178,6 @@ fn headless(plan: &Deployment) -> BTreeSet<String> {
         }
     }
     headless
-}
-
-/// Pod Security: the level the spec asks for must be one every pod meets (else a diagnostic for
-/// each thing that keeps one from it); without one, the strictest level they meet.
-fn pod_security_level(out: &mut Out<'_>) -> PodSecurity {
-    let met = pod_security::level(&out.pss);
-    match out.plan.targets.spec.kubernetes.pod_security {
-        Some(want) => {
-            let mut seen = BTreeSet::new();
-            for v in std::mem::take(&mut out.pss) {
-                if v.level <= want && seen.insert((v.at.clone(), v.what.clone())) {
-                    out.diag_code(
-                        &v.at,
-                        Code::PodSecurity,
-                        format!(
-                            "targets.kubernetes.pod_security is {}, which forbids this: {}",
-                            want.as_str(),
-                            v.what
-                        ),
-                        v.help,
-                    );
-                }
-            }
-            want
-        }
-        None => met,
-    }
 }
 
 /// The namespace, labelled with the Pod Security level `enforce`.

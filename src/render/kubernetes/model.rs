@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::spec::model::{Exception, Security};
+use crate::spec::model::Exception;
 
 #[derive(Serialize, Clone, PartialEq, Eq)]
 pub(super) struct Kv {
@@ -94,52 +94,10 @@ pub(super) struct Container {
     pub(super) liveness: Option<Probe>,
     pub(super) resources: Option<Res>,
     pub(super) security: ContainerSecurity,
-    /// Where in the spec its security settings are decided (for Pod Security errors).
-    #[serde(skip)]
-    pub(super) origin: Origin,
     /// The exceptions its own service accepts, with their reasons (a one-off run inside a
     /// dependant's pod keeps its own).
     #[serde(skip)]
     pub(super) accept: BTreeMap<Exception, String>,
-}
-
-/// The spec nodes that decide a container's user, capabilities, escalation and seccomp.
-#[derive(Default, Clone)]
-pub(super) struct Origin {
-    pub(super) user: String,
-    pub(super) caps: String,
-    pub(super) escalation: String,
-    pub(super) seccomp: String,
-}
-
-impl Origin {
-    /// For a container from the node at `sp` with its own `security:` block `own`.
-    pub(super) fn new(
-        plan: &crate::plan::Deployment,
-        sp: &str,
-        own: Option<&Security>,
-        has_user: bool,
-    ) -> Origin {
-        let at = |field: &str, set: fn(&Security) -> bool| {
-            if own.is_some_and(set) {
-                format!("{sp}/security/{field}")
-            } else if plan.security.as_ref().is_some_and(set) {
-                format!("/security/{field}")
-            } else {
-                sp.to_owned()
-            }
-        };
-        Origin {
-            user: if has_user {
-                format!("{sp}/user")
-            } else {
-                sp.to_owned()
-            },
-            caps: at("cap_add", |s| s.cap_add.is_some()),
-            escalation: at("no_new_privileges", |s| s.no_new_privileges.is_some()),
-            seccomp: at("seccomp", |s| s.seccomp.is_some()),
-        }
-    }
 }
 
 #[derive(Serialize, Clone)]
@@ -156,9 +114,6 @@ pub(super) struct ContainerPort {
     pub(super) port: u16,
     pub(super) protocol: &'static str,
     pub(super) host_port: Option<u16>,
-    /// The spec node of the port's `publish`.
-    #[serde(skip)]
-    pub(super) at: String,
 }
 
 #[derive(Serialize, Clone)]

@@ -8,14 +8,11 @@ use super::model::{Kv, NetPolCtx, NetRule, ServicePort, kvs};
 use super::pod::protocol;
 use crate::error::Error;
 use crate::plan::container::Kind;
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Publish};
 
 /// The default deny and one policy per workload.
 pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
     let default_deny = format!("{}-default-deny", out.plan.name);
-    out.names
-        .claim("NetworkPolicy", &default_deny, "/services", 63);
     out.emit(
         "networkpolicy-default-deny.yaml".into(),
         "kubernetes/networkpolicy.yaml.j2",
@@ -25,13 +22,7 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
             rules: Vec::new(),
         },
     )?;
-    for (file, name, ctx) in network_policies(out) {
-        let pointer = out.plan.workload(&name).map_or_else(
-            || format!("/services/{}", escape_segment(&name)),
-            |c| c.pointer.clone(),
-        );
-        out.names
-            .claim("NetworkPolicy", &ctx.meta.name, &pointer, 63);
+    for (file, _name, ctx) in network_policies(out) {
         out.emit(file, "kubernetes/networkpolicy.yaml.j2", &ctx)?;
     }
     Ok(())

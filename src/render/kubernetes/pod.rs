@@ -1,16 +1,14 @@
 //! A pod's parts: its containers (image, command, environment, ports, probes, resources), their
 //! securityContext, the pod's own security settings, and the checks the pod is known to fail.
 
+use super::Out;
 use super::model::{
-    Container, ContainerPort, EnvVar, Generator, Origin, Pod, PodVolume, Probe, Res, Skip,
-    VolumeMount,
+    Container, ContainerPort, EnvVar, Generator, Pod, PodVolume, Probe, Res, Skip, VolumeMount,
 };
 use super::names::KubernetesNaming;
 use super::volumes::{add_volume, mount};
-use super::{HASH_SUFFIX_LEN, Out};
 use crate::plan::{self, container::Check};
 use crate::security::{self, Hardening, numeric_user};
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Exception, Port, PortRef, Protocol, Publish, Pull, Scheme};
 use crate::units;
 
@@ -102,7 +100,8 @@ pub(super) fn container(
     // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
     let plan::container::Container {
         name,
-        pointer: sp,
+        // Refusals and messages point at it (`plan::refusals`).
+        pointer: _,
         // What messages about the spec say.
         title: _,
         image_pointer: _,
@@ -131,7 +130,8 @@ pub(super) fn container(
         wait: _,
         healthy_first: _,
         first_start_ms,
-        security,
+        // Where Pod Security refusals point (`plan::refusals`).
+        security: _,
         // The network policies' (`netpol.rs`).
         talks_to: _,
     } = c;
@@ -149,21 +149,19 @@ pub(super) fn container(
         args: expand_list(command.as_ref()),
         working_dir: working_dir.clone(),
         resources: resources(limits),
-        origin: Origin::new(deployment, sp, security.as_ref(), user.is_some()),
         ..Container::default()
     };
 
-    env(out, sp, name, env_list, &mut k);
+    env(out, name, env_list, &mut k);
 
     if main {
         let host_ports = deployment.targets.spec.kubernetes.publish_mode() == Publish::HostPort;
-        for (i, p) in ports.iter().enumerate() {
+        for p in ports {
             k.ports.push(ContainerPort {
                 name: p.name.clone(),
                 port: p.port,
                 protocol: protocol(p.protocol),
                 host_port: p.publish.filter(|_| host_ports),
-                at: format!("{sp}/ports/{i}/publish"),
             });
         }
         let health = health
@@ -175,15 +173,7 @@ pub(super) fn container(
         mount(out, m, &mut k, volumes);
     }
 
-    if let Some(u) = user
-        && numeric_user(u).is_none()
-    {
-        out.diag(
-            &format!("{sp}/user"),
-            format!("kubernetes runs containers as a numeric user; `{u}` is a name"),
-            "write the numeric UID[:GID] the name stands for in the image, e.g. `33:33` for www-data",
-        );
-    }
+    // A user that is not numeric was refused on the model (`plan::refusals`).
     harden(&mut k, user.as_deref(), h, volumes);
     k
 }
@@ -339,7 +329,7 @@ pub(super) fn skips<'p>(plan: &plan::Deployment, pod: &'p Pod) -> Vec<Skip> {
 
 /// Environment: plain values inline; a whole secret by reference; secret-bearing composites
 /// through a per-service Secret generated from an env file under `secrets/kubernetes/`.
-fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &mut Container) {
+fn env(out: &mut Out<'_>, name: &str, list: &[(String, String)], c: &mut Container) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let deployment = out.plan;
     let naming = KubernetesNaming::new(&deployment.name);
@@ -357,14 +347,6 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &m
                 secret_key: Some(s),
             });
         } else if r.secret {
-            if r.text.contains(['\n', '\r']) {
-                out.diag(
-                    &format!("{sp}/env/{}", escape_segment(k)),
-                    format!("`{k}` holds a secret and a line break; a kustomize env file cannot carry that"),
-                    "mount the value as a file instead (a `files:` entry)",
-                );
-                continue;
-            }
             env_file.push_str(k);
             env_file.push('=');
             env_file.push_str(&r.text);
@@ -385,12 +367,6 @@ fn env(out: &mut Out<'_>, sp: &str, name: &str, list: &[(String, String)], c: &m
         }
     }
     if !env_file.is_empty() && !out.secret_gens.contains_key(&env_secret) {
-        out.names.claim(
-            "Secret",
-            &env_secret,
-            &format!("{sp}/env"),
-            63 - HASH_SUFFIX_LEN,
-        );
         let rel = format!("env/{name}.env");
         out.secret_gens.insert(
             env_secret.clone(),

@@ -5,7 +5,7 @@ use super::model::{Claim, PdbCtx, SaCtx, ServiceCtx, ServicePort, SpreadOut, Wor
 use super::pod::{container, pod_security, protocol, secs_of, skips};
 use super::volumes::OWN_DATA;
 use super::waits::init_containers;
-use super::{DEFAULT_VOLUME_SIZE, Out, STATEFULSET_NAME_MAX};
+use super::{DEFAULT_VOLUME_SIZE, Out};
 use crate::error::Error;
 use crate::plan::Deployment;
 use crate::plan::container::{Container as Planned, Kind, MountPlan};
@@ -28,25 +28,10 @@ pub(super) fn render(out: &mut Out<'_>, plan: &Deployment) -> Result<(), Error> 
 
 /// The service's workload and its `ServiceAccount`.
 fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Error> {
-    let (name, sp, replicas) = (&c.name.clone(), &c.pointer, c.replicas);
+    let (name, replicas) = (&c.name.clone(), c.replicas);
     let object = out.naming.object(name);
     let statefulset = c.kind == Kind::Stateful;
-    out.names.claim(
-        if statefulset {
-            "StatefulSet"
-        } else {
-            "Deployment"
-        },
-        &object,
-        sp,
-        if statefulset {
-            STATEFULSET_NAME_MAX
-        } else {
-            63
-        },
-    );
 
-    out.names.claim("ServiceAccount", &object, sp, 63);
     let mut pod = pod_security(c.user.as_deref(), &c.hardening, object.clone());
     let main = container(out, c, &mut pod.volumes, true);
     // Init containers: waits for this service's dependencies, and the one-off services it
@@ -69,7 +54,6 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
         .collect();
     pod.containers = vec![main];
     let skips = skips(plan, &pod);
-    out.pod_security(name, &pod);
     out.workloads.insert(name.clone(), service_ports(c));
     out.emit(
         format!("serviceaccount-{name}.yaml"),
@@ -111,10 +95,9 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
 
 /// The service's Services: in the cluster, for its published ports, and headless.
 fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
-    let (name, sp) = (&c.name.clone(), &c.pointer);
+    let name = &c.name.clone();
     let object = out.naming.object(name);
     if !c.ports.is_empty() {
-        out.names.claim("Service", &object, sp, 63);
         let ctx = ServiceCtx {
             meta: out.meta(object.clone(), name),
             headless: false,
@@ -149,7 +132,6 @@ fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
         .collect();
     if !published.is_empty() && matches!(publish, Publish::LoadBalancer | Publish::NodePort) {
         let pub_name = format!("{object}-published");
-        out.names.claim("Service", &pub_name, sp, 63);
         let ctx = ServiceCtx {
             meta: out.meta(pub_name, name),
             headless: false,
@@ -169,7 +151,6 @@ fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
     }
     if out.headless.contains(name) {
         let hl = format!("{object}-headless");
-        out.names.claim("Service", &hl, sp, 63);
         let ctx = ServiceCtx {
             meta: out.meta(hl, name),
             headless: true,
@@ -188,10 +169,9 @@ fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
 
 /// A disruption budget for a service of more than one replica, as the profile asks.
 fn disruption_budget(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
-    let (name, sp) = (&c.name.clone(), &c.pointer);
+    let name = &c.name.clone();
     let object = out.naming.object(name);
     if let Some(min_available) = c.placement.min_available {
-        out.names.claim("PodDisruptionBudget", &object, sp, 63);
         let ctx = PdbCtx {
             meta: out.meta(object.clone(), name),
             min_available,

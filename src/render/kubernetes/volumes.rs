@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Claim, Container, Generator, Item, PodVolume, PvcCtx, VolumeMount};
 use super::names::{KubernetesNaming, dns, local_name};
-use super::{DEFAULT_VOLUME_SIZE, HASH_SUFFIX_LEN, Out};
+use super::{DEFAULT_VOLUME_SIZE, Out};
 use crate::error::Error;
 use crate::plan::{self, container::MountPlan};
-use crate::spec::load::escape_segment;
 
 /// The pod volume, and the claim template, of a workload's own data (the embedded database
 /// without a volume of the spec).
@@ -36,12 +35,6 @@ pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String 
 pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), Error> {
     for (name, v) in &plan.volumes {
         let object = out.naming.object(name);
-        out.names.claim(
-            "PersistentVolumeClaim",
-            &object,
-            &format!("/volumes/{}", escape_segment(name)),
-            63,
-        );
         let k = &plan.targets.spec.kubernetes;
         let ctx = PvcCtx {
             meta: out.meta(object, "storage"),
@@ -181,7 +174,6 @@ fn mount_file(
     let naming = KubernetesNaming::new(&deployment.name);
     let resolved = crate::render::resolve(deployment, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
-    let pointer = format!("/files/{}", escape_segment(f));
     let (kind, gens_has) = if resolved.secret {
         ("secret", out.secret_gens.contains_key(&object))
     } else {
@@ -195,13 +187,9 @@ fn mount_file(
             envs: Vec::new(),
         };
         if resolved.secret {
-            out.names
-                .claim("Secret", &object, &pointer, 63 - HASH_SUFFIX_LEN);
             out.secret_files.insert(format!("files/{f}"), resolved.text);
             out.secret_gens.insert(object.clone(), generator);
         } else {
-            out.names
-                .claim("ConfigMap", &object, &pointer, 63 - HASH_SUFFIX_LEN);
             out.plain_files.insert(f.to_owned(), (resolved.text, mode));
             out.config_gens.insert(object.clone(), generator);
         }

@@ -10,7 +10,6 @@ use super::pod::{container, secs_of};
 use crate::plan::container::Container as Planned;
 use crate::plan::{self, Deployment};
 use crate::security::numeric_user;
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Waits};
 
 /// How long a dependant waits for a service that has no health check, so no time of its own.
@@ -103,25 +102,18 @@ pub(super) fn init_containers(
     main: &Container,
     volumes: &mut Vec<PodVolume>,
 ) -> Vec<Container> {
-    let sp = &svc.pointer;
     let mut waited = BTreeSet::new();
     let mut init = Vec::new();
-    let mut deps: Vec<(String, Condition, String)> = Vec::new();
+    let mut deps: Vec<(String, Condition)> = Vec::new();
     for (dep, cond) in &svc.depends_on {
         if *cond == Condition::Completed
             && let Some(d) = plan.workload(dep)
         {
-            for (dd, dc) in &d.depends_on {
-                deps.push((
-                    dd.clone(),
-                    *dc,
-                    format!("/services/{}/depends_on", escape_segment(dep)),
-                ));
-            }
+            deps.extend(d.depends_on.iter().cloned());
         }
-        deps.push((dep.clone(), *cond, format!("{sp}/depends_on")));
+        deps.push((dep.clone(), *cond));
     }
-    for (dep, cond, dp) in deps {
+    for (dep, cond) in deps {
         if cond == Condition::Completed {
             if let Some(d) = plan.workload(&dep) {
                 let mut k = container(out, d, volumes, false);
@@ -133,7 +125,7 @@ pub(super) fn init_containers(
         if !waited.insert(dep.clone()) {
             continue;
         }
-        if let Some(c) = wait_container(out, plan, &dp, svc, main, &dep, cond) {
+        if let Some(c) = wait_container(out, plan, svc, main, &dep, cond) {
             init.push(c);
         }
     }
@@ -150,7 +142,6 @@ pub(super) fn init_containers(
 fn wait_container(
     out: &mut Out<'_>,
     plan: &Deployment,
-    dp: &str,
     svc: &Planned,
     main: &Container,
     dep: &str,
@@ -174,14 +165,8 @@ fn wait_container(
             )
         },
     );
+    // Waiting for the health of a workload without a port was refused on the model.
     if cond == Condition::Healthy && d.ports.is_empty() {
-        out.diag(
-            &format!("{dp}/{}", escape_segment(dep)),
-            format!(
-                "kubernetes: `{dep}` has no port, so other pods cannot tell when it is healthy"
-            ),
-            "give it a port (its Service then routes only to ready pods), or wait for `started`",
-        );
         return None;
     }
     let (host, port) = (
@@ -235,7 +220,6 @@ fn wait_container(
             memory_request: Some("32Mi".into()),
             memory_limit: Some("32Mi".into()),
         }),
-        origin: main.origin.clone(),
         accept: main.accept.clone(),
         security: ContainerSecurity {
             run_as_user: Some(uid.map_or(NOBODY, |(u, _)| u)),

@@ -5,8 +5,11 @@
 use super::Version;
 use super::unit::flag;
 
-/// Quadlet first shipped with podman 4.4.
-pub(super) const QUADLET: Version = Version(4, 4);
+/// Quadlet first shipped with podman 4.4 (the model refuses the flavour below it).
+pub(super) const QUADLET: Version = Version(
+    crate::plan::refusals::QUADLET_SINCE.0,
+    crate::plan::refusals::QUADLET_SINCE.1,
+);
 /// `HealthCmd=` and friends, `Tmpfs=` (Quadlet); `Secret=` too, which this target does not use.
 pub(super) const V4_5: Version = Version(4, 5);
 /// `Pull=` (Quadlet); `PodmanArgs=` in `.volume` files.
@@ -78,9 +81,6 @@ pub(super) const NOTIFY_HEALTHY: Version = V5_0;
 pub(super) const SDNOTIFY_HEALTHY: Version = V4_7;
 /// `VolumeName=` and `NetworkName=`.
 pub(super) const OBJECT_NAME: Version = V4_7;
-/// `PodmanArgs=` in a `.volume` file (before: driver options other than `type`, `device` and `o`
-/// are refused).
-pub(super) const VOLUME_PODMAN_ARGS: Version = V4_6;
 
 impl Gate {
     /// The key's value (`key` of the raw `value`) when podman `v` has the key; otherwise `None`,

@@ -1,15 +1,14 @@
 //! The helper units: the stack's network and its volumes, created once before the containers
 //! that use them, each with its own sandboxing.
 
-use super::gates::{OBJECT_NAME, QUADLET, VOLUME_PODMAN_ARGS};
+use super::Ctx;
+use super::gates::{OBJECT_NAME, QUADLET};
 use super::model::{
     InstallSection, NetworkSection, ServiceSection, UnitFile, UnitSection, VolumeSection,
 };
 use super::unit::flag;
-use super::{Ctx, Diags};
 use crate::render::unitfile::{exec_line, exec_value, specifiers};
 use crate::shell::sh_quote;
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Flavor, Volume};
 
 /// `--opt` pairs of a volume's `driver_opts`, in a stable order.
@@ -22,31 +21,17 @@ fn driver_opts(def: &Volume) -> Vec<(String, String)> {
 }
 
 /// The unit of one volume: a Quadlet `.volume` file, or a one-shot unit that creates it once.
-pub(super) fn volume_unit(
-    ctx: &Ctx<'_>,
-    vol: &str,
-    def: &Volume,
-    diags: &mut Diags<'_>,
-) -> Option<(String, UnitFile)> {
+pub(super) fn volume_unit(ctx: &Ctx<'_>, vol: &str, def: &Volume) -> (String, UnitFile) {
     let Volume {
         size: _,
         shared: _,
         driver_opts: _,
     } = def;
-    let vp = format!("/volumes/{}", escape_segment(vol));
     let opts = driver_opts(def);
-    let mut ok = true;
-    for (k, v) in &opts {
-        let p = format!("{vp}/driver_opts/{}", escape_segment(k));
-        ok &= diags.unit_value(&p, &format!("driver option `{k}`"), v);
-    }
-    if !ok {
-        return None;
-    }
     let name = ctx.volume_name(vol);
     let description = specifiers(&format!("{} volume {vol} (misp-gen)", ctx.name));
     if ctx.flavor == Flavor::Quadlet {
-        return quadlet_volume(ctx, vol, &opts, description, diags);
+        return quadlet_volume(ctx, vol, &opts, description);
     }
     // podman and docker: a one-shot unit that creates the volume once.
     let engine = if ctx.flavor == Flavor::Docker {
@@ -82,10 +67,10 @@ pub(super) fn volume_unit(
         );
         exec_line(&["/bin/sh", "-c", &script])
     };
-    Some((
+    (
         format!("{}.service", ctx.volume_unit(vol)),
         oneshot_unit(ctx, description, exec),
-    ))
+    )
 }
 
 /// Quadlet's `.volume` file.
@@ -94,9 +79,7 @@ fn quadlet_volume(
     vol: &str,
     opts: &[(String, String)],
     description: String,
-    diags: &mut Diags<'_>,
-) -> Option<(String, UnitFile)> {
-    let vp = format!("/volumes/{}", escape_segment(vol));
+) -> (String, UnitFile) {
     let name = ctx.volume_name(vol);
     let mut s = VolumeSection {
         label: vec![format!("io.misp-gen.stack={}", ctx.name)],
@@ -111,29 +94,11 @@ fn quadlet_volume(
             "type" => s.kind = Some(exec_value(v)),
             "device" => s.device = Some(exec_value(v)),
             "o" => s.options = Some(exec_value(v)),
-            other => {
-                if ctx.version >= VOLUME_PODMAN_ARGS {
-                    s.podman_args.push(flag("opt", &format!("{other}={v}")));
-                } else {
-                    diags.push(
-                        &format!("{vp}/driver_opts/{}", escape_segment(k)),
-                        format!("driver option `{other}` needs PodmanArgs= in a .volume file, which needs podman {VOLUME_PODMAN_ARGS}; the units are written for podman {}", ctx.version),
-                        "raise targets.systemd.podman_version, or use only `type`, `device` and `o`",
-                    );
-                    return None;
-                }
-            }
+            // Needs `PodmanArgs=` (podman 4.6): an older podman_version was refused on the model.
+            other => s.podman_args.push(flag("opt", &format!("{other}={v}"))),
         }
     }
-    if s.kind.is_some() && s.device.is_none() {
-        diags.push(
-            &format!("{vp}/driver_opts"),
-            "driver option `type` without `device`: Quadlet refuses it".into(),
-            "add `device` (e.g. `:/export/misp` for NFS)",
-        );
-        return None;
-    }
-    Some((
+    (
         format!("{name}.volume"),
         UnitFile {
             unit: UnitSection {
@@ -149,7 +114,7 @@ fn quadlet_volume(
             }),
             ..UnitFile::default()
         },
-    ))
+    )
 }
 
 fn oneshot_unit(ctx: &Ctx<'_>, description: String, exec: String) -> UnitFile {

@@ -22,23 +22,23 @@ mod unit;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::diag::{Code, Diagnostic};
 use crate::domain::Naming;
 use crate::error::Error;
 use crate::plan::Deployment;
-use crate::render::unitfile::{inexpressible, inexpressible_word, specifiers};
+use crate::render::unitfile::specifiers;
 use crate::render::{FileSet, Templates, add};
 use crate::secrets::Secrets;
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Flavor};
-use gates::QUADLET;
 use helpers::{network_unit, volume_unit};
 use model::{InstallSection, UnitFile, UnitSection};
 use run::{Inputs, Run, service_run, service_wait};
 use unit::container_unit;
 
 /// The podman version units are written for when the spec names none.
-pub const DEFAULT_PODMAN_VERSION: Version = Version(4, 6);
+pub const DEFAULT_PODMAN_VERSION: Version = Version(
+    crate::plan::refusals::DEFAULT_PODMAN_VERSION.0,
+    crate::plan::refusals::DEFAULT_PODMAN_VERSION.1,
+);
 /// Where the operator installs `OUT/secrets/` and `OUT/systemd/files/` by default (+ `/<name>`).
 pub use crate::plan::DEFAULT_INSTALL_PREFIX;
 /// Start timeout of a container unit: long enough for a first pull of a large image.
@@ -82,44 +82,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Collects diagnostics against the effective spec.
-struct Diags<'a> {
-    locator: &'a crate::plan::Locator,
-    list: Vec<Diagnostic>,
-}
-
-impl Diags<'_> {
-    fn push(&mut self, pointer: &str, message: String, help: &str) {
-        self.list
-            .push(self.locator.diag(pointer, Code::UnitValue, message, help));
-    }
-
-    /// Refuse a value a unit file cannot carry as a raw key value; true when it is fine.
-    fn unit_value(&mut self, pointer: &str, what: &str, value: &str) -> bool {
-        self.refuse(pointer, what, inexpressible(value))
-    }
-
-    /// Refuse a value that cannot be an escaped word of an `Exec` line or of Quadlet's `Exec=`,
-    /// `Environment=`, `PodmanArgs=` (only a NUL: line breaks are C escapes); true when it is fine.
-    fn unit_word(&mut self, pointer: &str, what: &str, value: &str) -> bool {
-        self.refuse(pointer, what, inexpressible_word(value))
-    }
-
-    fn refuse(&mut self, pointer: &str, what: &str, why: Option<&str>) -> bool {
-        match why {
-            None => true,
-            Some(why) => {
-                self.push(
-                    pointer,
-                    format!("{what} holds {why}; a systemd unit cannot carry it"),
-                    "remove it, or pass the value in a file (a `files:` entry mounted into the container)",
-                );
-                false
-            }
-        }
-    }
-}
-
 /// The podman version the units are written for.
 #[must_use]
 pub fn podman_version(plan: &Deployment) -> Version {
@@ -142,17 +104,6 @@ pub fn render(
     files: &mut FileSet,
 ) -> Result<(), Error> {
     let version = podman_version(plan);
-    let mut diags = Diags {
-        locator: &plan.locator,
-        list: Vec::new(),
-    };
-    if flavor == Flavor::Quadlet && version < QUADLET {
-        diags.push(
-            "/targets/systemd/podman_version",
-            format!("Quadlet needs podman {QUADLET}; the units are written for podman {version}"),
-            "use `flavor: podman` (plain units) for older podman, or raise podman_version",
-        );
-    }
     let ctx = Ctx {
         name: &plan.name,
         flavor,
@@ -172,16 +123,13 @@ pub fn render(
         naming: &naming,
         mirror,
     };
-    let runs = runs(plan, &inp, &mut diags, files);
-    claim_unit_names(&ctx, &plan.volumes, &runs, &mut diags);
+    let runs = runs(plan, &inp, files);
 
     // Volumes: the plan's, those of a service with no instance here included (the unit keeps
     // its volume created, data and all, for when it is scaled up again).
     let mut unit_files: Vec<(String, UnitFile)> = Vec::new();
     for (v, def) in &plan.volumes {
-        if let Some(u) = volume_unit(&ctx, v, def, &mut diags) {
-            unit_files.push(u);
-        }
+        unit_files.push(volume_unit(&ctx, v, def));
     }
     unit_files.push(network_unit(&ctx));
     for r in &runs {
@@ -190,9 +138,6 @@ pub fn render(
     let target = target_unit(&ctx, &unit_files);
     unit_files.push(target);
 
-    if !diags.list.is_empty() {
-        return Err(Error::Invalid(plan.locator.invalid(diags.list)));
-    }
     for (file, mut u) in unit_files {
         u.stack.clone_from(&plan.name);
         let text = templates.render("systemd/unit.j2", &u)?;
@@ -204,12 +149,7 @@ pub fn render(
 }
 
 /// Every container to run: each instance of each workload.
-fn runs(
-    plan: &Deployment,
-    inp: &Inputs<'_>,
-    diags: &mut Diags<'_>,
-    files: &mut FileSet,
-) -> Vec<Run> {
+fn runs(plan: &Deployment, inp: &Inputs<'_>, files: &mut FileSet) -> Vec<Run> {
     let naming = inp.naming;
     // Instances of each service, and who must wait for whom.
     let instances: BTreeMap<&str, Vec<String>> = plan
@@ -243,8 +183,7 @@ fn runs(
         if units.is_empty() {
             continue;
         }
-        let base = service_run(inp, c, &instances, diags, files);
-        let Some(base) = base else { continue };
+        let base = service_run(inp, c, &instances, files);
         let waited_on = if c.healthy_first {
             c.health
                 .as_ref()
@@ -274,50 +213,6 @@ fn runs(
         }
     }
     runs
-}
-
-/// Claim each unit name once: they must not collide (a service called `network`, or `x-volume`
-/// next to volume `x`).
-fn claim_unit_names(
-    ctx: &Ctx<'_>,
-    used_volumes: &BTreeMap<String, crate::spec::model::Volume>,
-    runs: &[Run],
-    diags: &mut Diags<'_>,
-) {
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut claim = |unit: String, what: String, pointer: String, diags: &mut Diags<'_>| {
-        if let Some(prev) = seen.get(&unit) {
-            diags.push(
-                &pointer,
-                format!("{what} and {prev} would both be the systemd unit `{unit}.service`"),
-                "rename one of them",
-            );
-        } else {
-            seen.insert(unit, what);
-        }
-    };
-    claim(
-        ctx.network_unit(),
-        "the stack's network".into(),
-        "/name".into(),
-        diags,
-    );
-    for v in used_volumes.keys() {
-        claim(
-            ctx.volume_unit(v),
-            format!("volume `{v}`"),
-            format!("/volumes/{}", escape_segment(v)),
-            diags,
-        );
-    }
-    for r in runs {
-        claim(
-            r.unit.clone(),
-            format!("container `{}`", r.container),
-            "/services".into(),
-            diags,
-        );
-    }
 }
 
 /// `<name>.target`, which wants every other unit.

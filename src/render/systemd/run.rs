@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Ctx, Diags, POLL_MS, SystemdNaming};
+use super::{Ctx, POLL_MS, SystemdNaming};
 use crate::plan;
 use crate::plan::container::{Check, Container, Limits, MountPlan};
 use crate::render::unitfile::specifiers;
@@ -12,7 +12,6 @@ use crate::render::{FileSet, add, add_mounted_secret, add_secret};
 use crate::secrets::Secrets;
 use crate::security::Hardening;
 use crate::shell::{http_check_command, sh_quote, tcp_check_command};
-use crate::spec::load::escape_segment;
 use crate::spec::model::{Condition, Port, Protocol, Pull, Restart};
 use crate::units;
 
@@ -188,25 +187,24 @@ fn resources(run: &mut Run, l: &Limits) {
     run.memory = l.memory_bytes;
 }
 
-/// Describe one service (before instances are numbered); `None` when a value was refused.
+/// Describe one workload (before instances are numbered).
 pub(super) fn service_run(
     inp: &Inputs<'_>,
     c: &Container,
     instances: &BTreeMap<&str, Vec<String>>,
-    diags: &mut Diags<'_>,
     files: &mut FileSet,
-) -> Option<Run> {
+) -> Run {
     let Inputs {
         plan: deployment,
         naming,
         mirror,
         ..
     } = *inp;
-    let before = diags.list.len();
     // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
     let Container {
         name,
-        pointer: sp,
+        // Refusals point at it (`plan::refusals`).
+        pointer: _,
         // What messages about the spec say.
         title: _,
         image_pointer: _,
@@ -245,80 +243,44 @@ pub(super) fn service_run(
         restart: *restart,
         ..Run::default()
     };
-    run.entrypoint = arguments(inp, sp, entrypoint.as_deref(), "entrypoint", diags);
-    run.command = arguments(inp, sp, command.as_deref(), "command", diags);
-    if let Some(u) = user {
-        diags.unit_value(&format!("{sp}/user"), "`user`", u);
-        run.user = Some(u.clone());
-    }
-    if let Some(w) = working_dir
-        && diags.unit_value(&format!("{sp}/working_dir"), "`working_dir`", w)
-    {
-        run.working_dir = Some(w.clone());
-    }
+    run.entrypoint = arguments(inp, entrypoint.as_deref());
+    run.command = arguments(inp, command.as_deref());
+    run.user.clone_from(user);
+    run.working_dir.clone_from(working_dir);
     run.hardening = Some(hardening.clone());
 
     // Environment: plain values in the unit, secret-bearing ones in an env file.
-    environment(inp, sp, name, env, &mut run, diags, files);
+    environment(inp, name, env, &mut run, files);
 
     // Ports.
     run.publish = published(ports);
 
-    // Mounts: the spec's index of each (a file the spec lacks is not planned; validation rules
-    // that out, so the indexes agree).
-    for (i, m) in mounts.iter().enumerate() {
-        mount(inp, &format!("{sp}/mounts/{i}"), m, &mut run, diags, files);
+    for m in mounts {
+        mount(inp, m, &mut run, files);
     }
 
     if let Some(h) = healthcheck {
         let h = &crate::render::resolve_health(deployment, inp.secrets, naming, h);
-        if let Check::Exec(exec) = &h.check {
-            for (i, a) in exec.iter().enumerate() {
-                diags.unit_word(
-                    &format!("{sp}/healthcheck/exec/{i}"),
-                    "a healthcheck argument",
-                    a,
-                );
-            }
-        }
         run.health = Some(health(h));
     }
 
     run.deps = dependencies(depends_on, instances);
     resources(&mut run, limits);
     writable_tmpfs(&mut run);
-    (diags.list.len() == before).then_some(run)
+    run
 }
 
-/// The arguments of `entrypoint` or `command`, resolved, each refused when a unit cannot carry it.
-fn arguments(
-    inp: &Inputs<'_>,
-    sp: &str,
-    list: Option<&[String]>,
-    field: &str,
-    diags: &mut Diags<'_>,
-) -> Option<Vec<String>> {
-    list.map(|v| {
-        let args = crate::render::resolve_args(inp.plan, inp.secrets, inp.naming, v);
-        for (i, a) in args.iter().enumerate() {
-            diags.unit_word(
-                &format!("{sp}/{field}/{i}"),
-                &format!("`{field}` argument {i}"),
-                a,
-            );
-        }
-        args
-    })
+/// The arguments of `entrypoint` or `command`, resolved.
+fn arguments(inp: &Inputs<'_>, list: Option<&[String]>) -> Option<Vec<String>> {
+    list.map(|v| crate::render::resolve_args(inp.plan, inp.secrets, inp.naming, v))
 }
 
 /// Plain values go into the unit, secret-bearing ones into an env file under `secrets/systemd/`.
 fn environment(
     inp: &Inputs<'_>,
-    sp: &str,
     name: &str,
     env: &[(String, String)],
     run: &mut Run,
-    diags: &mut Diags<'_>,
     files: &mut FileSet,
 ) {
     let Inputs {
@@ -330,20 +292,10 @@ fn environment(
     } = *inp;
     let mut env_file = String::new();
     for (k, text) in env {
-        let p = format!("{sp}/env/{}", escape_segment(k));
         let r = crate::render::resolve(deployment, secrets, naming, text);
         if r.secret {
-            if let Some(why) = env_file_refusal(&r.text) {
-                // Never the value: it holds a secret.
-                diags.push(
-                    &p,
-                    format!("`{k}` holds a secret and {why}; the env file podman and docker read (one `KEY=value` a line, taken literally) cannot carry that"),
-                    "mount the value as a file instead (a `files:` entry)",
-                );
-                continue;
-            }
             let _ = writeln!(env_file, "{k}={}", r.text);
-        } else if diags.unit_word(&p, &format!("`{k}`"), &r.text) {
+        } else {
             run.env.push((k.clone(), r.text));
         }
     }
@@ -403,47 +355,7 @@ fn writable_tmpfs(run: &mut Run) {
     }
 }
 
-/// Why a secret-bearing value cannot go into an env file, if it cannot. podman and docker read
-/// `--env-file` line by line (a trailing `\r` is dropped, lines are at most 64 KiB) and take the
-/// value after the first `=` literally.
-fn env_file_refusal(v: &str) -> Option<&'static str> {
-    if v.contains(['\n', '\r']) {
-        Some("a line break")
-    } else if v.contains('\0') {
-        Some("a NUL character")
-    } else if v.len() > 60_000 {
-        Some("more than 60000 bytes")
-    } else {
-        None
-    }
-}
-
-/// A path inside the container that `-v HOST:CONTAINER:OPTS` can name.
-fn check_container_path(diags: &mut Diags<'_>, pointer: &str, path: &str) -> bool {
-    if !diags.unit_value(pointer, "the mount path", path) {
-        return false;
-    }
-    if path.contains([':', ',']) {
-        diags.push(
-            pointer,
-            format!(
-                "mount path `{path}` holds `:` or `,`; podman's and docker's `-v` cannot name it"
-            ),
-            "choose a path without `:` and `,`",
-        );
-        return false;
-    }
-    true
-}
-
-fn mount(
-    inp: &Inputs<'_>,
-    mp: &str,
-    m: &MountPlan,
-    run: &mut Run,
-    diags: &mut Diags<'_>,
-    files: &mut FileSet,
-) {
+fn mount(inp: &Inputs<'_>, m: &MountPlan, run: &mut Run, files: &mut FileSet) {
     let Inputs {
         plan: deployment,
         secrets,
@@ -451,9 +363,6 @@ fn mount(
         naming,
         ..
     } = *inp;
-    if !check_container_path(diags, &format!("{mp}/path"), m.path()) {
-        return;
-    }
     match m {
         // A fresh podman or docker volume is empty: the whole volume.
         MountPlan::Volume {
@@ -507,9 +416,6 @@ fn mount(
             {
                 let rel = if tls { format!("{s}/{key}") } else { s.clone() };
                 let target = format!("{}/{target_name}", path.trim_end_matches('/'));
-                if !check_container_path(diags, &format!("{mp}/items"), &target) {
-                    continue;
-                }
                 add_mounted_secret(files, format!("secrets/systemd/mounted/{rel}"), content);
                 run.binds.push((
                     format!("{}/secrets/systemd/mounted/{rel}", ctx.install_dir),
@@ -517,19 +423,5 @@ fn mount(
                 ));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Pins what an env file can carry.
-    #[test]
-    fn env_file_values() {
-        assert_eq!(env_file_refusal("a \"b\" 'c' $d %e"), None);
-        assert_eq!(env_file_refusal("a\nb"), Some("a line break"));
-        assert_eq!(env_file_refusal("a\r"), Some("a line break"));
-        assert!(env_file_refusal(&"x".repeat(60_001)).is_some());
     }
 }
