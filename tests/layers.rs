@@ -35,7 +35,7 @@ const LAYERS: &[&[&str]] = &[
     // dispatches them
     &["cli"],
     &["pipeline", "docs"],
-    &["bundle", "init"],
+    &["bundle", "init", "import"],
     &["lib", "main"],
 ];
 
