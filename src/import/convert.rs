@@ -90,12 +90,16 @@ pub fn convert(root: &Node, cx: &Ctx<'_>) -> Converted {
     c.out
 }
 
+/// A variable whose value is taken for a secret: its name holds PASSWORD, PASSWD or SECRET, or
+/// ends in `_KEY` or `_TOKEN`; never a `…_FILE` variable (that holds a path).
 fn is_secret_name(k: &str) -> bool {
     let u = k.to_ascii_uppercase();
-    ["_PASSWORD", "_SECRET", "_KEY", "_PASSWD"]
-        .iter()
-        .any(|s| u.ends_with(s))
-        || matches!(u.as_str(), "PASSWORD" | "SECRET" | "SECRET_KEY")
+    !u.ends_with("_FILE")
+        && (["PASSWORD", "PASSWD", "SECRET"]
+            .iter()
+            .any(|s| u.contains(s))
+            || u.ends_with("_KEY")
+            || u.ends_with("_TOKEN"))
 }
 
 /// `${` is the spec's placeholder: a literal one is written `$${`.
