@@ -280,6 +280,18 @@ fn run_import(
     format: diag::Format,
     stdout: &mut dyn std::io::Write,
 ) -> Result<(), Error> {
+    // `--out` is replaced by a rename: a device, FIFO or directory in its place is refused
+    // first (renaming over /dev/null as root would replace the device).
+    if let Some(p) = spec_out.filter(|p| *p != std::path::Path::new("-"))
+        && let Ok(m) = std::fs::symlink_metadata(p)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(Error::Usage(format!(
+            "--out {} is not a regular file: name a file to write the spec to, or `-` for standard output",
+            p.display()
+        )));
+    }
     // A machine-readable report shares standard output only when the spec does not.
     let report_to_stdout = format != diag::Format::Human && spec_out.is_some();
     let say = |stdout: &mut dyn std::io::Write, text: &str| -> Result<(), Error> {

@@ -355,11 +355,13 @@ fn fixtures_round_trip_through_compose() {
 // no secret value in it (the excerpts of secret-bearing lines are masked).
 #[test]
 fn misp_report_snapshot() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scratch = tmp.path().join("spec.yaml");
     let o = import(
         &[
             "tests/fixtures/import/misp/docker-compose.yml",
             "--out",
-            "/dev/null",
+            scratch.to_str().expect("utf-8"),
         ],
         &[],
     );
@@ -375,6 +377,8 @@ fn misp_report_snapshot() {
 // the file, in every machine format; and that GitHub and SARIF carry the same number of lines.
 #[test]
 fn every_report_line_is_located() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scratch = tmp.path().join("spec.yaml");
     for (dir, files) in FIXTURES {
         let paths = fixture_files(dir, files);
         let lines: BTreeMap<String, usize> = paths
@@ -390,7 +394,12 @@ fn every_report_line_is_located() {
             })
             .collect();
         let mut args: Vec<&str> = paths.iter().map(String::as_str).collect();
-        args.extend(["--out", "/dev/null", "--format", "json"]);
+        args.extend([
+            "--out",
+            scratch.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ]);
         let o = import(&args, &[]);
         o.success();
         let report = report_json(&o);
@@ -636,6 +645,20 @@ fn bad_and_hostile_inputs_are_refused() {
         "E600-compose-file",
     );
     assert!(!err.contains("TopSecretValue99"), "{err}");
+    // `--out` at a device is refused before anything is done (a rename would replace it).
+    let o = import(
+        &[
+            "tests/fixtures/import/app/docker-compose.yml",
+            "--out",
+            "/dev/null",
+        ],
+        &[],
+    );
+    o.code(2);
+    assert!(
+        std::fs::metadata("/dev/null").is_ok_and(|m| !m.is_file()),
+        "/dev/null was replaced"
+    );
     // A file that is not there: located at the file, exit 1.
     let o = import(&["/nonexistent/compose.yaml"], &[]);
     o.code(1);
@@ -651,12 +674,19 @@ fn bad_and_hostile_inputs_are_refused() {
 // report points into the file each value came from.
 #[test]
 fn override_files_merge_and_report_where_values_came_from() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scratch = tmp.path().join("spec.yaml");
     let paths = fixture_files(
         "app",
         &["docker-compose.yml", "docker-compose.override.yml"],
     );
     let mut args: Vec<&str> = paths.iter().map(String::as_str).collect();
-    args.extend(["--format", "json", "--out", "/dev/null"]);
+    args.extend([
+        "--format",
+        "json",
+        "--out",
+        scratch.to_str().expect("utf-8"),
+    ]);
     let o = import(&args, &[]);
     o.success();
     let o2 = import(&paths.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
