@@ -116,7 +116,7 @@ pub enum Command {
     },
     /// Turn compose files into a spec: `import compose.yaml [override.yaml…] --out spec.yaml`.
     /// Prints a conversion report (what changed meaning, what was guessed, what was not carried),
-    /// each line at its compose FILE:LINE:COL; the spec is validated before it is written.
+    /// each line at its compose `FILE:LINE:COL`; the spec is validated before it is written.
     Import {
         /// The compose files, in order: later files override earlier ones, as with `docker compose -f`.
         #[arg(required = true)]

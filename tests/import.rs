@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use common::{Ran, Run as _, bin, repo, tool};
@@ -117,16 +118,13 @@ mod compare {
         while let Some(i) = rest.find("${") {
             out.push_str(&rest[..i]);
             let after = &rest[i + 2..];
-            match after.find('}') {
-                Some(e) => {
-                    out.push('$');
-                    out.push_str(&after[..e]);
-                    rest = &after[e + 1..];
-                }
-                None => {
-                    out.push_str(&rest[i..]);
-                    rest = "";
-                }
+            if let Some(e) = after.find('}') {
+                out.push('$');
+                out.push_str(&after[..e]);
+                rest = &after[e + 1..];
+            } else {
+                out.push_str(&rest[i..]);
+                rest = "";
             }
         }
         out.push_str(rest);
@@ -218,9 +216,8 @@ mod compare {
         }
         let mounts_missing = orig.mounts.difference(&rendered.mounts);
         for m in mounts_missing {
-            if !listed(report, svc, &["volumes", "tmpfs"], m)
-                && !(database && m.starts_with("/var/lib/"))
-            {
+            let data_dir = database && m.starts_with("/var/lib/");
+            if !(listed(report, svc, &["volumes", "tmpfs"], m) || data_dir) {
                 out.push(format!("mount {m} missing"));
             }
         }
@@ -273,8 +270,8 @@ fn fixtures_round_trip_through_compose() {
         args.extend(["--out".into(), spec.display().to_string()]);
         args.extend(["--keep-secrets".into(), out.display().to_string()]);
         args.extend(["--format".into(), "json".into()]);
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = import(&argv, &[]);
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = import(&arg_refs, &[]);
         o.success();
         let report = report_json(&o);
         assert!(!report.is_empty(), "{dir}: an empty report");
@@ -487,14 +484,14 @@ fn strict_fails_on_what_was_not_carried() {
 #[test]
 fn interpolation_and_profiles_follow_compose() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let f = tmp.path().join("compose.yaml");
-    std::fs::write(&f, "services:\n  web:\n    image: nginx:${TAG}\n    environment:\n      WHO: ${WHO:-default}\n      LIT: \"$$HOME and $${X}\"\n  dbg:\n    image: busybox:1.36.1\n    profiles: [debug]\n").expect("write");
+    let file = tmp.path().join("compose.yaml");
+    std::fs::write(&file, "services:\n  web:\n    image: nginx:${TAG}\n    environment:\n      WHO: ${WHO:-default}\n      LIT: \"$$HOME and $${X}\"\n  dbg:\n    image: busybox:1.36.1\n    profiles: [debug]\n").expect("write");
     std::fs::write(tmp.path().join(".env"), "TAG=1.27.1\nWHO=dotenv\n").expect("write");
     let a = tmp.path().join("a.env");
     let b = tmp.path().join("b.env");
     std::fs::write(&a, "TAG=1.27.2\nWHO=a\n").expect("write");
     std::fs::write(&b, "WHO=b\n").expect("write");
-    let p = f.to_str().expect("utf-8");
+    let p = file.to_str().expect("utf-8");
     let spec = |o: &Ran| String::from_utf8_lossy(&o.stdout).into_owned();
     let o = import(&[p], &[]);
     o.success();
@@ -586,8 +583,9 @@ fn bad_and_hostile_inputs_are_refused() {
     refused("deep.yaml", deep.as_bytes(), "E106-too-deep");
     let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..10 {
-        laughs.push_str(&format!(
-            "x-{i}: &a{i} [{}]\n",
+        let _ = writeln!(
+            laughs,
+            "x-{i}: &a{i} [{}]",
             vec![
                 if i == 1 {
                     "*a".to_owned()
@@ -597,7 +595,7 @@ fn bad_and_hostile_inputs_are_refused() {
                 10
             ]
             .join(", ")
-        ));
+        );
     }
     refused(
         "laughs.yaml",

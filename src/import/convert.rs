@@ -15,7 +15,7 @@ pub struct Ctx<'a> {
     pub files: &'a [String],
     /// The project environment (process environment over the env files).
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// Where relative paths (env_file, secret and config files) are resolved: the first file's directory.
+    /// Where relative paths (`env_file`, secret and config files) are resolved: the first file's directory.
     pub project_dir: PathBuf,
     /// Compose profiles enabled (`COMPOSE_PROFILES`, `--compose-profile`).
     pub profiles: BTreeSet<String>,
@@ -41,7 +41,7 @@ pub struct Converted {
     pub secrets: Vec<HeldSecret>,
     /// Scalars whose text is a secret value: masked in the sources the report shows.
     pub masked: Vec<Loc>,
-    /// Files read on the way (env_file): display name → nothing shown (they hold values).
+    /// Files read on the way (`env_file`): display name → nothing shown (they hold values).
     pub read_files: Vec<String>,
 }
 
@@ -109,7 +109,7 @@ fn escape(s: &str) -> String {
 
 /// A spec name (services: DNS-1123 label; volumes and secrets: also `_`).
 fn spec_name(s: &str, underscore: bool) -> String {
-    let mut out: String = s
+    let out: String = s
         .to_ascii_lowercase()
         .chars()
         .map(|c| {
@@ -122,7 +122,7 @@ fn spec_name(s: &str, underscore: bool) -> String {
             }
         })
         .collect();
-    out = out
+    let mut out = out
         .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_owned();
     out.truncate(63);
@@ -396,20 +396,18 @@ impl Conv<'_> {
             return false;
         };
         let env = self.plain_env(svc);
-        match engine {
-            "postgres" => true,
-            _ => {
-                let get = |a: &str, b: &str| {
-                    env.get(a)
-                        .or_else(|| env.get(b))
-                        .is_some_and(|v| !v.is_empty())
-                };
-                get("MARIADB_DATABASE", "MYSQL_DATABASE") && get("MARIADB_USER", "MYSQL_USER")
-            }
+        if engine == "postgres" {
+            return true;
         }
+        let get = |a: &str, b: &str| {
+            env.get(a)
+                .or_else(|| env.get(b))
+                .is_some_and(|v| !v.is_empty())
+        };
+        get("MARIADB_DATABASE", "MYSQL_DATABASE") && get("MARIADB_USER", "MYSQL_USER")
     }
 
-    /// A service's environment as Compose resolves it: env_file first, `environment` over it.
+    /// A service's environment as Compose resolves it: `env_file` first, `environment` over it.
     fn plain_env(&self, svc: &Node) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         for (k, v, _) in self.env_entries(svc, &mut Vec::new()) {
@@ -420,7 +418,7 @@ impl Conv<'_> {
         env
     }
 
-    /// (name, value, where) of every variable: env_file entries, then `environment` entries.
+    /// (name, value, where) of every variable: `env_file` entries, then `environment` entries.
     /// A `None` value is one that is unset. Problems reading env files go to `errors`.
     fn env_entries(
         &self,
@@ -624,7 +622,7 @@ impl Conv<'_> {
             .unwrap_or_else(|| user.clone());
         db.insert("name".into(), json!(escape(&dbname)));
         db.insert("user".into(), json!(escape(&user)));
-        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut consumed: BTreeSet<String> = BTreeSet::new();
         for (field, keys, preferred) in [
             ("password", pw_keys, "db_password"),
             ("root_password", root_keys, "db_root_password"),
@@ -641,7 +639,7 @@ impl Conv<'_> {
                     Some("--keep-secrets DIR keeps the value the compose project held"),
                 );
                 db.insert(field.into(), json!(s));
-                used.insert(k);
+                consumed.insert(k);
             } else if field == "password" {
                 let s = preferred.to_owned();
                 self.secrets
@@ -659,10 +657,10 @@ impl Conv<'_> {
         }
         for (k, v, at) in &env {
             if name_keys.contains(&k.as_str()) || user_keys.contains(&k.as_str()) {
-                used.insert(k.clone());
+                consumed.insert(k.clone());
                 continue;
             }
-            if used.contains(k) {
+            if consumed.contains(k) {
                 continue;
             }
             let _ = v;
@@ -1124,6 +1122,10 @@ impl Conv<'_> {
         env
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "short and long port syntax, then each check"
+    )]
     fn port(
         &mut self,
         p: &Node,
@@ -1242,6 +1244,7 @@ impl Conv<'_> {
         }
     }
 
+    #[expect(clippy::too_many_lines, reason = "each form of a compose health check")]
     fn healthcheck(&mut self, n: &Node) -> Option<Map<String, Value>> {
         if n.get("disable").and_then(Node::as_bool) == Some(true) {
             self.note(&n.at, Code::NoteChanged, "health check disabled: the spec has none for the service (validate warns W105 until you accept it)".into(), None);
@@ -1287,12 +1290,12 @@ impl Conv<'_> {
             return None;
         }
         let exec: Vec<String> = if shell {
-            let text = words.join(" ");
-            let Some(t) = unbrace(&text) else {
+            let joined = words.join(" ");
+            let Some(t) = unbrace(&joined) else {
                 self.not_carried(&test.at, "healthcheck", "its shell text uses `${…}` beyond `${NAME}`, which the spec would read as its own placeholder", Some("write `$NAME` in the shell text"));
                 return None;
             };
-            if t != text {
+            if t != joined {
                 self.note(&test.at, Code::NoteChanged, "`${NAME}` in the health check's shell text is written `$NAME`: the same to the shell, and not a spec placeholder".into(), None);
             }
             vec!["/bin/sh".into(), "-c".into(), t]
@@ -1367,7 +1370,7 @@ impl Conv<'_> {
                     None => self.not_carried(&n.at, "memory", "not a size misp-gen reads", None),
                 },
                 other => {
-                    self.not_carried(&n.at, other, "the spec limits CPU and memory only", None)
+                    self.not_carried(&n.at, other, "the spec limits CPU and memory only", None);
                 }
             }
         }
@@ -1507,19 +1510,18 @@ impl Conv<'_> {
         let content = if let Some(c) = decl.get("content").and_then(Node::text) {
             Some(c)
         } else if let Some(f) = decl.get("file").and_then(Node::text) {
-            match crate::spec::load::read_input(&self.cx.project_dir.join(&f))
-                .map(String::from_utf8)
+            if let Ok(Ok(v)) =
+                crate::spec::load::read_input(&self.cx.project_dir.join(&f)).map(String::from_utf8)
             {
-                Ok(Ok(v)) => Some(v),
-                _ => {
-                    self.error(
-                        &decl.at,
-                        Code::CannotImport,
-                        format!("config `{source}`: file `{f}` cannot be read as UTF-8 text"),
-                        None,
-                    );
-                    return;
-                }
+                Some(v)
+            } else {
+                self.error(
+                    &decl.at,
+                    Code::CannotImport,
+                    format!("config `{source}`: file `{f}` cannot be read as UTF-8 text"),
+                    None,
+                );
+                return;
             }
         } else {
             None
@@ -1860,12 +1862,11 @@ struct PortSpec {
 }
 
 fn range(s: &str) -> Option<(u64, u64)> {
-    match s.split_once('-') {
-        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-        None => {
-            let v = s.parse().ok()?;
-            Some((v, v))
-        }
+    if let Some((a, b)) = s.split_once('-') {
+        Some((a.parse().ok()?, b.parse().ok()?))
+    } else {
+        let v = s.parse().ok()?;
+        Some((v, v))
     }
 }
 

@@ -49,6 +49,10 @@ pub fn interpolate(
     expand(s, lookup, seen, 0)
 }
 
+#[expect(
+    clippy::many_single_char_names,
+    reason = "a scanner over one string: its index, character and text"
+)]
 fn expand(
     s: &str,
     lookup: &dyn Fn(&str) -> Option<String>,

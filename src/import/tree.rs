@@ -112,17 +112,17 @@ impl Node {
 /// mappings in order).
 #[must_use]
 pub fn from_doc(doc: &Document, file: usize) -> Node {
-    build(doc, file, &doc.value, String::new())
+    build(doc, file, &doc.value, "")
 }
 
-fn build(doc: &Document, file: usize, v: &Value, ptr: String) -> Node {
-    let (key, pos, chars) = match doc.lookup(&ptr) {
+fn build(doc: &Document, file: usize, v: &Value, ptr: &str) -> Node {
+    let (key, pos, chars) = match doc.lookup(ptr) {
         Some(n) => (n.key.unwrap_or(n.value), n.value, n.chars),
         None => (Pos::START, Pos::START, None),
     };
     // A node under an alias has no entry of its own: it takes its ancestor's position, and no
     // character range (that range would be the ancestor's).
-    let chars = if doc.index.contains_key(&ptr) {
+    let chars = if doc.index.contains_key(ptr) {
         chars
     } else {
         None
@@ -131,7 +131,7 @@ fn build(doc: &Document, file: usize, v: &Value, ptr: String) -> Node {
         file,
         key,
         pos,
-        ptr: ptr.clone(),
+        ptr: ptr.to_owned(),
         chars,
     };
     let v = match v {
@@ -142,14 +142,14 @@ fn build(doc: &Document, file: usize, v: &Value, ptr: String) -> Node {
         Value::Array(a) => V::Seq(
             a.iter()
                 .enumerate()
-                .map(|(i, x)| build(doc, file, x, format!("{ptr}/{i}")))
+                .map(|(i, x)| build(doc, file, x, &format!("{ptr}/{i}")))
                 .collect(),
         ),
         Value::Object(m) => {
             let mut entries: Vec<(String, Node)> = Vec::new();
             let mut merged: Vec<Node> = Vec::new();
             for (k, x) in m {
-                let child = build(doc, file, x, format!("{ptr}/{}", escape_segment(k)));
+                let child = build(doc, file, x, &format!("{ptr}/{}", escape_segment(k)));
                 if k == "<<" {
                     match child.v {
                         V::Map(_) => merged.push(child),
@@ -266,21 +266,18 @@ fn target_of(n: &Node) -> Option<String> {
         V::Str(s) => {
             // `src:dst[:mode]` (volumes), `[ip:]host:container[/proto]` (ports), `name` (secrets).
             let parts: Vec<&str> = s.split(':').collect();
-            Some(match parts.len() {
-                1 => parts[0].to_owned(),
-                _ => {
-                    // A volume's mode (`ro`, `rw`, `z`…) is last; the target is before it.
-                    let last = parts[parts.len() - 1];
-                    if parts.len() >= 3
-                        && !last.starts_with('/')
-                        && !last.chars().any(|c| c.is_ascii_digit())
-                    {
-                        parts[parts.len() - 2].to_owned()
-                    } else {
-                        last.to_owned()
-                    }
-                }
-            })
+            // A volume's mode (`ro`, `rw`, `z`…) is last; the target is before it.
+            let last = parts[parts.len() - 1];
+            Some(
+                if parts.len() >= 3
+                    && !last.starts_with('/')
+                    && !last.chars().any(|c| c.is_ascii_digit())
+                {
+                    parts[parts.len() - 2].to_owned()
+                } else {
+                    last.to_owned()
+                },
+            )
         }
         V::Num(x) => Some(x.to_string()),
         V::Map(_) => n
