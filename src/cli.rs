@@ -114,6 +114,32 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Turn compose files into a spec: `import compose.yaml [override.yaml…] --out spec.yaml`.
+    /// Prints a conversion report (what changed meaning, what was guessed, what was not carried),
+    /// each line at its compose `FILE:LINE:COL`; the spec is validated before it is written.
+    Import {
+        /// The compose files, in order: later files override earlier ones, as with `docker compose -f`.
+        #[arg(required = true)]
+        compose: Vec<PathBuf>,
+        /// An env file for interpolation, instead of `.env` beside the first compose file; repeatable (later wins; the environment wins over all).
+        #[arg(long = "env-file")]
+        env_files: Vec<PathBuf>,
+        /// Enable a compose profile (as `docker compose --profile`); repeatable. `COMPOSE_PROFILES` is read too.
+        #[arg(long = "compose-profile")]
+        compose_profiles: Vec<String>,
+        /// Where to write the spec (default: standard output). Written whole or not at all.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 1 (and write nothing) when anything was not carried.
+        #[arg(long)]
+        strict: bool,
+        /// Write the secret values the compose project held into DIR/secrets/<name> (0600), where `render --out DIR` keeps them.
+        #[arg(long, value_name = "DIR")]
+        keep_secrets: Option<PathBuf>,
+        /// Format of the report (human on standard error; the others on standard output when --out is given, else on standard error).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Print a shell completion script: `misp-gen completions bash > /etc/bash_completion.d/misp-gen`
     /// (zsh: into a directory of `$fpath` as `_misp-gen`; fish: `~/.config/fish/completions/misp-gen.fish`).
     Completions {

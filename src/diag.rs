@@ -117,6 +117,10 @@ codes! {
     UnitValue => "E500-unit-value", "A value a target cannot carry";
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
+    // `import`: compose files in
+    ComposeFile => "E600-compose-file", "A compose file misp-gen cannot read as one (its shape or a value)";
+    Interpolation => "E601-interpolation", "A `${…}` in a compose file that does not parse, or a required variable that is unset";
+    CannotImport => "E602-cannot-import", "A compose service or value that cannot become part of a spec";
     Other => "E900-other", "An internal error";
     // warnings: hardening questions the spec leaves open
     WarnRoot => "W100-root", "The container runs as root or as the image's unknown user";
@@ -128,6 +132,11 @@ codes! {
     WarnImageTag => "W106-image-not-pinned", "The image is not pinned by digest";
     WarnSecretEnv => "W107-secret-env", "Secrets are passed as environment variables";
     WarnHostPort => "W108-host-port", "A port is published outside the deployment";
+    // notes: the lines of `import`'s conversion report
+    NoteChanged => "I600-carried-changed", "A compose key carried into the spec with a change of meaning";
+    NoteGuess => "I601-guess", "A guess: a compose service or value taken as the spec's database or a secret";
+    NoteNotCarried => "I602-not-carried", "A compose key not carried into the spec, why, and what to do";
+    NoteProfileOff => "I603-profile-not-enabled", "A compose service of a profile that is not enabled, not carried";
 }
 
 impl Code {
@@ -137,11 +146,20 @@ impl Code {
         self.as_str().starts_with('W')
     }
 
-    /// `error` or `warning`, as the formats spell it.
+    /// A note (`I…`): a line of `import`'s conversion report, neither an error nor a question
+    /// the spec leaves open.
+    #[must_use]
+    pub fn is_note(self) -> bool {
+        self.as_str().starts_with('I')
+    }
+
+    /// `error`, `warning` or `note`, as the formats spell it.
     #[must_use]
     pub fn severity(self) -> &'static str {
         if self.is_warning() {
             "warning"
+        } else if self.is_note() {
+            "note"
         } else {
             "error"
         }
@@ -235,7 +253,7 @@ impl Diagnostic {
         self
     }
 
-    /// `error` or `warning`, as the formats spell it.
+    /// `error`, `warning` or `note`, as the formats spell it.
     #[must_use]
     pub fn severity(&self) -> &'static str {
         self.code.severity()
@@ -337,19 +355,16 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                 );
             }
             let warnings = diags.iter().filter(|d| d.code.is_warning()).count();
-            let errors = n - warnings;
+            let notes = diags.iter().filter(|d| d.code.is_note()).count();
+            let errors = n - warnings - notes;
             let plural = |n: usize| if n == 1 { "" } else { "s" };
-            match (errors, warnings) {
-                (0, 0) => {}
-                (e, 0) => {
-                    let _ = writeln!(out, "{e} error{}", plural(e));
-                }
-                (0, w) => {
-                    let _ = writeln!(out, "{w} warning{}", plural(w));
-                }
-                (e, w) => {
-                    let _ = writeln!(out, "{e} error{}, {w} warning{}", plural(e), plural(w));
-                }
+            let counts: Vec<String> = [(errors, "error"), (warnings, "warning"), (notes, "note")]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}{}", plural(*n)))
+                .collect();
+            if !counts.is_empty() {
+                let _ = writeln!(out, "{}", counts.join(", "));
             }
             out
         }
@@ -391,10 +406,16 @@ pub fn format_all(diags: &[Diagnostic], format: Format, sources: &dyn Sources) -
                 if let Some(h) = &d.help {
                     let _ = write!(msg, " (help: {})", printable(h));
                 }
+                // GitHub's workflow command for a note is `notice`.
+                let command = if d.code.is_note() {
+                    "notice"
+                } else {
+                    d.severity()
+                };
                 let _ = writeln!(
                     out,
                     "::{} file={},line={},col={},title={}::{}",
-                    d.severity(),
+                    command,
                     gh_escape_prop(&printable(&d.file)),
                     d.pos.line,
                     d.pos.col,
@@ -419,7 +440,7 @@ fn sarif(diags: &[Diagnostic]) -> String {
                 "id": c.as_str(),
                 "name": c.as_str().split_once('-').map_or(c.as_str(), |(_, n)| n),
                 "shortDescription": { "text": c.summary() },
-                "defaultConfiguration": { "level": if c.is_warning() { "warning" } else { "error" } },
+                "defaultConfiguration": { "level": c.severity() },
             })
         })
         .collect();

@@ -11,6 +11,7 @@ pub mod fileset;
 pub mod hardening;
 pub mod host;
 pub mod image;
+pub mod import;
 pub mod init;
 pub mod output;
 pub mod pipeline;
@@ -232,6 +233,27 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 .write_all(&buf)
                 .map_err(|e| Error::Io("cannot write to standard output".into(), e))
         }
+        Command::Import {
+            compose,
+            env_files,
+            compose_profiles,
+            out: spec_out,
+            strict,
+            keep_secrets,
+            format,
+        } => run_import(
+            &import::Options {
+                files: compose,
+                env_files,
+                profiles: compose_profiles,
+                environment: std::env::vars().collect(),
+            },
+            spec_out.as_deref(),
+            strict,
+            keep_secrets.as_deref(),
+            format,
+            stdout,
+        ),
         Command::Codes { format } => out(stdout, &diag::codes_table(format)),
         Command::Schema => {
             let mut s = serde_json::to_string_pretty(&spec::schema())
@@ -250,6 +272,85 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             }
             Ok(())
         }
+    }
+}
+
+/// `import`: the spec and the report in memory first; with `--strict` and anything not carried,
+/// nothing is written; then the kept secrets, then the spec, each file atomically.
+fn run_import(
+    opts: &import::Options,
+    spec_out: Option<&std::path::Path>,
+    strict: bool,
+    keep: Option<&std::path::Path>,
+    format: diag::Format,
+    stdout: &mut dyn std::io::Write,
+) -> Result<(), Error> {
+    // `--out` is replaced by a rename: a device, FIFO or directory in its place is refused
+    // first (renaming over /dev/null as root would replace the device).
+    if let Some(p) = spec_out.filter(|p| *p != std::path::Path::new("-"))
+        && let Ok(m) = std::fs::symlink_metadata(p)
+        && !m.is_file()
+        && !m.file_type().is_symlink()
+    {
+        return Err(Error::Usage(format!(
+            "--out {} is not a regular file: name a file to write the spec to, or `-` for standard output",
+            p.display()
+        )));
+    }
+    // A machine-readable report shares standard output only when the spec does not.
+    let report_to_stdout = format != diag::Format::Human && spec_out.is_some();
+    let say = |stdout: &mut dyn std::io::Write, text: &str| -> Result<(), Error> {
+        if report_to_stdout {
+            stdout
+                .write_all(text.as_bytes())
+                .map_err(|e| Error::Io("cannot write to standard output".into(), e))
+        } else {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+            Ok(())
+        }
+    };
+    let imported = match import::import(opts) {
+        Ok(i) => i,
+        Err(Error::Invalid(inv)) if format != diag::Format::Human => {
+            say(stdout, &diag::format_all(&inv.diags, format, &inv.sources))?;
+            return Err(Error::Invalid(validate::Invalid {
+                diags: Vec::new(),
+                sources: inv.sources,
+            }));
+        }
+        Err(e) => return Err(e),
+    };
+    say(
+        stdout,
+        &diag::format_all(&imported.report, format, &imported.sources),
+    )?;
+    let dropped = imported.dropped();
+    if strict && dropped > 0 {
+        return Err(Error::Failed(format!(
+            "{dropped} compose key{} not carried (--strict): nothing written",
+            if dropped == 1 { " was" } else { "s were" }
+        )));
+    }
+    if let Some(dir) = keep {
+        let written = import::keep_secrets(dir, &imported.held)?;
+        if !written.is_empty() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "kept {} secret value{} the compose project held in {}",
+                written.len(),
+                if written.len() == 1 { "" } else { "s" },
+                dir.join("secrets").display()
+            );
+        }
+    }
+    match spec_out {
+        Some(p) if p != std::path::Path::new("-") => {
+            output::write_atomic(p, imported.spec.as_bytes(), Some(0o644))
+                .map_err(|e| Error::Io(format!("cannot write {}", p.display()), e))
+        }
+        _ => stdout
+            .write_all(imported.spec.as_bytes())
+            .map_err(|e| Error::Io("cannot write to standard output".into(), e)),
     }
 }
 

@@ -38,7 +38,7 @@ const LAYERS: &[&[&str]] = &[
     // dispatches them
     &["cli"],
     &["pipeline", "docs"],
-    &["bundle", "init"],
+    &["bundle", "init", "import"],
     &["lib", "main"],
 ];
 

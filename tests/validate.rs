@@ -95,11 +95,15 @@ fn catalogue_covers_codes() {
         Code::UnitValue,
         Code::PodSecurity,
         Code::Other,
+        // `import`'s codes: about compose files, pinned by tests/import.rs.
+        Code::ComposeFile,
+        Code::Interpolation,
+        Code::CannotImport,
     ];
     // Warnings (`W…`) are pinned by tests/security.rs on the specs written for them.
     let missing: Vec<&str> = Code::ALL
         .iter()
-        .filter(|c| !elsewhere.contains(c) && !c.is_warning())
+        .filter(|c| !elsewhere.contains(c) && !c.is_warning() && !c.is_note())
         .map(|c| c.as_str())
         .filter(|c| !covered.iter().any(|x| x == c))
         .collect();
@@ -157,7 +161,8 @@ fn examples_validate_under_both_profiles() {
     }
 }
 
-// Pins that codes are unique and stable in shape (`E` for errors, `W` for warnings, three digits
+// Pins that codes are unique and stable in shape (`E` for errors, `W` for warnings, `I` for the
+// notes of `import`'s report, three digits
 // and a name), and that every warning is the warning of exactly one `accept` key.
 #[test]
 fn codes_are_unique() {
@@ -167,7 +172,7 @@ fn codes_are_unique() {
         assert!(seen.insert(s), "duplicate code {s}");
         assert!(
             s.len() > 5
-                && (s.starts_with('E') || s.starts_with('W'))
+                && (s.starts_with('E') || s.starts_with('W') || s.starts_with('I'))
                 && s[1..4].bytes().all(|b| b.is_ascii_digit()),
             "{s}"
         );
