@@ -128,8 +128,6 @@ temp_server_start() {
   [ "$i" != 0 ] || error "Unable to start server."
 }
 init_database() {
-  file_env MARIADB_ROOT_PASSWORD; file_env MARIADB_PASSWORD
-  file_env MARIADB_USER; file_env MARIADB_DATABASE
   if [ -z "${MARIADB_ROOT_PASSWORD:-}" ]; then
     [ -n "${MARIADB_RANDOM_ROOT_PASSWORD:-}" ] || error "no root password given"
     MARIADB_ROOT_PASSWORD=$(random)
@@ -181,6 +179,9 @@ SQL
 }
 if [ "${1:0:1}" = - ]; then set -- mariadbd "$@"; fi
 if [ "${1:-}" = mariadbd ]; then
+  # As root, like the official one: the secrets are read before stepping down.
+  file_env MARIADB_ROOT_PASSWORD; file_env MARIADB_PASSWORD
+  file_env MARIADB_USER; file_env MARIADB_DATABASE
   if [ "$(id -u)" = 0 ]; then
     mkdir -p "$DATADIR" /run/mysqld
     find "$DATADIR" /run/mysqld -maxdepth 0 \! -user mysql -exec chown mysql: '{}' +

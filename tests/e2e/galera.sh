@@ -181,8 +181,8 @@ verify() {
   for _ in 1 2 3 4 5; do
     counts='' sums=''
     for m in "${members[@]}"; do
-      counts+="$(msql "$m" -e 'SET SESSION wsrep_sync_wait = 15; SELECT COUNT(*) FROM misp.acked' | tr -s ' \n' _ || true) "
-      sums+="$(msql "$m" -e 'SET SESSION wsrep_sync_wait = 15; CHECKSUM TABLE misp.acked' | cut -f2 | tr -s ' \n' _ || true) "
+      counts+="$(msql "$m" -e 'SET SESSION wsrep_sync_wait = 15; SELECT COUNT(*) FROM misp.acked' | tr -d ' \n' || true) "
+      sums+="$(msql "$m" -e 'SET SESSION wsrep_sync_wait = 15; CHECKSUM TABLE misp.acked' | cut -f2 | tr -d ' \n' || true) "
     done
     [ "$(tr ' ' '\n' <<<"$counts" | sort -u | grep -c .)" = 1 ] \
       && [ "$(tr ' ' '\n' <<<"$sums" | sort -u | grep -c .)" = 1 ] && break

@@ -13,8 +13,9 @@
 #                                                                 starting, in a state transfer or
 #                                                                 waiting for a Primary Component):
 #                                                                 U, N, B from grastate.dat
-# fresh=1: this member has never been part of a cluster: no grastate.dat or the zero UUID in it
-# (always read from grastate.dat: a member that waits for a Primary Component reports no UUID).
+# fresh=1: this member has never been part of a cluster: no cluster UUID in grastate.dat, no
+# galera.cache, no gvwstate.dat (always read from the datadir: a member that waits for a Primary
+# Component reports no UUID).
 #
 # Environment:
 #   GALERA_AGENT_PORT             TCP port to listen on (default 9200)
@@ -39,7 +40,14 @@ sub slurp {
     return $s;
 }
 
-sub fresh { my ($u) = @_; return (!defined $u || $u eq '' || $u eq $zero) ? 1 : 0 }
+# Never part of a cluster: no cluster UUID in grastate.dat, and none of the files the provider
+# leaves once it ran (galera.cache, gvwstate.dat; a state transfer can remove grastate.dat for a
+# moment, never these).
+sub fresh {
+    my ($u) = @_;
+    return 0 if -e "$datadir/galera.cache" || -e "$datadir/gvwstate.dat";
+    return (!defined $u || $u eq '' || $u eq $zero) ? 1 : 0;
+}
 
 # grastate.dat: this member's cluster identity, kept across restarts (a running member's status
 # says nothing of it before it reaches a Primary Component, so "fresh" is read here only).

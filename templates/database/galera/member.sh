@@ -7,10 +7,13 @@
 #
 # The bootstrap rule (one member forms a new Primary Component; every other start joins):
 #   - first formation: the FIRST member of GALERA_MEMBERS bootstraps when it has never been in a
-#     cluster AND every peer's agent answers that it has never been in one either (fresh=1). A peer
-#     that has been in a cluster (fresh=0) makes it join instead: an empty member (a lost volume)
-#     never forms a cluster beside members that hold data. Until every peer answers it waits up to
-#     GALERA_FORM_TIMEOUT seconds, then exits non-zero (the restart policy retries).
+#     cluster AND every peer's agent answers that it has never been in one either (fresh=1: no
+#     cluster UUID in grastate.dat, no galera.cache, no gvwstate.dat). A peer that has been in a
+#     cluster (fresh=0) makes it join instead: an empty member (a lost volume) never forms a cluster
+#     beside members that hold data. Until every peer answers it waits up to GALERA_FORM_TIMEOUT
+#     seconds, then exits non-zero (the restart policy retries). Any other member that has never
+#     been in a cluster waits (as long) for a peer in a Primary Component before it starts, so
+#     that it is still fresh while the first member decides.
 #   - safe_to_bootstrap: 1 in grastate.dat (the last member to leave after a graceful stop of all,
 #     or the one `database-recover` elected): bootstraps unless a peer reports a Primary Component.
 #   - anything else joins gcomm://<every member>: a plain restart rejoins by IST; after a kill -9 of
@@ -88,6 +91,8 @@ seqno=$(sed -n 's/^seqno:[[:space:]]*//p' "$grastate" 2>/dev/null || true)
 safe=$(sed -n 's/^safe_to_bootstrap:[[:space:]]*//p' "$grastate" 2>/dev/null || true)
 fresh=0
 case ${uuid:-0} in 0 | 00000000-0000-0000-0000-000000000000) fresh=1 ;; esac
+# galera.cache / gvwstate.dat: the provider ran here, whatever grastate.dat says (agent.pl agrees).
+if [ -e "$datadir/galera.cache" ] || [ -e "$datadir/gvwstate.dat" ]; then fresh=0; fi
 
 bootstrap=0
 if [ "$fresh" = 1 ]; then
@@ -118,7 +123,18 @@ if [ "$fresh" = 1 ]; then
       sleep 1
     done
   else
-    log "never in a cluster: joining"
+    # Not started before a Primary Component exists: the first member decides on forming one
+    # from its peers' files, so a new member must not start its provider before that.
+    log "never in a cluster: waiting for a peer in a Primary Component to join"
+    deadline=$((SECONDS + ${GALERA_FORM_TIMEOUT:-120}))
+    until p=$(primary_peer); do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        log "no peer in a Primary Component within ${GALERA_FORM_TIMEOUT:-120}s: not starting" >&2
+        exit 1
+      fi
+      sleep 1
+    done
+    log "$p is in a Primary Component: joining"
   fi
 else
   if [ "$seqno" = -1 ] || [ -z "$seqno" ]; then
