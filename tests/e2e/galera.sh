@@ -15,14 +15,16 @@
 #   3. kill -9 the member the endpoint writes to, `up -d`: the longest gap between acknowledged
 #      writes (goal <= 15 s);
 #   4. kill -9 every member at once, `up -d`: the cluster re-forms by itself (pc.recovery), timed;
+#      then a graceful stop of every member one by one: the last one bootstraps by itself on `up -d`;
 #   5. kill -9 every member and lose database-1's volume (a disk lost in the same outage):
 #      pc.recovery cannot re-form (it waits for the lost member) and the empty database-1 must not
 #      form a cluster of its own; the documented procedure then recovers it: stop the members,
 #      `run --rm database-recover` (refuses: database-1's position is unknown), again with --force
 #      (elects the most advanced member), `up -d`.
 # The checks after each: every acknowledged id is on every member (each queried directly), the
-# members agree (row count and CHECKSUM TABLE), all three are Synced, and no member bootstrapped
-# except the first formation and the member the recover command elected.
+# members agree (row count and CHECKSUM TABLE), all three are Synced (and health.sh live passes),
+# no member bootstrapped except at the first formation, the last to leave a graceful stop and the
+# member the recover command elected; a restarted member rejoins by IST from its recovered position.
 # Every container, network and volume it makes is removed on exit, failure included. Every wait is
 # bounded and says what it waited for when it gives up. Last line: `galera: N passed, M failed`.
 set -euo pipefail
@@ -158,11 +160,28 @@ bootstraps() {
   done
 }
 
+# rejoined_by_ist STEP MEMBER SINCE: the member started from its recovered position and caught up
+# by incremental state transfer, not a full copy.
+rejoined_by_ist() {
+  local l
+  l=$(docker logs --since "$3" "$(ctr "$2")" 2>&1)
+  if grep -q 'recovered position' <<<"$l" && grep -q 'IST received' <<<"$l" \
+    && ! grep -q 'SST completed on joiner' <<<"$l"; then
+    ok "$1: $2 rejoined from its recovered position by IST (no full state transfer)"
+  else
+    bad "$1: $2 rejoined from its recovered position by IST (no full state transfer)"
+  fi
+}
+
 # verify STEP SINCE EXPECTED_BOOTSTRAPS: the checks after each step.
 verify() {
   local step=$1 since=$2 want=$3 m n missing counts='' sums='' b
   if ! wait_synced 120; then bad "$step: every member Synced"; return; fi
   ok "$step: every member Primary and Synced"
+  for m in "${members[@]}"; do
+    docker exec "$(ctr "$m")" bash /etc/galera/health.sh live >/dev/null 2>&1 \
+      || bad "$step: health.sh live passes on $m"
+  done
   if ! pause_writer; then bad "$step: the writer pauses for the checks"; return; fi
   sort -n -k1,1 "$work/log/acked" | cut -d' ' -f1 >"$work/acked.ids"
   n=$(wc -l <"$work/acked.ids")
@@ -244,6 +263,7 @@ docker kill -s KILL "$(ctr "$standby")" >/dev/null
 wait_acked 20 40 || bad "standby: writes go on while $standby is down"
 dc up -d 2>&1 | grep -vE '^ *(Container|Network|Volume) ' || true
 verify standby "$since" 0
+rejoined_by_ist standby "$standby" "$since"
 
 # ------------------------------------------------------------------ 3. kill -9 the writer
 w=$(writer_member)
@@ -265,6 +285,7 @@ else
   bad "writer: longest gap between acknowledged writes ${gap_writer}s (> 15 s)"
 fi
 verify writer "$since" 0
+rejoined_by_ist writer "$w" "$since"
 
 # ------------------------------------------------------------------ 4. kill -9 every member
 log "kill -9 every member at once"
@@ -279,6 +300,26 @@ if wait_synced 120; then
 fi
 wait_acked 20 60 || bad "outage: writes resume"
 verify outage "$since" 0
+
+# ------------------------------------------------------------------ 4b. graceful stop of every member
+# One by one, database-1 last: it leaves safe_to_bootstrap: 1 behind, and member.sh bootstraps it
+# on `up -d` (no peer is in a Primary Component) while the others join it.
+log "stop every member gracefully, one by one (database-3, database-2, database-1)"
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for m in database-3 database-2 database-1; do dc stop --timeout 30 "$m" >/dev/null 2>&1; done
+t0=$SECONDS
+dc up -d 2>&1 | grep -vE '^ *(Container|Network|Volume) ' || true
+if wait_synced 120; then
+  ok "graceful: the cluster re-formed by itself after up -d in $((SECONDS - t0))s"
+fi
+wait_acked 20 60 || bad "graceful: writes resume"
+verify graceful "$since" 1
+b=$(bootstraps "$since")
+if grep -q '^database-1: .*safe_to_bootstrap: 1' <<<"$b"; then
+  ok "graceful: database-1, the last to leave (safe_to_bootstrap: 1), bootstrapped"
+else
+  bad "graceful: database-1, the last to leave (safe_to_bootstrap: 1), bootstrapped"
+fi
 
 # ------------------------------------------------------------------ 5. an outage Galera cannot re-form from
 log "kill -9 every member and lose database-1's volume"
@@ -299,7 +340,10 @@ if [ -z "$primary" ]; then
 else
   bad "lost volume: Primary Component on$primary without the recover command"
 fi
-if docker logs --since "$since" "$(ctr database-1)" 2>&1 | grep -q 'joining it, never forming a new one'; then
+# (The logs are read whole before grep: `grep -q` in a pipe would cut the writer short, and
+# pipefail would turn a match into a failure.)
+l=$(docker logs --since "$since" "$(ctr database-1)" 2>&1)
+if grep -q 'joining it, never forming a new one' <<<"$l"; then
   ok "lost volume: the empty database-1 joins, it does not form a cluster"
 else
   bad "lost volume: the empty database-1 joins, it does not form a cluster"

@@ -147,7 +147,7 @@ else
       --innodb_buffer_pool_size="${GALERA_BUFFER_POOL:-128M}" >/dev/null 2>&1 || true
     pos=$(sed -n 's/.*WSREP: Recovered position: *//p' "$rlog" | tail -n 1)
     rm -f "$rlog"
-    if [ -n "$pos" ]; then
+    if [ -n "$pos" ] && [ "${pos%%:*}" != 00000000-0000-0000-0000-000000000000 ]; then
       log "recovered position $pos"
       args+=(--wsrep_start_position="$pos")
     else
