@@ -4,6 +4,7 @@
 #
 # Usage: bash tests/e2e/galera.sh        (needs the images of tests/e2e/build-images.sh and the
 #                                          Compose v5 binary of .ci/tools.sh: target/ci-tools/venv/bin)
+#        MISP_GEN_GALERA_SST=mariabackup bash tests/e2e/galera.sh    (mariabackup state transfers)
 #
 # It runs tests/e2e/galera/compose.yaml (the shape misp-gen renders) in a scratch directory with
 # files/ = templates/database/galera/* (endpoint.cfg given its server lines as the renderer will)
@@ -68,6 +69,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that an interrupted run cleans up too
 
 for c in docker docker-compose; do
   command -v "$c" >/dev/null || { log "$c is missing (source .ci/tools.sh; misp_gen_tools_install)"; exit 1; }
@@ -79,6 +81,14 @@ done
 # ------------------------------------------------------------------ render (as misp-gen will)
 mkdir -p "$work/files" "$work/secrets" "$work/log"
 cp "$here/galera/compose.yaml" "$work/"
+# MISP_GEN_GALERA_SST=mariabackup: the same run with mariabackup state transfers (and the SST user
+# init-users.sh creates from its own secret), as the renderer emits it for that method.
+sst=${MISP_GEN_GALERA_SST:-rsync}
+if [ "$sst" = mariabackup ]; then
+  sed -i -e 's|^      GALERA_SST_METHOD: rsync$|      GALERA_SST_METHOD: mariabackup\n      GALERA_SST_PASSWORD_FILE: /run/secrets/galera_sst_password|' \
+    -e 's|^      - galera_monitor_password$|&\n      - galera_sst_password|' "$work/compose.yaml"
+  printf '  galera_sst_password:\n    file: ./secrets/galera_sst_password\n' >>"$work/compose.yaml"
+fi
 for f in galera.cnf init-users.sh member.sh agent.pl health.sh recover.sh; do
   cp "$repo/templates/database/galera/$f" "$work/files/"
 done
@@ -89,7 +99,7 @@ awk -v list="$(IFS=,; printf '%s' "${members[*]}")" '
     next
   }
   { print }' "$repo/templates/database/galera/endpoint.cfg" >"$work/files/endpoint.cfg"
-for s in database_root_password database_password galera_monitor_password; do
+for s in database_root_password database_password galera_monitor_password galera_sst_password; do
   head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$work/secrets/$s"
   # Read by the entrypoint's init steps as user mysql: readable in the container.
   chmod 0644 "$work/secrets/$s"
@@ -223,7 +233,7 @@ verify() {
 }
 
 # ------------------------------------------------------------------ 1. form
-log "work dir $work"
+log "work dir $work (state transfers: $sst)"
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 t0=$SECONDS
 dc up -d --quiet-pull 2>&1 | grep -vE '^ *(Container|Network|Volume) .* (Creat|Start|Runn)' || true
