@@ -38,8 +38,10 @@ case ${1:-} in
     out=$(q 'SELECT 1' 2>&1) && exit 0
     case $out in *"Access denied"* | *"ERROR 1045"*) exit 0 ;; esac
     # Not answering: alive while mariadbd is starting, recovering or in a state transfer.
-    if pgrep -f 'wsrep_sst_|mariabackup|mariadb-backup|rsync|wsrep-recover|mariadb-install-db' >/dev/null; then exit 0; fi
-    if ! pgrep -x mariadbd >/dev/null; then exit 0; fi  # the entrypoint is still on its way
+    # (/proc read directly: procps is not promised in the official image.)
+    procs=$(for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <"$f" 2>/dev/null; echo; done)
+    if grep -qE 'wsrep_sst_|mariabackup|mariadb-backup|rsync|wsrep-recover|mariadb-install-db' <<<"$procs"; then exit 0; fi
+    if ! grep -qE '^(/usr/sbin/)?mariadbd ' <<<"$procs"; then exit 0; fi  # the entrypoint is still on its way
     # mariadbd runs and answers nothing: only a server still opening its socket is forgiven.
     [ -S /run/mysqld/mysqld.sock ] || exit 0
     echo "not live: $out" >&2

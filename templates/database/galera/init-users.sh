@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # init-users.sh -- /docker-entrypoint-initdb.d step of every Galera member (misp-gen renders this
 # file unchanged). The official entrypoint runs it once, when it initialises an empty datadir (the
 # temporary server runs with --wsrep_on=OFF): it is sourced when not executable, so it neither

@@ -42,7 +42,7 @@ set -euo pipefail
 
 datadir=/var/lib/mysql
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-self=${GALERA_SELF:-$(hostname)}
+self=${GALERA_SELF:-$HOSTNAME}
 members=${GALERA_MEMBERS:?GALERA_MEMBERS is not set (e.g. database-1,database-2,database-3)}
 port=${GALERA_AGENT_PORT:-9200}
 IFS=, read -r -a all <<<"$members"
