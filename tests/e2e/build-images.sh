@@ -10,10 +10,15 @@
 #
 #   docker.io/library/busybox:1.35.0   Debian's busybox-static: sh, httpd, wget; a user `app`
 #                                      (1000:1000) and /srv/shared owned by it
-#   docker.io/library/mariadb:10.11    debootstrap --variant=minbase --include=mariadb-server,haproxy
-#                                      bookworm, plus a small docker-entrypoint.sh and healthcheck.sh
-#                                      that do what the official image's do for the MARIADB_* variables
-#                                      and `healthcheck.sh --connect --innodb_initialized`
+#   docker.io/library/mariadb:10.11    debootstrap --variant=minbase
+#                                      --include=mariadb-server,mariadb-backup,haproxy bookworm (what
+#                                      the official image installs: mariadb-server, whose Depends bring
+#                                      galera-4, rsync, socat, perl, procps, iproute2; mariadb-backup;
+#                                      socat), plus a small docker-entrypoint.sh and healthcheck.sh
+#                                      that do what the official image's do for the MARIADB_* variables,
+#                                      /docker-entrypoint-initdb.d and `healthcheck.sh --connect
+#                                      --innodb_initialized --galera_online --galera_ready`; nothing
+#                                      cluster-specific (the cluster logic is in rendered files)
 #   docker.io/library/haproxy:3.0.5    the same root filesystem (one layer on disk), running Debian's
 #                                      haproxy (2.6) as user haproxy with the official image's config
 #                                      path /usr/local/etc/haproxy/haproxy.cfg
@@ -23,6 +28,7 @@
 # ${MISP_GEN_E2E_CACHE:-target/e2e-images} (and the downloaded .debs under it), so importing into a
 # fresh engine needs no debootstrap. Needs root (debootstrap), debootstrap and the Debian mirror.
 set -euo pipefail
+shopt -s inherit_errexit  # a failing $(...) (debootstrap missing) stops the build
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -71,91 +77,151 @@ busybox_tar() {
   printf '%s\n' "$tar"
 }
 
-# The official mariadb image's entrypoint, reduced to what the renderers use: initialise an empty
-# datadir from MARIADB_DATABASE / MARIADB_USER / MARIADB_PASSWORD / MARIADB_ROOT_PASSWORD (each also
-# as *_FILE, the path of a file that holds it, which the renderers use for passwords) (or
-# MARIADB_RANDOM_ROOT_PASSWORD) and create the health-check user healthcheck.sh logs in as.
+# The official mariadb image's entrypoint (MariaDB/mariadb-docker, 10.11/docker-entrypoint.sh),
+# reduced to the interface the renderers use:
+# - MARIADB_DATABASE / MARIADB_USER / MARIADB_PASSWORD / MARIADB_ROOT_PASSWORD, each also as *_FILE
+#   (the path of a file that holds it), or MARIADB_RANDOM_ROOT_PASSWORD;
+# - `docker-entrypoint.sh mariadbd ARGS`: an empty datadir (no mysql/) is initialised by
+#   mariadb-install-db given ARGS and a temporary server "mariadbd ARGS" started with
+#   --skip-networking --wsrep_on=OFF on the configured socket, which creates the users, runs
+#   /docker-entrypoint-initdb.d/* (*.sh run when executable, else sourced, with docker_process_sql
+#   defined; *.sql fed to the client as root) and stops; then, as user mysql when started as root
+#   (the official image steps down with gosu, this one with util-linux's setpriv), exec ARGS;
+# - the health-check user healthcheck@{127.0.0.1,::1,localhost} and $DATADIR/.my-healthcheck.cnf.
 write_entrypoint() {
   cat >"$1" <<'EOF'
 #!/bin/bash
-set -euo pipefail
-datadir=/var/lib/mysql
-random() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
+set -eo pipefail
+shopt -s nullglob
+DATADIR=/var/lib/mysql
+SOCKET=/run/mysqld/mysqld.sock
+note() { printf '%s [Note] [Entrypoint]: %s\n' "$(date --rfc-3339=seconds)" "$*"; }
+error() { printf '%s [ERROR] [Entrypoint]: %s\n' "$(date --rfc-3339=seconds)" "$*" >&2; exit 1; }
+random() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
 # VAR_FILE names a file that holds VAR, as the official images read it.
 file_env() {
   local var=$1 file_var="${1}_FILE"
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then error "Both $var and $file_var are set"; fi
   if [ -n "${!file_var:-}" ]; then
     export "$var"="$(<"${!file_var}")"
-    unset "$file_var"
   fi
+  unset "$file_var"
 }
-file_env MARIADB_PASSWORD
-file_env MARIADB_ROOT_PASSWORD
-if [ "${1:-}" = mariadbd ]; then
-  mkdir -p /run/mysqld "$datadir"
-  chown mysql:mysql /run/mysqld "$datadir"
-  if [ ! -d "$datadir/mysql" ]; then
-    : "${MARIADB_PASSWORD:?MARIADB_PASSWORD is required}" "${MARIADB_USER:?}" "${MARIADB_DATABASE:?}"
-    if [ -z "${MARIADB_ROOT_PASSWORD:-}" ]; then
-      [ -n "${MARIADB_RANDOM_ROOT_PASSWORD:-}" ] || { echo "no root password given" >&2; exit 1; }
-      MARIADB_ROOT_PASSWORD=$(random)
-    fi
-    echo "entrypoint: initialising $datadir"
-    mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db \
-      --auth-root-authentication-method=normal >/dev/null
-    mariadbd --user=mysql --skip-networking --socket=/run/mysqld/init.sock &
-    pid=$!
-    for _ in $(seq 60); do
-      mariadb-admin --socket=/run/mysqld/init.sock -uroot ping >/dev/null 2>&1 && break
-      sleep 1
-    done
-    sql() { sed "s/'/''/g" <<<"$1"; }
-    hc=$(random)
-    mariadb --socket=/run/mysqld/init.sock -uroot <<SQL
-DELETE FROM mysql.global_priv WHERE User = 'root' AND Host <> 'localhost';
-FLUSH PRIVILEGES;
-ALTER USER 'root'@'localhost' IDENTIFIED BY '$(sql "$MARIADB_ROOT_PASSWORD")';
-CREATE USER 'root'@'%' IDENTIFIED BY '$(sql "$MARIADB_ROOT_PASSWORD")';
-GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
-CREATE DATABASE \`$MARIADB_DATABASE\`;
-CREATE USER '$(sql "$MARIADB_USER")'@'%' IDENTIFIED BY '$(sql "$MARIADB_PASSWORD")';
-GRANT ALL ON \`$MARIADB_DATABASE\`.* TO '$(sql "$MARIADB_USER")'@'%';
-CREATE USER 'healthcheck'@'127.0.0.1' IDENTIFIED BY '$hc';
-CREATE USER 'healthcheck'@'::1' IDENTIFIED BY '$hc';
-CREATE USER 'healthcheck'@'localhost' IDENTIFIED BY '$hc';
-FLUSH PRIVILEGES;
-SQL
-    printf '[mariadb-client]\nport=3306\nsocket=/run/mysqld/mysqld.sock\nuser=healthcheck\npassword=%s\n' "$hc" \
-      >"$datadir/.my-healthcheck.cnf"
-    chown mysql:mysql "$datadir/.my-healthcheck.cnf"
-    chmod 0600 "$datadir/.my-healthcheck.cnf"
-    kill "$pid"
-    wait "$pid"
-    echo "entrypoint: $datadir initialised"
+sql_escape() { local s=${1//\\/\\\\}; printf '%s' "${s//\'/\\\'}"; }
+# docker_process_sql [--dont-use-mysql-root-password] [client args]: SQL on stdin, as root over
+# the socket (the name the official entrypoint gives sourced initdb.d scripts).
+docker_process_sql() {
+  local pw=$MARIADB_ROOT_PASSWORD
+  if [ "${1:-}" = --dont-use-mysql-root-password ]; then shift; pw=; fi
+  if [ -n "${MARIADB_DATABASE:-}" ]; then set -- --database="$MARIADB_DATABASE" "$@"; fi
+  MYSQL_PWD=$pw mariadb --protocol=socket -uroot -hlocalhost --socket="$SOCKET" "$@"
+}
+temp_server_start() {
+  "$@" --skip-networking --socket="$SOCKET" --wsrep_on=OFF --expire-logs-days=0 \
+    --loose-innodb_buffer_pool_load_at_startup=0 &
+  MARIADB_PID=$!
+  local i
+  for i in {30..0}; do
+    docker_process_sql --dont-use-mysql-root-password --database=mysql <<<'SELECT 1' &>/dev/null && break
+    sleep 1
+  done
+  [ "$i" != 0 ] || error "Unable to start server."
+}
+init_database() {
+  if [ -z "${MARIADB_ROOT_PASSWORD:-}" ]; then
+    [ -n "${MARIADB_RANDOM_ROOT_PASSWORD:-}" ] || error "no root password given"
+    MARIADB_ROOT_PASSWORD=$(random)
   fi
-  exec "$@" --user=mysql
+  export MARIADB_ROOT_PASSWORD
+  note "Initializing database files"
+  mariadb-install-db --datadir="$DATADIR" --auth-root-authentication-method=normal "${@:2}" \
+    --skip-test-db --skip-log-bin --expire-logs-days=0 >/dev/null
+  note "Starting temporary server"
+  temp_server_start "$@"
+  local hc rp create=
+  hc=$(random)
+  rp=$(sql_escape "$MARIADB_ROOT_PASSWORD")
+  if [ -n "${MARIADB_DATABASE:-}" ]; then create="CREATE DATABASE IF NOT EXISTS \`$MARIADB_DATABASE\`;"; fi
+  if [ -n "${MARIADB_USER:-}" ] && [ -n "${MARIADB_PASSWORD:-}" ]; then
+    create+="CREATE USER '$MARIADB_USER'@'%' IDENTIFIED BY '$(sql_escape "$MARIADB_PASSWORD")';"
+    if [ -n "${MARIADB_DATABASE:-}" ]; then
+      create+="GRANT ALL ON \`${MARIADB_DATABASE//_/\\_}\`.* TO '$MARIADB_USER'@'%';"
+    fi
+  fi
+  docker_process_sql --dont-use-mysql-root-password --database=mysql --binary-mode <<SQL
+SET @@SESSION.SQL_LOG_BIN=0;
+DROP USER IF EXISTS root@'127.0.0.1', root@'::1';
+EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@\'', @@hostname, '\'');
+SET PASSWORD FOR 'root'@'localhost' = PASSWORD('$rp');
+CREATE USER 'root'@'%' IDENTIFIED BY '$rp';
+GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
+CREATE USER healthcheck@'127.0.0.1' IDENTIFIED BY '$hc';
+CREATE USER healthcheck@'::1' IDENTIFIED BY '$hc';
+CREATE USER healthcheck@'localhost' IDENTIFIED BY '$hc';
+SET @@SESSION.SQL_LOG_BIN=1;
+$create
+SQL
+  (umask 0077; printf '[mariadb-client]\nport=3306\nsocket=%s\nuser=healthcheck\npassword=%s\nprotocol=tcp\n' \
+    "$SOCKET" "$hc" >"$DATADIR/.my-healthcheck.cnf")
+  local f
+  for f in /docker-entrypoint-initdb.d/*; do
+    case $f in
+      *.sh)
+        if [ -x "$f" ]; then note "running $f"; "$f"; else note "sourcing $f"; . "$f"; fi ;;
+      *.sql) note "running $f"; docker_process_sql <"$f" ;;
+      *) note "ignoring $f" ;;
+    esac
+  done
+  note "Stopping temporary server"
+  kill "$MARIADB_PID"
+  wait "$MARIADB_PID"
+  note "MariaDB init process done. Ready for start up."
+}
+if [ "${1:0:1}" = - ]; then set -- mariadbd "$@"; fi
+if [ "${1:-}" = mariadbd ]; then
+  # As root, like the official one: the secrets are read before stepping down.
+  file_env MARIADB_ROOT_PASSWORD; file_env MARIADB_PASSWORD
+  file_env MARIADB_USER; file_env MARIADB_DATABASE
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$DATADIR" /run/mysqld
+    find "$DATADIR" /run/mysqld -maxdepth 0 \! -user mysql -exec chown mysql: '{}' +
+    exec setpriv --reuid=mysql --regid=mysql --init-groups "${BASH_SOURCE[0]}" "$@"
+  fi
+  if [ ! -d "$DATADIR/mysql" ]; then
+    init_database "$@"
+  fi
 fi
 exec "$@"
 EOF
   chmod 0755 "$1"
 }
 
-# The official image's healthcheck.sh, reduced to --connect (a TCP connection is accepted: the
-# server is past its initialisation, which runs with networking off) and --innodb_initialized.
+# The official image's healthcheck.sh (MariaDB/mariadb-docker, 10.11/healthcheck.sh), reduced to
+# --connect (a TCP connection is accepted: the server is past its initialisation, which runs with
+# networking off), --innodb_initialized, --galera_online (wsrep_local_state = 4, Synced) and
+# --galera_ready (wsrep_ready = ON), as the user of $datadir/.my-healthcheck.cnf.
 write_healthcheck() {
   cat >"$1" <<'EOF'
 #!/bin/bash
 set -eo pipefail
 cnf=/var/lib/mysql/.my-healthcheck.cnf
 [ "$#" -gt 0 ] || { echo "healthcheck.sh: no test given" >&2; exit 1; }
+status() {
+  mariadb --defaults-extra-file="$cnf" --protocol socket --skip-column-names -B -e \
+    "select VARIABLE_VALUE from information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='$1'"
+}
 for arg; do
   case $arg in
     --connect)
       out=$(mariadb --defaults-extra-file="$cnf" -h 127.0.0.1 --protocol tcp -e 'select 1' 2>&1) \
         || ! grep -qF "Can't connect" <<<"$out" || { echo "$out" >&2; exit 1; } ;;
     --innodb_initialized)
-      [ "$(mariadb --defaults-extra-file="$cnf" --skip-column-names -e \
+      [ "$(mariadb --defaults-extra-file="$cnf" --protocol socket --skip-column-names -e \
         "select 1 from information_schema.ENGINES WHERE engine='innodb' AND support in ('YES', 'DEFAULT', 'ENABLED')")" = 1 ] ;;
+    --galera_online)
+      [ "$(status WSREP_LOCAL_STATE)" = 4 ] || { echo "healthcheck galera_online failed" >&2; exit 1; } ;;
+    --galera_ready)
+      [ "$(status WSREP_READY)" = ON ] || { echo "healthcheck galera_ready failed" >&2; exit 1; } ;;
     *) echo "healthcheck.sh: unknown test $arg" >&2; exit 1 ;;
   esac
 done
@@ -167,16 +233,16 @@ EOF
 # entrypoint below costs a `tar -r`, not a debootstrap.
 debian_base_tar() {
   local key tar work root
-  key=$(printf '%s\n' "$suite" minbase mariadb-server haproxy trim-1 | sha256sum | cut -c1-16)
+  key=$(printf '%s\n' "$suite" minbase mariadb-server mariadb-backup haproxy trim-1 | sha256sum | cut -c1-16)
   tar=$cache/debian-base-$key.tar
   [ -s "$tar" ] && { printf '%s\n' "$tar"; return; }
   command -v debootstrap >/dev/null || { log "debootstrap is missing (apt-get install debootstrap)"; exit 1; }
-  log "debootstrap $suite (mariadb-server, haproxy); the .debs are cached in $cache/debs"
+  log "debootstrap $suite (mariadb-server, mariadb-backup, haproxy); the .debs are cached in $cache/debs"
   mkdir -p "$cache/debs"
   rm -f "$cache"/debian-base-*.tar
   work=$(mktemp -d "$cache/debian.XXXXXX")
   root=$work/root
-  debootstrap --variant=minbase --include=mariadb-server,haproxy --cache-dir="$cache/debs" \
+  debootstrap --variant=minbase --include=mariadb-server,mariadb-backup,haproxy --cache-dir="$cache/debs" \
     "$suite" "$root" "$(_mg_mirror_uri)" >"$work/debootstrap.log" 2>&1 \
     || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
   # An empty datadir: the entrypoint initialises it from the environment, as the official one does
@@ -202,15 +268,23 @@ debian_tar() {
   [ -s "$tar" ] && { printf '%s\n' "$tar"; return; }
   base=$(debian_base_tar)
   work=$(mktemp -d "$cache/overlay.XXXXXX")
-  mkdir -p "$work/usr/local/bin" "$work/usr/local/etc/haproxy" "$work/etc/mysql/mariadb.conf.d"
+  mkdir -p "$work/usr/local/bin" "$work/usr/local/etc/haproxy" "$work/etc/mysql/mariadb.conf.d" \
+    "$work/docker-entrypoint-initdb.d"
   printf '[mariadbd]\nbind-address = 0.0.0.0\nskip-name-resolve\n' \
     >"$work/etc/mysql/mariadb.conf.d/99-container.cnf"
+  # As the official image does: /etc/mysql/conf.d (the documented mount point) is read after
+  # mariadb.conf.d, so a mounted file there has the last word.
+  printf '[client-server]\nsocket = /run/mysqld/mysqld.sock\n!includedir /etc/mysql/mariadb.conf.d/\n!includedir /etc/mysql/conf.d/\n' \
+    >"$work/etc/mysql/mariadb.cnf"
   write_entrypoint "$work/usr/local/bin/docker-entrypoint.sh"
   write_healthcheck "$work/usr/local/bin/healthcheck.sh"
   cp "$base" "$tar.tmp"
+  # docker import refuses a path twice: the replaced file leaves the copy first.
+  tar --delete -f "$tar.tmp" ./etc/mysql/mariadb.cnf
   tar --numeric-owner --owner=0 --group=0 -C "$work" -rf "$tar.tmp" \
     ./usr/local/bin/docker-entrypoint.sh ./usr/local/bin/healthcheck.sh \
-    ./usr/local/etc/haproxy ./etc/mysql/mariadb.conf.d/99-container.cnf
+    ./usr/local/etc/haproxy ./etc/mysql/mariadb.conf.d/99-container.cnf ./etc/mysql/mariadb.cnf \
+    ./docker-entrypoint-initdb.d
   mv "$tar.tmp" "$tar"
   rm -rf "$work"
   printf '%s\n' "$tar"
@@ -236,7 +310,8 @@ build_for() {
   local engine=$1 bb deb f
   mkdir -p "$cache"
   for f in "$cache"/busybox-*.tar "$cache"/debian-[0-9a-f]*.tar; do
-    case $f in *"-$inputs.tar" | *'*'*) ;; *) rm -f "$f" ;; esac
+    # debian-base-KEY.tar matches debian-[0-9a-f]* too ('b' is a hex digit): it is kept.
+    case $f in *"-$inputs.tar" | *'*'* | "$cache"/debian-base-*) ;; *) rm -f "$f" ;; esac
   done
   bb=$(busybox_tar)
   import "$engine" "$BUSYBOX_IMAGE" "$bb" 'CMD ["sh"]'
