@@ -115,6 +115,14 @@ pub fn expand<'s>(
     naming: &dyn Naming,
     text: &str,
 ) -> Resolved {
+    // Most values hold no placeholder: nothing to parse.
+    if !placeholder::has_placeholders(text) {
+        return Resolved {
+            text: text.to_owned(),
+            secret: false,
+            whole_secret: None,
+        };
+    }
     let Ok(pieces) = placeholder::parse(text) else {
         return Resolved {
             text: text.to_owned(),

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest as _, Sha256};
 
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +60,9 @@ pub fn add_mounted_secret(files: &mut FileSet, path: impl Into<String>, text: im
 pub fn sha256_hex(bytes: &[u8]) -> String {
     // By hand, not `write!("{b:02x}")` per byte: a render hashes every file it writes.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut s = String::with_capacity(64);
-    for b in &digest {
+    for b in digest.as_ref() {
         s.push(char::from(HEX[usize::from(b >> 4)]));
         s.push(char::from(HEX[usize::from(b & 0xf)]));
     }

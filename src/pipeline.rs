@@ -292,12 +292,12 @@ pub fn check_renderable(valid: &validate::Valid) -> Result<(), Error> {
     let d = &valid.deployment;
     let mut diags = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // The podman and docker flavours refuse a subset of what Quadlet does (Quadlet adds its
+    // version and its `.volume` keys), so Quadlet stands for the three.
     for target in [
         plan::refusals::Target::Compose,
         plan::refusals::Target::Kubernetes,
         plan::refusals::Target::Systemd(spec::model::Flavor::Quadlet),
-        plan::refusals::Target::Systemd(spec::model::Flavor::Podman),
-        plan::refusals::Target::Systemd(spec::model::Flavor::Docker),
     ] {
         // The same problem found by several targets is reported once.
         for x in plan::refusals::refusals(d, target, &|s| secrets.text(s)) {

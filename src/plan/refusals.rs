@@ -568,11 +568,6 @@ impl Units<'_> {
         self.refuse(pointer, what, inexpressible(value))
     }
 
-    /// A value that cannot be an escaped word of an `Exec` line; true when it is fine.
-    fn unit_word(&mut self, pointer: &str, what: &str, value: &str) -> bool {
-        self.refuse(pointer, what, inexpressible_word(value))
-    }
-
     /// A path inside the container that `-v HOST:CONTAINER:OPTS` can name.
     fn container_path(&mut self, pointer: &str, path: &str) -> bool {
         if !self.unit_value(pointer, "the mount path", path) {
@@ -665,7 +660,8 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
     u.out
 }
 
-/// What one workload's units cannot carry.
+/// What one workload's units cannot carry. Pointers and messages are made only for a value that
+/// is refused: a spec of a thousand services is checked without writing one.
 fn workload_values(
     units: &mut Units<'_>,
     d: &Deployment,
@@ -676,39 +672,49 @@ fn workload_values(
     let sp = &c.pointer;
     for (field, list) in [("entrypoint", &c.entrypoint), ("command", &c.command)] {
         for (i, a) in list.iter().flatten().enumerate() {
-            let a = resolve(d, secret, naming, a).text;
-            units.unit_word(
-                &format!("{sp}/{field}/{i}"),
-                &format!("`{field}` argument {i}"),
-                &a,
-            );
+            let why = inexpressible_word(&resolve(d, secret, naming, a).text);
+            if why.is_some() {
+                units.refuse(
+                    &format!("{sp}/{field}/{i}"),
+                    &format!("`{field}` argument {i}"),
+                    why,
+                );
+            }
         }
     }
-    if let Some(user) = &c.user {
+    if let Some(user) = &c.user
+        && inexpressible(user).is_some()
+    {
         units.unit_value(&format!("{sp}/user"), "`user`", user);
     }
-    if let Some(w) = &c.working_dir {
+    if let Some(w) = &c.working_dir
+        && inexpressible(w).is_some()
+    {
         units.unit_value(&format!("{sp}/working_dir"), "`working_dir`", w);
     }
     for (k, text) in &c.env {
-        let p = format!("{sp}/env/{}", escape_segment(k));
         let r = resolve(d, secret, naming, text);
         if r.secret {
             if let Some(why) = env_file_refusal(&r.text) {
                 // Never the value: it holds a secret.
                 units.push(
-                    &p,
+                    &format!("{sp}/env/{}", escape_segment(k)),
                     format!("`{k}` holds a secret and {why}; the env file podman and docker read (one `KEY=value` a line, taken literally) cannot carry that"),
                     "mount the value as a file instead (a `files:` entry)",
                 );
             }
-        } else {
-            units.unit_word(&p, &format!("`{k}`"), &r.text);
+        } else if let Some(why) = inexpressible_word(&r.text) {
+            units.refuse(
+                &format!("{sp}/env/{}", escape_segment(k)),
+                &format!("`{k}`"),
+                Some(why),
+            );
         }
     }
     for (i, m) in c.mounts.iter().enumerate() {
-        let mp = format!("{sp}/mounts/{i}");
-        if !units.container_path(&format!("{mp}/path"), m.path()) {
+        let path_ok = |p: &str| inexpressible(p).is_none() && !p.contains([':', ',']);
+        if !path_ok(m.path()) {
+            units.container_path(&format!("{sp}/mounts/{i}/path"), m.path());
             continue;
         }
         if let MountPlan::Secret {
@@ -719,7 +725,9 @@ fn workload_values(
         {
             for name in mounted_names(d, secret, s, items) {
                 let target = format!("{}/{name}", path.trim_end_matches('/'));
-                units.container_path(&format!("{mp}/items"), &target);
+                if !path_ok(&target) {
+                    units.container_path(&format!("{sp}/mounts/{i}/items"), &target);
+                }
             }
         }
     }
@@ -727,12 +735,14 @@ fn workload_values(
         && let Check::Exec(args) = &h.check
     {
         for (i, a) in args.iter().enumerate() {
-            let a = resolve(d, secret, naming, a).text;
-            units.unit_word(
-                &format!("{sp}/healthcheck/exec/{i}"),
-                "a healthcheck argument",
-                &a,
-            );
+            let why = inexpressible_word(&resolve(d, secret, naming, a).text);
+            if why.is_some() {
+                units.refuse(
+                    &format!("{sp}/healthcheck/exec/{i}"),
+                    "a healthcheck argument",
+                    why,
+                );
+            }
         }
     }
 }
