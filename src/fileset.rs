@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutFile {

@@ -105,10 +105,8 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             flavor,
         } => {
             // Never freed: the process ends with this command (see `validate`).
-            let valid = std::mem::ManuallyDrop::new(validate::validate_file(
-                &spec,
-                profile.as_deref(),
-            )?);
+            let valid =
+                std::mem::ManuallyDrop::new(validate::validate_file(&spec, profile.as_deref())?);
             if !valid.warnings.is_empty() {
                 let sources = std::collections::BTreeMap::from([(
                     valid.raw.file.clone(),

@@ -160,11 +160,19 @@ fn render_site_files(
     source: SecretSource,
     site: &Site,
 ) -> Result<render::FileSet, Error> {
-    let secrets = match source {
-        SecretSource::Kept => prepare_secrets(valid, dir, env)?,
-        SecretSource::Placeholders => secrets::placeholders(valid),
-    };
-    let templates = render::Templates::new(opts.templates.as_deref())?;
+    // The templates compile while the secrets are read (or made): neither needs the other.
+    let (secrets, templates) = std::thread::scope(|scope| {
+        let templates = scope.spawn(|| render::Templates::new(opts.templates.as_deref()));
+        let secrets = match source {
+            SecretSource::Kept => prepare_secrets(valid, dir, env),
+            SecretSource::Placeholders => Ok(secrets::placeholders(valid)),
+        };
+        let templates = templates
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the template compile panicked".into())));
+        (secrets, templates)
+    });
+    let (secrets, templates) = (secrets?, templates?);
     if site.is_empty() {
         return render_with(&valid.deployment, &secrets, opts, &templates);
     }

@@ -36,6 +36,7 @@ pub use crate::domain::podman_version;
 /// # Errors
 /// `Error::Invalid` with every diagnostic; I/O and usage errors otherwise.
 pub fn validate_file(path: &Path, profile_arg: Option<&str>) -> Result<Valid, Error> {
+    schema::warm();
     let bytes = load::read_input(path)
         .map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
     validate_bytes(

@@ -16,6 +16,14 @@ fn schema() -> &'static Value {
     SCHEMA.get_or_init(crate::spec::schema)
 }
 
+/// Start compiling the schema on a thread of its own, so that it is ready (or nearly) by the time
+/// the spec has been read and parsed: the compile is most of a small spec's validation.
+pub fn warm() {
+    let _ = std::thread::Builder::new().name("schema".into()).spawn(|| {
+        let _ = validator();
+    });
+}
+
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR.get_or_init(|| compile(schema()).ok()).as_ref()
