@@ -154,6 +154,31 @@ fn seeds() -> Vec<(String, String)> {
     v
 }
 
+/// Every target and systemd flavour, with the options that render it.
+fn every_target() -> Vec<(Target, Option<Flavor>, RenderOptions)> {
+    [
+        (Target::Compose, None),
+        (Target::Kubernetes, None),
+        (Target::Systemd, Some(Flavor::Quadlet)),
+        (Target::Systemd, Some(Flavor::Podman)),
+        (Target::Systemd, Some(Flavor::Docker)),
+    ]
+    .into_iter()
+    .map(|(target, flavor)| {
+        (
+            target,
+            flavor,
+            RenderOptions {
+                target,
+                templates: None,
+                registry_mirror: None,
+                flavor,
+            },
+        )
+    })
+    .collect()
+}
+
 /// Every YAML file and every systemd unit of a render parses back (the built-in templates' output
 /// is not re-read at render time: this is where a template that emits broken YAML or a broken
 /// unit is caught).
@@ -197,19 +222,7 @@ fn every_seed_renders_yaml_that_parses_back() {
             else {
                 continue;
             };
-            for (target, flavor) in [
-                (Target::Compose, None),
-                (Target::Kubernetes, None),
-                (Target::Systemd, Some(Flavor::Quadlet)),
-                (Target::Systemd, Some(Flavor::Podman)),
-                (Target::Systemd, Some(Flavor::Docker)),
-            ] {
-                let opts = RenderOptions {
-                    target,
-                    templates: None,
-                    registry_mirror: None,
-                    flavor,
-                };
+            for (target, _, opts) in every_target() {
                 let files = misp_gen::render_files_with(
                     &v,
                     &tmp.path().join("never"),
@@ -425,19 +438,7 @@ fn verdict_holds(
         Err(e) => return Err(format!("check: {e}")),
     };
     let mut refused_by_render = false;
-    for (target, flavor) in [
-        (Target::Compose, None),
-        (Target::Kubernetes, None),
-        (Target::Systemd, Some(Flavor::Quadlet)),
-        (Target::Systemd, Some(Flavor::Podman)),
-        (Target::Systemd, Some(Flavor::Docker)),
-    ] {
-        let opts = RenderOptions {
-            target,
-            templates: None,
-            registry_mirror: None,
-            flavor,
-        };
+    for (target, flavor, opts) in every_target() {
         match misp_gen::render_files_with(v, dir, &opts, &|_| None, SecretSource::Placeholders) {
             Ok(files) => {
                 parse_back(&files).map_err(|e| format!("render {target:?} {flavor:?}: {e}"))?;
