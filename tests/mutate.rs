@@ -406,9 +406,12 @@ fn output_holds(
         if ext == "env" {
             for line in text.lines() {
                 let key = line.split_once('=').map(|(k, _)| k).unwrap_or_default();
+                // The spec's env names: no leading digit; letters, digits, `_`, `.` and `-`.
                 if key.is_empty()
-                    || !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || key.starts_with(|c: char| c.is_ascii_digit())
+                    || !key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
                 {
                     return Err(format!("{path}: a line that is not one KEY=value"));
                 }
