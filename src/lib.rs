@@ -193,7 +193,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             format,
         } => {
             let valid = validate::validate_file(&spec, profile.as_deref())?;
-            let mirror = pipeline::mirror(&valid, registry_mirror.as_deref())?;
+            let mirror = pipeline::mirror(&valid.deployment, registry_mirror.as_deref())?;
             let used = plan::images_used(
                 &valid.deployment,
                 mirror.as_deref(),

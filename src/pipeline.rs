@@ -108,12 +108,13 @@ pub struct RenderOptions {
     pub flavor: Option<spec::model::Flavor>,
 }
 
-pub(crate) fn mirror(valid: &validate::Valid, cli: Option<&str>) -> Result<Option<String>, Error> {
+/// The registry mirror a render writes: `--registry-mirror` (checked), else the spec's.
+pub(crate) fn mirror(d: &plan::Deployment, cli: Option<&str>) -> Result<Option<String>, Error> {
     if let Some(m) = cli {
         image::check_mirror(m).map_err(|e| Error::Usage(format!("--registry-mirror: {e}")))?;
         return Ok(Some(m.to_owned()));
     }
-    Ok(valid.spec.images.as_ref().and_then(|i| i.mirror.clone()))
+    Ok(d.mirror.clone())
 }
 
 /// Where the secrets of a render come from.
@@ -210,13 +211,7 @@ fn render_with(
     opts: &RenderOptions,
     templates: &render::Templates,
 ) -> Result<render::FileSet, Error> {
-    let mirror = match opts.registry_mirror.as_deref() {
-        Some(m) => {
-            image::check_mirror(m).map_err(|e| Error::Usage(format!("--registry-mirror: {e}")))?;
-            Some(m.to_owned())
-        }
-        None => plan.mirror.clone(),
-    };
+    let mirror = mirror(plan, opts.registry_mirror.as_deref())?;
     let mirror = mirror.as_deref();
     let mut files = render::FileSet::new();
     for (path, bytes) in secrets.files() {

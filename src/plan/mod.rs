@@ -486,8 +486,6 @@ pub struct Deployment {
     /// Every workload, in name order: each service's container (those with no replicas
     /// included) and the embedded database ([`DATABASE`]).
     pub workloads: Vec<container::Container>,
-    /// Data-bearing members of the embedded database (none: no embedded database).
-    pub database_members: Option<u32>,
     /// The declared volumes in use, by name, with their definitions: mounted by a service (one
     /// scaled to 0 replicas too: its volume still holds its data, and a volume that left the
     /// render is one the next deploy may lose) or holding the embedded database's data. Every
@@ -533,7 +531,6 @@ impl Deployment {
     pub fn new(spec: &Spec, profile: &crate::profile::Profile, locator: Locator) -> Deployment {
         let mut workloads = container::containers(spec, profile);
         let database = database_workload(spec);
-        let database_members = database.as_ref().map(|d| d.replicas);
         workloads.extend(database);
         workloads.sort_by(|a, b| a.name.cmp(&b.name));
         // Whether a dependant waits for each workload's health.
@@ -571,7 +568,6 @@ impl Deployment {
                 .collect(),
             database_lookup: Lookup::database(spec),
             workloads,
-            database_members,
             volumes,
             tls_secrets: spec
                 .secrets
@@ -623,6 +619,12 @@ impl Deployment {
             .map(|i| &self.workloads[i])
     }
 
+    /// Data-bearing members of the embedded database (none: no embedded database).
+    #[must_use]
+    pub fn database_members(&self) -> Option<u32> {
+        self.workload(DATABASE).map(|c| c.replicas)
+    }
+
     /// Whether the secret `name` is a TLS set, as the spec says.
     #[must_use]
     pub fn is_tls(&self, name: &str) -> bool {
@@ -650,14 +652,6 @@ impl Deployment {
         if let Some(w) = self.targets.spec.kubernetes.wait_image.as_mut() {
             *w = pin(w);
         }
-    }
-
-    /// The services others wait for with `completed`: on Kubernetes they run inside each
-    /// dependant.
-    pub fn one_offs(&self) -> impl Iterator<Item = &container::Container> {
-        self.workloads
-            .iter()
-            .filter(|c| c.kind == container::Kind::OneOff)
     }
 }
 
