@@ -26,12 +26,17 @@ pub(super) fn profile_rules(cx: &mut Ctx<'_>, spec: &Spec, profile: &Profile) {
             }
             DatabaseRule::Replicated if db.cluster.is_none() => {
                 let d = cx.at_key("/database", Code::ProfileDatabase, format!("profile `{pname}` needs a replicated database (`external` or `cluster`); this one would be deployed as a single instance"));
-                help(
-                    d,
+                let external = "`… database: { external: { host: … } } …` to use a managed or replicated server";
+                let h = if db.engine == crate::spec::model::Engine::Mariadb {
                     format!(
-                        "add `profiles: {{ {pname}: {{ database: {{ cluster: {{ members: 3 }} }} }} }}` for a MariaDB Galera cluster, or `… database: {{ external: {{ host: … }} }}` to use a managed or replicated server"
-                    ),
-                );
+                        "add `profiles: {{ {pname}: {{ database: {{ cluster: {{ members: 3 }} }} }} }}` for a MariaDB Galera cluster, or {external}"
+                    )
+                } else {
+                    format!(
+                        "add `profiles: {{ {pname}: {{ database: {{ external: {{ host: … }} }} }} }}` to use a managed or replicated server (`cluster` is mariadb's only)"
+                    )
+                };
+                help(d, h);
             }
             DatabaseRule::Any | DatabaseRule::Replicated => {}
         }
