@@ -1,4 +1,4 @@
-//! `database.cluster` (a MariaDB Galera cluster): what validation says about it, what compose
+//! `database.cluster` (a `MariaDB` Galera cluster): what validation says about it, what compose
 //! renders from the model, and the interim refusals of Kubernetes and systemd. The cluster's
 //! behaviour under faults is tests/e2e/galera.sh's, on the compose file rendered here.
 
@@ -14,18 +14,21 @@ fn fixture(case: &str) -> PathBuf {
         .join("spec.yaml")
 }
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn compose_yaml(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("compose/compose.yaml")).expect("compose.yaml");
     serde_yaml_value(&text)
 }
 
 /// compose.yaml as a JSON value (through the crate's own YAML loader).
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn serde_yaml_value(text: &str) -> serde_json::Value {
     misp_gen::spec::load::load("compose.yaml", text.as_bytes())
-        .map(|d| d.value)
-        .unwrap_or_else(|e| panic!("compose.yaml does not load: {e:?}"))
+        .expect("compose.yaml loads")
+        .value
 }
 
+#[expect(clippy::expect_used, reason = "a test helper")]
 fn service_names(doc: &serde_json::Value) -> Vec<String> {
     doc["services"]
         .as_object()
@@ -57,6 +60,7 @@ fn cluster_compose_snapshots() {
 // ${database.host} names), database-recover under the profile `recover` with every member's
 // volume, the runtime files written and mounted read-only, the monitor password readable (0444).
 #[test]
+#[expect(clippy::too_many_lines, reason = "one render, checked field by field")]
 fn cluster_compose_structure() {
     let tmp = tempfile::tempdir().expect("tmp");
     render(&fixture("three"), tmp.path(), &["--target", "compose"]);
@@ -331,6 +335,7 @@ database:
   password: dbpw
 ";
 
+#[expect(clippy::panic, reason = "a test helper")]
 fn codes(r: Result<misp_gen::validate::Valid, misp_gen::Error>) -> Vec<String> {
     match r {
         Ok(_) => Vec::new(),
@@ -468,4 +473,35 @@ fn cluster_names_are_taken() {
         got.len() == 1 && got[0].starts_with("E300-invalid-name 4:3"),
         "{got:?}"
     );
+}
+
+// Pins that `images` lists every image a cluster adds (the members' and the endpoint's HAProxy),
+// and that `render --check` finds a fresh cluster render unchanged.
+#[test]
+fn cluster_images_and_check() {
+    let spec = fixture("three");
+    let ran = bin()
+        .arg("images")
+        .arg(&spec)
+        .args(["--target", "compose"])
+        .ran();
+    ran.success();
+    let out = String::from_utf8_lossy(&ran.out.stdout).into_owned();
+    for image in [
+        "docker.io/library/haproxy:3.0.5",
+        "docker.io/library/mariadb:10.11",
+        "docker.io/library/nginx:1.27.3",
+    ] {
+        assert!(out.lines().any(|l| l == image), "{image} in:\n{out}");
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    render(&spec, tmp.path(), &["--target", "compose"]);
+    bin()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(tmp.path())
+        .args(["--target", "compose", "--check"])
+        .ran()
+        .success();
 }
