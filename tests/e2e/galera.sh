@@ -11,7 +11,8 @@
 # endpoint.cfg's server lines, secrets/ generated) and runs that. A writer client in a container on
 # the project network inserts rows through the endpoint `database` and logs each id only once its
 # COMMIT was acknowledged. The faults, each followed by the checks:
-#   1. form the cluster (`up -d`): time to three Synced members;
+#   1. form the cluster (`up -d`): time to three Synced members; the endpoint's own health check
+#      (what `depends_on: { database: healthy }` waits for) passes;
 #   2. kill -9 a standby member, `up -d`: it rejoins;
 #   3. kill -9 the member the endpoint writes to, `up -d`: the longest gap between acknowledged
 #      writes (goal <= 15 s);
@@ -19,7 +20,8 @@
 #      then a graceful stop of every member one by one: the last one bootstraps by itself on `up -d`;
 #   5. kill -9 every member and lose database-1's volume (a disk lost in the same outage):
 #      pc.recovery cannot re-form (it waits for the lost member) and the empty database-1 must not
-#      form a cluster of its own; the documented procedure then recovers it: stop the members,
+#      form a cluster of its own, and the endpoint's health check fails; the documented procedure
+#      then recovers it: stop the members,
 #      `run --rm database-recover` (refuses: database-1's position is unknown), again with --force
 #      (elects the most advanced member), `up -d`.
 # The checks after each: every acknowledged id is on every member (each queried directly), the
@@ -120,6 +122,13 @@ wait_synced() {
 writer_member() {
   docker exec -e MYSQL_PWD="$app_pw" "$writer" timeout 5 mariadb -h database -umisp -N -B misp \
     -e 'SELECT @@wsrep_node_name' 2>/dev/null || true
+}
+# The writer endpoint's own health check, as compose runs it (what services that wait for
+# `database: healthy` wait for): the command of its rendered healthcheck, run in the container.
+endpoint_check() {
+  local cmd
+  cmd=$(docker inspect -f '{{index .Config.Healthcheck.Test 3}}' "$(ctr database)") || return 1
+  docker exec "$(ctr database)" bash -c "$cmd" >/dev/null 2>&1
 }
 acked_count() { [ -s "$work/log/acked" ] && wc -l <"$work/log/acked" || echo 0; }
 # wait_acked N LIMIT: N more acknowledged writes than now.
@@ -226,6 +235,11 @@ else
   bad "form: three members Primary and Synced"
   exit 1
 fi
+if endpoint_check; then
+  ok "form: the endpoint's health check passes (a member is Primary and Synced)"
+else
+  bad "form: the endpoint's health check passes (a member is Primary and Synced)"
+fi
 msql database-1 -e 'CREATE TABLE misp.acked (id INT PRIMARY KEY, at DATETIME(6) NOT NULL)' >/dev/null
 chmod 0777 "$work/log"
 # The writer: one INSERT per client run (autocommit); an id is logged only when the client exits 0,
@@ -331,6 +345,11 @@ if [ -z "$primary" ]; then
   ok "lost volume: no member in a Primary Component after 25 s (pc.recovery waits for the lost member)"
 else
   bad "lost volume: Primary Component on$primary without the recover command"
+fi
+if endpoint_check; then
+  bad "lost volume: the endpoint's health check fails while no member is Primary"
+else
+  ok "lost volume: the endpoint's health check fails while no member is Primary"
 fi
 # (The logs are read whole before grep: `grep -q` in a pipe would cut the writer short, and
 # pipefail would turn a match into a failure.)
