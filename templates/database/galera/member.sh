@@ -26,7 +26,9 @@
 # Environment (set by the renderer):
 #   GALERA_MEMBERS                comma-separated member host names, in order (database-1,...);
 #                                 the first one forms the cluster the first time
-#   GALERA_SELF                   this member's name in GALERA_MEMBERS (default: the host name)
+#   GALERA_SELF                   this member's name in GALERA_MEMBERS (default: the member whose
+#                                 first DNS label is the host name, e.g. misp-database-0 for
+#                                 misp-database-0.misp-database-headless.ns.svc.cluster.local)
 #   GALERA_CLUSTER_NAME           wsrep_cluster_name (default: galera)
 #   GALERA_SST_METHOD             rsync (default) or mariabackup (then GALERA_SST_PASSWORD_FILE)
 #   GALERA_SST_PASSWORD_FILE      password file of galera_sst@localhost (mariabackup only)
@@ -46,6 +48,13 @@ self=${GALERA_SELF:-$HOSTNAME}
 members=${GALERA_MEMBERS:?GALERA_MEMBERS is not set (e.g. database-1,database-2,database-3)}
 port=${GALERA_AGENT_PORT:-9200}
 IFS=, read -r -a all <<<"$members"
+# Without GALERA_SELF (Kubernetes: the members are a StatefulSet's pods, listed by their DNS names
+# <pod>.<headless Service>...), this member is the one whose first DNS label is the host name.
+if [ -z "${GALERA_SELF:-}" ]; then
+  for m in "${all[@]}"; do
+    if [ "${m%%.*}" = "$HOSTNAME" ]; then self=$m; fi
+  done
+fi
 first=${all[0]}
 peers=()
 for m in "${all[@]}"; do [ "$m" = "$self" ] || peers+=("$m"); done
