@@ -279,40 +279,33 @@ fn cluster_compose_loader() {
     }
 }
 
-// Pins the interim state: Kubernetes and systemd refuse a cluster with a located error (exit 1),
-// so `validate`, which asks every target, refuses it too; `render --target compose` does not.
+// Pins the interim state of systemd: it refuses a cluster with a located error (exit 1), so
+// `validate`, which asks every target, refuses it too; compose and Kubernetes render it.
 #[test]
-fn cluster_refused_by_kubernetes_and_systemd() {
+fn cluster_refused_by_systemd_only() {
     let spec = fixture("three");
     let shown = spec.display().to_string();
-    for (target, words) in [
-        ("kubernetes", "not rendered for kubernetes yet"),
-        ("systemd", "targets.systemd.hosts"),
-    ] {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let ran = bin()
-            .arg("render")
-            .arg(&spec)
-            .arg("--out")
-            .arg(tmp.path())
-            .args(["--target", target])
-            .ran();
-        ran.code(1);
-        let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
-        assert!(
-            err.contains(&format!("{shown}:18:3: error[E503-not-rendered]")) && err.contains(words),
-            "{target}: {err}"
-        );
-        assert!(err.contains("--target compose"), "{target}: {err}");
-    }
-    let ran = bin().arg("validate").arg(&spec).ran();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ran = bin()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(tmp.path())
+        .args(["--target", "systemd"])
+        .ran();
     ran.code(1);
     let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
     assert!(
-        err.contains("not rendered for kubernetes yet")
-            && err.contains("not rendered for systemd yet"),
+        err.contains(&format!("{shown}:18:3: error[E503-not-rendered]"))
+            && err.contains("targets.systemd.hosts")
+            && err.contains("--target compose"),
         "{err}"
     );
+    let ran = bin().arg("validate").arg(&spec).ran();
+    ran.code(1);
+    let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
+    assert!(err.contains("not rendered for systemd yet"), "{err}");
+    assert!(!err.contains("not rendered for kubernetes"), "{err}");
 }
 
 /// `validate` on a spec given as text, with a profile.
@@ -487,6 +480,17 @@ fn cluster_images_and_check() {
         .ran();
     ran.success();
     let out = String::from_utf8_lossy(&ran.out.stdout).into_owned();
+    let k8s = bin()
+        .arg("images")
+        .arg(&spec)
+        .args(["--target", "kubernetes"])
+        .ran();
+    k8s.success();
+    assert_eq!(
+        String::from_utf8_lossy(&k8s.out.stdout),
+        out,
+        "Kubernetes runs the same images (the endpoint's HAProxy too)"
+    );
     for image in [
         "docker.io/library/haproxy:3.0.5",
         "docker.io/library/mariadb:10.11",
@@ -504,4 +508,518 @@ fn cluster_images_and_check() {
         .args(["--target", "compose", "--check"])
         .ran()
         .success();
+}
+
+// ------------------------------------------------------------------------------- Kubernetes
+
+/// Every YAML document of every file under `dir`, parsed (the crate's own loader).
+#[expect(clippy::expect_used, reason = "a test helper")]
+fn yaml_docs(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                let text = std::fs::read_to_string(&p).expect("yaml");
+                let rel = p.strip_prefix(dir).expect("under").display().to_string();
+                out.push((rel, serde_yaml_value(&text)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[expect(
+    clippy::panic,
+    reason = "a test helper: a missing object fails the test"
+)]
+fn find<'a>(
+    docs: &'a [(String, serde_json::Value)],
+    kind: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    docs.iter()
+        .map(|(_, d)| d)
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name}"))
+}
+
+#[expect(clippy::expect_used, reason = "a test helper")]
+fn env_of(c: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["name"].as_str().expect("name").to_owned(),
+                e["value"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn strs(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+        .collect()
+}
+
+/// Every file under kubernetes/ but the galera scripts (pinned by their templates), one text.
+#[expect(clippy::expect_used, reason = "a test helper")]
+fn kubernetes_text(dir: &Path) -> String {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.join("kubernetes")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut out = String::new();
+    for f in files {
+        let rel = f.strip_prefix(dir).expect("under").display().to_string();
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("galera-") && name != "galera-endpoint-cfg" {
+            out.push_str("--- ");
+            out.push_str(&rel);
+            out.push_str(" (a galera runtime file)\n");
+            continue;
+        }
+        out.push_str("--- ");
+        out.push_str(&rel);
+        out.push('\n');
+        out.push_str(&std::fs::read_to_string(&f).expect("text"));
+    }
+    out
+}
+
+// Pins everything under kubernetes/ for a three-member cluster (also in the `ha` profile) and for
+// two members with an arbitrator, and that no secret leaks outside secrets/.
+#[test]
+fn cluster_kubernetes_snapshots() {
+    for (case, profile) in [
+        ("three", None),
+        ("three", Some("ha")),
+        ("two-arbitrator", None),
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut args = vec!["--target", "kubernetes"];
+        if let Some(p) = profile {
+            args.extend(["--profile", p]);
+        }
+        render(&fixture(case), tmp.path(), &args);
+        assert_no_leak(tmp.path());
+        let suffix = profile.map_or_else(String::new, |p| format!("-{p}"));
+        insta::assert_snapshot!(
+            format!("cluster-{case}{suffix}-kubernetes"),
+            kubernetes_text(tmp.path())
+        );
+    }
+}
+
+// Pins the Kubernetes shape: the members one StatefulSet `<name>-database` (Parallel, a claim
+// each, the database volume's size), found by their DNS names through a headless Service that
+// publishes not-ready pods; member.sh finds itself from the host name (no GALERA_SELF); secrets
+// group-readable by mysql (fsGroup 999, 0440); readiness `health.sh ready`, liveness `health.sh
+// live`, no startup probe; a budget of one member; the Service `<name>-database` (what every other
+// pod reaches) selects the HAProxy endpoint, whose servers are the members' full names resolved
+// through resolv.conf; network policies let members, endpoint, recovery and app talk; the
+// recovery Job is apart from the main kustomization and mounts every member's claim.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one object after the other")]
+fn cluster_kubernetes_structure() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    render(&fixture("three"), tmp.path(), &["--target", "kubernetes"]);
+    let docs = yaml_docs(&tmp.path().join("kubernetes"));
+    let sts = find(&docs, "StatefulSet", "demo-database");
+    assert_eq!(sts["spec"]["replicas"], 3);
+    assert_eq!(sts["spec"]["podManagementPolicy"], "Parallel");
+    assert_eq!(sts["spec"]["serviceName"], "demo-database-headless");
+    let claims = sts["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .expect("claims");
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0]["metadata"]["name"], "data");
+    assert_eq!(
+        claims[0]["spec"]["resources"]["requests"]["storage"],
+        "10Gi"
+    );
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["fsGroup"], 999);
+    assert!(pod.get("affinity").is_none(), "no anti-affinity outside ha");
+    let c = &pod["containers"][0];
+    assert_eq!(strs(&c["args"]), ["bash", "/etc/galera/member.sh"]);
+    let env = env_of(c);
+    assert_eq!(
+        env["GALERA_MEMBERS"],
+        "demo-database-0.demo-database-headless,demo-database-1.demo-database-headless,demo-database-2.demo-database-headless"
+    );
+    assert!(!env.contains_key("GALERA_SELF"), "{env:?}");
+    assert_eq!(env["GALERA_CLUSTER_NAME"], "demo");
+    assert_eq!(
+        strs(&c["readinessProbe"]["exec"]["command"]),
+        ["bash", "/etc/galera/health.sh", "ready"]
+    );
+    assert_eq!(
+        strs(&c["livenessProbe"]["exec"]["command"]),
+        ["bash", "/etc/galera/health.sh", "live"]
+    );
+    assert!(c["livenessProbe"]["failureThreshold"].as_u64() >= Some(6));
+    assert!(c.get("startupProbe").is_none(), "SST may take any time");
+    let mounts: Vec<(String, bool)> = c["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().expect("path").to_owned(),
+                m["readOnly"] == true,
+            )
+        })
+        .collect();
+    for (path, ro) in [
+        ("/var/lib/mysql", false),
+        ("/etc/mysql/conf.d/galera.cnf", true),
+        ("/docker-entrypoint-initdb.d/galera-users.sh", true),
+        ("/etc/galera/member.sh", true),
+        ("/etc/galera/agent.pl", true),
+        ("/etc/galera/health.sh", true),
+        ("/run/secrets", true),
+        ("/run/secrets/db_password", true),
+    ] {
+        assert!(
+            mounts.contains(&(path.to_owned(), ro)),
+            "{path} ro={ro}: {mounts:?}"
+        );
+    }
+    for v in pod["volumes"].as_array().expect("volumes") {
+        if v.get("secret").is_some() {
+            assert_eq!(v["secret"]["defaultMode"], 0o440, "{v}");
+        }
+    }
+    let member_labels = &sts["spec"]["template"]["metadata"]["labels"];
+    let selects = |svc: &serde_json::Value, labels: &serde_json::Value| {
+        svc["spec"]["selector"]
+            .as_object()
+            .expect("selector")
+            .iter()
+            .all(|(k, v)| &labels[k] == v)
+    };
+    let headless = find(&docs, "Service", "demo-database-headless");
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+    let ports: Vec<u64> = headless["spec"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect();
+    assert_eq!(ports, [3306, 4567, 4568, 4444, 9200]);
+    assert!(selects(headless, member_labels));
+    let pdb = find(&docs, "PodDisruptionBudget", "demo-database");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert!(pdb["spec"].get("minAvailable").is_none());
+
+    // The writer endpoint: the Service every pod already uses, now in front of HAProxy.
+    let endpoint = find(&docs, "Deployment", "demo-database-endpoint");
+    let ep_labels = &endpoint["spec"]["template"]["metadata"]["labels"];
+    let svc = find(&docs, "Service", "demo-database");
+    assert!(
+        selects(svc, ep_labels),
+        "the database Service selects the endpoint"
+    );
+    assert!(!selects(svc, member_labels), "never a member directly");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 3306);
+    let web = find(&docs, "Deployment", "demo-web");
+    let web_env = env_of(&web["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(web_env["DB_HOST"], "demo-database");
+    let epc = &endpoint["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(epc["image"], "docker.io/library/haproxy:3.0.5");
+    assert!(
+        epc["readinessProbe"]["exec"]["command"][2]
+            .as_str()
+            .is_some_and(|c| c.contains("/ready"))
+    );
+    assert_eq!(epc["livenessProbe"]["tcpSocket"]["port"], "mysql");
+    let cfg = std::fs::read_to_string(tmp.path().join("kubernetes/files/galera-endpoint-cfg"))
+        .expect("endpoint.cfg");
+    assert!(cfg.contains("\n  parse-resolv-conf\n"), "{cfg}");
+    assert!(!cfg.contains("127.0.0.11"), "{cfg}");
+    assert!(cfg.contains("init-addr last,libc,none"), "{cfg}");
+    for (i, backup) in [(0, ""), (1, " backup"), (2, " backup")] {
+        let n = format!("demo-database-{i}.demo-database-headless.demo.svc.cluster.local");
+        assert!(
+            cfg.contains(&format!("  server {n} {n}:3306{backup}\n")),
+            "{n}: {cfg}"
+        );
+    }
+
+    // Network policies: members from members (every Galera port), from the endpoint, from the
+    // recovery; the endpoint from the app.
+    let rules_of = |name: &str| -> Vec<(String, Vec<u64>)> {
+        find(&docs, "NetworkPolicy", name)["spec"]["ingress"]
+            .as_array()
+            .expect("ingress")
+            .iter()
+            .map(|r| {
+                (
+                    r["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                        .as_str()
+                        .unwrap_or("anywhere")
+                        .to_owned(),
+                    r["ports"]
+                        .as_array()
+                        .expect("ports")
+                        .iter()
+                        .map(|p| p["port"].as_u64().expect("port"))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let member_rules = rules_of("demo-database-member");
+    assert!(member_rules.contains(&("database-member".into(), vec![3306, 4567, 4568, 4444, 9200])));
+    assert!(member_rules.contains(&("database".into(), vec![3306, 9200])));
+    assert!(member_rules.contains(&("database-recover".into(), vec![9200])));
+    assert_eq!(
+        find(&docs, "NetworkPolicy", "demo-database-member")["spec"]["podSelector"]["matchLabels"]
+            ["app.kubernetes.io/component"],
+        "database-member"
+    );
+    assert!(rules_of("demo-database").contains(&("web".into(), vec![3306])));
+
+    // The recovery: apart from what `kubectl apply -k kubernetes/` applies.
+    let kust = std::fs::read_to_string(tmp.path().join("kubernetes/kustomization.yaml"))
+        .expect("kustomization");
+    assert!(!kust.contains("recover"), "{kust}");
+    let job = find(&docs, "Job", "demo-database-recover");
+    let jc = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(strs(&jc["command"]), ["bash", "/etc/galera/recover.sh"]);
+    assert_eq!(env_of(jc)["GALERA_MEMBERS"], env["GALERA_MEMBERS"]);
+    let claims: Vec<String> = job["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            "data-demo-database-0",
+            "data-demo-database-1",
+            "data-demo-database-2"
+        ]
+    );
+    let readme =
+        std::fs::read_to_string(tmp.path().join("kubernetes/recover/README.md")).expect("README");
+    for step in [
+        "scale statefulset/demo-database --replicas=0",
+        "kubectl apply -k kubernetes/recover/",
+        "wait --for=condition=complete job/demo-database-recover",
+        "kubectl delete -k kubernetes/recover/",
+    ] {
+        assert!(readme.contains(step), "{step}: {readme}");
+    }
+    // No member volume became a claim of its own: the StatefulSet's claim templates hold them.
+    assert!(
+        !docs
+            .iter()
+            .any(|(_, d)| d["kind"] == "PersistentVolumeClaim")
+    );
+}
+
+// Pins the `ha` profile's placement of members: required anti-affinity across hosts; and the
+// arbitrator's Deployment: garbd against both members' DNS names, reached on 4567 by members only.
+#[test]
+fn cluster_kubernetes_ha_and_arbitrator() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    render(
+        &fixture("three"),
+        tmp.path(),
+        &["--target", "kubernetes", "--profile", "ha"],
+    );
+    let docs = yaml_docs(&tmp.path().join("kubernetes"));
+    let sts = find(&docs, "StatefulSet", "demo-database");
+    let terms = &sts["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    assert_eq!(terms[0]["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        terms[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "database-member"
+    );
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    render(
+        &fixture("two-arbitrator"),
+        tmp.path(),
+        &["--target", "kubernetes"],
+    );
+    let docs = yaml_docs(&tmp.path().join("kubernetes"));
+    assert_eq!(
+        find(&docs, "StatefulSet", "pair-database")["spec"]["replicas"],
+        2
+    );
+    let garbd = find(&docs, "Deployment", "pair-database-arbitrator");
+    let args = strs(&garbd["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert!(
+        args.contains(&"gcomm://pair-database-0.pair-database-headless:4567,pair-database-1.pair-database-headless:4567".to_owned()),
+        "{args:?}"
+    );
+    let np = find(&docs, "NetworkPolicy", "pair-database-arbitrator");
+    assert_eq!(
+        np["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "database-member"
+    );
+}
+
+// Pins that both kustomizations (the main one and kubernetes/recover/) build offline, every
+// ConfigMap and Secret reference resolves to a built object, and kubernetes-validate --strict
+// (1.32) and yamllint print nothing on them (each skips visibly when missing, fails under CI).
+#[test]
+fn cluster_kubernetes_validators() {
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let validate = tool("kubernetes-validate");
+    let yamllint = tool("yamllint");
+    for case in ["three", "two-arbitrator"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        render(
+            &fixture(case),
+            tmp.path(),
+            &["--target", "kubernetes", "--profile", "ha"],
+        );
+        for dir in ["kubernetes", "kubernetes/recover"] {
+            let o = std::process::Command::new(&kubectl)
+                .arg("kustomize")
+                .arg(tmp.path().join(dir))
+                .output()
+                .expect("kubectl runs");
+            assert!(
+                o.status.success() && o.stderr.is_empty(),
+                "{case} {dir}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let built = String::from_utf8(o.stdout).expect("utf-8");
+            let docs: Vec<serde_json::Value> =
+                built.split("\n---\n").map(serde_yaml_value).collect();
+            let names = |kind: &str| -> Vec<String> {
+                docs.iter()
+                    .filter(|d| d["kind"] == kind)
+                    .map(|d| d["metadata"]["name"].as_str().expect("name").to_owned())
+                    .collect()
+            };
+            let cms = names("ConfigMap");
+            for d in &docs {
+                let text = d.to_string();
+                for (i, _) in text.match_indices("\"configMap\":{\"name\":\"") {
+                    let rest = &text[i + 21..];
+                    let name = &rest[..rest.find('"').expect("end")];
+                    assert!(
+                        cms.iter().any(|c| c == name),
+                        "{case} {dir}: {name} not built"
+                    );
+                }
+            }
+            let tmpf = tempfile::NamedTempFile::new().expect("temp");
+            std::fs::write(tmpf.path(), &built).expect("write");
+            if let Some(v) = &validate {
+                let o = std::process::Command::new(v)
+                    .args(["--strict", "--quiet", "-k", "1.32.0"])
+                    .arg(tmpf.path())
+                    .output()
+                    .expect("runs");
+                assert!(
+                    o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+                    "{case} {dir}: kubernetes-validate: {}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+        if let Some(y) = &yamllint {
+            let cfg = "{extends: default, rules: {document-start: disable, line-length: {max: 200}, truthy: {check-keys: false}, indentation: {spaces: consistent, indent-sequences: whatever}}}";
+            let files: Vec<PathBuf> = yaml_docs(&tmp.path().join("kubernetes"))
+                .into_iter()
+                .map(|(rel, _)| tmp.path().join("kubernetes").join(rel))
+                .collect();
+            let o = std::process::Command::new(y)
+                .args(["-s", "-d", cfg])
+                .args(&files)
+                .output()
+                .expect("runs");
+            assert!(
+                o.status.success() && o.stdout.is_empty(),
+                "{case}: yamllint: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+    }
+}
+
+// Pins member.sh's identity on Kubernetes: without GALERA_SELF, the member whose first DNS label
+// is the host name (the pod's name) is this one, and its full name is the node name it logs
+// under; a host name that is no member's is refused by name. (Run with a data directory that
+// does not exist and no peers: it stops at its first wait, GALERA_FORM_TIMEOUT=0.)
+#[test]
+fn member_sh_finds_itself_from_the_host_name() {
+    use std::os::unix::process::CommandExt as _;
+    let members = "demo-database-0.demo-database-headless,demo-database-1.demo-database-headless";
+    let run = |host: &str| -> (Option<i32>, String) {
+        let log = tempfile::NamedTempFile::new().expect("log");
+        // One open file for both streams: their lines interleave, never overwrite each other.
+        let out = log.reopen().expect("log");
+        let mut child = std::process::Command::new("bash")
+            .arg("templates/database/galera/member.sh")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOSTNAME", host)
+            .env("GALERA_MEMBERS", members)
+            .env("GALERA_AGENT", "/dev/null")
+            .env("GALERA_AGENT_PORT", "1")
+            .env("GALERA_FORM_TIMEOUT", "0")
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("bash runs");
+        let status = child.wait().expect("waits");
+        // The agent loop member.sh starts in the background lives on in its process group.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", child.id())])
+            .status();
+        (
+            status.code(),
+            std::fs::read_to_string(log.path()).expect("log"),
+        )
+    };
+    let (code, log) = run("demo-database-1");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("[galera member demo-database-1.demo-database-headless]: never in a cluster: waiting for a peer in a Primary Component"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[galera member demo-database-1.demo-database-headless]: no peer in a Primary Component within 0s"),
+        "{log}"
+    );
+    let (code, log) = run("demo-database-7");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("GALERA_SELF=demo-database-7 is not in GALERA_MEMBERS"),
+        "{log}"
+    );
 }

@@ -24,6 +24,31 @@ pub const ENDPOINT_HEALTH_PORT: u16 = 8404;
 pub const MEMBER_STOP_GRACE_MS: u64 = 30_000;
 /// The line of endpoint.cfg that becomes one `server` line per member.
 pub const SERVERS_MARK: &str = "#@servers@";
+/// The line of endpoint.cfg that names Docker's DNS; on Kubernetes `parse-resolv-conf` instead.
+pub const DOCKER_DNS_LINE: &str = "  nameserver dns 127.0.0.11:53";
+/// The group of the official image's user `mysql`: owns what a member's user must read
+/// (Kubernetes: the pod's `fsGroup`).
+pub const MYSQL_GID: u64 = 999;
+/// The ports a member is reached on: by clients and the endpoint (3306), by peers (Galera
+/// replication 4567, IST 4568, SST 4444) and by the endpoint's check and peers' agents (9200).
+pub const MEMBER_PORTS: [(&str, u16); 5] = [
+    ("mysql", 3306),
+    ("galera", 4567),
+    ("ist", 4568),
+    ("sst", 4444),
+    ("agent", 9200),
+];
+/// Where a member's data is, in its container.
+pub const MEMBER_DATADIR: &str = "/var/lib/mysql";
+
+/// Where the endpoint's `HAProxy` finds the DNS server that resolves the members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dns {
+    /// Docker's embedded DNS (127.0.0.11).
+    Docker,
+    /// The container's `/etc/resolv.conf` (`parse-resolv-conf`): the Kubernetes cluster DNS.
+    ResolvConf,
+}
 
 /// The runtime files, embedded as they are in `templates/database/galera/`.
 pub const GALERA_CNF: &str = include_str!("../../templates/database/galera/galera.cnf");
@@ -60,6 +85,12 @@ pub struct DbCluster {
 /// endpoint.cfg with its server lines: one per member, every one but the first a backup.
 #[must_use]
 pub fn endpoint_config(members: &[String]) -> String {
+    endpoint_config_with(members, Dns::Docker)
+}
+
+/// endpoint.cfg with its server lines, resolving the members' names with `dns`.
+#[must_use]
+pub fn endpoint_config_with(members: &[String], dns: Dns) -> String {
     use std::fmt::Write as _;
     let servers = members
         .iter()
@@ -73,12 +104,27 @@ pub fn endpoint_config(members: &[String]) -> String {
     for line in ENDPOINT_CFG.lines() {
         if line == SERVERS_MARK {
             out.push_str(&servers);
+        } else if line == DOCKER_DNS_LINE && dns == Dns::ResolvConf {
+            out.push_str("  parse-resolv-conf\n");
         } else {
             out.push_str(line);
             out.push('\n');
         }
     }
     out
+}
+
+/// The runtime files' names on Kubernetes: each is a `ConfigMap` `<name>-file-<file>`, whose name
+/// is a DNS label: `galera/member.sh` becomes `galera-member-sh` (mounted at the same path).
+pub fn kubernetes_file_names(mounts: &mut [MountPlan]) {
+    for m in mounts {
+        if let MountPlan::File { file, .. } = m {
+            *file = file
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+        }
+    }
 }
 
 /// A runtime file mounted read-only; its content is no placeholder text (escaped).
@@ -348,5 +394,17 @@ mod tests {
             "  server database-1 database-1:3306\n  server database-2 database-2:3306 backup\n"
         ));
         assert!(cfg.lines().all(|l| l != SERVERS_MARK));
+        assert!(cfg.lines().any(|l| l == DOCKER_DNS_LINE));
+    }
+
+    // Pins the Kubernetes variant: the cluster DNS from resolv.conf, never Docker's.
+    #[test]
+    fn endpoint_resolv_conf() {
+        let cfg = endpoint_config_with(&["a-0.h.ns.svc.cluster.local".into()], Dns::ResolvConf);
+        assert!(cfg.contains("\n  parse-resolv-conf\n"));
+        assert!(!cfg.contains("127.0.0.11"));
+        assert!(
+            cfg.contains("  server a-0.h.ns.svc.cluster.local a-0.h.ns.svc.cluster.local:3306\n")
+        );
     }
 }

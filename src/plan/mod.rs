@@ -60,13 +60,14 @@ pub fn images_used(
                 .push(c.name.clone());
         }
     }
-    // The cluster's writer endpoint (compose: an HAProxy) and arbitrator (the database image).
+    // The cluster's writer endpoint (an HAProxy on compose and Kubernetes) and arbitrator (the database image).
     for cl in deployment
         .workloads
         .iter()
         .filter_map(|c| c.cluster.as_deref())
     {
-        if rendered.compose {
+        // Kubernetes runs the same HAProxy as the endpoint Deployment.
+        if rendered.compose || rendered.kubernetes {
             map.entry(image_ref(&cl.endpoint.image, mirror))
                 .or_default()
                 .push(cl.endpoint.name.clone());
@@ -558,11 +559,22 @@ impl Lookup for Deployment {
     }
 }
 
+/// A cluster's members are spread as the profile spreads replicas (Kubernetes: required
+/// anti-affinity across hosts where the profile spreads).
+fn spread_members(db: Option<&mut container::Container>, profile: &crate::profile::Profile) {
+    if let Some(cl) = db.and_then(|d| d.cluster.as_deref_mut()) {
+        for m in &mut cl.members {
+            m.placement.spread = profile.defaults.spread;
+        }
+    }
+}
+
 impl Deployment {
     #[must_use]
     pub fn new(spec: &Spec, profile: &crate::profile::Profile, locator: Locator) -> Deployment {
         let mut workloads = container::containers(spec, profile);
-        let database = database_workload(spec);
+        let mut database = database_workload(spec);
+        spread_members(database.as_mut(), profile);
         workloads.extend(database);
         workloads.sort_by(|a, b| a.name.cmp(&b.name));
         // Whether a dependant waits for each workload's health.

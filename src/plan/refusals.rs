@@ -190,14 +190,6 @@ fn kubernetes_pods(d: &Deployment) -> Vec<Violation> {
 }
 
 fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
-    if cluster(d).is_some() {
-        return vec![d.locator.key_diag(
-            "/database/cluster",
-            Code::NotRendered,
-            "a database cluster is not rendered for kubernetes yet".to_owned(),
-            "render it with --target compose",
-        )];
-    }
     let mut k = walk_kubernetes(d, secret);
     if let Some(want) = d.targets.spec.kubernetes.pod_security {
         let mut seen = BTreeSet::new();
@@ -219,6 +211,19 @@ fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
     let mut out = k.values;
     out.append(&mut k.names);
     out
+}
+
+/// A cluster member's data volumes: claim templates of the members' `StatefulSet`, no claims.
+fn member_volumes(d: &Deployment) -> BTreeSet<String> {
+    cluster(d)
+        .into_iter()
+        .flat_map(|cl| &cl.members)
+        .flat_map(|m| &m.mounts)
+        .filter_map(|m| match m {
+            super::container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
@@ -259,6 +264,10 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
             k.claim("Deployment", &object, sp, 63);
         }
         k.claim("ServiceAccount", &object, sp, 63);
+        if let Some(cl) = c.cluster.as_deref() {
+            k.cluster(cl, &object, sp, secret);
+            continue;
+        }
         let main = k.container(c, secret, true);
         let inits = k.init_containers(c, secret, &main);
         let mut containers = inits;
@@ -284,7 +293,8 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
             k.claim("PodDisruptionBudget", &object, sp, 63);
         }
     }
-    for v in d.volumes.keys() {
+    let member_volumes = member_volumes(d);
+    for v in d.volumes.keys().filter(|v| !member_volumes.contains(*v)) {
         let object = k.naming.object(v);
         k.claim(
             "PersistentVolumeClaim",
@@ -315,6 +325,72 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
 }
 
 impl K8s<'_> {
+    /// The database cluster's objects and pods: the members' `StatefulSet` (named as the
+    /// database's workload), the endpoint, the arbitrator and the recovery Job (applied apart,
+    /// in the same namespace), every pod as Kubernetes runs it.
+    fn cluster(
+        &mut self,
+        cl: &super::cluster::DbCluster,
+        object: &str,
+        sp: &str,
+        secret: &SecretText<'_>,
+    ) {
+        // The members' StatefulSet (the claim above), the endpoint, the arbitrator and the
+        // recovery Job (applied apart, in the same namespace): every pod as Kubernetes runs it.
+        let parts = cl
+            .members
+            .first()
+            .into_iter()
+            .chain([&cl.endpoint, &cl.recover])
+            .chain(cl.garbd.as_ref());
+        for part in parts {
+            let mut part = part.clone();
+            super::cluster::kubernetes_file_names(&mut part.mounts);
+            let part = &part;
+            let main = self.container(part, secret, true);
+            self.violations.extend(pod_security::violations(&PodView {
+                workload: part.name.clone(),
+                seccomp_unconfined: part.hardening.seccomp_unconfined,
+                containers: vec![main],
+            }));
+        }
+        for (kind, suffix) in [
+            ("Deployment", "endpoint"),
+            ("ServiceAccount", "endpoint"),
+            ("Job", "recover"),
+            ("PodDisruptionBudget", ""),
+            ("NetworkPolicy", "member"),
+        ] {
+            let n = if suffix.is_empty() {
+                object.to_owned()
+            } else {
+                format!("{object}-{suffix}")
+            };
+            self.claim(kind, &n, "/database/cluster", 63);
+        }
+        if cl.garbd.is_some() {
+            self.claim(
+                "Deployment",
+                &format!("{object}-arbitrator"),
+                "/database/cluster",
+                63,
+            );
+            self.claim(
+                "ServiceAccount",
+                &format!("{object}-arbitrator"),
+                "/database/cluster",
+                63,
+            );
+            self.claim(
+                "NetworkPolicy",
+                &format!("{object}-arbitrator"),
+                "/database/cluster",
+                63,
+            );
+        }
+        self.claim("Service", object, sp, 63);
+        self.claim("Service", &format!("{object}-headless"), sp, 63);
+    }
     /// Claim `name` for an object of `kind`, made from the spec node at `pointer`. `max` is the
     /// longest the name may be (63, less where Kubernetes or kustomize append to it); Services'
     /// names must also start with a letter (DNS-1035).

@@ -78,6 +78,15 @@ pub(super) fn render(mut out: Out<'_>, files: &mut FileSet) -> Result<(), Error>
         add_secret(files, path, text);
         resources.push("../secrets/kubernetes".into());
     }
+    for (rel, (body, mode)) in std::mem::take(&mut out.apart) {
+        if std::path::Path::new(&rel)
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("yaml"))
+        {
+            templates.check_yaml(&format!("{DIR}/{rel}"), &body)?;
+        }
+        add(files, format!("{DIR}/{rel}"), body, mode);
+    }
     for (rel, (body, mode)) in &out.plain_files {
         add(files, format!("{DIR}/files/{rel}"), body.clone(), *mode);
     }

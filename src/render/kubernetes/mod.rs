@@ -20,6 +20,7 @@
 //!   containers start, with its own env and mounts. It therefore runs once per pod start and must be
 //!   idempotent (as migrations usually are).
 
+mod cluster;
 mod ingress;
 mod kustomize;
 mod model;
@@ -79,6 +80,7 @@ pub fn render(
         workloads: BTreeMap::new(),
         templates,
         manifests: BTreeMap::new(),
+        apart: BTreeMap::new(),
     };
 
     services::render(&mut out, plan)?;
@@ -115,6 +117,9 @@ struct Out<'a> {
     templates: &'a Templates,
     /// Manifests under `kubernetes/` by file name → text.
     manifests: BTreeMap<String, String>,
+    /// Files under `kubernetes/` that its kustomization does not apply (the database cluster's
+    /// recovery), by path → (content, mode).
+    apart: BTreeMap<String, (String, u32)>,
 }
 
 impl Out<'_> {

@@ -42,6 +42,8 @@ pub(super) struct WorkloadCtx {
     pub(super) max_unavailable: u32,
     pub(super) max_surge: u32,
     pub(super) progress_deadline: u64,
+    /// `StatefulSet`: start and stop every pod at once (`Parallel`), not one by one.
+    pub(super) parallel: bool,
     /// `StatefulSet`: its headless Service.
     pub(super) service_name: Option<String>,
     pub(super) claim_templates: Vec<Claim>,
@@ -65,6 +67,10 @@ pub(super) struct Pod {
     pub(super) seccomp: &'static str,
     pub(super) fs_group: Option<u64>,
     pub(super) spread: Vec<SpreadOut>,
+    /// Required anti-affinity across hosts between the workload's own pods.
+    pub(super) anti_affinity: bool,
+    /// `terminationGracePeriodSeconds`, where not the default.
+    pub(super) termination_grace: Option<u64>,
     pub(super) init_containers: Vec<Container>,
     pub(super) containers: Vec<Container>,
     pub(super) volumes: Vec<PodVolume>,
@@ -207,6 +213,7 @@ pub(super) struct PvcCtx {
 pub(super) struct PdbCtx {
     pub(super) meta: Meta,
     pub(super) min_available: u32,
+    pub(super) max_unavailable: Option<u32>,
     pub(super) selector: Vec<Kv>,
 }
 

@@ -99,7 +99,7 @@ pub(super) fn container(
 ) -> Container {
     // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
     let plan::container::Container {
-        // A cluster is refused before rendering (`plan::refusals`).
+        // A cluster is rendered by `cluster.rs` from its own containers, never from this one.
         cluster: _,
         name,
         // Refusals and messages point at it (`plan::refusals`).

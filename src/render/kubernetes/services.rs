@@ -19,6 +19,10 @@ pub(super) fn render(out: &mut Out<'_>, plan: &Deployment) -> Result<(), Error> 
         if c.kind == Kind::OneOff {
             continue;
         }
+        if let Some(cl) = c.cluster.as_deref() {
+            super::cluster::render(out, plan, c, cl)?;
+            continue;
+        }
         workload(out, plan, c)?;
         services(out, c)?;
         disruption_budget(out, c)?;
@@ -76,6 +80,7 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
         max_unavailable: placement.max_unavailable,
         max_surge: placement.max_surge,
         progress_deadline: (start.saturating_add(300)).clamp(600, i32::MAX.unsigned_abs().into()),
+        parallel: false,
         service_name: statefulset.then(|| format!("{object}-headless")),
         claim_templates,
         pod_labels: kvs(&out.labels(name, true)),
@@ -175,6 +180,7 @@ fn disruption_budget(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
         let ctx = PdbCtx {
             meta: out.meta(object.clone(), name),
             min_available,
+            max_unavailable: None,
             selector: kvs(&out.selector(name)),
         };
         out.emit(format!("pdb-{name}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)?;

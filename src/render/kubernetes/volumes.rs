@@ -33,7 +33,22 @@ pub(super) fn add_volume(vols: &mut Vec<PodVolume>, mut v: PodVolume) -> String 
 
 /// Claims for the volumes in use (the plan's).
 pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), Error> {
+    // A cluster member's data is its StatefulSet's claim template, not a claim of its own.
+    let members: BTreeSet<&str> = plan
+        .workloads
+        .iter()
+        .filter_map(|c| c.cluster.as_deref())
+        .flat_map(|cl| &cl.members)
+        .flat_map(|m| &m.mounts)
+        .filter_map(|m| match m {
+            MountPlan::Volume { volume, .. } => Some(volume.as_str()),
+            _ => None,
+        })
+        .collect();
     for (name, v) in &plan.volumes {
+        if members.contains(name.as_str()) {
+            continue;
+        }
         let object = out.naming.object(name);
         let k = &plan.targets.spec.kubernetes;
         let ctx = PvcCtx {
