@@ -706,7 +706,13 @@ fn cluster_kubernetes_structure() {
     }
     for v in pod["volumes"].as_array().expect("volumes") {
         if v.get("secret").is_some() {
-            assert_eq!(v["secret"]["defaultMode"], 0o440, "{v}");
+            // The monitor password is read by the image's `mysql` (init-users.sh), any uid.
+            let mode = if v["secret"]["secretName"] == "demo-galera-monitor-password" {
+                0o444
+            } else {
+                0o440
+            };
+            assert_eq!(v["secret"]["defaultMode"], mode, "{v}");
         }
     }
     let member_labels = &sts["spec"]["template"]["metadata"]["labels"];

@@ -156,11 +156,12 @@ fn members(
     }
     flat_files(&mut m.mounts);
     let mut pod = pod_security(m.user.as_deref(), &m.hardening, names.members.clone());
-    // The secret files are group-readable: the entrypoint's user `mysql` reads the monitor's.
+    // The data claim and the secret files group-owned by the official image's `mysql` group.
     pod.fs_group = Some(MYSQL_GID);
     pod.anti_affinity = m.placement.spread != Spread::None;
     pod.termination_grace = Some(cl.stop_grace_ms.div_ceil(1000));
     let mut main = container(out, &m, &mut pod.volumes, true);
+    monitor_readable(out, &m, &mut pod.volumes);
     main.ports = MEMBER_PORTS
         .iter()
         .map(|(name, port)| ContainerPort {
@@ -231,6 +232,22 @@ fn members(
         selector: kvs(&out.selector(MEMBER)),
     };
     out.emit(format!("pdb-{MEMBER}.yaml"), "kubernetes/pdb.yaml.j2", &ctx)
+}
+
+/// The monitor password (the one secret mounted as a directory) is read by init-users.sh as the
+/// image's user `mysql`, whatever its uid: world-readable inside the pod, as compose's copy (a
+/// stand-in image's `mysql` is not 999). The entrypoint's own password files stay 0440.
+fn monitor_readable(out: &mut Out<'_>, m: &Planned, volumes: &mut [PodVolume]) {
+    for mount in &m.mounts {
+        if let MountPlan::Secret { secret, .. } = mount {
+            let object = out.secret_object(secret);
+            for v in volumes.iter_mut() {
+                if v.kind == "secret" && v.source == object {
+                    v.default_mode = Some(0o444);
+                }
+            }
+        }
+    }
 }
 
 fn member_ports() -> Vec<ServicePort> {
