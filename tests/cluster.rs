@@ -1029,3 +1029,41 @@ fn member_sh_finds_itself_from_the_host_name() {
         "{log}"
     );
 }
+
+// Pins that a spec name too long for the cluster's Kubernetes objects is a located E300 per name
+// (the recovery's own ConfigMaps included), never a panic or an invalid manifest; a name that
+// fits renders them (`<name>-recover-<file>`, never longer than the members' own).
+#[test]
+fn cluster_kubernetes_long_names() {
+    let text = std::fs::read_to_string(fixture("three")).expect("spec");
+    let spec_with = |name: &str| text.replace("name: demo\n", &format!("name: {name}\n"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let long = dir.path().join("long.yaml");
+    std::fs::write(&long, spec_with("abcdefghijklmnopqrstuvwxyzabcdefgh")).expect("write");
+    let ran = bin()
+        .arg("render")
+        .arg(&long)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .args(["--target", "kubernetes"])
+        .ran();
+    ran.code(1);
+    let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
+    assert!(
+        err.contains(":18:3: error[E300-invalid-name]: kubernetes: the ConfigMap name `abcdefghijklmnopqrstuvwxyzabcdefgh-recover-recover-sh` is 53 characters; at most 52 fit here"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let fits = dir.path().join("fits.yaml");
+    std::fs::write(&fits, spec_with("abcdefghijklmnopqrstuv")).expect("write");
+    render(&fits, &dir.path().join("fits"), &["--target", "kubernetes"]);
+    let k = std::fs::read_to_string(
+        dir.path()
+            .join("fits/kubernetes/recover/kustomization.yaml"),
+    )
+    .expect("kustomization");
+    assert!(
+        k.contains("\"abcdefghijklmnopqrstuv-recover-recover-sh\""),
+        "{k}"
+    );
+}

@@ -348,6 +348,16 @@ impl K8s<'_> {
             super::cluster::kubernetes_file_names(&mut part.mounts);
             let part = &part;
             let main = self.container(part, secret, true);
+            // The recovery's own kustomization generates its ConfigMaps under names of their own.
+            if part.name == cl.recover.name {
+                for m in &part.mounts {
+                    if let super::container::MountPlan::File { file, .. } = m {
+                        let short = file.strip_prefix("galera-").unwrap_or(file);
+                        let n = self.naming.object(&format!("recover-{short}"));
+                        self.claim("ConfigMap", &n, "/database/cluster", 63 - HASH_SUFFIX_LEN);
+                    }
+                }
+            }
             self.violations.extend(pod_security::violations(&PodView {
                 workload: part.name.clone(),
                 seccomp_unconfined: part.hardening.seccomp_unconfined,

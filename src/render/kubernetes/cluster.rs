@@ -491,21 +491,7 @@ fn recover(
     let mut main = container(out, &r, &mut pod.volumes, true);
     let gens = std::mem::replace(&mut out.config_gens, config_gens);
     let files = std::mem::replace(&mut out.plain_files, plain_files);
-    // Named apart from the members' (galera.cnf is both's): `kubectl delete -k
-    // kubernetes/recover/` after the recovery must leave the members' ConfigMaps alone.
-    let gens: BTreeMap<String, super::model::Generator> = gens
-        .into_iter()
-        .map(|(name, mut g)| {
-            let renamed = format!("{name}-recover");
-            for v in &mut pod.volumes {
-                if v.kind == "configmap" && v.source == name {
-                    renamed.clone_into(&mut v.source);
-                }
-            }
-            renamed.clone_into(&mut g.name);
-            (renamed, g)
-        })
-        .collect();
+    let gens = recover_config_maps(gens, &mut pod.volumes);
     // Every member's claim, its data in the claim's sub-directory as the member mounts it.
     for (i, member) in members_list.split(',').enumerate() {
         let vol = add_volume(
@@ -576,6 +562,36 @@ fn recover(
         (recover_readme(names, out.namespace.as_str()), 0o644),
     );
     Ok(())
+}
+
+/// The recovery's `ConfigMap`s, named apart from the members' (galera.cnf is both's): `kubectl
+/// delete -k kubernetes/recover/` after the recovery must leave the members' alone.
+/// `<name>-file-galera-x` becomes `<name>-recover-x`: never longer than the members' own.
+fn recover_config_maps(
+    gens: BTreeMap<String, super::model::Generator>,
+    volumes: &mut [PodVolume],
+) -> BTreeMap<String, super::model::Generator> {
+    gens.into_iter()
+        .map(|(name, mut g)| {
+            let renamed = name.rfind("-file-galera-").map_or_else(
+                || format!("{name}-recover"),
+                |i| {
+                    format!(
+                        "{}-recover-{}",
+                        &name[..i],
+                        &name[i + "-file-galera-".len()..]
+                    )
+                },
+            );
+            for v in volumes.iter_mut() {
+                if v.kind == "configmap" && v.source == name {
+                    renamed.clone_into(&mut v.source);
+                }
+            }
+            renamed.clone_into(&mut g.name);
+            (renamed, g)
+        })
+        .collect()
 }
 
 fn recover_readme(names: &Names, ns: &str) -> String {
