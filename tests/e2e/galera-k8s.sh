@@ -15,7 +15,9 @@
 # the StatefulSet's args. Checks: the three form a cluster with no GALERA_SELF; the readiness
 # command passes on every member, the liveness command too; the endpoint's readiness command
 # passes and a query through it reaches the first member; a member killed and started again
-# rejoins (readiness again). Everything it makes is removed on exit. Last line:
+# rejoins (readiness again); the recovery Job (kubernetes/recover/) refuses while members run,
+# and after kill -9 of every member elects one by position, and the members form again from it.
+# Everything it makes is removed on exit. Last line:
 # `galera-k8s: N passed, M failed`.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -45,7 +47,7 @@ cleanup() {
     done
   fi
   for c in "${members[@]}"; do docker rm -f "$net-$c" >/dev/null 2>&1; docker volume rm "$net-$c" >/dev/null 2>&1; done
-  docker rm -f "$net-endpoint" >/dev/null 2>&1
+  docker rm -f "$net-endpoint" "$net-recover" >/dev/null 2>&1
   docker network rm "$net" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -152,6 +154,52 @@ docker rm "$net-demo-database-1" >/dev/null
 t1=$SECONDS
 start_member demo-database-1
 if wait_ready demo-database-1 180; then ok "demo-database-1 killed and recreated: ready again after $((SECONDS - t1)) s"; else bad "demo-database-1 did not rejoin within 180 s"; fi
+
+# The recovery Job as kubernetes/recover/ renders it: its image, command, env and ConfigMap files,
+# every member's claim (here: the member's volume) at /var/lib/galera/<member's DNS name>.
+python3 - "$work/out/kubernetes/recover/job-database-recover.yaml" "$work/out/kubernetes/recover/files" "$net" >"$work/job" <<'PY'
+import sys, yaml
+job, files, net = sys.argv[1:]
+d = yaml.safe_load(open(job))
+pod = d["spec"]["template"]["spec"]
+c = pod["containers"][0]
+vols = {v["name"]: v for v in pod["volumes"]}
+out = ["--entrypoint", c["command"][0]]
+for e in c["env"]:
+    out += ["-e", f"{e['name']}={e['value']}"]
+for m in c["volumeMounts"]:
+    v = vols[m["name"]]
+    if "configMap" in v:
+        out += ["-v", f"{files}/{m['subPath']}:{m['mountPath']}:ro"]
+    else:
+        # data-demo-database-<i> -> the member's volume (its root is the claim's data/)
+        member = v["persistentVolumeClaim"]["claimName"].removeprefix("data-")
+        out += ["-v", f"{net}-{member}:{m['mountPath']}"]
+out.append(c["image"])
+out += c["command"][1:]
+print("\n".join(out))
+PY
+mapfile -t job <"$work/job"
+run_job() { docker run --rm --name "$net-recover" --network "$net" "${job[@]}" 2>&1; }
+if out=$(run_job); then
+  bad "the recovery Job ran while the members run: $out"
+else
+  case $out in *"running (its agent answers"*) ok "the recovery Job refuses while a member runs (its agent answers through the headless name)" ;; *) bad "the recovery Job failed otherwise: $out" ;; esac
+fi
+docker kill "${members[@]/#/$net-}" >/dev/null
+t2=$SECONDS
+if out=$(run_job); then
+  printf '%s\n' "$out" | sed 's/^/     /'
+  case $out in *"elected demo-database-"*".$headless"*) ok "after kill -9 of every member the recovery Job elects by position" ;; *) bad "no election: $out" ;; esac
+else
+  bad "the recovery Job failed after kill -9 of every member: $out"
+fi
+for m in "${members[@]}"; do docker rm "$net-$m" >/dev/null; start_member "$m"; done
+all=1
+for m in "${members[@]}"; do wait_ready "$m" 240 || { bad "$m not ready within 240 s after the recovery"; all=0; }; done
+[ "$all" = 1 ] && ok "the three members ready again after the recovery ($((SECONDS - t2)) s from the outage)"
+size=$(docker exec "$net-demo-database-0" bash -c 'MYSQL_PWD=$(</run/secrets/galera_monitor_password) mariadb --no-defaults -ugalera_monitor -N -B -e "SHOW STATUS LIKE \"wsrep_cluster_size\""' | awk '{print $2}')
+is "$size" 3 "wsrep_cluster_size after the recovery"
 
 log "$passed passed, $failed failed"
 [ "$failed" = 0 ]
