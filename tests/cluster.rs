@@ -814,6 +814,14 @@ fn cluster_kubernetes_structure() {
     let jc = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(strs(&jc["command"]), ["bash", "/etc/galera/recover.sh"]);
     assert_eq!(env_of(jc)["GALERA_MEMBERS"], env["GALERA_MEMBERS"]);
+    assert_eq!(
+        env_of(jc)["GALERA_RECOVER_STOP"],
+        "kubectl -n demo scale statefulset/demo-database --replicas=0"
+    );
+    assert_eq!(
+        env_of(jc)["GALERA_RECOVER_NEXT"],
+        "kubectl delete -k kubernetes/recover/ && kubectl -n demo scale statefulset/demo-database --replicas=3"
+    );
     let claims: Vec<String> = job["spec"]["template"]["spec"]["volumes"]
         .as_array()
         .expect("volumes")

@@ -191,6 +191,7 @@ t2=$SECONDS
 if out=$(run_job); then
   printf '%s\n' "$out" | sed 's/^/     /'
   case $out in *"elected demo-database-"*".$headless"*) ok "after kill -9 of every member the recovery Job elects by position" ;; *) bad "no election: $out" ;; esac
+  case $out in *"Next: kubectl delete -k kubernetes/recover/ && kubectl -n $ns scale statefulset/demo-database --replicas=3"*) ok "it names the Kubernetes next step" ;; *) bad "next step: $out" ;; esac
 else
   bad "the recovery Job failed after kill -9 of every member: $out"
 fi

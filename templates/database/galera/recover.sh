@@ -28,6 +28,9 @@
 #                       /var/lib/galera)
 #   GALERA_AGENT_PORT   port of the members' agent.pl (default 9200)
 #   GALERA_BUFFER_POOL  innodb_buffer_pool_size for --wsrep-recover (default 128M)
+#   GALERA_RECOVER_STOP, GALERA_RECOVER_NEXT
+#                       the commands its messages name to stop the members and to start them
+#                       again (default: compose's; Kubernetes: kubectl scale)
 set -euo pipefail
 
 force=0
@@ -49,7 +52,7 @@ for m in "${members[@]}"; do
   d=$dir/$m
   # shellcheck disable=SC2016 # expanded by the inner bash
   if timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$m" "$port" 2>/dev/null; then
-    say "$m: running (its agent answers on $port): stop every member first (docker compose stop), even with --force"
+    say "$m: running (its agent answers on $port): stop every member first (${GALERA_RECOVER_STOP:-docker compose stop}), even with --force"
     exit 1
   fi
   g=$d/grastate.dat
@@ -115,4 +118,4 @@ for m in "${members[@]}"; do
   sed -i "s/^safe_to_bootstrap:.*/safe_to_bootstrap: $v/" "$g"
 done
 say "elected $best (${uuid[$best]}:${pos[$best]}, the highest seqno; ties go to the member listed first)"
-say "safe_to_bootstrap: 1 set on $best only. Next: docker compose up -d"
+say "safe_to_bootstrap: 1 set on $best only. Next: ${GALERA_RECOVER_NEXT:-docker compose up -d}"
