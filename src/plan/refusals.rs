@@ -153,7 +153,7 @@ struct K8s<'a> {
     d: &'a Deployment,
     naming: KubernetesNaming,
     /// Claimed object names by kind, with the first node each came from.
-    seen: BTreeMap<(&'static str, String), String>,
+    seen: std::collections::HashMap<(&'static str, String), String, foldhash::fast::FixedState>,
     /// Names of the Secrets and `ConfigMap`s generated so far (each is claimed once).
     secret_gens: BTreeSet<String>,
     config_gens: BTreeSet<String>,
@@ -196,7 +196,7 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
     let mut k = K8s {
         d,
         naming: KubernetesNaming::new(&d.name),
-        seen: BTreeMap::new(),
+        seen: std::collections::HashMap::default(),
         secret_gens: BTreeSet::new(),
         config_gens: BTreeSet::new(),
         names: Vec::new(),
@@ -322,18 +322,21 @@ impl K8s<'_> {
                 "shorten the spec's `name` or this name",
             ));
         }
-        if let Some(first) = self.seen.get(&(kind, name.to_owned())) {
-            if first != pointer {
-                found.push(diag(
-                    format!(
-                        "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
-                    ),
-                    "rename one of them so their object names differ",
-                ));
+        match self.seen.entry((kind, name.to_owned())) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let first = first.get();
+                if first != pointer {
+                    found.push(diag(
+                        format!(
+                            "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
+                        ),
+                        "rename one of them so their object names differ",
+                    ));
+                }
             }
-        } else {
-            self.seen
-                .insert((kind, name.to_owned()), pointer.to_owned());
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(pointer.to_owned());
+            }
         }
         self.names.append(&mut found);
     }
