@@ -5,6 +5,8 @@
 # Usage: bash tests/e2e/redis.sh         (needs the images of tests/e2e/build-images.sh -- redis:7.0
 #                                          and haproxy:3.0.5 -- and the Compose v5 binary of
 #                                          .ci/tools.sh: target/ci-tools/venv/bin)
+#        MG_REDIS_KEEP=DIR bash tests/e2e/redis.sh    (the writer's logs -- acked, errors -- are
+#                                          copied to DIR at the end)
 #
 # It runs tests/e2e/redis/compose.yaml (the shape misp-gen renders) in a scratch directory with
 # files/ = templates/redis/replicated/* (endpoint.cfg given its server lines as the renderer will)
