@@ -5,8 +5,8 @@
 # Usage: bash tests/e2e/redis.sh         (needs the images of tests/e2e/build-images.sh -- redis:7.0
 #                                          and haproxy:3.0.5 -- and the Compose v5 binary of
 #                                          .ci/tools.sh: target/ci-tools/venv/bin)
-#        MG_REDIS_KEEP=DIR bash tests/e2e/redis.sh    (the writer's logs -- acked, errors -- are
-#                                          copied to DIR at the end)
+#        MG_REDIS_KEEP=DIR bash tests/e2e/redis.sh    (the writer's logs -- acked, errors -- and
+#                                          every container's log are copied to DIR at the end)
 #
 # It runs tests/e2e/redis/compose.yaml (the shape misp-gen renders) in a scratch directory with
 # files/ = templates/redis/replicated/* (endpoint.cfg given its server lines as the renderer will)
@@ -67,7 +67,10 @@ cleanup() {
     cp "$work/log/acked" "$repo/target/e2e-redis-logs/acked" 2>/dev/null
     [ -s "$work/log/errors" ] && { echo '--- writer errors (last 5)'; tail -n 5 "$work/log/errors"; }
   fi
-  [ -z "${MG_REDIS_KEEP:-}" ] || cp -r "$work/log" "$MG_REDIS_KEEP"
+  if [ -n "${MG_REDIS_KEEP:-}" ]; then
+    cp -r "$work/log" "$MG_REDIS_KEEP"
+    for m in "${members[@]}" "${sentinels[@]}" redis; do docker logs -t "$(ctr "$m")" >"$MG_REDIS_KEEP/$m.log" 2>&1; done
+  fi
   docker rm -f -v "$writer" >/dev/null 2>&1
   dc down -v --remove-orphans --timeout 5 >/dev/null 2>&1
   rm -rf "$work"
@@ -243,6 +246,21 @@ verify() {
   fi
   check_keys "$1" endpoint
 }
+# check_healthy STEP: every container's health check (health.sh member|sentinel, the endpoint's
+# /ready) passes within 40 s.
+check_healthy() {
+  local deadline=$((SECONDS + 40)) c h sick
+  while :; do
+    sick=''
+    for c in "${members[@]}" "${sentinels[@]}" redis; do
+      h=$(docker inspect -f '{{.State.Health.Status}}' "$(ctr "$c")" 2>/dev/null || echo missing)
+      [ "$h" = healthy ] || sick+=" $c=$h"
+    done
+    if [ -z "$sick" ]; then ok "$1: every member, Sentinel and the endpoint healthy"; return; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then bad "$1: every container healthy (not:$sick)"; return; fi
+    sleep 1
+  done
+}
 # poll_role MEMBER SECONDS: how many times ROLE said master on MEMBER, polled for SECONDS.
 poll_role() {
   local deadline=$((SECONDS + $2)) n=0
@@ -288,6 +306,7 @@ else
 fi
 wait_acked 30 60 || bad "start: the writer's first 30 acknowledged writes"
 verify start
+check_healthy start
 
 # ------------------------------------------------------------------ 2. kill -9 the primary
 old=$primary
@@ -407,6 +426,7 @@ else
 fi
 wait_acked 20 60 || bad "outage: writes resume"
 check_keys outage endpoint
+check_healthy outage
 
 # ------------------------------------------------------------------ every member has every key
 touch "$work/log/pause"
