@@ -105,7 +105,7 @@ codes! {
     EdgeConfig => "E327-edge", "The edge block is inconsistent";
     ExternalSecretInGenerate => "E328-secret-options", "A secret option that does not apply to its kind";
     UnknownProfile => "E400-unknown-profile", "A profile that is neither built in nor a readable profile file";
-    ProfileDatabase => "E401-profile-database", "The profile needs an external database";
+    ProfileDatabase => "E401-profile-database", "The profile needs an external or replicated database";
     ProfileSharedVolume => "E402-profile-shared-volume", "A volume mounted by several replicas is not shared";
     ProfileHostPort => "E403-profile-host-port", "A replicated service publishes a host port";
     SecurityUnexplained => "E329-security-unexplained", "A hardening default relaxed without a reason";
@@ -117,6 +117,7 @@ codes! {
     UnitValue => "E500-unit-value", "A value a target cannot carry";
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
+    NotRendered => "E503-not-rendered", "Something the target does not render yet (a database cluster on Kubernetes or systemd)";
     // `import`: compose files in
     ComposeFile => "E600-compose-file", "A compose file misp-gen cannot read as one (its shape or a value)";
     Interpolation => "E601-interpolation", "A `${…}` in a compose file that does not parse, or a required variable that is unset";

@@ -9,6 +9,53 @@ use crate::spec::model::{Engine, PortRef, Scaling, Scheme, Service, Spec};
 /// Services may not take this name: `depends_on` and the embedded database use it.
 pub const DATABASE: &str = "database";
 
+/// The most data members a database cluster may have.
+pub const MAX_CLUSTER_MEMBERS: u32 = 7;
+/// The one-off service that elects and bootstraps a cluster member after a full outage.
+pub const DATABASE_RECOVER: &str = "database-recover";
+/// The Galera arbitrator (garbd) of a two-member cluster.
+pub const DATABASE_ARBITRATOR: &str = "database-arbitrator";
+/// The password of the cluster's health-check user, generated and kept like a spec's secrets.
+pub const GALERA_MONITOR_SECRET: &str = "galera_monitor_password";
+
+/// Whether a Galera cluster of `members` data members (and an arbitrator or not) keeps a
+/// majority through the failure of one: 3, 5 or 7, or 2 with an arbitrator.
+#[must_use]
+pub fn cluster_size_allowed(members: u32, arbitrator: bool) -> bool {
+    if arbitrator {
+        members == 2
+    } else {
+        matches!(members, 3 | 5 | 7)
+    }
+}
+
+/// Member `i`'s (from 1) name: `database-<i>`.
+#[must_use]
+pub fn cluster_member(i: u32) -> String {
+    format!("{DATABASE}-{i}")
+}
+
+/// Member `i`'s data volume: the spec's database volume with the member's number
+/// (`db_data-2`), else `database-<i>-data`.
+#[must_use]
+pub fn member_volume(volume: Option<&str>, i: u32) -> String {
+    match volume {
+        Some(v) => format!("{v}-{i}"),
+        None => format!("{DATABASE}-{i}-data"),
+    }
+}
+
+/// Every workload name a cluster of `members` adds besides the endpoint `database`.
+#[must_use]
+pub fn cluster_service_names(members: u32, arbitrator: bool) -> Vec<String> {
+    let mut v: Vec<String> = (1..=members).map(cluster_member).collect();
+    v.push(DATABASE_RECOVER.to_owned());
+    if arbitrator {
+        v.push(DATABASE_ARBITRATOR.to_owned());
+    }
+    v
+}
+
 /// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).
 pub const DEFAULT_LB_IMAGE: &str = "docker.io/library/haproxy:3.0.5";
 /// Name of the load balancer service misp-gen adds; reserved.

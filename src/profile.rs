@@ -91,7 +91,11 @@ pub struct Rules {
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseRule {
     Any,
+    /// Only an external server.
     External,
+    /// An external server or an embedded cluster (`database.cluster`); never a single embedded
+    /// server.
+    Replicated,
 }
 
 /// Where a profile comes from.

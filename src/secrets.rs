@@ -320,6 +320,28 @@ pub fn prepare(
         };
         secrets.values.insert(name.clone(), value);
     }
+    // The database cluster's monitor password: generated once and kept like a spec's
+    // `generate: password` secret (validation keeps its name free).
+    if has_cluster(valid) {
+        let name = crate::domain::GALERA_MONITOR_SECRET;
+        let kept = match read(name).map_err(SecretError::Refused)? {
+            Some(b) => Some(String::from_utf8(b).map_err(|_| {
+                SecretError::Other(format!(
+                    "{} is not UTF-8 text; remove it to have it generated again",
+                    dir.join(name).display()
+                ))
+            })?),
+            None => None,
+        }
+        .map(|v| v.trim_end_matches(['\r', '\n']).to_owned())
+        .filter(|v| !v.is_empty());
+        let v = match kept {
+            Some(v) => v,
+            None => password(usize::try_from(DEFAULT_LENGTH).unwrap_or(32))
+                .map_err(SecretError::Other)?,
+        };
+        secrets.values.insert(name.to_owned(), Value::Text(v));
+    }
     if missing.is_empty() {
         Ok(secrets)
     } else {
@@ -364,7 +386,22 @@ pub fn placeholders(valid: &Valid) -> Secrets {
         };
         secrets.values.insert(name.clone(), value);
     }
+    if has_cluster(valid) {
+        secrets.values.insert(
+            crate::domain::GALERA_MONITOR_SECRET.to_owned(),
+            Value::Text(PLACEHOLDER.into()),
+        );
+    }
     secrets
+}
+
+/// Whether the deployment embeds a database cluster (which has a secret of its own).
+fn has_cluster(valid: &Valid) -> bool {
+    valid
+        .deployment
+        .workloads
+        .iter()
+        .any(|c| c.cluster.is_some())
 }
 
 #[derive(Debug)]

@@ -94,6 +94,8 @@ fn catalogue_covers_codes() {
         Code::YamlTooLarge,
         Code::UnitValue,
         Code::PodSecurity,
+        // Render-time refusals of a database cluster: tests/cluster.rs pins them.
+        Code::NotRendered,
         Code::Other,
         // `import`'s codes: about compose files, pinned by tests/import.rs.
         Code::ComposeFile,

@@ -71,6 +71,10 @@ pub struct Container {
     pub first_start_ms: u64,
     /// How its instances are placed and replaced.
     pub placement: Placement,
+    /// The embedded database only, as a `MariaDB` Galera cluster (`database.cluster`): its
+    /// members, writer endpoint, recovery one-off and arbitrator. `replicas` is then the
+    /// number of data members.
+    pub cluster: Option<Box<super::cluster::DbCluster>>,
 }
 
 /// How long dependants wait for a workload's health.
@@ -394,6 +398,7 @@ pub fn container(
         healthy_first: false,
         first_start_ms: 0,
         placement: placement(&profile.defaults, singleton || mounts_rwo, replicas),
+        cluster: None,
     }
 }
 

@@ -5,6 +5,7 @@ pub use crate::domain::{
     DATABASE, DEFAULT_LB_IMAGE, DbLookup, LB_SERVICE, Lookup, Naming, Puller, Resolved,
     database_image, engine_port, expand_neutral, lb_image,
 };
+pub mod cluster;
 pub mod container;
 pub mod naming;
 pub mod pod_security;
@@ -57,6 +58,18 @@ pub fn images_used(
             map.entry(image_ref(&c.image, mirror))
                 .or_default()
                 .push(c.name.clone());
+        }
+    }
+    // The cluster's writer endpoint (compose: an HAProxy) and arbitrator (the database image).
+    for cl in deployment
+        .workloads
+        .iter()
+        .filter_map(|c| c.cluster.as_deref())
+    {
+        if rendered.compose {
+            map.entry(image_ref(&cl.endpoint.image, mirror))
+                .or_default()
+                .push(cl.endpoint.name.clone());
         }
     }
     if rendered.compose
@@ -265,6 +278,10 @@ pub fn engine_port_name(e: Engine) -> &'static str {
 /// with its env, its data, its password files and its health check, planned like a service's
 /// container so that every target renders it through the same code.
 #[must_use]
+#[expect(
+    clippy::too_many_lines,
+    reason = "every field of the workload in one place"
+)]
 pub fn database_workload(spec: &Spec) -> Option<container::Container> {
     use crate::spec::model::{Port, Protocol, Restart};
     let db = container::database(spec)?;
@@ -282,6 +299,8 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         root_password: _,
         volume,
         external: _,
+        // Read by `cluster::plan`.
+        cluster: _,
         wait: _,
         resources,
         security,
@@ -315,7 +334,7 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         }
     }
     let health = database_health(&setup, wait);
-    Some(container::Container {
+    let mut c = container::Container {
         name: DATABASE.to_owned(),
         pointer: "/database".to_owned(),
         title: "the database".to_owned(),
@@ -363,7 +382,20 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
             spread: crate::profile::Spread::None,
             min_available: None,
         },
-    })
+        cluster: None,
+    };
+    if let Some(cluster) = cluster::plan(spec, &c) {
+        c.replicas = u32::try_from(cluster.members.len()).unwrap_or(u32::MAX);
+        // The data is the members' (a volume each), not the single server's.
+        c.mounts.retain(|m| {
+            !matches!(
+                m,
+                container::MountPlan::Volume { .. } | container::MountPlan::OwnData { .. }
+            )
+        });
+        c.cluster = Some(Box::new(cluster));
+    }
+    Some(c)
 }
 
 /// The edge: which service users reach, on which port, how; and on the targets that run their
@@ -543,20 +575,42 @@ impl Deployment {
         for c in &mut workloads {
             c.healthy_first |= waited.contains(&c.name);
         }
-        let in_use: std::collections::BTreeSet<&str> = workloads
+        let volume_of = |m: &container::MountPlan| match m {
+            container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
+            _ => None,
+        };
+        let in_use: std::collections::BTreeSet<String> = workloads
             .iter()
             .flat_map(|c| &c.mounts)
-            .filter_map(|m| match m {
-                container::MountPlan::Volume { volume, .. } => Some(volume.as_str()),
-                _ => None,
-            })
+            .filter_map(volume_of)
             .collect();
-        let volumes = spec
+        let mut volumes: std::collections::BTreeMap<String, crate::spec::model::Volume> = spec
             .volumes
             .iter()
             .filter(|(name, _)| in_use.contains(name.as_str()))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
+        // A cluster member's data volume: the database volume's definition (its size), one each.
+        if let Some(cl) = workloads.iter().find_map(|c| c.cluster.as_deref()) {
+            let def = spec
+                .database
+                .as_ref()
+                .and_then(|d| d.volume.as_ref())
+                .and_then(|v| spec.volumes.get(v))
+                .map(|v| crate::spec::model::Volume {
+                    size: v.size.clone(),
+                    ..crate::spec::model::Volume::default()
+                })
+                .unwrap_or_default();
+            for v in cl
+                .members
+                .iter()
+                .flat_map(|m| &m.mounts)
+                .filter_map(volume_of)
+            {
+                volumes.insert(v, def.clone());
+            }
+        }
         let edge = edge_plan(spec, profile);
         Deployment {
             name: spec.name.clone(),
@@ -645,6 +699,16 @@ impl Deployment {
     pub fn pin_images(&mut self, pin: &dyn Fn(&str) -> String) {
         for c in &mut self.workloads {
             c.image = pin(&c.image);
+            if let Some(cl) = c.cluster.as_deref_mut() {
+                for m in cl
+                    .members
+                    .iter_mut()
+                    .chain([&mut cl.endpoint, &mut cl.recover])
+                    .chain(cl.garbd.as_mut())
+                {
+                    m.image = pin(&m.image);
+                }
+            }
         }
         if let Some(lb) = self.edge.as_mut().and_then(|e| e.lb.as_mut()) {
             lb.image = pin(&lb.image);

@@ -99,8 +99,29 @@ fn resolve(d: &Deployment, secret: &SecretText<'_>, naming: &dyn Naming, text: &
 
 // ----------------------------------------------------------------------------------- compose
 
+/// The database cluster, if the deployment embeds one.
+fn cluster(d: &Deployment) -> Option<&super::cluster::DbCluster> {
+    d.workloads.iter().find_map(|c| c.cluster.as_deref())
+}
+
 fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // The cluster's writer endpoint image is ours: held to the image policy like the edge's.
+    if let Some(cl) = cluster(d)
+        && let Some(pol) = &d.policy
+        && let Ok(r) = crate::image::ImageRef::parse(&cl.endpoint.image)
+        && !(crate::domain::from_allowed_registry(pol, &r)
+            && crate::domain::pinned_as_required(pol, &r))
+    {
+        out.push(d.locator.key_diag(
+            "/database/cluster",
+            Code::ImageRegistry,
+            format!(
+                "compose runs the database cluster's writer endpoint in {r}, and the image policy does not allow it"
+            ),
+            "set `edge.image` to an allowed (or digest-pinned) HAProxy image: the endpoint runs it too",
+        ));
+    }
     for c in &d.workloads {
         for (k, text) in &c.env {
             let r = resolve(d, secret, &ComposeNaming, text);
@@ -169,6 +190,14 @@ fn kubernetes_pods(d: &Deployment) -> Vec<Violation> {
 }
 
 fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
+    if cluster(d).is_some() {
+        return vec![d.locator.key_diag(
+            "/database/cluster",
+            Code::NotRendered,
+            "a database cluster is not rendered for kubernetes yet".to_owned(),
+            "render it with --target compose",
+        )];
+    }
     let mut k = walk_kubernetes(d, secret);
     if let Some(want) = d.targets.spec.kubernetes.pod_security {
         let mut seen = BTreeSet::new();
@@ -591,6 +620,14 @@ impl Units<'_> {
 }
 
 fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagnostic> {
+    if cluster(d).is_some() {
+        return vec![d.locator.key_diag(
+            "/database/cluster",
+            Code::NotRendered,
+            "a database cluster is not rendered for systemd yet: its members need several hosts (`targets.systemd.hosts`), which misp-gen does not build yet".to_owned(),
+            "render it with --target compose",
+        )];
+    }
     let mut u = Units { d, out: Vec::new() };
     let version = d.targets.podman_version.unwrap_or(DEFAULT_PODMAN_VERSION);
     if flavor == Flavor::Quadlet && version < QUADLET_SINCE {

@@ -198,6 +198,11 @@ pub struct Database {
     /// Use an existing server; deploy none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalDb>,
+    /// Deploy a replicated `MariaDB` Galera cluster instead of one server (mariadb only): 3, 5 or
+    /// 7 members, or 2 with `arbitrator: true`. `${database.host}`/`${database.port}` reach the
+    /// current writer through the endpoint `database`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<DbCluster>,
     /// How long dependants wait for the database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Wait>,
@@ -208,6 +213,19 @@ pub struct Database {
     /// own user: the default capability set covers that).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+}
+
+/// A replicated embedded database: a `MariaDB` Galera cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DbCluster {
+    /// Data-bearing members: 3, 5 or 7; or 2 with `arbitrator: true`. Each keeps a full copy of
+    /// the data in a volume of its own.
+    pub members: u32,
+    /// Add a Galera arbitrator (garbd): a member that votes and keeps no data, so that two data
+    /// members keep a majority when one of them fails. Only with `members: 2`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub arbitrator: bool,
 }
 
 /// An existing database server.

@@ -2,17 +2,17 @@
 # tests/e2e/galera.sh -- a MariaDB Galera cluster of three members on the Docker Engine, under
 # faults, proving that no acknowledged write is lost.
 #
-# Usage: bash tests/e2e/galera.sh        (needs the images of tests/e2e/build-images.sh and the
-#                                          Compose v5 binary of .ci/tools.sh: target/ci-tools/venv/bin)
-#        MISP_GEN_GALERA_SST=mariabackup bash tests/e2e/galera.sh    (mariabackup state transfers:
-#                                          not passing yet, the donor's mariabackup fails at the formation)
+# Usage: bash tests/e2e/galera.sh        (needs the images of tests/e2e/build-images.sh, the
+#                                          Compose v5 binary of .ci/tools.sh: target/ci-tools/venv/bin,
+#                                          and misp-gen built: MISP_GEN_BIN, default target/debug/misp-gen)
 #
-# It runs tests/e2e/galera/compose.yaml (the shape misp-gen renders) in a scratch directory with
-# files/ = templates/database/galera/* (endpoint.cfg given its server lines as the renderer will)
-# and secrets/ = fresh random passwords. A writer client in a container on the project network
-# inserts rows through the endpoint `database` and logs each id only once its COMMIT was
-# acknowledged. The faults, each followed by the checks:
-#   1. form the cluster (`up -d`): time to three Synced members;
+# It renders tests/e2e/galera/spec.yaml with `misp-gen render SPEC --target compose` into a scratch
+# directory (compose/compose.yaml, compose/files/galera/ = templates/database/galera/* with
+# endpoint.cfg's server lines, secrets/ generated) and runs that. A writer client in a container on
+# the project network inserts rows through the endpoint `database` and logs each id only once its
+# COMMIT was acknowledged. The faults, each followed by the checks:
+#   1. form the cluster (`up -d`): time to three Synced members; the endpoint's own health check
+#      (what `depends_on: { database: healthy }` waits for) passes;
 #   2. kill -9 a standby member, `up -d`: it rejoins;
 #   3. kill -9 the member the endpoint writes to, `up -d`: the longest gap between acknowledged
 #      writes (goal <= 15 s);
@@ -20,7 +20,8 @@
 #      then a graceful stop of every member one by one: the last one bootstraps by itself on `up -d`;
 #   5. kill -9 every member and lose database-1's volume (a disk lost in the same outage):
 #      pc.recovery cannot re-form (it waits for the lost member) and the empty database-1 must not
-#      form a cluster of its own; the documented procedure then recovers it: stop the members,
+#      form a cluster of its own, and the endpoint's health check fails; the documented procedure
+#      then recovers it: stop the members,
 #      `run --rm database-recover` (refuses: database-1's position is unknown), again with --force
 #      (elects the most advanced member), `up -d`.
 # The checks after each: every acknowledged id is on every member (each queried directly), the
@@ -41,13 +42,14 @@ image=docker.io/library/mariadb:10.11
 members=(database-1 database-2 database-3)
 writer=$project-writer
 work=$(mktemp -d /tmp/mg-galera.XXXXXX)
+bin=${MISP_GEN_BIN:-$repo/target/debug/misp-gen}
 passed=0 failed=0
 t_form='-' gap_writer='-' t_outage='-' t_recover='-'
 
 log() { printf 'galera: %s\n' "$*"; }
 ok() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
 bad() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
-dc() { docker-compose -f "$work/compose.yaml" "$@"; }
+dc() { docker-compose -f "$work/out/compose/compose.yaml" "$@"; }
 ctr() { printf '%s-%s-1' "$project" "$1"; }
 now_ms() { date +%s%3N; }
 
@@ -72,6 +74,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM  # so that an interrupted run cleans up too
 
+[ -x "$bin" ] || { log "$bin is not built (cargo build)"; exit 1; }
 for c in docker docker-compose; do
   command -v "$c" >/dev/null || { log "$c is missing (source .ci/tools.sh; misp_gen_tools_install)"; exit 1; }
 done
@@ -79,34 +82,14 @@ for i in "$image" docker.io/library/haproxy:3.0.5; do
   docker image inspect "$i" >/dev/null 2>&1 || { log "$i is missing: bash tests/e2e/build-images.sh docker"; exit 1; }
 done
 
-# ------------------------------------------------------------------ render (as misp-gen will)
-mkdir -p "$work/files" "$work/secrets" "$work/log"
-cp "$here/galera/compose.yaml" "$work/"
-# MISP_GEN_GALERA_SST=mariabackup: the same run with mariabackup state transfers (and the SST user
-# init-users.sh creates from its own secret), as the renderer emits it for that method.
-sst=${MISP_GEN_GALERA_SST:-rsync}
-if [ "$sst" = mariabackup ]; then
-  sed -i -e 's|^      GALERA_SST_METHOD: rsync$|      GALERA_SST_METHOD: mariabackup\n      GALERA_SST_PASSWORD_FILE: /run/secrets/galera_sst_password|' \
-    -e 's|^      - galera_monitor_password$|&\n      - galera_sst_password|' "$work/compose.yaml"
-  printf '  galera_sst_password:\n    file: ./secrets/galera_sst_password\n' >>"$work/compose.yaml"
-fi
-for f in galera.cnf init-users.sh member.sh agent.pl health.sh recover.sh; do
-  cp "$repo/templates/database/galera/$f" "$work/files/"
-done
-awk -v list="$(IFS=,; printf '%s' "${members[*]}")" '
-  /^#@servers@$/ {
-    n = split(list, m, ",")
-    for (i = 1; i <= n; i++) printf "  server %s %s:3306%s\n", m[i], m[i], (i > 1 ? " backup" : "")
-    next
-  }
-  { print }' "$repo/templates/database/galera/endpoint.cfg" >"$work/files/endpoint.cfg"
-for s in database_root_password database_password galera_monitor_password galera_sst_password; do
-  head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$work/secrets/$s"
-  # Read by the entrypoint's init steps as user mysql: readable in the container.
-  chmod 0644 "$work/secrets/$s"
-done
-root_pw=$(<"$work/secrets/database_root_password")
-app_pw=$(<"$work/secrets/database_password")
+# ------------------------------------------------------------------ render
+mkdir -p "$work/log"
+"$bin" render "$here/galera/spec.yaml" --target compose --out "$work/out" >"$work/render.log" 2>&1 \
+  || { cat "$work/render.log"; log "misp-gen render failed"; exit 1; }
+sst=$(sed -n 's/^ *"GALERA_SST_METHOD": "\(.*\)"$/\1/p' "$work/out/compose/compose.yaml" | sort -u)
+secrets=$work/out/secrets
+root_pw=$(<"$secrets/database_root_password")
+app_pw=$(<"$secrets/database_password")
 
 # ------------------------------------------------------------------ helpers
 
@@ -139,6 +122,13 @@ wait_synced() {
 writer_member() {
   docker exec -e MYSQL_PWD="$app_pw" "$writer" timeout 5 mariadb -h database -umisp -N -B misp \
     -e 'SELECT @@wsrep_node_name' 2>/dev/null || true
+}
+# The writer endpoint's own health check, as compose runs it (what services that wait for
+# `database: healthy` wait for): the command of its rendered healthcheck, run in the container.
+endpoint_check() {
+  local cmd
+  cmd=$(docker inspect -f '{{index .Config.Healthcheck.Test 3}}' "$(ctr database)") || return 1
+  docker exec "$(ctr database)" bash -c "$cmd" >/dev/null 2>&1
 }
 acked_count() { [ -s "$work/log/acked" ] && wc -l <"$work/log/acked" || echo 0; }
 # wait_acked N LIMIT: N more acknowledged writes than now.
@@ -245,6 +235,11 @@ else
   bad "form: three members Primary and Synced"
   exit 1
 fi
+if endpoint_check; then
+  ok "form: the endpoint's health check passes (a member is Primary and Synced)"
+else
+  bad "form: the endpoint's health check passes (a member is Primary and Synced)"
+fi
 msql database-1 -e 'CREATE TABLE misp.acked (id INT PRIMARY KEY, at DATETIME(6) NOT NULL)' >/dev/null
 chmod 0777 "$work/log"
 # The writer: one INSERT per client run (autocommit); an id is logged only when the client exits 0,
@@ -350,6 +345,11 @@ if [ -z "$primary" ]; then
   ok "lost volume: no member in a Primary Component after 25 s (pc.recovery waits for the lost member)"
 else
   bad "lost volume: Primary Component on$primary without the recover command"
+fi
+if endpoint_check; then
+  bad "lost volume: the endpoint's health check fails while no member is Primary"
+else
+  ok "lost volume: the endpoint's health check fails while no member is Primary"
 fi
 # (The logs are read whole before grep: `grep -q` in a pipe would cut the writer short, and
 # pipefail would turn a match into a failure.)

@@ -59,6 +59,9 @@ struct Svc {
     labels: Vec<Kv>,
     /// Files of labels under `secrets/` (`label_file:`), relative to `compose/`.
     label_files: Vec<String>,
+    /// Compose profiles that enable it (none: always started).
+    profiles: Vec<&'static str>,
+    stop_grace_period: Option<String>,
     /// What the bind mounts carry, for the content labels.
     #[serde(skip)]
     mounted: Vec<Mounted>,
@@ -304,6 +307,17 @@ pub fn render(
     let lb = edge.and_then(|e| e.lb.as_ref());
 
     for c in &plan.workloads {
+        if let Some(cluster) = &c.cluster {
+            services.extend(cluster_services(
+                cluster,
+                plan,
+                secrets,
+                (mirror, pull),
+                &mut used_secrets,
+                files,
+            ));
+            continue;
+        }
         services.push(service(
             c,
             plan,
@@ -391,6 +405,8 @@ fn service(
         // Dependants wait through `depends_on` and the health check, which times the wait.
         wait: _,
         healthy_first: _,
+        // The cluster's containers are rendered by `cluster_services`.
+        cluster: _,
     } = c;
     let name = name.as_str();
     let mut out = Svc {
@@ -442,6 +458,51 @@ fn service(
         });
     }
     limits(&mut out, resources);
+    out
+}
+
+/// The compose profile of the cluster's full-outage recovery one-off:
+/// `docker compose --profile recover run --rm database-recover`.
+pub const RECOVER_PROFILE: &str = "recover";
+
+/// A database cluster as compose runs it: the members `database-1` … (each stopped with time to
+/// leave cleanly), the writer endpoint `database`, `database-recover` under the compose profile
+/// [`RECOVER_PROFILE`] and the arbitrator, all planned (`plan::cluster`).
+fn cluster_services(
+    cluster: &plan::cluster::DbCluster,
+    plan: &Deployment,
+    secrets: &Secrets,
+    (mirror, pull): (Option<&str>, &'static str),
+    used_secrets: &mut BTreeMap<String, String>,
+    files: &mut FileSet,
+) -> Vec<Svc> {
+    let plan::cluster::DbCluster {
+        // In the members' env and the endpoint's configuration already.
+        name: _,
+        sst_method: _,
+        member_names: _,
+        arbitrator: _,
+        members,
+        endpoint,
+        recover,
+        garbd,
+        stop_grace_ms,
+    } = cluster;
+    let mut one =
+        |c: &Container| service(c, plan, secrets, (mirror, pull, false), used_secrets, files);
+    let mut out = Vec::new();
+    for m in members {
+        let mut s = one(m);
+        s.stop_grace_period = Some(units::duration_text(*stop_grace_ms));
+        out.push(s);
+    }
+    out.push(one(endpoint));
+    let mut r = one(recover);
+    r.profiles.push(RECOVER_PROFILE);
+    out.push(r);
+    if let Some(g) = garbd {
+        out.push(one(g));
+    }
     out
 }
 

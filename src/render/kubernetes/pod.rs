@@ -99,6 +99,8 @@ pub(super) fn container(
 ) -> Container {
     // Exhaustive: a field the plan adds is a compile error here until Kubernetes carries it.
     let plan::container::Container {
+        // A cluster is refused before rendering (`plan::refusals`).
+        cluster: _,
         name,
         // Refusals and messages point at it (`plan::refusals`).
         pointer: _,

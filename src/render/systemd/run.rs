@@ -202,6 +202,8 @@ pub(super) fn service_run(
     } = *inp;
     // Exhaustive: a field the plan adds is a compile error here until systemd carries it.
     let Container {
+        // A cluster is refused before rendering (`plan::refusals`).
+        cluster: _,
         name,
         // Refusals point at it (`plan::refusals`).
         pointer: _,

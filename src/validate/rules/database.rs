@@ -6,7 +6,7 @@ use super::{Ctx, help, undefined};
 use crate::diag::Code;
 use crate::domain::engine_image;
 use crate::image::ImageRef;
-use crate::spec::model::Spec;
+use crate::spec::model::{Engine, Spec};
 
 #[expect(clippy::too_many_lines, reason = "a flat list of database rules")]
 pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
@@ -111,5 +111,125 @@ pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
     }
     if let Some(r) = &db.resources {
         resources(cx, "/database/resources", r);
+    }
+    cluster(cx, spec);
+}
+
+/// `database.cluster`: a `MariaDB` Galera cluster of an allowed size, deployed (not external),
+/// whose member names and data volumes are free.
+#[expect(clippy::too_many_lines, reason = "a flat list of cluster rules")]
+fn cluster(cx: &mut Ctx<'_>, spec: &Spec) {
+    let Some(db) = &spec.database else { return };
+    let Some(c) = &db.cluster else { return };
+    if db.engine != Engine::Mariadb {
+        let d = cx.at(
+            "/database/engine",
+            Code::DatabaseConfig,
+            format!(
+                "`cluster` is a MariaDB Galera cluster; engine `{}` has none",
+                engine_name(db.engine)
+            ),
+        );
+        help(
+            d,
+            "use `engine: mariadb`, or remove `cluster` and use `external: { host: … }` for a replicated server you run yourself",
+        );
+    }
+    if db.external.is_some() {
+        let d = cx.at_key(
+            "/database/cluster",
+            Code::DatabaseConfig,
+            "`cluster` deploys the database and `external` uses one misp-gen does not deploy: give one of them",
+        );
+        help(d, "remove `cluster` or `external`");
+    }
+    if !crate::domain::cluster_size_allowed(c.members, c.arbitrator) {
+        let p = if c.members == 2 && !c.arbitrator {
+            "/database/cluster"
+        } else {
+            "/database/cluster/members"
+        };
+        let what = if c.arbitrator {
+            format!("{} members with an arbitrator", c.members)
+        } else {
+            format!("{} members", c.members)
+        };
+        let d = if p == "/database/cluster" {
+            cx.at_key(
+                p,
+                Code::DatabaseConfig,
+                format!("a cluster of {what} loses its majority when one member fails"),
+            )
+        } else {
+            cx.at(
+                p,
+                Code::DatabaseConfig,
+                format!("a Galera cluster cannot have {what}"),
+            )
+        };
+        help(
+            d,
+            "allowed: `members: 3`, `5` or `7`, or `members: 2` with `arbitrator: true` (an odd number of votes keeps a majority through one failure)",
+        );
+    }
+    if let Some(v) = &db.volume
+        && let Some(def) = spec.volumes.get(v)
+        && def.driver_opts.is_some()
+    {
+        let d = cx.at(
+            "/database/volume",
+            Code::DatabaseConfig,
+            format!("volume `{v}` has `driver_opts`; each cluster member needs a data volume of its own, and every member would mount that one file system"),
+        );
+        help(
+            d,
+            "use a volume without `driver_opts` (each member gets `<volume>-<n>`), or remove `volume`",
+        );
+    }
+    // The names the cluster adds must be free.
+    let n = c.members.min(crate::domain::MAX_CLUSTER_MEMBERS);
+    let names = crate::domain::cluster_service_names(n, c.arbitrator);
+    for name in spec.services.keys() {
+        if names.iter().any(|x| x == name) {
+            let d = cx.at_key(
+                &format!("/services/{}", super::seg(name)),
+                Code::InvalidName,
+                format!("`{name}` is a name of the database cluster"),
+            );
+            help(d, "give this service another name");
+        }
+    }
+    for i in 1..=n {
+        let member_volume = crate::domain::member_volume(db.volume.as_deref(), i);
+        if spec.volumes.contains_key(&member_volume) {
+            let d = cx.at_key(
+                &format!("/volumes/{}", super::seg(&member_volume)),
+                Code::InvalidName,
+                format!("`{member_volume}` is the name of cluster member {i}'s data volume"),
+            );
+            help(d, "give this volume another name");
+        }
+    }
+    if spec
+        .secrets
+        .contains_key(crate::domain::GALERA_MONITOR_SECRET)
+    {
+        let d = cx.at_key(
+            &format!("/secrets/{}", crate::domain::GALERA_MONITOR_SECRET),
+            Code::InvalidName,
+            format!(
+                "`{}` is the secret misp-gen generates for the cluster's health checks",
+                crate::domain::GALERA_MONITOR_SECRET
+            ),
+        );
+        help(d, "give this secret another name");
+    }
+}
+
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Mariadb => "mariadb",
+        Engine::Mysql => "mysql",
+        Engine::Postgres => "postgres",
     }
 }

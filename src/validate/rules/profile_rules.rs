@@ -1,4 +1,4 @@
-//! What the selected profile demands of the spec: an external database, shared volumes, no host
+//! What the selected profile demands of the spec: an external or replicated database, shared volumes, no host
 //! ports on replicated services.
 
 use std::collections::BTreeMap;
@@ -11,17 +11,35 @@ use crate::spec::model::Spec;
 
 pub(super) fn profile_rules(cx: &mut Ctx<'_>, spec: &Spec, profile: &Profile) {
     let pname = &profile.name;
-    if profile.rules.database == DatabaseRule::External
-        && let Some(db) = &spec.database
+    if let Some(db) = &spec.database
         && db.external.is_none()
     {
-        let d = cx.at_key("/database", Code::ProfileDatabase, format!("profile `{pname}` needs an external database; this one would be deployed as a single instance"));
-        help(
-            d,
-            format!(
-                "add `profiles: {{ {pname}: {{ database: {{ external: {{ host: … }} }} }} }}` to use a managed or replicated server"
-            ),
-        );
+        match profile.rules.database {
+            DatabaseRule::External => {
+                let d = cx.at_key("/database", Code::ProfileDatabase, format!("profile `{pname}` needs an external database; this one would be deployed by misp-gen"));
+                help(
+                    d,
+                    format!(
+                        "add `profiles: {{ {pname}: {{ database: {{ external: {{ host: … }} }} }} }}` to use a managed or replicated server"
+                    ),
+                );
+            }
+            DatabaseRule::Replicated if db.cluster.is_none() => {
+                let d = cx.at_key("/database", Code::ProfileDatabase, format!("profile `{pname}` needs a replicated database (`external` or `cluster`); this one would be deployed as a single instance"));
+                let external = "`… database: { external: { host: … } } …` to use a managed or replicated server";
+                let h = if db.engine == crate::spec::model::Engine::Mariadb {
+                    format!(
+                        "add `profiles: {{ {pname}: {{ database: {{ cluster: {{ members: 3 }} }} }} }}` for a MariaDB Galera cluster, or {external}"
+                    )
+                } else {
+                    format!(
+                        "add `profiles: {{ {pname}: {{ database: {{ external: {{ host: … }} }} }} }}` to use a managed or replicated server (`cluster` is mariadb's only)"
+                    )
+                };
+                help(d, h);
+            }
+            DatabaseRule::Any | DatabaseRule::Replicated => {}
+        }
     }
     // Volumes mounted by more than one replica in total.
     if profile.rules.shared_volumes {
