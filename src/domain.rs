@@ -29,33 +29,6 @@ pub fn cluster_size_allowed(members: u32, arbitrator: bool) -> bool {
     }
 }
 
-/// Member `i`'s (from 1) name: `database-<i>`.
-#[must_use]
-pub fn cluster_member(i: u32) -> String {
-    format!("{DATABASE}-{i}")
-}
-
-/// Member `i`'s data volume: the spec's database volume with the member's number
-/// (`db_data-2`), else `database-<i>-data`.
-#[must_use]
-pub fn member_volume(volume: Option<&str>, i: u32) -> String {
-    match volume {
-        Some(v) => format!("{v}-{i}"),
-        None => format!("{DATABASE}-{i}-data"),
-    }
-}
-
-/// Every workload name a cluster of `members` adds besides the endpoint `database`.
-#[must_use]
-pub fn cluster_service_names(members: u32, arbitrator: bool) -> Vec<String> {
-    let mut v: Vec<String> = (1..=members).map(cluster_member).collect();
-    v.push(DATABASE_RECOVER.to_owned());
-    if arbitrator {
-        v.push(DATABASE_ARBITRATOR.to_owned());
-    }
-    v
-}
-
 /// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).
 pub const DEFAULT_LB_IMAGE: &str = "docker.io/library/haproxy:3.0.5";
 /// Name of the load balancer service misp-gen adds; reserved.
