@@ -539,6 +539,9 @@ pub struct Deployment {
     pub profile: crate::profile::Defaults,
     /// Where diagnostics point.
     pub locator: Locator,
+    /// The strictest Pod Security level every pod meets, found by the first walk of the
+    /// Kubernetes target (its refusals, or the renderer's namespace) and kept for the other.
+    pub pod_level: std::sync::OnceLock<crate::spec::model::PodSecurity>,
 }
 
 impl Lookup for Deployment {
@@ -661,6 +664,7 @@ impl Deployment {
             },
             profile: profile.defaults.clone(),
             locator,
+            pod_level: std::sync::OnceLock::new(),
         }
     }
 

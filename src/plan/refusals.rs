@@ -161,11 +161,10 @@ fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
 /// checked to meet it), else the strictest every pod meets.
 #[must_use]
 pub fn kubernetes_enforce(d: &Deployment) -> PodSecurity {
-    d.targets
-        .spec
-        .kubernetes
-        .pod_security
-        .unwrap_or_else(|| pod_security::level(&kubernetes_pods(d)))
+    d.targets.spec.kubernetes.pod_security.unwrap_or_else(|| {
+        *d.pod_level
+            .get_or_init(|| pod_security::level(&kubernetes_pods(d)))
+    })
 }
 
 /// What the Kubernetes target makes, as far as it can be refused: every object name with the
@@ -199,6 +198,9 @@ fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
         )];
     }
     let mut k = walk_kubernetes(d, secret);
+    // The pods as Pod Security reads them do not depend on secrets: the renderer's namespace
+    // level comes from this walk, not from a second one.
+    let _ = d.pod_level.set(pod_security::level(&k.violations));
     if let Some(want) = d.targets.spec.kubernetes.pod_security {
         let mut seen = BTreeSet::new();
         for v in std::mem::take(&mut k.violations) {
