@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod container;
 pub mod naming;
 pub mod pod_security;
+pub mod redis;
 pub mod refusals;
 
 use crate::image::ImageRef;
@@ -70,6 +71,19 @@ pub fn images_used(
             map.entry(image_ref(&cl.endpoint.image, mirror))
                 .or_default()
                 .push(cl.endpoint.name.clone());
+        }
+    }
+    // A replicated Redis's endpoint (compose: an HAProxy); its members and Sentinels run the
+    // service's own image.
+    for set in deployment
+        .workloads
+        .iter()
+        .filter_map(|c| c.replicated.as_deref())
+    {
+        if rendered.compose {
+            map.entry(image_ref(&set.endpoint.image, mirror))
+                .or_default()
+                .push(set.endpoint.name.clone());
         }
     }
     if rendered.compose
@@ -383,6 +397,7 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
             min_available: None,
         },
         cluster: None,
+        replicated: None,
     };
     if let Some(cluster) = cluster::plan(spec, &c) {
         c.replicas = u32::try_from(cluster.members.len()).unwrap_or(u32::MAX);
@@ -575,6 +590,15 @@ impl Deployment {
         for c in &mut workloads {
             c.healthy_first |= waited.contains(&c.name);
         }
+        // A replicated Redis: planned once its dependants' waits are known (the endpoint is
+        // what they wait for).
+        for c in &mut workloads {
+            if let Some(set) = redis::plan(spec, c) {
+                c.replicas = u32::try_from(set.members.len()).unwrap_or(u32::MAX);
+                c.mounts.clear();
+                c.replicated = Some(Box::new(set));
+            }
+        }
         let volume_of = |m: &container::MountPlan| match m {
             container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
             _ => None,
@@ -609,6 +633,18 @@ impl Deployment {
                 .filter_map(volume_of)
             {
                 volumes.insert(v, def.clone());
+            }
+        }
+        // A replicated Redis member's or Sentinel's data volume: one each, the engine's default.
+        for set in workloads.iter().filter_map(|c| c.replicated.as_deref()) {
+            for v in set
+                .members
+                .iter()
+                .chain(&set.sentinels)
+                .flat_map(|m| &m.mounts)
+                .filter_map(volume_of)
+            {
+                volumes.insert(v, crate::spec::model::Volume::default());
             }
         }
         let edge = edge_plan(spec, profile);
@@ -705,6 +741,16 @@ impl Deployment {
                     .iter_mut()
                     .chain([&mut cl.endpoint, &mut cl.recover])
                     .chain(cl.garbd.as_mut())
+                {
+                    m.image = pin(&m.image);
+                }
+            }
+            if let Some(set) = c.replicated.as_deref_mut() {
+                for m in set
+                    .members
+                    .iter_mut()
+                    .chain(set.sentinels.iter_mut())
+                    .chain([&mut set.endpoint])
                 {
                     m.image = pin(&m.image);
                 }
