@@ -573,8 +573,36 @@ impl Lookup for Deployment {
     }
 }
 
+/// Plans the replicated Redis of each service that asks for one (`services.<name>.replicated`)
+/// into its workload; returns the data volumes of their members and Sentinels.
+fn plan_replicated(spec: &Spec, workloads: &mut [container::Container]) -> Vec<String> {
+    let mut volumes = Vec::new();
+    for c in workloads {
+        if let Some(set) = redis::plan(spec, c) {
+            c.replicas = u32::try_from(set.members.len()).unwrap_or(u32::MAX);
+            c.mounts.clear();
+            volumes.extend(
+                set.members
+                    .iter()
+                    .chain(&set.sentinels)
+                    .flat_map(|m| &m.mounts)
+                    .filter_map(|m| match m {
+                        container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
+                        _ => None,
+                    }),
+            );
+            c.replicated = Some(Box::new(set));
+        }
+    }
+    volumes
+}
+
 impl Deployment {
     #[must_use]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "every part of the deployment in one place"
+    )]
     pub fn new(spec: &Spec, profile: &crate::profile::Profile, locator: Locator) -> Deployment {
         let mut workloads = container::containers(spec, profile);
         let database = database_workload(spec);
@@ -590,15 +618,8 @@ impl Deployment {
         for c in &mut workloads {
             c.healthy_first |= waited.contains(&c.name);
         }
-        // A replicated Redis: planned once its dependants' waits are known (the endpoint is
-        // what they wait for).
-        for c in &mut workloads {
-            if let Some(set) = redis::plan(spec, c) {
-                c.replicas = u32::try_from(set.members.len()).unwrap_or(u32::MAX);
-                c.mounts.clear();
-                c.replicated = Some(Box::new(set));
-            }
-        }
+        // A replicated Redis: planned once its dependants' waits are known.
+        let redis_volumes = plan_replicated(spec, &mut workloads);
         let volume_of = |m: &container::MountPlan| match m {
             container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
             _ => None,
@@ -636,17 +657,11 @@ impl Deployment {
             }
         }
         // A replicated Redis member's or Sentinel's data volume: one each, the engine's default.
-        for set in workloads.iter().filter_map(|c| c.replicated.as_deref()) {
-            for v in set
-                .members
-                .iter()
-                .chain(&set.sentinels)
-                .flat_map(|m| &m.mounts)
-                .filter_map(volume_of)
-            {
-                volumes.insert(v, crate::spec::model::Volume::default());
-            }
-        }
+        volumes.extend(
+            redis_volumes
+                .into_iter()
+                .map(|v| (v, crate::spec::model::Volume::default())),
+        );
         let edge = edge_plan(spec, profile);
         Deployment {
             name: spec.name.clone(),

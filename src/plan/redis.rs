@@ -127,6 +127,10 @@ fn from_service(svc: &Container, name: &str, what: &str) -> Container {
 /// The replicated Redis of service `svc` (its planned single container), when the spec asks for
 /// one.
 #[must_use]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the members, the Sentinels and the endpoint one after the other"
+)]
 pub fn plan(spec: &Spec, svc: &Container) -> Option<RedisSet> {
     let s = spec.services.get(&svc.name)?;
     let r = s.replicated.as_ref()?;
