@@ -538,3 +538,64 @@ fn redis_healthy_wait_without_healthcheck() {
     let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
     assert!(!err.contains("`redis` has no `healthcheck`"), "{err}");
 }
+
+// Pins that the `ha` profile, which runs replicable services twice, leaves a replicated Redis's
+// containers at one each (the members are the replication), and says nothing else about it.
+#[test]
+fn redis_under_ha_profile() {
+    let text = spec_with("{ members: 3, password: rpw }", "");
+    let v = misp_gen::validate::validate_bytes("spec.yaml", text.as_bytes(), Some("ha"), None)
+        .expect("valid under ha");
+    let c = v.deployment.workload("redis").expect("redis");
+    let set = c.replicated.as_deref().expect("replicated");
+    for m in set
+        .members
+        .iter()
+        .chain(&set.sentinels)
+        .chain([&set.endpoint])
+    {
+        assert_eq!(m.replicas, 1, "{}", m.name);
+    }
+    assert_eq!(set.members.len(), 3);
+}
+
+// Pins that the endpoint's HAProxy image is held to the image policy on compose like the edge's:
+// a located E313 at `replicated`, naming `edge.image` as the way out.
+#[test]
+fn redis_endpoint_image_policy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("spec.yaml");
+    let text = spec_with("{ members: 3, password: rpw }", "").replace(
+        "services:\n",
+        "policy: { registries: [docker.io/library/redis] }\nservices:\n",
+    );
+    std::fs::write(&spec, &text).expect("spec");
+    let ran = bin()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .args(["--target", "compose"])
+        .ran();
+    ran.code(1);
+    let err = String::from_utf8_lossy(&ran.out.stderr).into_owned();
+    assert!(
+        err.contains(":11:5: error[E313-image-registry-not-allowed]")
+            && err.contains("docker.io/library/haproxy:3.0.5")
+            && err.contains("edge.image"),
+        "{err}"
+    );
+    let allowed = text.replace(
+        "[docker.io/library/redis]",
+        "[docker.io/library/redis, docker.io/library/haproxy]",
+    );
+    std::fs::write(&spec, allowed).expect("spec");
+    bin()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .args(["--target", "compose"])
+        .ran()
+        .success();
+}
