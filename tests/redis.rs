@@ -599,3 +599,31 @@ fn redis_endpoint_image_policy() {
         .ran()
         .success();
 }
+
+// Pins that two replicated Redis services may not add the same container name (`a`'s Sentinel
+// `a-sentinel-1` is `a-sentinel`'s first member): a located E300 at the later one's `replicated`.
+#[test]
+fn redis_two_sets_names() {
+    let text = "apiVersion: misp-gen/v1
+name: demo
+secrets:
+  rpw: { generate: password }
+services:
+  a:
+    image: docker.io/library/redis:7.0
+    ports: [{ name: redis, port: 6379 }]
+    replicated: { members: 3, password: rpw }
+  a-sentinel:
+    image: docker.io/library/redis:7.0
+    ports: [{ name: redis, port: 6379 }]
+    replicated: { members: 3, password: rpw }
+";
+    let got = spec_errors(text);
+    assert!(
+        got.len() == 1
+            && got[0].starts_with("E300-invalid-name 13:5 the replicated Redis `a-sentinel` and `a` would both name a container `a-sentinel-1`"),
+        "{got:?}"
+    );
+    let apart = text.replace("a-sentinel:", "b:");
+    assert_eq!(spec_errors(&apart), Vec::<String>::new());
+}

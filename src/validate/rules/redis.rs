@@ -158,6 +158,22 @@ pub(super) fn replicated(cx: &mut Ctx<'_>, spec: &Spec, name: &str, svc: &Servic
             help(d, "give this service another name");
         }
     }
+    // Nor may two replicated Redis services add the same name (`a` and `a-sentinel`).
+    for (other, o) in &spec.services {
+        if other.as_str() >= name {
+            continue;
+        }
+        let Some(or) = &o.replicated else { continue };
+        let theirs = redis_service_names(other, or.members.min(crate::domain::MAX_REDIS_MEMBERS));
+        if let Some(both) = names.iter().find(|x| theirs.contains(x)) {
+            let d = cx.at_key(
+                &rp,
+                Code::InvalidName,
+                format!("the replicated Redis `{name}` and `{other}` would both name a container `{both}`"),
+            );
+            help(d, "rename one of the two services");
+        }
+    }
     for c in &names {
         let v = redis_volume(c);
         if spec.volumes.contains_key(&v) {
