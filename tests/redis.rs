@@ -461,6 +461,12 @@ fn redis_validation_errors() {
             "    healthcheck: { tcp: redis }\n",
             "E335-replicated 11:5 `healthcheck`",
         ),
+        (r, "    restart: always\n", "E335-replicated 11:5 `restart`"),
+        (
+            r,
+            "    depends_on: { web: started }\n  web:\n    image: docker.io/library/nginx:1.27.3\n",
+            "E335-replicated 11:5 `depends_on`",
+        ),
         (
             "{ members: 3, password: nope }",
             "",

@@ -330,7 +330,8 @@ pub struct Service {
     /// (`<name>-sentinel-1` … `-3`) that promote a replica when the primary fails, and an
     /// endpoint under the service's own name and port that always forwards to the current
     /// primary, so `${services.<name>.host}` needs no change. The replication setup decides
-    /// the command, health check and data (a volume per member); the service gives the image,
+    /// the command, user, health check, restart policy and data (a volume per member and
+    /// Sentinel): setting those here is an error. The service gives the image, its one port,
     /// `env`, `resources` and `security`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicated: Option<Replicated>,

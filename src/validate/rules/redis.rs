@@ -5,7 +5,7 @@
 use super::{Ctx, help, seg, undefined};
 use crate::diag::Code;
 use crate::domain::{REDIS_PORT, redis_members_allowed, redis_service_names, redis_volume};
-use crate::spec::model::{Service, Spec};
+use crate::spec::model::{Restart, Service, Spec};
 
 /// The service's settings the replication setup decides, with what it decides.
 fn decided(svc: &Service) -> Vec<(&'static str, &'static str)> {
@@ -41,6 +41,12 @@ fn decided(svc: &Service) -> Vec<(&'static str, &'static str)> {
         v.push((
             "healthcheck",
             "the endpoint is healthy while a primary answers; members and Sentinels have checks of their own",
+        ));
+    }
+    if svc.restart != Restart::UnlessStopped {
+        v.push((
+            "restart",
+            "members, Sentinels and the endpoint restart `unless-stopped`: a Sentinel exits while its primary's name does not resolve yet",
         ));
     }
     if !svc.depends_on.is_empty() {
