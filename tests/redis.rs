@@ -633,3 +633,35 @@ services:
     let apart = text.replace("a-sentinel:", "b:");
     assert_eq!(spec_errors(&apart), Vec::<String>::new());
 }
+
+// Pins that the bound on containers counts a replicated Redis as what it runs (members, three
+// Sentinels, the endpoint): 300 sets of 3 members are 2100 containers, over the 2000 allowed.
+#[test]
+fn redis_counts_toward_the_container_bound() {
+    use std::fmt::Write as _;
+    let mut text =
+        "apiVersion: misp-gen/v1\nname: demo\nsecrets:\n  rpw: { generate: password }\nservices:\n"
+            .to_owned();
+    for i in 0..300 {
+        let _ = write!(
+            text,
+            "  r{i:03}:\n    image: docker.io/library/redis:7.0\n    ports: [{{ name: redis, port: 6379 }}]\n    replicated: {{ members: 3, password: rpw }}\n"
+        );
+    }
+    let got = codes(validate_text(&text));
+    assert!(
+        got.len() == 1
+            && got[0].starts_with("E333-too-many")
+            && got[0].contains("with `r285`, the services run more than 2000 containers"),
+        "{got:?}"
+    );
+    let fewer: String = text
+        .lines()
+        .take(5 + 4 * 280)
+        .fold(String::new(), |mut s, l| {
+            s.push_str(l);
+            s.push('\n');
+            s
+        });
+    assert_eq!(codes(validate_text(&fewer)), Vec::<String>::new());
+}
