@@ -29,6 +29,47 @@ pub fn cluster_size_allowed(members: u32, arbitrator: bool) -> bool {
     }
 }
 
+/// The port of a replicated Redis: its members, its endpoint and the service's one port.
+pub const REDIS_PORT: u16 = 6379;
+/// The Sentinels of a replicated Redis, whatever its members.
+pub const REDIS_SENTINELS: u32 = 3;
+/// The most members a replicated Redis may have.
+pub const MAX_REDIS_MEMBERS: u32 = 5;
+
+/// Whether a replicated Redis of `members` members is allowed: 3 or 5.
+#[must_use]
+pub fn redis_members_allowed(members: u32) -> bool {
+    matches!(members, 3 | 5)
+}
+
+/// Member `i`'s (from 1) name of the replicated Redis service `service`: `<service>-<i>`.
+#[must_use]
+pub fn redis_member(service: &str, i: u32) -> String {
+    format!("{service}-{i}")
+}
+
+/// Sentinel `i`'s (from 1) name: `<service>-sentinel-<i>`.
+#[must_use]
+pub fn redis_sentinel(service: &str, i: u32) -> String {
+    format!("{service}-sentinel-{i}")
+}
+
+/// The data volume of a replicated Redis member or Sentinel named `container`.
+#[must_use]
+pub fn redis_volume(container: &str) -> String {
+    format!("{container}-data")
+}
+
+/// Every workload name a replicated Redis of `members` adds besides the endpoint (the
+/// service's own name): the members, then the Sentinels.
+#[must_use]
+pub fn redis_service_names(service: &str, members: u32) -> Vec<String> {
+    (1..=members)
+        .map(|i| redis_member(service, i))
+        .chain((1..=REDIS_SENTINELS).map(|i| redis_sentinel(service, i)))
+        .collect()
+}
+
 /// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).
 pub const DEFAULT_LB_IMAGE: &str = "docker.io/library/haproxy:3.0.5";
 /// Name of the load balancer service misp-gen adds; reserved.

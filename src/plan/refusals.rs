@@ -104,6 +104,28 @@ fn cluster(d: &Deployment) -> Option<&super::cluster::DbCluster> {
     d.workloads.iter().find_map(|c| c.cluster.as_deref())
 }
 
+/// The services run as a replicated Redis.
+fn replicated(d: &Deployment) -> impl Iterator<Item = &super::container::Container> {
+    d.workloads.iter().filter(|c| c.replicated.is_some())
+}
+
+/// E503 for each replicated Redis on a target that does not render one yet.
+fn replicated_refused(d: &Deployment, target: &str) -> Vec<Diagnostic> {
+    replicated(d)
+        .map(|c| {
+            d.locator.key_diag(
+                &format!("{}/replicated", c.pointer),
+                Code::NotRendered,
+                format!(
+                    "a replicated Redis ({}) is not rendered for {target} yet",
+                    c.title
+                ),
+                "render it with --target compose",
+            )
+        })
+        .collect()
+}
+
 fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // The cluster's writer endpoint image is ours: held to the image policy like the edge's.
@@ -121,6 +143,25 @@ fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
             ),
             "set `edge.image` to an allowed (or digest-pinned) HAProxy image: the endpoint runs it too",
         ));
+    }
+    // So is a replicated Redis's endpoint.
+    for c in replicated(d) {
+        if let Some(set) = c.replicated.as_deref()
+            && let Some(pol) = &d.policy
+            && let Ok(r) = crate::image::ImageRef::parse(&set.endpoint.image)
+            && !(crate::domain::from_allowed_registry(pol, &r)
+                && crate::domain::pinned_as_required(pol, &r))
+        {
+            out.push(d.locator.key_diag(
+                &format!("{}/replicated", c.pointer),
+                Code::ImageRegistry,
+                format!(
+                    "compose runs the endpoint of {} in {r}, and the image policy does not allow it",
+                    c.title
+                ),
+                "set `edge.image` to an allowed (or digest-pinned) HAProxy image: the endpoint runs it too",
+            ));
+        }
     }
     for c in &d.workloads {
         for (k, text) in &c.env {
@@ -196,6 +237,10 @@ fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
             "a database cluster is not rendered for kubernetes yet".to_owned(),
             "render it with --target compose",
         )];
+    }
+    let refused = replicated_refused(d, "kubernetes");
+    if !refused.is_empty() {
+        return refused;
     }
     let mut k = walk_kubernetes(d, secret);
     // The pods as Pod Security reads them do not depend on secrets: the renderer's namespace
@@ -629,6 +674,10 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
             "a database cluster is not rendered for systemd yet: its members need several hosts (`targets.systemd.hosts`), which misp-gen does not build yet".to_owned(),
             "render it with --target compose",
         )];
+    }
+    let refused = replicated_refused(d, "systemd");
+    if !refused.is_empty() {
+        return refused;
     }
     let mut u = Units { d, out: Vec::new() };
     let version = d.targets.podman_version.unwrap_or(DEFAULT_PODMAN_VERSION);

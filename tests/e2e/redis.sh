@@ -4,14 +4,16 @@
 #
 # Usage: bash tests/e2e/redis.sh         (needs the images of tests/e2e/build-images.sh -- redis:7.0
 #                                          and haproxy:3.0.5 -- and the Compose v5 binary of
-#                                          .ci/tools.sh: target/ci-tools/venv/bin)
+#                                          .ci/tools.sh: target/ci-tools/venv/bin; and misp-gen
+#                                          built: MISP_GEN_BIN, default target/debug/misp-gen)
 #        MG_REDIS_KEEP=DIR bash tests/e2e/redis.sh    (the writer's logs -- acked, errors -- and
 #                                          every container's log are copied to DIR at the end)
 #
-# It runs tests/e2e/redis/compose.yaml (the shape misp-gen renders) in a scratch directory with
-# files/ = templates/redis/replicated/* (endpoint.cfg given its server lines as the renderer will)
-# and secrets/ = a fresh random password (with a space, quotes and a dollar: it must go through
-# every config as it is). A writer client in a container on the project network sends, through the
+# It renders tests/e2e/redis/spec.yaml with `misp-gen render SPEC --target compose` into a scratch
+# directory (compose/compose.yaml, compose/files/redis-replicated/redis/ = templates/redis/replicated/*
+# with endpoint.cfg's server lines) and runs that, with secrets/redis_password written beforehand
+# (misp-gen keeps it) as a fresh random password with a space, quotes, a dollar and a backslash: it
+# must go through every config as it is. A writer client in a container on the project network sends, through the
 # endpoint `redis`, `SET ack:N N` then `WAIT 1 1000`, one connection each, and logs N only when the
 # SET answered OK and WAIT says at least one replica has it. The faults, each followed by checks:
 #   1. start (`up -d`): one primary (redis-1), two linked replicas, the Sentinels agree, timed;
@@ -49,7 +51,8 @@ t_form='-' t_switch='-' t_back='-' gap='-' t_rejoin='-' gap_replica='-' t_switch
 log() { printf 'redis: %s\n' "$*"; }
 ok() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
 bad() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
-dc() { docker-compose -f "$work/compose.yaml" "$@"; }
+bin=${MISP_GEN_BIN:-$repo/target/debug/misp-gen}
+dc() { docker-compose -f "$work/out/compose/compose.yaml" "$@"; }
 ctr() { printf '%s-%s-1' "$project" "$1"; }
 now_ms() { date +%s%3N; }
 up() { dc up -d 2>&1 | grep -vE '^ *(Container|Network|Volume) ' || true; }
@@ -72,7 +75,7 @@ cleanup() {
     for m in "${members[@]}" "${sentinels[@]}" redis; do docker logs -t "$(ctr "$m")" >"$MG_REDIS_KEEP/$m.log" 2>&1; done
   fi
   docker rm -f -v "$writer" >/dev/null 2>&1
-  dc down -v --remove-orphans --timeout 5 >/dev/null 2>&1
+  [ -f "$work/out/compose/compose.yaml" ] && dc down -v --remove-orphans --timeout 5 >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -85,23 +88,21 @@ for i in "$image" docker.io/library/haproxy:3.0.5; do
   docker image inspect "$i" >/dev/null 2>&1 || { log "$i is missing: bash tests/e2e/build-images.sh docker"; exit 1; }
 done
 
-# ------------------------------------------------------------------ render (as misp-gen will)
-mkdir -p "$work/files" "$work/secrets" "$work/log"
-cp "$here/redis/compose.yaml" "$work/"
-for f in member.conf member.sh sentinel.conf sentinel.sh health.sh endpoint.sh; do
-  cp "$repo/templates/redis/replicated/$f" "$work/files/"
-done
-awk -v list="$(IFS=,; printf '%s' "${members[*]}")" '
-  /^#@servers@$/ {
-    n = split(list, m, ",")
-    for (i = 1; i <= n; i++) printf "  server %s %s:6379\n", m[i], m[i]
-    next
-  }
-  { print }' "$repo/templates/redis/replicated/endpoint.cfg" >"$work/files/endpoint.cfg"
+[ -x "$bin" ] || { log "$bin is not built (cargo build)"; exit 1; }
+
+# ------------------------------------------------------------------ render
+mkdir -p "$work/out/secrets" "$work/log"
 pw="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') \"q\" \$x\\"
-printf '%s' "$pw" >"$work/secrets/redis_password"
-# Read by the start scripts as root and by HAProxy as user haproxy.
-chmod 0644 "$work/secrets/redis_password"
+# Kept by misp-gen as an existing secret; it mounts a readable copy (the start scripts read it as
+# root, HAProxy as user haproxy).
+(umask 077; printf '%s' "$pw" >"$work/out/secrets/redis_password")
+"$bin" render "$here/redis/spec.yaml" --target compose --out "$work/out" >"$work/render.log" 2>&1 \
+  || { cat "$work/render.log"; log "misp-gen render failed"; exit 1; }
+[ "$(cat "$work/out/secrets/compose/mounted/redis_password")" = "$pw" ] \
+  || { log "the rendered password is not the one written"; exit 1; }
+for s in "${members[@]}" "${sentinels[@]}" redis; do
+  grep -q "^  \"$s\":\$" "$work/out/compose/compose.yaml" || { log "service $s is not rendered"; exit 1; }
+done
 
 # ------------------------------------------------------------------ helpers
 
