@@ -114,10 +114,11 @@ codes! {
     RunAsNonRoot => "E332-run-as-non-root", "run_as_non_root with a user that is not a non-root UID";
     TooMany => "E333-too-many", "More entries or containers than a spec may hold";
     PlaceholderInParam => "E334-placeholder-in-param", "A params value holding `${`, which params do not expand";
+    ReplicatedRedis => "E335-replicated", "A replicated Redis service that misp-gen cannot replicate as written";
     UnitValue => "E500-unit-value", "A value a target cannot carry";
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
-    NotRendered => "E503-not-rendered", "Something the target does not render yet (a database cluster on Kubernetes or systemd)";
+    NotRendered => "E503-not-rendered", "Something the target does not render yet (a database cluster or a replicated Redis on Kubernetes or systemd)";
     // `import`: compose files in
     ComposeFile => "E600-compose-file", "A compose file misp-gen cannot read as one (its shape or a value)";
     Interpolation => "E601-interpolation", "A `${…}` in a compose file that does not parse, or a required variable that is unset";

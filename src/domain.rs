@@ -29,31 +29,45 @@ pub fn cluster_size_allowed(members: u32, arbitrator: bool) -> bool {
     }
 }
 
-/// Member `i`'s (from 1) name: `database-<i>`.
+/// The port of a replicated Redis: its members, its endpoint and the service's one port.
+pub const REDIS_PORT: u16 = 6379;
+/// The Sentinels of a replicated Redis, whatever its members.
+pub const REDIS_SENTINELS: u32 = 3;
+/// The most members a replicated Redis may have.
+pub const MAX_REDIS_MEMBERS: u32 = 5;
+
+/// Whether a replicated Redis of `members` members is allowed: 3 or 5.
 #[must_use]
-pub fn cluster_member(i: u32) -> String {
-    format!("{DATABASE}-{i}")
+pub fn redis_members_allowed(members: u32) -> bool {
+    matches!(members, 3 | 5)
 }
 
-/// Member `i`'s data volume: the spec's database volume with the member's number
-/// (`db_data-2`), else `database-<i>-data`.
+/// Member `i`'s (from 1) name of the replicated Redis service `service`: `<service>-<i>`.
 #[must_use]
-pub fn member_volume(volume: Option<&str>, i: u32) -> String {
-    match volume {
-        Some(v) => format!("{v}-{i}"),
-        None => format!("{DATABASE}-{i}-data"),
-    }
+pub fn redis_member(service: &str, i: u32) -> String {
+    format!("{service}-{i}")
 }
 
-/// Every workload name a cluster of `members` adds besides the endpoint `database`.
+/// Sentinel `i`'s (from 1) name: `<service>-sentinel-<i>`.
 #[must_use]
-pub fn cluster_service_names(members: u32, arbitrator: bool) -> Vec<String> {
-    let mut v: Vec<String> = (1..=members).map(cluster_member).collect();
-    v.push(DATABASE_RECOVER.to_owned());
-    if arbitrator {
-        v.push(DATABASE_ARBITRATOR.to_owned());
-    }
-    v
+pub fn redis_sentinel(service: &str, i: u32) -> String {
+    format!("{service}-sentinel-{i}")
+}
+
+/// The data volume of a replicated Redis member or Sentinel named `container`.
+#[must_use]
+pub fn redis_volume(container: &str) -> String {
+    format!("{container}-data")
+}
+
+/// Every workload name a replicated Redis of `members` adds besides the endpoint (the
+/// service's own name): the members, then the Sentinels.
+#[must_use]
+pub fn redis_service_names(service: &str, members: u32) -> Vec<String> {
+    (1..=members)
+        .map(|i| redis_member(service, i))
+        .chain((1..=REDIS_SENTINELS).map(|i| redis_sentinel(service, i)))
+        .collect()
 }
 
 /// Load balancer image used where misp-gen runs one itself (compose with a replicated edge).

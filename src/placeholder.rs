@@ -57,7 +57,7 @@ pub fn unescaped_matches(s: &str, needle: &str) -> Vec<usize> {
 /// True when the string has anything to expand (or a `$${` escape to undo).
 #[must_use]
 pub fn has_placeholders(s: &str) -> bool {
-    s.contains("${")
+    find_open(s).is_some()
 }
 
 /// Split `s` into pieces. `$${` is a literal `${`.
@@ -69,7 +69,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
     let mut lit = String::new();
     let mut rest = s;
     let offset_of = |rest: &str, i: usize| s.len() - rest.len() + i;
-    while let Some(i) = rest.find("${") {
+    while let Some(i) = find_open(rest) {
         if rest[..i].ends_with('$') {
             // `$${`: keep one `$` and a literal `{`.
             lit.push_str(&rest[..i]);
@@ -79,7 +79,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
         }
         lit.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let Some(end) = after.find('}') else {
+        let Some(end) = after.bytes().position(|b| b == b'}') else {
             return Err(BadPlaceholder {
                 text: rest[i..].chars().take(40).collect(),
                 message: "unterminated placeholder: `${` without a closing `}`".into(),
@@ -88,10 +88,11 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
             });
         };
         let inner = &after[..end];
-        let text = format!("${{{inner}}}");
+        // `${inner}` exactly as written.
+        let text = &rest[i..=i + 2 + end];
         let offset = offset_of(rest, i);
         let r = parse_ref(inner).map_err(|message| BadPlaceholder {
-            text: text.clone(),
+            text: text.to_owned(),
             message,
             unterminated: false,
             offset,
@@ -99,7 +100,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
         if !lit.is_empty() {
             out.push(Piece::Lit(std::mem::take(&mut lit)));
         }
-        out.push(Piece::Ref(r, text));
+        out.push(Piece::Ref(r, text.to_owned()));
         rest = &after[end + 1..];
     }
     lit.push_str(rest);
@@ -107,6 +108,22 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, BadPlaceholder> {
         out.push(Piece::Lit(lit));
     }
     Ok(out)
+}
+
+/// Byte offset of the first `${` in `s`. A scan for `$` and a look at the next byte: `str::find`
+/// with a two-byte pattern builds a substring searcher on every call, which cost more than the
+/// rest of [`parse`] on the short strings placeholders live in.
+fn find_open(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b'$') {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b'{') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Text that expands to exactly `s`: every `${` escaped as `$${`.
@@ -135,13 +152,20 @@ pub fn literal(s: &str) -> String {
 }
 
 fn parse_ref(inner: &str) -> Result<Ref, String> {
-    let parts: Vec<&str> = inner.split('.').collect();
+    // At most five parts are asked about; a sixth means "unknown" as any other shape does.
+    let mut buf = [""; 6];
+    let mut n = 0;
+    for part in inner.splitn(6, '.') {
+        buf[n] = part;
+        n += 1;
+    }
+    let parts = &buf[..n];
     let ok_name = |s: &str| {
         !s.is_empty()
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
-    let r = match parts.as_slice() {
+    let r = match parts {
         ["name"] => Some(Ref::Name),
         ["params", k] if ok_name(k) => Some(Ref::Param((*k).to_owned())),
         ["secrets", k] if ok_name(k) => Some(Ref::Secret((*k).to_owned())),
@@ -186,6 +210,19 @@ mod tests {
         );
         assert!(parse("${params.x").expect_err("unterminated").unterminated);
         assert!(parse("${nope}").is_err());
+        // A `$` not followed by `{`, and one at the very end, are text.
+        assert_eq!(
+            parse("a$b${name}$").expect("parses"),
+            vec![
+                Piece::Lit("a$b".into()),
+                Piece::Ref(Ref::Name, "${name}".into()),
+                Piece::Lit("$".into()),
+            ]
+        );
+        assert!(!has_placeholders("$ {x} $"));
+        // More parts than any known form: unknown, not cut to a known one.
+        assert!(parse("${services.a.ports.b.c}").is_err());
+        assert!(parse("${services.a.ports.b.c.d}").is_err());
         assert_eq!(literal("a$${b}c"), "a${b}c");
         assert_eq!(literal("${params.x}"), "${params.x}");
         assert_eq!(

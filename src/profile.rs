@@ -1,12 +1,10 @@
 //! Profiles (built-in or a user's file) and JSON Merge Patch (RFC 7386) of a spec's own overlays.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic};
-use crate::spec::load::{self, Document, NodePos, escape_segment};
+use crate::spec::load::{self, Document, escape_segment};
 
 /// The built-in profiles, embedded at build time.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -241,7 +239,7 @@ pub fn apply_overlay(base: &Document, profile_name: &str) -> Document {
     out
 }
 
-fn drop_under(index: &mut HashMap<String, NodePos>, ptr: &str) {
+fn drop_under(index: &mut crate::spec::load::Index, ptr: &str) {
     let prefix = format!("{ptr}/");
     index.retain(|k, _| k != ptr && !k.starts_with(&prefix));
 }
@@ -252,8 +250,8 @@ fn has_children(v: &Value) -> bool {
 }
 
 fn copy_under(
-    index: &mut HashMap<String, NodePos>,
-    src: &HashMap<String, NodePos>,
+    index: &mut crate::spec::load::Index,
+    src: &crate::spec::load::Index,
     from: &str,
     to: &str,
 ) {
@@ -272,8 +270,8 @@ fn merge(
     patch: &Value,
     tptr: &str,
     pptr: &str,
-    index: &mut HashMap<String, NodePos>,
-    src: &HashMap<String, NodePos>,
+    index: &mut crate::spec::load::Index,
+    src: &crate::spec::load::Index,
 ) {
     let Value::Object(pmap) = patch else {
         // Only a list or a mapping has nodes under it in an index: a scalar replaced, or put in

@@ -219,8 +219,8 @@ pub fn questions(d: &Deployment, accepted: bool) -> Vec<Question> {
             wait_unpinned: waits_here && !wait_image_pinned,
             resources: &c.resources,
             // A one-off runs to completion: there is nothing to check the health of. The
-            // database's check is misp-gen's own.
-            healthcheck: (!one_off).then_some(c.health.is_some()),
+            // database's check is misp-gen's own, and so are a replicated Redis's.
+            healthcheck: (!one_off).then_some(c.health.is_some() || c.replicated.is_some()),
             tcp_port: c.ports.iter().any(|p| p.protocol == Protocol::Tcp),
             secret_env: c
                 .env

@@ -4,11 +4,35 @@
 //! into them. Decided here once; a target renders these containers or refuses the cluster.
 
 use super::container::{self, Check, Container, Health, MountPlan, Placement};
-use crate::domain::{
-    DATABASE, DATABASE_ARBITRATOR, DATABASE_RECOVER, GALERA_MONITOR_SECRET, cluster_member,
-    member_volume,
-};
+use crate::domain::{DATABASE, DATABASE_ARBITRATOR, DATABASE_RECOVER, GALERA_MONITOR_SECRET};
 use crate::spec::model::{Port, Protocol, Restart, Spec};
+
+/// Member `i`'s (from 1) name: `database-<i>`.
+#[must_use]
+pub fn cluster_member(i: u32) -> String {
+    format!("{DATABASE}-{i}")
+}
+
+/// Member `i`'s data volume: the spec's database volume with the member's number
+/// (`db_data-2`), else `database-<i>-data`.
+#[must_use]
+pub fn member_volume(volume: Option<&str>, i: u32) -> String {
+    match volume {
+        Some(v) => format!("{v}-{i}"),
+        None => format!("{DATABASE}-{i}-data"),
+    }
+}
+
+/// Every workload name a cluster of `members` adds besides the endpoint `database`.
+#[must_use]
+pub fn cluster_service_names(members: u32, arbitrator: bool) -> Vec<String> {
+    let mut v: Vec<String> = (1..=members).map(cluster_member).collect();
+    v.push(DATABASE_RECOVER.to_owned());
+    if arbitrator {
+        v.push(DATABASE_ARBITRATOR.to_owned());
+    }
+    v
+}
 
 /// How a joining member receives a full copy of the data.
 pub const SST_METHOD: &str = "rsync";

@@ -75,6 +75,9 @@ pub struct Container {
     /// members, writer endpoint, recovery one-off and arbitrator. `replicas` is then the
     /// number of data members.
     pub cluster: Option<Box<super::cluster::DbCluster>>,
+    /// A service with `replicated`: its members, Sentinels and endpoint. `replicas` is then
+    /// the number of members.
+    pub replicated: Option<Box<super::redis::RedisSet>>,
 }
 
 /// How long dependants wait for a workload's health.
@@ -332,6 +335,8 @@ pub fn container(
         resources,
         restart,
         security: own_security,
+        // Read by `redis::plan`.
+        replicated: _,
     } = svc;
     let embedded = database(spec).is_some();
     let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
@@ -399,6 +404,7 @@ pub fn container(
         first_start_ms: 0,
         placement: placement(&profile.defaults, singleton || mounts_rwo, replicas),
         cluster: None,
+        replicated: None,
     }
 }
 

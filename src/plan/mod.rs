@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod container;
 pub mod naming;
 pub mod pod_security;
+pub mod redis;
 pub mod refusals;
 
 use crate::image::ImageRef;
@@ -71,6 +72,19 @@ pub fn images_used(
             map.entry(image_ref(&cl.endpoint.image, mirror))
                 .or_default()
                 .push(cl.endpoint.name.clone());
+        }
+    }
+    // A replicated Redis's endpoint (compose: an HAProxy); its members and Sentinels run the
+    // service's own image.
+    for set in deployment
+        .workloads
+        .iter()
+        .filter_map(|c| c.replicated.as_deref())
+    {
+        if rendered.compose {
+            map.entry(image_ref(&set.endpoint.image, mirror))
+                .or_default()
+                .push(set.endpoint.name.clone());
         }
     }
     if rendered.compose
@@ -384,6 +398,7 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
             min_available: None,
         },
         cluster: None,
+        replicated: None,
     };
     if let Some(cluster) = cluster::plan(spec, &c) {
         c.replicas = u32::try_from(cluster.members.len()).unwrap_or(u32::MAX);
@@ -540,6 +555,9 @@ pub struct Deployment {
     pub profile: crate::profile::Defaults,
     /// Where diagnostics point.
     pub locator: Locator,
+    /// The strictest Pod Security level every pod meets, found by the first walk of the
+    /// Kubernetes target (its refusals, or the renderer's namespace) and kept for the other.
+    pub pod_level: std::sync::OnceLock<crate::spec::model::PodSecurity>,
 }
 
 impl Lookup for Deployment {
@@ -569,8 +587,36 @@ fn spread_members(db: Option<&mut container::Container>, profile: &crate::profil
     }
 }
 
+/// Plans the replicated Redis of each service that asks for one (`services.<name>.replicated`)
+/// into its workload; returns the data volumes of their members and Sentinels.
+fn plan_replicated(spec: &Spec, workloads: &mut [container::Container]) -> Vec<String> {
+    let mut volumes = Vec::new();
+    for c in workloads {
+        if let Some(set) = redis::plan(spec, c) {
+            c.replicas = u32::try_from(set.members.len()).unwrap_or(u32::MAX);
+            c.mounts.clear();
+            volumes.extend(
+                set.members
+                    .iter()
+                    .chain(&set.sentinels)
+                    .flat_map(|m| &m.mounts)
+                    .filter_map(|m| match m {
+                        container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
+                        _ => None,
+                    }),
+            );
+            c.replicated = Some(Box::new(set));
+        }
+    }
+    volumes
+}
+
 impl Deployment {
     #[must_use]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "every part of the deployment in one place"
+    )]
     pub fn new(spec: &Spec, profile: &crate::profile::Profile, locator: Locator) -> Deployment {
         let mut workloads = container::containers(spec, profile);
         let mut database = database_workload(spec);
@@ -587,6 +633,8 @@ impl Deployment {
         for c in &mut workloads {
             c.healthy_first |= waited.contains(&c.name);
         }
+        // A replicated Redis: planned once its dependants' waits are known.
+        let redis_volumes = plan_replicated(spec, &mut workloads);
         let volume_of = |m: &container::MountPlan| match m {
             container::MountPlan::Volume { volume, .. } => Some(volume.clone()),
             _ => None,
@@ -623,6 +671,12 @@ impl Deployment {
                 volumes.insert(v, def.clone());
             }
         }
+        // A replicated Redis member's or Sentinel's data volume: one each, the engine's default.
+        volumes.extend(
+            redis_volumes
+                .into_iter()
+                .map(|v| (v, crate::spec::model::Volume::default())),
+        );
         let edge = edge_plan(spec, profile);
         Deployment {
             name: spec.name.clone(),
@@ -673,6 +727,7 @@ impl Deployment {
             },
             profile: profile.defaults.clone(),
             locator,
+            pod_level: std::sync::OnceLock::new(),
         }
     }
 
@@ -717,6 +772,16 @@ impl Deployment {
                     .iter_mut()
                     .chain([&mut cl.endpoint, &mut cl.recover])
                     .chain(cl.garbd.as_mut())
+                {
+                    m.image = pin(&m.image);
+                }
+            }
+            if let Some(set) = c.replicated.as_deref_mut() {
+                for m in set
+                    .members
+                    .iter_mut()
+                    .chain(set.sentinels.iter_mut())
+                    .chain([&mut set.endpoint])
                 {
                     m.image = pin(&m.image);
                 }

@@ -104,6 +104,28 @@ fn cluster(d: &Deployment) -> Option<&super::cluster::DbCluster> {
     d.workloads.iter().find_map(|c| c.cluster.as_deref())
 }
 
+/// The services run as a replicated Redis.
+fn replicated(d: &Deployment) -> impl Iterator<Item = &super::container::Container> {
+    d.workloads.iter().filter(|c| c.replicated.is_some())
+}
+
+/// E503 for each replicated Redis on a target that does not render one yet.
+fn replicated_refused(d: &Deployment, target: &str) -> Vec<Diagnostic> {
+    replicated(d)
+        .map(|c| {
+            d.locator.key_diag(
+                &format!("{}/replicated", c.pointer),
+                Code::NotRendered,
+                format!(
+                    "a replicated Redis ({}) is not rendered for {target} yet",
+                    c.title
+                ),
+                "render it with --target compose",
+            )
+        })
+        .collect()
+}
+
 fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // The cluster's writer endpoint image is ours: held to the image policy like the edge's.
@@ -121,6 +143,25 @@ fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
             ),
             "set `edge.image` to an allowed (or digest-pinned) HAProxy image: the endpoint runs it too",
         ));
+    }
+    // So is a replicated Redis's endpoint.
+    for c in replicated(d) {
+        if let Some(set) = c.replicated.as_deref()
+            && let Some(pol) = &d.policy
+            && let Ok(r) = crate::image::ImageRef::parse(&set.endpoint.image)
+            && !(crate::domain::from_allowed_registry(pol, &r)
+                && crate::domain::pinned_as_required(pol, &r))
+        {
+            out.push(d.locator.key_diag(
+                &format!("{}/replicated", c.pointer),
+                Code::ImageRegistry,
+                format!(
+                    "compose runs the endpoint of {} in {r}, and the image policy does not allow it",
+                    c.title
+                ),
+                "set `edge.image` to an allowed (or digest-pinned) HAProxy image: the endpoint runs it too",
+            ));
+        }
     }
     for c in &d.workloads {
         for (k, text) in &c.env {
@@ -161,11 +202,10 @@ fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
 /// checked to meet it), else the strictest every pod meets.
 #[must_use]
 pub fn kubernetes_enforce(d: &Deployment) -> PodSecurity {
-    d.targets
-        .spec
-        .kubernetes
-        .pod_security
-        .unwrap_or_else(|| pod_security::level(&kubernetes_pods(d)))
+    d.targets.spec.kubernetes.pod_security.unwrap_or_else(|| {
+        *d.pod_level
+            .get_or_init(|| pod_security::level(&kubernetes_pods(d)))
+    })
 }
 
 /// What the Kubernetes target makes, as far as it can be refused: every object name with the
@@ -174,7 +214,7 @@ struct K8s<'a> {
     d: &'a Deployment,
     naming: KubernetesNaming,
     /// Claimed object names by kind, with the first node each came from.
-    seen: BTreeMap<(&'static str, String), String>,
+    seen: std::collections::HashMap<(&'static str, String), String, foldhash::fast::FixedState>,
     /// Names of the Secrets and `ConfigMap`s generated so far (each is claimed once).
     secret_gens: BTreeSet<String>,
     config_gens: BTreeSet<String>,
@@ -190,7 +230,14 @@ fn kubernetes_pods(d: &Deployment) -> Vec<Violation> {
 }
 
 fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
+    let refused = replicated_refused(d, "kubernetes");
+    if !refused.is_empty() {
+        return refused;
+    }
     let mut k = walk_kubernetes(d, secret);
+    // The pods as Pod Security reads them do not depend on secrets: the renderer's namespace
+    // level comes from this walk, not from a second one.
+    let _ = d.pod_level.set(pod_security::level(&k.violations));
     if let Some(want) = d.targets.spec.kubernetes.pod_security {
         let mut seen = BTreeSet::new();
         for v in std::mem::take(&mut k.violations) {
@@ -230,7 +277,7 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
     let mut k = K8s {
         d,
         naming: KubernetesNaming::new(&d.name),
-        seen: BTreeMap::new(),
+        seen: std::collections::HashMap::default(),
         secret_gens: BTreeSet::new(),
         config_gens: BTreeSet::new(),
         names: Vec::new(),
@@ -437,18 +484,21 @@ impl K8s<'_> {
                 "shorten the spec's `name` or this name",
             ));
         }
-        if let Some(first) = self.seen.get(&(kind, name.to_owned())) {
-            if first != pointer {
-                found.push(diag(
-                    format!(
-                        "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
-                    ),
-                    "rename one of them so their object names differ",
-                ));
+        match self.seen.entry((kind, name.to_owned())) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let first = first.get();
+                if first != pointer {
+                    found.push(diag(
+                        format!(
+                            "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
+                        ),
+                        "rename one of them so their object names differ",
+                    ));
+                }
             }
-        } else {
-            self.seen
-                .insert((kind, name.to_owned()), pointer.to_owned());
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(pointer.to_owned());
+            }
         }
         self.names.append(&mut found);
     }
@@ -710,6 +760,10 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
             "a database cluster is not rendered for systemd yet: its members need several hosts (`targets.systemd.hosts`), which misp-gen does not build yet".to_owned(),
             "render it with --target compose",
         )];
+    }
+    let refused = replicated_refused(d, "systemd");
+    if !refused.is_empty() {
+        return refused;
     }
     let mut u = Units { d, out: Vec::new() };
     let version = d.targets.podman_version.unwrap_or(DEFAULT_PODMAN_VERSION);

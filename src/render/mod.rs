@@ -213,7 +213,6 @@ impl Templates {
         env.add_filter("q", quote);
         env.add_filter("cq", compose_quote);
         env.add_filter("kq", kube_quote);
-        env.set_fuel(Some(FUEL));
         let mut overridden = false;
         for (name, source) in TEMPLATES {
             let text = match overrides.map(|d| d.join(name)) {
@@ -228,6 +227,12 @@ impl Templates {
             };
             env.add_template_owned(*name, text)
                 .map_err(|e| template_error(&e))?;
+        }
+        // A template from `--templates` is code from outside: its work is bounded. The built-in
+        // ones loop over the spec only (at most `MAX_BYTES` of it), and counting their every
+        // step cost a tenth of a large render.
+        if overridden {
+            env.set_fuel(Some(FUEL));
         }
         Ok(Templates {
             env,

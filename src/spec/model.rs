@@ -325,6 +325,28 @@ pub struct Service {
     /// Hardening: what the container may do. Overrides the top-level `security:` field by field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+    /// Run this service, a Redis on port 6379 in the official `redis` image, as a replicated
+    /// Redis: `members` Redis servers (`<name>-1` …, one the primary), three Sentinels
+    /// (`<name>-sentinel-1` … `-3`) that promote a replica when the primary fails, and an
+    /// endpoint under the service's own name and port that always forwards to the current
+    /// primary, so `${services.<name>.host}` needs no change. The replication setup decides
+    /// the command, user, health check, restart policy and data (a volume per member and
+    /// Sentinel): setting those here is an error. The service gives the image, its one port,
+    /// `env`, `resources` and `security`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicated: Option<Replicated>,
+}
+
+/// A replicated Redis: a primary, replicas and three Sentinels behind one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Replicated {
+    /// Redis servers, each with a full copy of the data in a volume of its own: 3 or 5. Three
+    /// keep taking writes with one down.
+    pub members: u32,
+    /// Name of the secret holding the password of the members, the Sentinels and the endpoint
+    /// (`requirepass`, `masterauth`): what clients send with `AUTH`. A text secret (not tls).
+    pub password: String,
 }
 
 /// Hardening of a container. The defaults are safe and every image can live with them:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/build-images.sh -- the images the end-to-end tests run, built locally from Debian packages.
 #
-# Usage: bash tests/e2e/build-images.sh [docker|podman|all]     (default: all engines that answer)
+# Usage: bash tests/e2e/build-images.sh [docker|podman|all] [IMAGE...]
+#        (default: all engines that answer; every image, else only the IMAGEs named among
+#        busybox mariadb haproxy redis)
 #
 # No registry is reachable on the project's machines, so every image the e2e specs name is made
 # here: a root filesystem from Debian packages, packed as a tarball and `docker import`ed /
@@ -22,6 +24,13 @@
 #   docker.io/library/haproxy:3.0.5    the same root filesystem (one layer on disk), running Debian's
 #                                      haproxy (2.6) as user haproxy with the official image's config
 #                                      path /usr/local/etc/haproxy/haproxy.cfg
+#   docker.io/library/redis:7.0        debootstrap --variant=minbase --include=redis-server,redis-sentinel
+#                                      bookworm (Debian's 7.0.15, the official 7.0 tag's version):
+#                                      redis-server, redis-sentinel, redis-cli on PATH, user redis
+#                                      999:999 (the official image's ids), WORKDIR and VOLUME /data,
+#                                      and the official 7.0 image's docker-entrypoint.sh (setpriv for
+#                                      gosu); nothing replication-specific (templates/redis/replicated/
+#                                      holds that)
 #
 # Every image carries the label org.misp-gen.e2e.inputs=<sha256 of this script>: an image with that
 # label is kept as it is, so a second run takes seconds. The root filesystem tarballs are cached in
@@ -40,6 +49,7 @@ label=org.misp-gen.e2e.inputs
 BUSYBOX_IMAGE=docker.io/library/busybox:1.35.0
 MARIADB_IMAGE=docker.io/library/mariadb:10.11
 HAPROXY_IMAGE=docker.io/library/haproxy:3.0.5
+REDIS_IMAGE=docker.io/library/redis:7.0
 PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 log() { printf 'e2e-images: %s\n' "$*" >&2; }
@@ -290,6 +300,93 @@ debian_tar() {
   printf '%s\n' "$tar"
 }
 
+# The official redis image's entrypoint (docker-library/redis, 7.0/debian/docker-entrypoint.sh), as
+# it is there but for gosu (util-linux's setpriv steps down instead): `-x`/`--x` or `*.conf` as the
+# first argument runs redis-server with them; started as root, `redis-server ...` chowns what in
+# the working directory (/data) is not redis's and steps down to user redis (other commands,
+# `redis-sentinel` included, run as the user the container runs as); a umask of 0022 becomes 0077.
+write_redis_entrypoint() {
+  cat >"$1" <<'EOF'
+#!/bin/sh
+set -e
+
+# first arg is `-f` or `--some-option`
+# or first arg is `something.conf`
+if [ "${1#-}" != "$1" ] || [ "${1%.conf}" != "$1" ]; then
+	set -- redis-server "$@"
+fi
+
+# allow the container to be started with `--user`
+if [ "$1" = 'redis-server' ] && [ "$(id -u)" = '0' ]; then
+	find . \! -user redis -exec chown redis '{}' +
+	exec setpriv --reuid=redis --regid=redis --init-groups "$0" "$@"
+fi
+
+# set an appropriate umask (if one isn't set already)
+um="$(umask)"
+if [ "$um" = '0022' ]; then
+	umask 0077
+fi
+
+exec "$@"
+EOF
+  chmod 0755 "$1"
+}
+
+# The redis root filesystem: Debian's redis-server and redis-sentinel (7.0) on minbase, with the
+# user redis moved to the official image's 999:999 (Debian's postinst takes the next free system
+# id) and /data owned by it. Keyed by what goes into it, like debian_base_tar.
+redis_base_tar() {
+  local key tar work root uid gid
+  key=$(printf '%s\n' "$suite" minbase redis-server redis-sentinel uid-999 trim-1 | sha256sum | cut -c1-16)
+  tar=$cache/redis-base-$key.tar
+  [ -s "$tar" ] && { printf '%s\n' "$tar"; return; }
+  command -v debootstrap >/dev/null || { log "debootstrap is missing (apt-get install debootstrap)"; exit 1; }
+  log "debootstrap $suite (redis-server, redis-sentinel); the .debs are cached in $cache/debs"
+  mkdir -p "$cache/debs"
+  rm -f "$cache"/redis-base-*.tar
+  work=$(mktemp -d "$cache/redis.XXXXXX")
+  root=$work/root
+  debootstrap --variant=minbase --include=redis-server,redis-sentinel --cache-dir="$cache/debs" \
+    "$suite" "$root" "$(_mg_mirror_uri)" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+  uid=$(chroot "$root" id -u redis)
+  gid=$(chroot "$root" id -g redis)
+  if [ "$uid:$gid" != 999:999 ]; then
+    chroot "$root" groupmod -g 999 redis
+    chroot "$root" usermod -u 999 -g 999 redis
+    find "$root" -xdev \( -uid "$uid" -o -gid "$gid" \) \
+      \! -path "$root/proc/*" \! -path "$root/sys/*" \! -path "$root/dev/*" \
+      -exec chown -h 999:999 '{}' +
+  fi
+  mkdir -p "$root/data"
+  chown 999:999 "$root/data"
+  rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/* \
+    "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+  tar --numeric-owner -C "$root" --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* \
+    -cf "$tar.tmp" .
+  mv "$tar.tmp" "$tar"
+  for m in proc sys dev/pts; do
+    mountpoint -q "$root/$m" && umount -l "$root/$m"
+  done
+  rm -rf "$work"
+  printf '%s\n' "$tar"
+}
+
+redis_tar() {
+  local tar=$cache/redis-$inputs.tar base work
+  [ -s "$tar" ] && { printf '%s\n' "$tar"; return; }
+  base=$(redis_base_tar)
+  work=$(mktemp -d "$cache/overlay.XXXXXX")
+  mkdir -p "$work/usr/local/bin"
+  write_redis_entrypoint "$work/usr/local/bin/docker-entrypoint.sh"
+  cp "$base" "$tar.tmp"
+  tar --numeric-owner --owner=0 --group=0 -C "$work" -rf "$tar.tmp" ./usr/local/bin/docker-entrypoint.sh
+  mv "$tar.tmp" "$tar"
+  rm -rf "$work"
+  printf '%s\n' "$tar"
+}
+
 # ---------------------------------------------------------------- import
 
 # ENGINE IMAGE TAR CHANGE...: import unless the engine has IMAGE built from these inputs.
@@ -306,24 +403,46 @@ import() {
   "$engine" import "${args[@]}" "$tar" "$image" >/dev/null
 }
 
+# wanted NAME: NAME is among the images asked for (all when none was named).
+wanted() { [ "${#images[@]}" = 0 ] || [[ " ${images[*]} " == *" $1 "* ]]; }
+
 build_for() {
-  local engine=$1 bb deb f
+  local engine=$1 bb deb rd f
   mkdir -p "$cache"
-  for f in "$cache"/busybox-*.tar "$cache"/debian-[0-9a-f]*.tar; do
-    # debian-base-KEY.tar matches debian-[0-9a-f]* too ('b' is a hex digit): it is kept.
-    case $f in *"-$inputs.tar" | *'*'* | "$cache"/debian-base-*) ;; *) rm -f "$f" ;; esac
+  for f in "$cache"/busybox-*.tar "$cache"/debian-[0-9a-f]*.tar "$cache"/redis-[0-9a-f]*.tar; do
+    # debian-base-KEY.tar matches debian-[0-9a-f]* too ('b' is a hex digit): it is kept, and so
+    # is redis-base-KEY.tar.
+    case $f in *"-$inputs.tar" | *'*'* | "$cache"/debian-base-* | "$cache"/redis-base-*) ;; *) rm -f "$f" ;; esac
   done
-  bb=$(busybox_tar)
-  import "$engine" "$BUSYBOX_IMAGE" "$bb" 'CMD ["sh"]'
-  deb=$(debian_tar)
-  import "$engine" "$MARIADB_IMAGE" "$deb" \
-    'ENTRYPOINT ["docker-entrypoint.sh"]' 'CMD ["mariadbd"]' 'EXPOSE 3306'
-  import "$engine" "$HAPROXY_IMAGE" "$deb" \
-    'ENTRYPOINT ["haproxy", "-W", "-db"]' 'CMD ["-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
-    'USER haproxy' 'WORKDIR /var/lib/haproxy'
+  if wanted busybox; then
+    bb=$(busybox_tar)
+    import "$engine" "$BUSYBOX_IMAGE" "$bb" 'CMD ["sh"]'
+  fi
+  if wanted mariadb || wanted haproxy; then
+    deb=$(debian_tar)
+  fi
+  if wanted mariadb; then
+    import "$engine" "$MARIADB_IMAGE" "$deb" \
+      'ENTRYPOINT ["docker-entrypoint.sh"]' 'CMD ["mariadbd"]' 'EXPOSE 3306'
+  fi
+  if wanted haproxy; then
+    import "$engine" "$HAPROXY_IMAGE" "$deb" \
+      'ENTRYPOINT ["haproxy", "-W", "-db"]' 'CMD ["-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+      'USER haproxy' 'WORKDIR /var/lib/haproxy'
+  fi
+  if wanted redis; then
+    rd=$(redis_tar)
+    import "$engine" "$REDIS_IMAGE" "$rd" \
+      'ENTRYPOINT ["docker-entrypoint.sh"]' 'CMD ["redis-server"]' 'EXPOSE 6379' \
+      'WORKDIR /data' 'VOLUME /data'
+  fi
 }
 
 want=${1:-all}
+images=("${@:2}")
+for i in "${images[@]}"; do
+  case $i in busybox | mariadb | haproxy | redis) ;; *) log "unknown image $i (busybox mariadb haproxy redis)"; exit 2 ;; esac
+done
 t0=$SECONDS
 built=0
 for engine in docker podman; do

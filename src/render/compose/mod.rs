@@ -318,6 +318,17 @@ pub fn render(
             ));
             continue;
         }
+        if let Some(set) = &c.replicated {
+            services.extend(replicated_services(
+                set,
+                plan,
+                secrets,
+                (mirror, pull),
+                &mut used_secrets,
+                files,
+            ));
+            continue;
+        }
         services.push(service(
             c,
             plan,
@@ -407,6 +418,8 @@ fn service(
         healthy_first: _,
         // The cluster's containers are rendered by `cluster_services`.
         cluster: _,
+        // A replicated Redis's by `replicated_services`.
+        replicated: _,
     } = c;
     let name = name.as_str();
     let mut out = Svc {
@@ -504,6 +517,34 @@ fn cluster_services(
         out.push(one(g));
     }
     out
+}
+
+/// A replicated Redis as compose runs it: the members `redis-1` …, the Sentinels
+/// `redis-sentinel-1` … `-3` and the endpoint under the service's own name, all planned
+/// (`plan::redis`).
+fn replicated_services(
+    set: &plan::redis::RedisSet,
+    plan: &Deployment,
+    secrets: &Secrets,
+    (mirror, pull): (Option<&str>, &'static str),
+    used_secrets: &mut BTreeMap<String, String>,
+    files: &mut FileSet,
+) -> Vec<Svc> {
+    let plan::redis::RedisSet {
+        // In the containers' env and the endpoint's configuration already.
+        member_names: _,
+        sentinel_names: _,
+        password: _,
+        members,
+        sentinels,
+        endpoint,
+    } = set;
+    members
+        .iter()
+        .chain(sentinels)
+        .chain([endpoint])
+        .map(|c| service(c, plan, secrets, (mirror, pull, false), used_secrets, files))
+        .collect()
 }
 
 /// The volumes in use (the plan's), with their driver options.

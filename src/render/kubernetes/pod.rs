@@ -101,6 +101,8 @@ pub(super) fn container(
     let plan::container::Container {
         // A cluster is rendered by `cluster.rs` from its own containers, never from this one.
         cluster: _,
+        // A replicated Redis is refused before rendering (`plan::refusals`).
+        replicated: _,
         name,
         // Refusals and messages point at it (`plan::refusals`).
         pointer: _,

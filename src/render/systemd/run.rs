@@ -204,6 +204,8 @@ pub(super) fn service_run(
     let Container {
         // A cluster is refused before rendering (`plan::refusals`).
         cluster: _,
+        // A replicated Redis is refused before rendering (`plan::refusals`).
+        replicated: _,
         name,
         // Refusals point at it (`plan::refusals`).
         pointer: _,

@@ -38,7 +38,15 @@ pub(super) fn too_many(cx: &mut Ctx<'_>, spec: &Spec, profile: &Profile) -> bool
     }
     let mut containers: u64 = 0;
     for (name, svc) in &spec.services {
-        containers += u64::from(replicas(svc, profile));
+        // A replicated Redis runs its members, three Sentinels and the endpoint.
+        containers += match &svc.replicated {
+            Some(r) => {
+                u64::from(r.members.min(crate::domain::MAX_REDIS_MEMBERS))
+                    + u64::from(crate::domain::REDIS_SENTINELS)
+                    + 1
+            }
+            None => u64::from(replicas(svc, profile)),
+        };
         if containers > MAX_CONTAINERS {
             let d = cx.at_key(
                 &format!("/services/{}", seg(name)),

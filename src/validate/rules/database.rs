@@ -188,7 +188,7 @@ fn cluster(cx: &mut Ctx<'_>, spec: &Spec) {
     }
     // The names the cluster adds must be free.
     let n = c.members.min(crate::domain::MAX_CLUSTER_MEMBERS);
-    let names = crate::domain::cluster_service_names(n, c.arbitrator);
+    let names = crate::plan::cluster::cluster_service_names(n, c.arbitrator);
     for name in spec.services.keys() {
         if names.iter().any(|x| x == name) {
             let d = cx.at_key(
@@ -200,7 +200,7 @@ fn cluster(cx: &mut Ctx<'_>, spec: &Spec) {
         }
     }
     for i in 1..=n {
-        let member_volume = crate::domain::member_volume(db.volume.as_deref(), i);
+        let member_volume = crate::plan::cluster::member_volume(db.volume.as_deref(), i);
         if spec.volumes.contains_key(&member_volume) {
             let d = cx.at_key(
                 &format!("/volumes/{}", super::seg(&member_volume)),

@@ -11,6 +11,7 @@ mod names;
 mod placeholders;
 mod profile_rules;
 mod quantities;
+mod redis;
 mod security;
 mod services;
 
@@ -109,6 +110,7 @@ pub fn check(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnostic> 
     database(&mut cx, spec);
     for (name, svc) in &spec.services {
         service(&mut cx, spec, profile, name, svc);
+        redis::replicated(&mut cx, spec, name, svc);
     }
     host_ports(&mut cx, spec);
     cycles(&mut cx, spec);

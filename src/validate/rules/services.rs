@@ -217,7 +217,10 @@ pub(super) fn service(cx: &mut Ctx<'_>, spec: &Spec, profile: &Profile, name: &s
                 }
             }
             Some(other) => {
-                if *cond == Condition::Healthy && other.healthcheck.is_none() {
+                if *cond == Condition::Healthy
+                    && other.healthcheck.is_none()
+                    && other.replicated.is_none()
+                {
                     let d = cx.at(
                         &dp,
                         Code::HealthyWithoutHealthcheck,
