@@ -42,6 +42,8 @@ fn main() -> ExitCode {
 
 /// mimalloc instead of the C library's allocator: validating and rendering a large spec makes
 /// hundreds of thousands of small strings, and glibc's malloc, realloc and free were a quarter of
-/// the instructions of `validate` on 1 000 services (`benches/versus_podlet.sh`).
+/// the instructions of `validate` on 1 000 services (`benches/versus_podlet.sh`). Built without
+/// transparent huge pages (`no_thp`): with them a render of 1 000 services held 116 MB, past the
+/// 100 MB bound of `benches/hostile.sh`; without them, 75–80 MB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
