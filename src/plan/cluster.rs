@@ -152,21 +152,23 @@ pub fn kubernetes_file_names(mounts: &mut [MountPlan]) {
 }
 
 /// A runtime file mounted read-only; its content is no placeholder text (escaped).
-fn file(name: &str, path: &str, content: &str) -> MountPlan {
+/// A runtime file written into the output and mounted read-only (its text taken literally: no
+/// placeholder in it is expanded). Shared with `plan::redis`.
+pub(super) fn file(name: impl Into<String>, path: impl Into<String>, content: &str) -> MountPlan {
     MountPlan::File {
-        file: name.to_owned(),
-        path: path.to_owned(),
+        file: name.into(),
+        path: path.into(),
         content: crate::placeholder::escape(content),
         mode: 0o644,
         mode_given: false,
     }
 }
 
-fn literal(k: &str, v: &str) -> (String, String) {
+pub(super) fn literal(k: &str, v: &str) -> (String, String) {
     (k.to_owned(), crate::placeholder::escape(v))
 }
 
-fn strings(a: &[&str]) -> Vec<String> {
+pub(super) fn strings(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
 }
 
@@ -247,7 +249,7 @@ pub fn plan(spec: &Spec, db: &Container) -> Option<DbCluster> {
     recover.mounts.push(cnf());
     recover.mounts.push(file(
         "galera/recover.sh",
-        &format!("{GALERA_DIR}/recover.sh"),
+        format!("{GALERA_DIR}/recover.sh"),
         RECOVER_SH,
     ));
     recover.restart = Restart::No;
@@ -365,17 +367,17 @@ fn member(
     ));
     mounts.push(file(
         "galera/member.sh",
-        &format!("{GALERA_DIR}/member.sh"),
+        format!("{GALERA_DIR}/member.sh"),
         MEMBER_SH,
     ));
     mounts.push(file(
         "galera/agent.pl",
-        &format!("{GALERA_DIR}/agent.pl"),
+        format!("{GALERA_DIR}/agent.pl"),
         AGENT_PL,
     ));
     mounts.push(file(
         "galera/health.sh",
-        &format!("{GALERA_DIR}/health.sh"),
+        format!("{GALERA_DIR}/health.sh"),
         HEALTH_SH,
     ));
     m.mounts = mounts;

@@ -3,6 +3,7 @@
 //! runtime files of `templates/redis/replicated/` (see its README) mounted into them. Decided
 //! here once; a target renders these containers or refuses the replicated Redis.
 
+use super::cluster::{file, literal, strings};
 use super::container::{self, Check, Container, Health, MountPlan, Placement};
 use crate::domain::{REDIS_PORT, REDIS_SENTINELS, redis_member, redis_sentinel, redis_volume};
 use crate::spec::model::{Restart, Spec};
@@ -69,25 +70,6 @@ pub fn endpoint_config(members: &[String]) -> String {
         }
     }
     out
-}
-
-/// A runtime file mounted read-only; its content is no placeholder text (escaped).
-fn file(name: String, path: String, content: &str) -> MountPlan {
-    MountPlan::File {
-        file: name,
-        path,
-        content: crate::placeholder::escape(content),
-        mode: 0o644,
-        mode_given: false,
-    }
-}
-
-fn literal(k: &str, v: &str) -> (String, String) {
-    (k.to_owned(), crate::placeholder::escape(v))
-}
-
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// One container started from the service's settings: no ports, no dependencies, placed on
