@@ -6,6 +6,7 @@ pub use crate::plan::pod_security;
 pub mod systemd;
 pub mod unitfile;
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use minijinja::syntax::SyntaxConfig;
@@ -382,21 +383,74 @@ fn template_error(e: &minijinja::Error) -> Error {
 
 /// A YAML scalar that stays a string under YAML 1.1 and 1.2 readers alike: JSON-quoted.
 fn quote(v: &Value) -> String {
-    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    serde_json::to_string(&s).unwrap_or_else(|_| "\"\"".to_owned())
+    with_str(v, |s| json_quoted(s, Dollar::Keep))
 }
 
 /// `$` doubled first (compose interpolates every string of compose.yaml), then quoted.
 fn compose_quote(v: &Value) -> String {
-    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    serde_json::to_string(&s.replace('$', "$$")).unwrap_or_else(|_| "\"\"".to_owned())
+    with_str(v, |s| json_quoted(s, Dollar::Double))
 }
 
 /// The kubelet expands `$(VAR)` and turns `$$` into `$` in a container's command, args and env
 /// values: `$` is doubled where it would be read so (before `(` or `$`), then the value is quoted.
 fn kube_quote(v: &Value) -> String {
-    let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    serde_json::to_string(&kube_escape(&s)).unwrap_or_else(|_| "\"\"".to_owned())
+    with_str(v, |s| json_quoted(s, Dollar::Kube))
+}
+
+/// `f` of the value's text: a string as it is (not copied), anything else as it displays.
+fn with_str(v: &Value, f: impl FnOnce(&str) -> String) -> String {
+    match v.as_str() {
+        Some(s) => f(s),
+        None => f(&v.to_string()),
+    }
+}
+
+/// What [`json_quoted`] does with a `$`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dollar {
+    Keep,
+    /// Every `$` doubled (compose).
+    Double,
+    /// Doubled before `(` or `$` (the kubelet's escaping, [`kube_escape`]).
+    Kube,
+}
+
+/// `s` as a JSON string (what `serde_json` writes: `"`, `\\` and control characters escaped,
+/// the rest as it is), `$` treated as `dollar` says, in one pass and one allocation: the
+/// quoting filters run for nearly every value of every rendered file.
+fn json_quoted(s: &str, dollar: Dollar) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &str = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            b'$' if dollar == Dollar::Double
+                || (dollar == Dollar::Kube && matches!(b.get(i + 1), Some(b'$' | b'('))) =>
+            {
+                "$$"
+            }
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{c:04x}");
+        } else {
+            out.push_str(esc);
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+    out
 }
 
 /// The kubelet's escaping (see [`kube_quote`]) without the quotes.
@@ -458,4 +512,45 @@ pub fn check_yaml(path: &str, text: &str) -> Result<(), Error> {
             pos.line, pos.col
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dollar, json_quoted, kube_escape};
+
+    /// The one-pass quoting writes what `serde_json` writes, with `$` handled as before.
+    #[test]
+    fn json_quoted_is_serde_jsons_quoting() {
+        let mut cases: Vec<String> = [
+            "",
+            "plain",
+            "yes",
+            "0755",
+            "a\"b",
+            "back\\slash",
+            "new\nline",
+            "tab\there",
+            "uni — ü 日本",
+            "$HOME",
+            "$$",
+            "$(VAR)",
+            "a$$(b)$",
+            "\u{7f}del",
+            "end$",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        cases.extend((0u8..0x20).map(|c| format!("x{}y", char::from(c))));
+        for s in &cases {
+            let json = |t: &str| serde_json::to_string(t).expect("a string serializes");
+            assert_eq!(json_quoted(s, Dollar::Keep), json(s), "{s:?}");
+            assert_eq!(
+                json_quoted(s, Dollar::Double),
+                json(&s.replace('$', "$$")),
+                "{s:?}"
+            );
+            assert_eq!(json_quoted(s, Dollar::Kube), json(&kube_escape(s)), "{s:?}");
+        }
+    }
 }
