@@ -91,6 +91,7 @@ const RERENDER_GOAL: Duration = Duration::from_millis(10);
 fn main() {
     let target = Target::All;
     let opts = RenderOptions {
+        allow_state_change: Vec::new(),
         target,
         templates: None,
         registry_mirror: None,
@@ -221,6 +222,7 @@ fn main() {
             // slowest of them where cores are free), against the goal for all of them.
             for t in [Target::Compose, Target::Kubernetes, Target::Systemd] {
                 let one = RenderOptions {
+                    allow_state_change: Vec::new(),
                     target: t,
                     ..opts.clone()
                 };

@@ -67,6 +67,9 @@ pub enum Command {
         /// systemd flavour (default: the spec's targets.systemd.flavor, else quadlet).
         #[arg(long, value_enum)]
         flavor: Option<crate::spec::model::Flavor>,
+        /// Accept one change of what holds data that the render would refuse (E700), by the name its message gives (e.g. `compose.volume.db_data`); repeat for several.
+        #[arg(long, value_name = "NAME")]
+        allow_state_change: Vec<String>,
     },
     /// Check an output directory against its SHA256SUMS.
     Verify {

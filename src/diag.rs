@@ -119,6 +119,8 @@ codes! {
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
     NotRendered => "E503-not-rendered", "Something the target does not render yet (a database cluster or a replicated Redis on Kubernetes or systemd)";
+    // the output directory's state
+    StateChange => "E700-state-change", "A render that would orphan or break data the last render's volumes, claims or database hold";
     // `import`: compose files in
     ComposeFile => "E600-compose-file", "A compose file misp-gen cannot read as one (its shape or a value)";
     Interpolation => "E601-interpolation", "A `${…}` in a compose file that does not parse, or a required variable that is unset";
@@ -133,6 +135,7 @@ codes! {
     WarnNoHealthcheck => "W105-no-healthcheck", "No health check";
     WarnImageTag => "W106-image-not-pinned", "The image is not pinned by digest";
     WarnSecretEnv => "W107-secret-env", "Secrets are passed as environment variables";
+    WarnStateChange => "W700-state-change", "A change of what holds data that the render accepts (a newer database, an accepted change): back up first";
     WarnHostPort => "W108-host-port", "A port is published outside the deployment";
     // notes: the lines of `import`'s conversion report
     NoteChanged => "I600-carried-changed", "A compose key carried into the spec with a change of meaning";

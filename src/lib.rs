@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod security;
 pub mod shell;
 pub mod spec;
+pub mod state;
 pub mod units;
 pub mod validate;
 
@@ -103,6 +104,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
             templates,
             registry_mirror,
             flavor,
+            allow_state_change,
         } => {
             // Never freed: the process ends with this command (see `validate`).
             let valid =
@@ -121,6 +123,7 @@ pub fn run(cli: Cli, stdout: &mut dyn std::io::Write) -> Result<(), Error> {
                 templates,
                 registry_mirror,
                 flavor,
+                allow_state_change,
             };
             if !check {
                 return render_to_dir(&valid, &dir, &opts);

@@ -106,6 +106,8 @@ pub struct RenderOptions {
     pub registry_mirror: Option<String>,
     /// systemd flavour from the command line (overrides the spec).
     pub flavor: Option<spec::model::Flavor>,
+    /// The changes of state (`--allow-state-change NAME`) the operator accepts.
+    pub allow_state_change: Vec<String>,
 }
 
 /// The registry mirror a render writes: `--registry-mirror` (checked), else the spec's.
@@ -174,12 +176,130 @@ fn render_site_files(
         (secrets, templates)
     });
     let (secrets, templates) = (secrets?, templates?);
-    if site.is_empty() {
-        return render_with(&valid.deployment, &secrets, opts, &templates);
+    let (mut files, state) = if site.is_empty() {
+        render_with(&valid.deployment, &secrets, opts, &templates)?
+    } else {
+        let mut deployment = valid.deployment.clone();
+        site.apply(&mut deployment);
+        render_with(&deployment, &secrets, opts, &templates)?
+    };
+    let state = guard_state(&valid.deployment, dir, state, &opts.allow_state_change)?;
+    render::add(&mut files, crate::state::STATE_FILE, state.to_text(), 0o644);
+    Ok(files)
+}
+
+/// The state guard: this render's state (with what the last render recorded for targets not
+/// rendered now) compared with the last render's, in `dir/state.json`. A change that would
+/// orphan or break data is refused unless `allowed` names it; the others are warnings.
+fn guard_state(
+    d: &plan::Deployment,
+    dir: &std::path::Path,
+    mut state: crate::state::State,
+    allowed: &[String],
+) -> Result<crate::state::State, Error> {
+    use crate::state::{Change, Origin, STATE_FILE, State};
+    state.database = database_state(d);
+    let old = match output::read_entry(dir, STATE_FILE)? {
+        None => None,
+        Some(bytes) => State::parse(&bytes).map_err(|why| {
+            Error::Failed(format!(
+                "{}: {why}. misp-gen writes this file to remember what holds data; restore it from version control, or remove it to record the current render anew (then nothing is compared this once)",
+                dir.join(STATE_FILE).display()
+            ))
+        })?,
+    };
+    let state = state.carrying(old.as_ref());
+    let Some(old) = old else {
+        return Ok(state);
+    };
+    let services = d.workloads.iter().map(|c| c.name.clone()).collect();
+    let changes = crate::state::changes(&old, &state, &services);
+    let pointer = |o: &Origin| -> String {
+        let doc = &d.locator.doc;
+        let first = |ps: &[&str]| {
+            ps.iter()
+                .find(|p| doc.has(p))
+                .map_or_else(String::new, |p| (*p).to_owned())
+        };
+        match o {
+            Origin::ComposeProject => first(&["/targets/compose/project", "/name"]),
+            Origin::Namespace => first(&["/targets/kubernetes/namespace", "/name"]),
+            Origin::Volume(v) => first(&[&format!("/volumes/{v}"), "/volumes", "/name"]),
+            Origin::Service(s) => first(&[&format!("/services/{s}"), "/services", "/name"]),
+            Origin::Database => {
+                first(&["/database/version", "/database/image", "/database", "/name"])
+            }
+        }
+    };
+    let mut refused = Vec::new();
+    for Change {
+        name,
+        refused: is_refused,
+        origin,
+        message,
+        help,
+    } in changes
+    {
+        let accepted = allowed.contains(&name);
+        let at = pointer(&origin);
+        if is_refused && !accepted {
+            refused.push(d.locator.key_diag(
+                &at,
+                crate::diag::Code::StateChange,
+                format!(
+                    "{message} (compared with {})",
+                    dir.join(STATE_FILE).display()
+                ),
+                &format!("{help}; to accept this change: --allow-state-change {name}"),
+            ));
+        } else {
+            let w = d.locator.key_diag(
+                &at,
+                crate::diag::Code::WarnStateChange,
+                if accepted {
+                    format!("{message}: accepted by --allow-state-change {name}")
+                } else {
+                    message
+                },
+                &help,
+            );
+            let _ = std::io::stderr().write_all(
+                crate::diag::format_all(
+                    &[w],
+                    crate::diag::Format::Human,
+                    &std::collections::BTreeMap::from([(
+                        d.locator.raw.file.clone(),
+                        d.locator.raw.source.clone(),
+                    )]),
+                )
+                .as_bytes(),
+            );
+        }
     }
-    let mut deployment = valid.deployment.clone();
-    site.apply(&mut deployment);
-    render_with(&deployment, &secrets, opts, &templates)
+    if refused.is_empty() {
+        Ok(state)
+    } else {
+        Err(Error::Invalid(d.locator.invalid(refused)))
+    }
+}
+
+/// The embedded database's engine (its image's repository name), version (the tag) and data
+/// members, for the state guard.
+fn database_state(d: &plan::Deployment) -> Option<crate::state::Database> {
+    let db = d
+        .workloads
+        .iter()
+        .find(|c| c.name == crate::domain::DATABASE)?;
+    let r = image::ImageRef::parse(&db.image).ok()?;
+    let engine = r.path.rsplit('/').next().unwrap_or(&r.path).to_owned();
+    Some(crate::state::Database {
+        engine,
+        version: r.tag,
+        members: db
+            .cluster
+            .as_ref()
+            .map_or(1, |cl| u32::try_from(cl.members.len()).unwrap_or(u32::MAX)),
+    })
 }
 
 fn prepare_secrets(
@@ -205,12 +325,15 @@ fn prepare_secrets(
     Ok(secrets)
 }
 
+/// One target's files and what holds data in them.
+type RenderedTarget = Result<(render::FileSet, crate::state::State), Error>;
+
 fn render_with(
     plan: &plan::Deployment,
     secrets: &secrets::Secrets,
     opts: &RenderOptions,
     templates: &render::Templates,
-) -> Result<render::FileSet, Error> {
+) -> Result<(render::FileSet, crate::state::State), Error> {
     let mirror = mirror(plan, opts.registry_mirror.as_deref())?;
     let mirror = mirror.as_deref();
     let mut files = render::FileSet::new();
@@ -240,8 +363,8 @@ fn render_with(
     }
     // The targets share nothing but what they read, so they render at once, one thread each;
     // their files are merged, and the first error returned, in the order a sequential render had.
-    let results: Vec<Result<render::FileSet, Error>> = std::thread::scope(|scope| {
-        let jobs: Vec<std::thread::ScopedJoinHandle<'_, Result<render::FileSet, Error>>> = [
+    let results: Vec<RenderedTarget> = std::thread::scope(|scope| {
+        let jobs: Vec<std::thread::ScopedJoinHandle<'_, RenderedTarget>> = [
             cli::Target::Compose,
             cli::Target::Kubernetes,
             cli::Target::Systemd,
@@ -251,20 +374,25 @@ fn render_with(
         .map(|t| {
             scope.spawn(move || {
                 let mut out = render::FileSet::new();
+                let mut state = crate::state::State::default();
                 match t {
                     cli::Target::Compose => {
-                        render::compose::render(plan, secrets, templates, mirror, &mut out)?;
+                        render::compose::render(
+                            plan, secrets, templates, mirror, &mut out, &mut state,
+                        )?;
                     }
                     cli::Target::Kubernetes => {
-                        render::kubernetes::render(plan, secrets, templates, mirror, &mut out)?;
+                        render::kubernetes::render(
+                            plan, secrets, templates, mirror, &mut out, &mut state,
+                        )?;
                     }
                     _ => {
                         render::systemd::render(
-                            plan, secrets, templates, mirror, flavor, &mut out,
+                            plan, secrets, templates, mirror, flavor, &mut out, &mut state,
                         )?;
                     }
                 }
-                Ok(out)
+                Ok((out, state))
             })
         })
         .collect();
@@ -275,13 +403,18 @@ fn render_with(
             })
             .collect()
     });
+    let mut state = crate::state::State::default();
     for r in results {
-        files.extend(r?);
+        let (f, s) = r?;
+        files.extend(f);
+        state.compose = state.compose.or(s.compose);
+        state.kubernetes = state.kubernetes.or(s.kubernetes);
+        state.systemd = state.systemd.or(s.systemd);
     }
     let mut images = plan::images(plan, mirror, rendered(opts.target)).join("\n");
     images.push('\n');
     render::add(&mut files, "images.txt", images, 0o644);
-    Ok(files)
+    Ok((files, state))
 }
 
 /// What `render` would refuse for any target (a name too long for Kubernetes, a value a unit

@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     &["security"],
     &["validate"],
     &["secrets"],
-    &["fileset"],
+    &["fileset", "state"],
     &["render"],
     &["output"],
     // commands: their command-line definitions, the pipeline they run, and the crate root that

@@ -169,6 +169,7 @@ fn every_target() -> Vec<(Target, Option<Flavor>, RenderOptions)> {
             target,
             flavor,
             RenderOptions {
+                allow_state_change: Vec::new(),
                 target,
                 templates: None,
                 registry_mirror: None,
@@ -270,6 +271,7 @@ fn mutants_end_valid_or_located() {
                 Ok(v) => {
                     for target in [Target::Compose, Target::Kubernetes, Target::Systemd] {
                         let opts = RenderOptions {
+                            allow_state_change: Vec::new(),
                             target,
                             templates: None,
                             registry_mirror: None,

@@ -194,6 +194,7 @@ fn render_mem(
     let valid = misp_gen::validate::validate_bytes("spec.yaml", yaml.as_bytes(), None, None)?;
     let tmp = tempfile::tempdir().expect("tmp");
     let opts = misp_gen::RenderOptions {
+        allow_state_change: Vec::new(),
         target: misp_gen::cli::Target::Systemd,
         templates: None,
         registry_mirror: None,

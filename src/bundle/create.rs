@@ -142,6 +142,7 @@ pub fn create(args: &Create) -> Result<String, Error> {
     // The render of every target, with stand-ins for the secrets: nothing outside secrets/
     // depends on a secret's value, and no secret value goes into the bundle.
     let opts = crate::pipeline::RenderOptions {
+        allow_state_change: Vec::new(),
         target: crate::cli::Target::All,
         templates: None,
         registry_mirror: None,

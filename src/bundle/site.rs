@@ -59,6 +59,7 @@ pub(super) fn site_render(
     digests: BTreeMap<String, String>,
 ) -> Result<(), Error> {
     let opts = crate::pipeline::RenderOptions {
+        allow_state_change: Vec::new(),
         target: crate::cli::Target::All,
         templates: None,
         registry_mirror: mirror,

@@ -78,6 +78,12 @@ impl Document {
             .map_or(Pos::START, |n| n.key.unwrap_or(n.value))
     }
 
+    /// Whether the document has a node at `pointer` itself.
+    #[must_use]
+    pub fn has(&self, pointer: &str) -> bool {
+        self.index.contains_key(pointer)
+    }
+
     #[must_use]
     pub fn lookup(&self, pointer: &str) -> Option<&NodePos> {
         let mut p = pointer;

@@ -299,6 +299,7 @@ pub fn render(
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
+    state: &mut crate::state::State,
 ) -> Result<(), Error> {
     let pull = pull_policy(plan.pull_policy(plan::Puller::Compose));
     let mut services = Vec::new();
@@ -356,6 +357,10 @@ pub fn render(
 
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let volumes = volumes(plan);
+    state.compose = Some(crate::state::Compose {
+        project: plan.targets.compose_project.clone(),
+        volumes: volumes.iter().map(|v| v.name.clone()).collect(),
+    });
     let ctx = Ctx {
         name: plan.name.clone(),
         project: plan.targets.compose_project.clone(),

@@ -208,11 +208,7 @@ fn members(
         pod_labels: kvs(&out.labels(MEMBER, true)),
         pod,
     };
-    out.emit(
-        format!("statefulset-{MEMBER}.yaml"),
-        "kubernetes/workload.yaml.j2",
-        &ctx,
-    )?;
+    out.emit_workload(format!("statefulset-{MEMBER}.yaml"), &ctx)?;
     let ctx = ServiceCtx {
         meta: out.meta(names.headless.clone(), MEMBER),
         headless: true,
@@ -330,11 +326,7 @@ fn endpoint(
         pod_labels: kvs(&out.labels(&component, true)),
         pod,
     };
-    out.emit(
-        format!("deployment-{component}-endpoint.yaml"),
-        "kubernetes/workload.yaml.j2",
-        &ctx,
-    )?;
+    out.emit_workload(format!("deployment-{component}-endpoint.yaml"), &ctx)?;
     let ctx = ServiceCtx {
         meta: out.meta(out.naming.object(&db.name), &component),
         headless: false,
@@ -413,11 +405,7 @@ fn arbitrator(
         pod_labels: kvs(&out.labels(ARBITRATOR, true)),
         pod,
     };
-    out.emit(
-        format!("deployment-{ARBITRATOR}.yaml"),
-        "kubernetes/workload.yaml.j2",
-        &ctx,
-    )
+    out.emit_workload(format!("deployment-{ARBITRATOR}.yaml"), &ctx)
 }
 
 /// Members from each other (every port), from the endpoint (the server and the agent), from

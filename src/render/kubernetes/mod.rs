@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use self::model::{Generator, Meta, NamespaceCtx, ServicePort, kvs};
+use self::model::{Generator, Meta, NamespaceCtx, ServicePort, WorkloadCtx, kvs};
 pub use self::names::KubernetesNaming;
 use self::names::is_label_value;
 use self::pod::pull_policy;
@@ -64,6 +64,7 @@ pub fn render(
     templates: &Templates,
     mirror: Option<&str>,
     files: &mut FileSet,
+    state: &mut crate::state::State,
 ) -> Result<(), Error> {
     let mut out = Out {
         plan,
@@ -81,6 +82,10 @@ pub fn render(
         templates,
         manifests: BTreeMap::new(),
         apart: BTreeMap::new(),
+        state: crate::state::Kubernetes {
+            namespace: plan.targets.namespace.clone(),
+            ..crate::state::Kubernetes::default()
+        },
     };
 
     services::render(&mut out, plan)?;
@@ -91,6 +96,7 @@ pub fn render(
     let enforce = crate::plan::refusals::kubernetes_enforce(plan);
 
     namespace_manifest(&mut out, enforce)?;
+    state.kubernetes = Some(std::mem::take(&mut out.state));
     kustomize::render(out, files)
 }
 
@@ -120,6 +126,8 @@ struct Out<'a> {
     /// Files under `kubernetes/` that its kustomization does not apply (the database cluster's
     /// recovery), by path → (content, mode).
     apart: BTreeMap<String, (String, u32)>,
+    /// What holds data: the claims and the `StatefulSet`s' fixed fields (the state guard).
+    state: crate::state::Kubernetes,
 }
 
 impl Out<'_> {
@@ -158,6 +166,36 @@ impl Out<'_> {
             labels: kvs(&self.labels(component, true)),
             annotations: Vec::new(),
         }
+    }
+
+    /// Render a workload as the manifest `file`, recording a `StatefulSet`'s fields that
+    /// Kubernetes will not change (the state guard compares them with the last render's).
+    fn emit_workload(&mut self, file: String, ctx: &WorkloadCtx) -> Result<(), Error> {
+        if ctx.kind == "StatefulSet" {
+            self.state.statefulsets.insert(
+                ctx.meta.name.clone(),
+                crate::state::StatefulSet {
+                    service_name: ctx.service_name.clone(),
+                    selector: ctx
+                        .selector
+                        .iter()
+                        .map(|kv| (kv.key.clone(), kv.value.clone()))
+                        .collect(),
+                    pod_management: if ctx.parallel {
+                        "Parallel"
+                    } else {
+                        "OrderedReady"
+                    }
+                    .to_owned(),
+                    claim_templates: ctx
+                        .claim_templates
+                        .iter()
+                        .map(|c| (c.name.clone(), c.state()))
+                        .collect(),
+                },
+            );
+        }
+        self.emit(file, "kubernetes/workload.yaml.j2", ctx)
     }
 
     /// Render `ctx` with `template` as the manifest `file`.

@@ -185,6 +185,23 @@ pub(super) struct Claim {
     pub(super) class: Option<String>,
 }
 
+impl Claim {
+    /// What the state guard records of it.
+    pub(super) fn state(&self) -> crate::state::Claim {
+        crate::state::Claim {
+            volume: None,
+            size: self.size.clone(),
+            class: self.class.clone(),
+            access: if self.rwx {
+                "ReadWriteMany"
+            } else {
+                "ReadWriteOnce"
+            }
+            .to_owned(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub(super) struct ServiceCtx {
     pub(super) meta: Meta,

@@ -94,7 +94,7 @@ fn workload(out: &mut Out<'_>, plan: &Deployment, c: &Planned) -> Result<(), Err
             "deployment"
         }
     );
-    out.emit(file, "kubernetes/workload.yaml.j2", &ctx)?;
+    out.emit_workload(file, &ctx)?;
     Ok(())
 }
 

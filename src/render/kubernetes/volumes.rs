@@ -64,6 +64,13 @@ pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), E
                 },
             },
         };
+        out.state.claims.insert(
+            ctx.meta.name.clone(),
+            crate::state::Claim {
+                volume: Some(name.clone()),
+                ..ctx.claim.state()
+            },
+        );
         out.emit(
             format!("pvc-{}.yaml", dns(name)),
             "kubernetes/pvc.yaml.j2",

@@ -73,6 +73,17 @@ pub(super) fn volume_unit(ctx: &Ctx<'_>, vol: &str, def: &Volume) -> (String, Un
     )
 }
 
+/// The name the engine gives volume `vol`: Quadlet's `systemd-<name>`, else the name the
+/// one-shot unit creates (what holds the data, recorded by the state guard).
+pub(super) fn volume_object_name(ctx: &Ctx<'_>, vol: &str) -> String {
+    let name = ctx.volume_name(vol);
+    if ctx.flavor == Flavor::Quadlet {
+        quadlet_object_name(&name)
+    } else {
+        name
+    }
+}
+
 /// Quadlet's `.volume` file.
 fn quadlet_volume(
     ctx: &Ctx<'_>,

@@ -102,6 +102,7 @@ pub fn render(
     mirror: Option<&str>,
     flavor: Flavor,
     files: &mut FileSet,
+    state: &mut crate::state::State,
 ) -> Result<(), Error> {
     let version = podman_version(plan);
     let ctx = Ctx {
@@ -128,9 +129,12 @@ pub fn render(
     // Volumes: the plan's, those of a service with no instance here included (the unit keeps
     // its volume created, data and all, for when it is scaled up again).
     let mut unit_files: Vec<(String, UnitFile)> = Vec::new();
+    let mut volumes = std::collections::BTreeMap::new();
     for (v, def) in &plan.volumes {
+        volumes.insert(helpers::volume_object_name(&ctx, v), v.clone());
         unit_files.push(volume_unit(&ctx, v, def));
     }
+    state.systemd = Some(crate::state::Systemd { volumes });
     unit_files.push(network_unit(&ctx));
     for r in &runs {
         unit_files.push(container_unit(&ctx, r));
