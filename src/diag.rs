@@ -115,6 +115,7 @@ codes! {
     TooMany => "E333-too-many", "More entries or containers than a spec may hold";
     PlaceholderInParam => "E334-placeholder-in-param", "A params value holding `${`, which params do not expand";
     ReplicatedRedis => "E335-replicated", "A replicated Redis service that misp-gen cannot replicate as written";
+    CapabilityFields => "E336-capability-fields", "`capabilities` in one `security:` block with `cap_add` or `cap_drop`";
     UnitValue => "E500-unit-value", "A value a target cannot carry";
     PodSecurity => "E501-pod-security", "The pods do not meet the Pod Security level";
     KubernetesLimit => "E502-kubernetes-limit", "A value Kubernetes would refuse (a server-side limit)";
@@ -137,6 +138,7 @@ codes! {
     WarnSecretEnv => "W107-secret-env", "Secrets are passed as environment variables";
     WarnStateChange => "W700-state-change", "A change of what holds data that the render accepts (a newer database, an accepted change): back up first";
     WarnHostPort => "W108-host-port", "A port is published outside the deployment";
+    WarnHostMount => "W109-host-mount", "A host directory or file, which Kubernetes gets as an empty claim to fill";
     // notes: the lines of `import`'s conversion report
     NoteChanged => "I600-carried-changed", "A compose key carried into the spec with a change of meaning";
     NoteGuess => "I601-guess", "A guess: a compose service or value taken as the spec's database or a secret";

@@ -377,3 +377,179 @@ pub fn podman_version(v: &str) -> Option<(u32, u32)> {
     }
     Some((major, minor))
 }
+
+/// The name of a database server setting as the rules compare it: lower case, `-` as `_`,
+/// without the `loose_` prefix mariadb and mysql accept on any option.
+#[must_use]
+pub fn setting_key(name: &str) -> String {
+    let k = name.to_ascii_lowercase().replace('-', "_");
+    k.strip_prefix("loose_").map_or(k.clone(), str::to_owned)
+}
+
+/// Why misp-gen keeps a database server setting to itself, when it does (`None`: the user's).
+#[must_use]
+pub fn reserved_setting(engine: Engine, name: &str) -> Option<&'static str> {
+    let k = setting_key(name);
+    match engine {
+        Engine::Mariadb | Engine::Mysql => {
+            let plain = ["skip_", "enable_", "disable_"]
+                .iter()
+                .find_map(|p| k.strip_prefix(p))
+                .unwrap_or(&k);
+            if k.starts_with("wsrep_") || plain.starts_with("wsrep") {
+                return Some("the Galera replication settings are misp-gen's");
+            }
+            match plain {
+                "datadir" | "port" | "socket" | "bind_address" | "user" | "pid_file"
+                | "basedir" | "networking" | "grant_tables" => {
+                    Some("the data directory, port, socket, listen address and user are misp-gen's")
+                }
+                "defaults_file"
+                | "defaults_extra_file"
+                | "no_defaults"
+                | "defaults_group_suffix" => {
+                    Some("the configuration files the server reads are misp-gen's")
+                }
+                "binlog_format" | "default_storage_engine" | "innodb_autoinc_lock_mode" => {
+                    Some("a Galera cluster needs the value misp-gen sets")
+                }
+                _ => None,
+            }
+        }
+        Engine::Postgres => match k.as_str() {
+            "data_directory"
+            | "port"
+            | "listen_addresses"
+            | "unix_socket_directories"
+            | "external_pid_file" => {
+                Some("the data directory, port, socket and listen address are misp-gen's")
+            }
+            "config_file" | "hba_file" | "ident_file" => {
+                Some("the configuration files the server reads are misp-gen's")
+            }
+            _ => None,
+        },
+    }
+}
+
+/// The command-line arguments that give the server `settings`, in name order.
+#[must_use]
+pub fn setting_args(
+    engine: Engine,
+    settings: &std::collections::BTreeMap<String, crate::spec::model::Scalar>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut sorted: Vec<(&String, &crate::spec::model::Scalar)> = settings.iter().collect();
+    sorted.sort_by_key(|(k, _)| setting_key(k));
+    for (k, v) in sorted {
+        match engine {
+            Engine::Mariadb | Engine::Mysql => {
+                out.push(format!("--{}={}", k.replace('_', "-"), v.text()));
+            }
+            Engine::Postgres => {
+                out.push("-c".to_owned());
+                out.push(format!("{k}={}", v.text()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether misp-gen sets the database container's env variable `name` itself (the engine's
+/// name, user and password variables, the data directory, the cluster's own).
+#[must_use]
+pub fn reserved_db_env(name: &str) -> bool {
+    let engine_var = ["MARIADB_", "MYSQL_", "POSTGRES_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        && ["USER", "PASSWORD", "DATABASE", "ROOT"]
+            .iter()
+            .any(|w| name.contains(w));
+    engine_var
+        || name.starts_with("GALERA_")
+        || matches!(name, "PGDATA" | "POSTGRES_DB" | "POSTGRES_DB_FILE")
+}
+
+/// The directory relative host paths are relative to, inside the deployment's directory on the
+/// host (the compose project directory, the systemd install directory): a name misp-gen writes
+/// nothing else under, so that the operator's directories never mix with its files.
+pub const HOST_DIR: &str = "host";
+
+/// A host mount's path as the targets write it: a relative path without `./` and trailing `/`
+/// (`configs`), an absolute one without a trailing `/`.
+#[must_use]
+pub fn host_path(host: &str) -> String {
+    let mut parts: Vec<&str> = host
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if host.starts_with('/') {
+        parts.insert(0, "");
+        if parts.len() == 1 {
+            return "/".to_owned();
+        }
+    }
+    parts.join("/")
+}
+
+/// The name of the Kubernetes claim that stands for a host path: `host-` and the path's letters
+/// and digits, in lower case, other runs as `-` (`./configs` is `host-configs`).
+#[must_use]
+pub fn host_claim(host: &str) -> String {
+    let mut slug = String::new();
+    for c in host_path(host).chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if slug.is_empty() {
+        "host".to_owned()
+    } else {
+        format!("host-{slug}")
+    }
+}
+
+/// What keeps `h` from being a host mount's path on every target, in words (`None`: nothing):
+/// characters a bind mount cannot carry, `..`, `~`, the whole file system or deployment
+/// `host/` directory itself, a kernel or runtime interface or socket.
+#[must_use]
+pub fn host_problem(h: &str) -> Option<String> {
+    let bad_char = h.chars().find(|c| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '"' | '\'' | ':' | ',' | '%' | '$' | '\\')
+    });
+    let norm = host_path(h);
+    let parts: Vec<&str> = norm.split('/').filter(|x| !x.is_empty()).collect();
+    let absolute = h.starts_with('/');
+    if h.is_empty() {
+        Some("is empty".to_owned())
+    } else if let Some(c) = bad_char {
+        Some(format!(
+            "holds `{}`, which a bind mount cannot carry on every target",
+            c.escape_default()
+        ))
+    } else if h.split('/').any(|x| x == "..") {
+        Some("holds `..`".to_owned())
+    } else if h.starts_with('~') {
+        Some("starts with `~`, which no target expands".to_owned())
+    } else if parts.is_empty() {
+        Some(if absolute {
+            "is the host's whole file system".to_owned()
+        } else {
+            "names no directory inside the deployment's `host/` directory".to_owned()
+        })
+    } else if absolute
+        && (matches!(parts[0], "proc" | "sys" | "dev" | "run")
+            || (parts[0] == "var" && parts.get(1) == Some(&"run")))
+    {
+        Some("is a kernel or runtime interface of the host (its sockets and devices give a container the host)".to_owned())
+    } else if h.to_ascii_lowercase().ends_with(".sock") {
+        Some("is a socket (an engine's socket gives a container the host)".to_owned())
+    } else {
+        None
+    }
+}

@@ -205,6 +205,14 @@ pub fn prepare(
             let from_env = env(&env_name(name)).filter(|v| !v.is_empty());
             match (from_env, kept_text()?.filter(|v| !v.is_empty())) {
                 (Some(v), _) | (None, Some(v)) => Value::Text(v),
+                (None, None) if s.optional => {
+                    secrets.notes.push(format!(
+                        "optional external secret `{name}` has no value ({} unset or empty, no {}): it is rendered empty",
+                        env_name(name),
+                        dir.join(name).display()
+                    ));
+                    Value::Text(String::new())
+                }
                 (None, None) => {
                     let p = format!("/secrets/{}", escape_segment(name));
                     let var = env_name(name);

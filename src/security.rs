@@ -5,7 +5,9 @@
 
 use crate::spec::load::escape_segment;
 
-pub use crate::hardening::{HIGH_UID, Hardening, ROOT_START_CAPS, effective, merged, numeric_user};
+pub use crate::hardening::{
+    HIGH_UID, Hardening, ROOT_START_CAPS, capabilities_at, effective, merged, numeric_user,
+};
 use crate::plan::Deployment;
 use crate::plan::container::{Container, Kind, Limits};
 use crate::spec::model::{Condition, Exception, Protocol, Publish, Security, Waits};
@@ -327,12 +329,12 @@ pub fn questions(d: &Deployment, accepted: bool) -> Vec<Question> {
             );
         }
         if !h.cap_add.is_empty() && open(Exception::Capabilities) {
-            let explicit = own.is_some_and(|o| o.cap_add.is_some());
-            let (p, k) = if h.cap_add_explicit {
-                (field_at(&s.base, "cap_add", explicit), true)
+            let p = if h.cap_add_explicit {
+                capabilities_at(&s.base, own, d.security.as_ref())
             } else {
-                (s.base.clone(), true)
+                s.base.clone()
             };
+            let k = true;
             ask(
                 Exception::Capabilities,
                 p,
@@ -347,7 +349,7 @@ pub fn questions(d: &Deployment, accepted: bool) -> Vec<Question> {
                     }
                 ),
                 format!(
-                    "set `security.cap_add: []` if the image needs none (a non-root `user` needs none by default), or give the reason in `{accept_at}.capabilities`"
+                    "set `security.cap_drop: [ALL]` if the image needs none (a non-root `user` needs none by default), or give the reason in `{accept_at}.capabilities`"
                 ),
                 vec!["CKV_K8S_25"],
             );

@@ -174,6 +174,14 @@ fn validate_refuses_what_render_refuses() {
             ),
             "s.yaml:5:5: error[E501-pod-security]: targets.kubernetes.pod_security is restricted, which forbids this: container `web` of `web` runs as the image's user, which may be root".into(),
         ),
+        // `cap_add` adds to the default set: the level is judged on the effective set, at the
+        // field that decides it.
+        (
+            format!(
+                "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    security: {{ cap_add: [NET_ADMIN] }}\ntargets:\n  kubernetes: {{ pod_security: baseline }}\n"
+            ),
+            "s.yaml:6:26: error[E501-pod-security]: targets.kubernetes.pod_security is baseline, which forbids this: container `web` of `web` adds NET_ADMIN, beyond what baseline allows".into(),
+        ),
         (
             format!(
                 "{BASE}  web:\n    image: docker.io/library/nginx:1.27\n    ports: [{{ name: http, port: 80 }}]\n    healthcheck: {{ tcp: http, interval: 2147483648s }}\n"
@@ -638,4 +646,83 @@ fn version_names_the_version_and_the_commit() {
         format!("misp-gen {} (commit {head})", env!("CARGO_PKG_VERSION")),
         "misp-gen --version"
     );
+}
+
+// Pins `optional: true` on an external secret: with neither `MISP_GEN_SECRET_<NAME>` nor a kept
+// file, every target renders the empty value (and says so) instead of refusing; a value given
+// in the environment is still taken.
+#[test]
+fn optional_external_secret_renders_empty() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("s.yaml"),
+        format!("secrets:\n  relay: {{ external: true, optional: true }}\n{BASE}  web:\n    image: docker.io/library/nginx:1.27.3\n    env: {{ RELAY_PASSWORD: '${{secrets.relay}}' }}\n"),
+    )
+    .expect("write");
+    for flavor in ["quadlet", "podman", "docker"] {
+        let out = format!("out-{flavor}");
+        let o = bin()
+            .args(["render", "s.yaml", "--out", &out, "--flavor", flavor])
+            .env_remove("MISP_GEN_SECRET_RELAY")
+            .current_dir(tmp.path())
+            .ran();
+        o.success();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("optional external secret `relay` has no value"),
+            "{err}"
+        );
+        let kept = std::fs::read(tmp.path().join(&out).join("secrets/relay")).unwrap_or_default();
+        assert!(kept.is_empty(), "{flavor}: the kept value is not empty");
+        let mut found = Vec::new();
+        for entry in walk(&tmp.path().join(&out)) {
+            let text = std::fs::read_to_string(&entry).unwrap_or_default();
+            if text.lines().any(|l| l == "RELAY_PASSWORD=") {
+                found.push(entry.display().to_string());
+            }
+        }
+        for target in ["compose", "systemd"] {
+            assert!(
+                found
+                    .iter()
+                    .any(|f| f.ends_with(&format!("/secrets/{target}/web.env"))),
+                "{flavor}: no empty RELAY_PASSWORD for {target} in {found:?}"
+            );
+        }
+        // Kubernetes: the Secret the variable references, generated from an empty file.
+        let value = tmp
+            .path()
+            .join(&out)
+            .join("secrets/kubernetes/values/relay");
+        assert_eq!(
+            std::fs::read(&value).map(|v| v.len()).ok(),
+            Some(0),
+            "{flavor}: {}",
+            value.display()
+        );
+    }
+    let o = bin()
+        .args(["render", "s.yaml", "--out", "given"])
+        .env("MISP_GEN_SECRET_RELAY", "from-env")
+        .current_dir(tmp.path())
+        .ran();
+    o.success();
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("given/secrets/relay")).expect("kept"),
+        "from-env"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

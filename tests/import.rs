@@ -102,6 +102,11 @@ mod compare {
         pub env: BTreeMap<String, String>,
         pub ports: BTreeSet<(u64, String, String)>,
         pub mounts: BTreeSet<String>,
+        /// The mount targets that are read-only.
+        pub read_only: BTreeSet<String>,
+        /// `cap_add` and `cap_drop`, without `CAP_`.
+        pub cap_add: BTreeSet<String>,
+        pub cap_drop: BTreeSet<String>,
         pub health: Option<Vec<String>>,
         pub depends: BTreeMap<String, String>,
     }
@@ -152,17 +157,25 @@ mod compare {
             }
         }
         for v in svc["volumes"].as_array().into_iter().flatten() {
-            s.mounts.insert(
-                v["target"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim_end_matches('/')
-                    .to_owned(),
-            );
+            let target = v["target"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned();
+            if v["read_only"] == true {
+                s.read_only.insert(target.clone());
+            }
+            s.mounts.insert(target);
         }
         for t in svc["tmpfs"].as_array().into_iter().flatten() {
             let t = t.as_str().unwrap_or_default();
             s.mounts.insert(t.split(':').next().unwrap_or(t).to_owned());
+        }
+        for (key, set) in [("cap_add", &mut s.cap_add), ("cap_drop", &mut s.cap_drop)] {
+            for c in svc[key].as_array().into_iter().flatten() {
+                let c = c.as_str().unwrap_or_default().to_ascii_uppercase();
+                set.insert(c.trim_start_matches("CAP_").to_owned());
+            }
         }
         if let Some(test) = svc["healthcheck"]["test"].as_array() {
             let words: Vec<String> = test
@@ -219,6 +232,28 @@ mod compare {
             let data_dir = database && m.starts_with("/var/lib/");
             if !(listed(report, svc, &["volumes", "tmpfs"], m) || data_dir) {
                 out.push(format!("mount {m} missing"));
+            }
+        }
+        for m in orig.read_only.symmetric_difference(&rendered.read_only) {
+            if orig.mounts.contains(m)
+                && rendered.mounts.contains(m)
+                && !listed(report, svc, &["volumes"], m)
+            {
+                out.push(format!("mount {m}: read_only differs"));
+            }
+        }
+        // Capabilities: what compose adds is added, and what it drops is not added back (the
+        // render drops all and adds the effective set).
+        for c in orig.cap_add.difference(&rendered.cap_add) {
+            if !listed(report, svc, &["cap_add"], c) {
+                out.push(format!("capability {c} not added"));
+            }
+        }
+        for c in orig.cap_drop.intersection(&rendered.cap_add) {
+            if !orig.cap_add.contains(c) && !listed(report, svc, &["cap_drop"], c) {
+                out.push(format!(
+                    "capability {c} dropped in compose, added in the render"
+                ));
             }
         }
         if database {

@@ -632,8 +632,8 @@ fn provoking_spec(rng: &mut Rng) -> String {
             rng,
             &[
                 "",
-                "    security: { cap_add: [SYS_ADMIN], accept: { capabilities: needed } }\n",
-                "    security: { cap_add: [CHOWN] }\n",
+                "    security: { capabilities: [SYS_ADMIN], accept: { capabilities: needed } }\n",
+                "    security: { capabilities: [CHOWN] }\n",
                 "    command: [\"sh\", \"-c\", \"echo ${database.host} ${params.p}\"]\n",
             ],
         ));

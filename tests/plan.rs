@@ -957,3 +957,192 @@ fn a_mounted_secret_is_a_tls_set_when_the_spec_says_so() {
         keys(&swapped, "token")
     );
 }
+
+const DB_SPEC: &str = r#"apiVersion: misp-gen/v1
+name: same
+secrets:
+  db_password: { generate: password }
+database:
+  engine: mariadb
+  version: "10.11"
+  name: app
+  user: app
+  password: db_password
+  settings:
+    innodb_buffer_pool_size: 2G
+    innodb-log-file-size: 600M
+  env:
+    TZ: Europe/Paris
+  restart: on-failure
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    depends_on: { database: healthy }
+"#;
+
+// Pins the database's own `settings`, `env` and `restart` on every target: the settings are the
+// server's command-line options after the official image's entrypoint, the env sits beside the
+// engine's, the restart policy is the one given; a Galera cluster gives the settings to every
+// member (after member.sh, which appends them to mariadbd's) and its members restart the same way.
+#[test]
+fn database_settings_env_and_restart_reach_every_target() {
+    let args = [
+        "--innodb-buffer-pool-size=2G",
+        "--innodb-log-file-size=600M",
+    ];
+    for flavor in ["quadlet", "podman", "docker"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = tmp.path().join("same.yaml");
+        std::fs::write(&spec, DB_SPEC).expect("spec written");
+        let out = tmp.path().join("out");
+        common::render(&spec, &out, &["--target", "all", "--flavor", flavor]);
+        if flavor == "quadlet" {
+            let doc = yaml(&out.join("compose/compose.yaml"));
+            let db = &doc["services"]["database"];
+            assert_eq!(strings(&db["command"]), args, "compose command");
+            assert_eq!(db["environment"]["TZ"], "Europe/Paris", "compose env");
+            assert_eq!(db["restart"], "on-failure", "compose restart");
+            let k = yaml(&out.join("kubernetes/statefulset-database.yaml"));
+            let c = &k["spec"]["template"]["spec"]["containers"][0];
+            assert_eq!(strings(&c["args"]), args, "kubernetes args");
+            assert!(
+                c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["name"] == "TZ" && e["value"] == "Europe/Paris"),
+                "kubernetes env: {c}"
+            );
+            let u = text(&out.join("systemd/same-database.container"));
+            assert!(u.contains(&format!("Exec={}", args.join(" "))), "{u}");
+            assert!(u.contains("Environment=TZ=Europe/Paris"), "{u}");
+            assert!(u.contains("Restart=on-failure"), "{u}");
+        } else {
+            let u = text(&out.join("systemd/same-database.service"));
+            let exec = u
+                .lines()
+                .rfind(|l| l.starts_with("ExecStart="))
+                .expect("ExecStart");
+            assert!(
+                exec.ends_with(&format!(" {}", args.join(" "))),
+                "{flavor}: {exec}"
+            );
+            assert!(exec.contains("TZ=Europe/Paris"), "{flavor}: {exec}");
+            assert!(u.contains("Restart=on-failure"), "{flavor}: {u}");
+        }
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("same.yaml");
+    std::fs::write(
+        &spec,
+        DB_SPEC.replace(
+            "  restart: on-failure\n",
+            "  restart: on-failure\n  cluster: { members: 3 }\n",
+        ),
+    )
+    .expect("spec written");
+    let out = tmp.path().join("out");
+    let k8s = tmp.path().join("k8s");
+    common::render(&spec, &out, &["--target", "compose"]);
+    common::render(&spec, &k8s, &["--target", "kubernetes"]);
+    let doc = yaml(&out.join("compose/compose.yaml"));
+    for m in ["database-1", "database-2", "database-3"] {
+        let s = &doc["services"][m];
+        let cmd = strings(&s["command"]);
+        assert_eq!(cmd[cmd.len() - 2..], args, "{m}: {cmd:?}");
+        assert_eq!(s["environment"]["TZ"], "Europe/Paris", "{m}");
+        assert_eq!(s["restart"], "on-failure", "{m}");
+    }
+    let k = text(&k8s.join("kubernetes/statefulset-database-member.yaml"));
+    for a in args {
+        assert!(k.contains(a), "kubernetes cluster: {a}");
+    }
+}
+
+const HOST_SPEC: &str = r#"apiVersion: misp-gen/v1
+name: same
+services:
+  web:
+    image: docker.io/library/nginx:1.27.3
+    user: "10001:10001"
+    mounts:
+      - { host: ./configs/, path: /etc/app, read_only: true, selinux: private }
+      - { host: /srv/same/logs, path: /var/log/app }
+"#;
+
+// Pins host mounts on every target: compose binds the path relative to its project directory
+// (creating a missing one, as its short syntax does), systemd relative to the install directory,
+// each with `ro` and the SELinux relabel; Kubernetes mounts a claim per host path (no hostPath,
+// so the namespace keeps `restricted`), and `validate` warns at each host mount (W109).
+#[test]
+fn host_mounts_reach_every_target() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("same.yaml");
+    std::fs::write(&spec, HOST_SPEC).expect("spec written");
+    let o = common::bin()
+        .arg("validate")
+        .arg(&spec)
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("same.yaml:8:17: warning[W109-host-mount]")
+            && said.contains("same.yaml:9:17: warning[W109-host-mount]")
+            && said.contains("`kubectl -n NAMESPACE cp ./configs/. POD:/etc/app`"),
+        "{said}"
+    );
+    for flavor in ["quadlet", "podman", "docker"] {
+        let out = tmp.path().join(flavor);
+        common::render(&spec, &out, &["--target", "all", "--flavor", flavor]);
+        let want = [
+            "/etc/misp-gen/same/host/configs:/etc/app:ro,Z",
+            "/srv/same/logs:/var/log/app",
+        ];
+        if flavor == "quadlet" {
+            let doc = yaml(&out.join("compose/compose.yaml"));
+            let vols = &doc["services"]["web"]["volumes"];
+            assert_eq!(vols[0]["type"], "bind");
+            assert_eq!(vols[0]["source"], "./host/configs");
+            assert_eq!(vols[0]["target"], "/etc/app");
+            assert_eq!(vols[0]["read_only"], true);
+            assert_eq!(vols[0]["bind"]["selinux"], "Z");
+            assert_eq!(vols[0]["bind"]["create_host_path"], true);
+            assert_eq!(vols[1]["source"], "/srv/same/logs");
+            assert_eq!(vols[1]["read_only"], false);
+            assert!(vols[1]["bind"]["selinux"].is_null());
+            let u = text(&out.join("systemd/same-web.container"));
+            for w in want {
+                assert!(u.contains(&format!("Volume={w}\n")), "{u}");
+            }
+            let k = yaml(&out.join("kubernetes/deployment-web.yaml"));
+            let pod = &k["spec"]["template"]["spec"];
+            let claims: Vec<&str> = pod["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+                .collect();
+            assert_eq!(claims, ["same-host-configs", "same-host-srv-same-logs"]);
+            assert!(!text(&out.join("kubernetes/deployment-web.yaml")).contains("hostPath"));
+            let mounted = &pod["containers"][0]["volumeMounts"];
+            assert_eq!(mounted[0]["mountPath"], "/etc/app");
+            assert_eq!(mounted[0]["readOnly"], true);
+            for c in ["host-configs", "host-srv-same-logs"] {
+                let pvc = yaml(&out.join(format!("kubernetes/pvc-{c}.yaml")));
+                assert_eq!(pvc["metadata"]["name"], format!("same-{c}"));
+                assert_eq!(strings(&pvc["spec"]["accessModes"]), ["ReadWriteOnce"]);
+            }
+            let ns = text(&out.join("kubernetes/namespace.yaml"));
+            assert!(
+                ns.contains("\"pod-security.kubernetes.io/enforce\": \"restricted\""),
+                "{ns}"
+            );
+        } else {
+            let u = text(&out.join("systemd/same-web.service"));
+            for w in want {
+                assert!(u.contains(&format!("--volume={w} ")), "{flavor}: {u}");
+            }
+        }
+    }
+}

@@ -92,6 +92,57 @@ pub fn convert(root: &Node, cx: &Ctx<'_>) -> Converted {
 
 /// A variable whose value is taken for a secret: its name holds PASSWORD, PASSWD or SECRET, or
 /// ends in `_KEY` or `_TOKEN`; never a `…_FILE` variable (that holds a path).
+/// A database command line as `database.settings`: `--name=value` options of mariadb and mysql
+/// (after an optional `mariadbd`/`mysqld`), `-c name=value` pairs of postgres (after an optional
+/// `postgres`). Anything else, or a setting misp-gen decides, and none is carried.
+fn db_settings(engine: &str, words: &[String]) -> Result<Map<String, Value>, String> {
+    use crate::spec::model::Engine;
+    let (eng, server): (Engine, &[&str]) = match engine {
+        "postgres" => (Engine::Postgres, &["postgres"]),
+        "mysql" => (Engine::Mysql, &["mysqld"]),
+        _ => (Engine::Mariadb, &["mariadbd", "mysqld"]),
+    };
+    let mut words = words.iter().map(String::as_str).peekable();
+    if words.peek().is_some_and(|w| server.contains(w)) {
+        words.next();
+    }
+    let mut out = Map::new();
+    let name_ok = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 64
+            && k.starts_with(|c: char| c.is_ascii_lowercase())
+            && k.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || (b == b'-' && eng != Engine::Postgres)
+                    || (b == b'.' && eng == Engine::Postgres)
+            })
+    };
+    while let Some(w) = words.next() {
+        let pair = match eng {
+            Engine::Postgres if w == "-c" => words.next().and_then(|p| p.split_once('=')),
+            Engine::Postgres => None,
+            _ => w.strip_prefix("--").and_then(|p| p.split_once('=')),
+        };
+        let Some((k, v)) = pair else {
+            return Err(format!(
+                "`{w}` is not a server option the spec can carry (`--name=value` for mariadb and mysql, `-c name=value` for postgres)"
+            ));
+        };
+        if !name_ok(k) || v.is_empty() || v.chars().any(char::is_control) {
+            return Err(format!(
+                "`{k}` is not a setting name and value the spec can carry"
+            ));
+        }
+        if let Some(why) = crate::domain::reserved_setting(eng, k) {
+            return Err(format!("`{k}` is a setting misp-gen decides: {why}"));
+        }
+        out.insert(k.to_owned(), json!(v));
+    }
+    Ok(out)
+}
+
 fn is_secret_name(k: &str) -> bool {
     let u = k.to_ascii_uppercase();
     !u.ends_with("_FILE")
@@ -532,6 +583,26 @@ impl Conv<'_> {
         name
     }
 
+    /// The optional external secret for the empty secret-like variable `key`: one per name.
+    fn optional_secret(&mut self, key: &str) -> String {
+        let want = json!({ "external": true, "optional": true });
+        let base = spec_name(key, true);
+        let mut name = base.clone();
+        let mut i = 2;
+        while self.secrets.get(&name).is_some_and(|s| *s != want) {
+            name = format!("{base}_{i}");
+            i += 1;
+        }
+        if !self.secrets.contains_key(&name) {
+            self.secrets.insert(name.clone(), want);
+            self.comment(
+                format!("/secrets/{name}"),
+                format!("Empty in the compose project (`{key}`): optional, so `render` uses the empty value unless MISP_GEN_SECRET_{} or OUT/secrets/{name} gives one.", name.to_ascii_uppercase()),
+            );
+        }
+        name
+    }
+
     /// Replace every known secret value inside `text` by its placeholder.
     fn hide_secrets(&self, text: &str) -> (String, bool) {
         let mut t = text.to_owned();
@@ -663,8 +734,16 @@ impl Conv<'_> {
             if consumed.contains(k) {
                 continue;
             }
-            let _ = v;
-            self.not_carried(at, &format!("environment.{k}"), "the spec's `database:` sets the name, the user and the passwords; its other settings (server flags, TZ, …) cannot be said yet", None);
+            match v {
+                Some(v) if !crate::domain::reserved_db_env(k) && !is_secret_name(k) => {
+                    let e = db.entry("env").or_insert_with(|| json!({}));
+                    if let Value::Object(e) = e {
+                        e.insert(k.clone(), json!(v));
+                    }
+                }
+                Some(_) => self.not_carried(at, &format!("environment.{k}"), "the spec's `database:` sets the name, the user and the passwords from its own fields", None),
+                None => self.not_carried(at, &format!("environment.{k}"), "it takes its value from the environment, where it is not set", Some("set it in .env or the environment and import again, or add it to `database.env`")),
+            }
         }
         for (k, n) in svc.entries() {
             match k.as_str() {
@@ -686,7 +765,18 @@ impl Conv<'_> {
                     }
                 }
                 "healthcheck" => self.note(&n.at, Code::NoteChanged, "the database's health check is misp-gen's own (the engine's client pings the server)".into(), None),
-                "restart" => self.note(&n.at, Code::NoteChanged, "the database's restart policy is misp-gen's (unless-stopped; always on Kubernetes)".into(), None),
+                "restart" => {
+                    let text = n.text().unwrap_or_default();
+                    let policy = text.split(':').next().unwrap_or_default();
+                    if matches!(policy, "no" | "always" | "on-failure" | "unless-stopped") {
+                        db.insert("restart".into(), json!(policy));
+                        if policy != text {
+                            self.note(&n.at, Code::NoteChanged, format!("restart `{text}`: the retry limit is not carried"), None);
+                        }
+                    } else {
+                        self.not_carried(&n.at, "restart", "not a policy Compose has", None);
+                    }
+                }
                 "deploy" => {
                     if let Some(lim) = n.get("resources").and_then(|r| r.get("limits")) {
                         let r = self.resources(lim);
@@ -701,7 +791,39 @@ impl Conv<'_> {
                     }
                 }
                 "ports" => self.not_carried(&n.at, "ports", "the embedded database is reached inside the deployment only; it is not published", Some("connect through `docker compose exec` or a port-forward")),
-                "command" => self.not_carried(&n.at, "command", "server settings of the database cannot be said in the spec yet", Some("set them in the database after the first start, or keep a config file in the data volume")),
+                "command" => {
+                    let words = match &n.v {
+                        V::Str(t) => shell_words(t),
+                        V::Seq(items) => Some(items.iter().filter_map(Node::text).collect()),
+                        V::Null => continue,
+                        _ => None,
+                    };
+                    match words.as_deref().map(|w| db_settings(engine, w)) {
+                        Some(Ok(settings)) if !settings.is_empty() => {
+                            self.note(&n.at, Code::NoteChanged, "the server's options are `database.settings`: misp-gen gives them on the server's command line, as Compose did".into(), None);
+                            db.insert("settings".into(), Value::Object(settings));
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(why)) => self.not_carried(&n.at, "command", &why, Some("write the server's options as `database.settings: { name: value }`")),
+                        None => self.not_carried(&n.at, "command", "it does not split into words (an unclosed quote)", None),
+                    }
+                }
+                "cap_add" | "cap_drop" => {
+                    let caps: Vec<String> = n
+                        .items()
+                        .iter()
+                        .filter_map(Node::text)
+                        .map(|t| t.trim_start_matches("CAP_").trim_start_matches("cap_").to_ascii_uppercase())
+                        .filter(|c| !(c == "ALL" && k.as_str() == "cap_add"))
+                        .collect();
+                    if k.as_str() == "cap_add" {
+                        self.note(&n.at, Code::NoteChanged, "`cap_add` is `database.security.cap_add`, added to misp-gen's default set for the database (CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID, SETUID), which is smaller than Docker's".into(), None);
+                    }
+                    let sec = db.entry("security").or_insert_with(|| json!({}));
+                    if let Value::Object(sec) = sec {
+                        sec.insert(k.clone(), json!(caps));
+                    }
+                }
                 other => self.not_carried(&n.at, other, "the spec's `database:` has no such setting", None),
             }
         }
@@ -851,12 +973,28 @@ impl Conv<'_> {
                                     mounts.push(json!({ "scratch": true, "path": target }));
                                 }
                             }
-                            Some(Mount::Bind { source, target }) => self.not_carried(
-                                &v.at,
-                                &format!("volumes: {source}:{target}"),
-                                "a host bind mount cannot be said in the spec yet",
-                                Some("copy the directory's content into a named volume (the book's import chapter shows how), or a single config file into `files:`"),
-                            ),
+                            Some(Mount::Bind { source, target, read_only, selinux }) => {
+                                if let Some(why) = crate::domain::host_problem(&source) {
+                                    self.not_carried(
+                                        &v.at,
+                                        &format!("volumes: {source}:{target}"),
+                                        &format!("the host path {why}"),
+                                        Some("copy the content into a directory the spec can mount (`host: ./NAME`), or into a named volume"),
+                                    );
+                                } else if mount_paths.insert(target.clone()) {
+                                    let mut m = json!({ "host": source, "path": target });
+                                    if read_only {
+                                        m["read_only"] = json!(true);
+                                    }
+                                    if let Some(z) = selinux {
+                                        m["selinux"] = json!(if z == "Z" { "private" } else { "shared" });
+                                    }
+                                    mounts.push(m);
+                                    if !source.starts_with('/') {
+                                        self.note(&v.at, Code::NoteChanged, format!("host path `{source}` is `host: {source}`: relative to the deployment's `host/` directory (OUT/compose/host/ next to compose.yaml; `host/` in the systemd install directory), not to this compose file; copy the directory there"), Some("on Kubernetes it is an empty claim to fill (validate's W109 says how)"));
+                                    }
+                                }
+                            }
                             None => self.not_carried(&v.at, "volumes", "not a volume entry misp-gen reads", None),
                         }
                     }
@@ -992,19 +1130,23 @@ impl Conv<'_> {
                     }
                 }
                 "profiles" => self.note(&n.at, Code::NoteChanged, "carried because its compose profile is enabled; the spec has no compose profiles, so the service is always deployed".into(), None),
-                "cap_add" => {
-                    let drops_all = svc.get("cap_drop").is_some_and(|d| d.items().iter().any(|x| x.as_str() == Some("ALL")));
-                    if drops_all {
-                        let caps: Vec<String> = n.items().iter().filter_map(Node::text).map(|c| c.trim_start_matches("CAP_").to_ascii_uppercase()).collect();
-                        self.note(&n.at, Code::NoteChanged, "cap_drop: [ALL] with cap_add is `security.cap_add`: exactly these capabilities, as in Compose".into(), None);
-                        security.insert("cap_add".into(), json!(caps));
-                    } else {
-                        self.not_carried(&n.at, "cap_add", "in Compose cap_add ADDS to Docker's default capabilities; the spec's `security.cap_add` REPLACES misp-gen's default set (CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID, SETUID, NET_BIND_SERVICE below 1024): carrying the names would take the others away", Some("if the image needs more than misp-gen's default set, write the whole set in `security.cap_add` with a reason in `security.accept.capabilities`"));
+                "cap_add" | "cap_drop" => {
+                    let mut caps: Vec<String> = Vec::new();
+                    for c in n.items() {
+                        let Some(t) = c.text() else { continue };
+                        let name = t.trim_start_matches("CAP_").trim_start_matches("cap_").to_ascii_uppercase();
+                        if name == "ALL" && k.as_str() == "cap_add" {
+                            self.not_carried(&c.at, "cap_add", "`cap_add: [ALL]` gives every capability, which the spec does not allow", Some("list the capabilities the image needs in `security.cap_add`, with a reason in `security.accept.capabilities`"));
+                            continue;
+                        }
+                        caps.push(name);
                     }
-                }
-                "cap_drop" => {
-                    if !n.items().iter().any(|x| x.as_str() == Some("ALL")) {
-                        self.not_carried(&n.at, "cap_drop", "misp-gen already drops every capability but its small default set", Some("to drop one of that set too, write the set you want in `security.cap_add`"));
+                    let drops_all = svc.get("cap_drop").is_some_and(|d| d.items().iter().any(|x| x.text().is_some_and(|t| t.eq_ignore_ascii_case("ALL") || t.eq_ignore_ascii_case("CAP_ALL"))));
+                    if k.as_str() == "cap_add" && !drops_all {
+                        self.note(&n.at, Code::NoteChanged, "`cap_add` is `security.cap_add`, added to misp-gen's default set as Compose adds to Docker's; misp-gen's set is smaller (no user: CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID, SETUID, and NET_BIND_SERVICE below port 1024; a non-root user: none)".into(), Some("if the image needs another capability Docker grants by default (e.g. NET_RAW, MKNOD, SYS_CHROOT), add it to `security.cap_add`"));
+                    }
+                    if !caps.is_empty() || n.items().is_empty() {
+                        security.insert(k.clone(), json!(caps));
                     }
                 }
                 "security_opt" => {
@@ -1077,7 +1219,10 @@ impl Conv<'_> {
                 continue;
             }
             if is_secret_name(&k) {
-                self.note(&at, Code::NoteGuess, format!("`{k}` is empty: carried as an empty value, not as a secret"), Some("if it should hold a password, make it `${secrets.NAME}` with an external secret"));
+                let s = self.optional_secret(&k);
+                self.note(&at, Code::NoteGuess, format!("`{k}` is empty: it becomes `${{secrets.{s}}}`, an optional external secret, which renders empty unless `MISP_GEN_SECRET_{}` or `OUT/secrets/{s}` gives it a value", s.to_ascii_uppercase()), None);
+                env.insert(k, json!(format!("${{secrets.{s}}}")));
+                continue;
             }
             let (hidden, had) = self.hide_secrets(&v);
             let mut text = escape(&hidden);
@@ -1959,6 +2104,9 @@ enum Mount {
     Bind {
         source: String,
         target: String,
+        read_only: bool,
+        /// `z` or `Z`.
+        selinux: Option<String>,
     },
     Tmpfs {
         target: String,
@@ -1990,6 +2138,11 @@ fn parse_volume(v: &Node) -> Option<Mount> {
                 return Some(Mount::Bind {
                     source: source.to_owned(),
                     target: target.to_owned(),
+                    read_only: mode.split(',').any(|m| m == "ro"),
+                    selinux: mode
+                        .split(',')
+                        .find(|m| *m == "z" || *m == "Z")
+                        .map(str::to_owned),
                 });
             }
             Some(Mount::Named {
@@ -2013,7 +2166,16 @@ fn parse_volume(v: &Node) -> Option<Mount> {
                     read_only,
                 }),
                 ("volume", _) => Some(Mount::Anonymous { target }),
-                ("bind", Some(s)) => Some(Mount::Bind { source: s, target }),
+                ("bind", Some(s)) => Some(Mount::Bind {
+                    source: s,
+                    target,
+                    read_only,
+                    selinux: v
+                        .get("bind")
+                        .and_then(|b| b.get("selinux"))
+                        .and_then(Node::text)
+                        .filter(|x| x == "z" || x == "Z"),
+                }),
                 ("tmpfs", _) => Some(Mount::Tmpfs { target }),
                 _ => None,
             }

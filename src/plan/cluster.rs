@@ -336,7 +336,10 @@ fn member(
     monitor: &MountPlan,
 ) -> Container {
     let mut m = from_database(db, name);
-    m.command = Some(strings(&["bash", &format!("{GALERA_DIR}/member.sh")]));
+    // member.sh appends its arguments to mariadbd's: the database's `settings`.
+    let mut command = strings(&["bash", &format!("{GALERA_DIR}/member.sh")]);
+    command.extend(db.command.iter().flatten().cloned());
+    m.command = Some(command);
     let mut env = vec![
         literal("GALERA_MEMBERS", list),
         literal("GALERA_SELF", name),
@@ -382,7 +385,8 @@ fn member(
     ));
     m.mounts = mounts;
     m.mounts_rwo = true;
-    m.restart = Restart::UnlessStopped;
+    // The database's `restart`.
+    m.restart = db.restart;
     // Primary and Synced; no dependant waits on a member (they reach the endpoint), and
     // no member waits on another (a health-gated start deadlocks after a full outage).
     m.health = Some(Health {

@@ -123,6 +123,18 @@ pub enum MountPlan {
         /// empty (a file system's `lost+found` on a Kubernetes claim).
         subdir: Option<String>,
     },
+    /// A host directory or file, bind-mounted (`mounts[].host`); on Kubernetes the claim
+    /// `claim` stands for it.
+    Host {
+        /// As the targets write it: relative (to the deployment's directory) without `./`, or
+        /// absolute.
+        host: String,
+        path: String,
+        read_only: bool,
+        selinux: Option<crate::spec::model::Relabel>,
+        /// The Kubernetes claim's name in the spec's namespace of names (`host-configs`).
+        claim: String,
+    },
     /// The workload's own data where the target keeps it by default: the image's anonymous
     /// volume on the engines, a claim template of its own on Kubernetes.
     OwnData {
@@ -160,6 +172,7 @@ impl MountPlan {
     pub fn path(&self) -> &str {
         match self {
             MountPlan::Volume { path, .. }
+            | MountPlan::Host { path, .. }
             | MountPlan::OwnData { path }
             | MountPlan::SecretFile { path, .. }
             | MountPlan::Scratch { path }
@@ -341,12 +354,15 @@ pub fn container(
     let embedded = database(spec).is_some();
     let port_list: Vec<u16> = ports.iter().map(|p| p.port).collect();
     let singleton = *scaling == crate::spec::model::Scaling::Singleton;
+    let replicas = domain::replicas(svc, profile);
+    // A host path is a `ReadWriteOnce` claim on Kubernetes for a single instance (several
+    // share a `ReadWriteMany` one).
     let mounts_rwo = mounts.iter().any(|m| {
         m.volume
             .as_ref()
             .is_some_and(|v| spec.volumes.get(v).is_some_and(|v| !v.shared))
+            || (m.host.is_some() && replicas <= 1)
     });
-    let replicas = domain::replicas(svc, profile);
     let health = healthcheck.as_ref().map(|h| health(ports, h));
     let kind = if one_offs.contains(name) {
         Kind::OneOff
@@ -481,6 +497,8 @@ fn talks_to(spec: &Spec, svc: &Service) -> std::collections::BTreeSet<String> {
 fn mount(spec: &Spec, m: &Mount) -> Option<MountPlan> {
     let Mount {
         volume,
+        host,
+        selinux,
         secret,
         file,
         scratch,
@@ -488,7 +506,15 @@ fn mount(spec: &Spec, m: &Mount) -> Option<MountPlan> {
         items,
         read_only,
     } = m;
-    Some(if let Some(v) = volume {
+    Some(if let Some(h) = host {
+        MountPlan::Host {
+            host: domain::host_path(h),
+            path: path.clone(),
+            read_only: *read_only,
+            selinux: *selinux,
+            claim: domain::host_claim(h),
+        }
+    } else if let Some(v) = volume {
         MountPlan::Volume {
             volume: v.clone(),
             path: path.clone(),

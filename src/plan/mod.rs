@@ -319,6 +319,9 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         wait: _,
         resources,
         security,
+        settings,
+        env: own_env,
+        restart,
     } = db;
     let setup = database_setup(db);
     let wait = database_wait(db);
@@ -348,6 +351,16 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
             }
         }
     }
+    // The user's variables (literal text), after the engine's.
+    for (k, v) in own_env {
+        env.push((k.clone(), crate::placeholder::escape(&v.text())));
+    }
+    let command = (!settings.is_empty()).then(|| {
+        crate::domain::setting_args(*engine, settings)
+            .iter()
+            .map(|a| crate::placeholder::escape(a))
+            .collect::<Vec<_>>()
+    });
     let health = database_health(&setup, wait);
     let mut c = container::Container {
         name: DATABASE.to_owned(),
@@ -361,11 +374,12 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         image,
         replicas: 1,
         singleton: true,
-        restart: Restart::UnlessStopped,
+        restart: restart.unwrap_or(Restart::UnlessStopped),
         user: None,
         working_dir: None,
         entrypoint: None,
-        command: None,
+        // The official images run the server with arguments that start with `-`.
+        command,
         env,
         ports: vec![Port {
             name: engine_port_name(*engine).to_owned(),
@@ -412,6 +426,17 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         c.cluster = Some(Box::new(cluster));
     }
     Some(c)
+}
+
+/// A host path as Kubernetes gets it: a claim the operator fills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostClaim {
+    /// The path as the targets write it.
+    pub host: String,
+    /// Mounted by more than one pod (several replicas or workloads): `ReadWriteMany`.
+    pub rwx: bool,
+    /// The first mount that names it, for diagnostics.
+    pub pointer: String,
 }
 
 /// The edge: which service users reach, on which port, how; and on the targets that run their
@@ -539,6 +564,9 @@ pub struct Deployment {
     /// render is one the next deploy may lose) or holding the embedded database's data. Every
     /// target renders exactly these.
     pub volumes: std::collections::BTreeMap<String, crate::spec::model::Volume>,
+    /// The host paths the workloads mount, by the name of the Kubernetes claim that stands for
+    /// each (compose and systemd bind-mount the path itself).
+    pub host_claims: std::collections::BTreeMap<String, HostClaim>,
     /// The secrets that are TLS sets (`ca.crt`, `tls.crt`, `tls.key`).
     pub tls_secrets: std::collections::BTreeSet<String>,
     pub edge: Option<EdgePlan>,
@@ -677,6 +705,25 @@ impl Deployment {
                 .into_iter()
                 .map(|v| (v, crate::spec::model::Volume::default())),
         );
+        let mut host_claims: std::collections::BTreeMap<String, HostClaim> =
+            std::collections::BTreeMap::new();
+        for c in &workloads {
+            let mut own: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+            for (i, m) in c.mounts.iter().enumerate() {
+                let container::MountPlan::Host { host, claim, .. } = m else {
+                    continue;
+                };
+                let first = own.insert(claim.as_str());
+                host_claims
+                    .entry(claim.clone())
+                    .and_modify(|h| h.rwx |= first)
+                    .or_insert_with(|| HostClaim {
+                        host: host.clone(),
+                        rwx: c.replicas > 1,
+                        pointer: format!("{}/mounts/{i}/host", c.pointer),
+                    });
+            }
+        }
         let edge = edge_plan(spec, profile);
         Deployment {
             name: spec.name.clone(),
@@ -689,6 +736,7 @@ impl Deployment {
             database_lookup: Lookup::database(spec),
             workloads,
             volumes,
+            host_claims,
             tls_secrets: spec
                 .secrets
                 .iter()

@@ -157,7 +157,7 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                     pod.workload,
                     beyond_restricted.join(", ")
                 ),
-                help: "run as a non-root `user` (no capabilities needed), or set `security.cap_add` to what the image really needs",
+                help: "run as a non-root `user` (no capabilities needed), or set `security.capabilities` to what the image really needs",
             });
         }
     }

@@ -350,6 +350,10 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
             63,
         );
     }
+    for (v, h) in &d.host_claims {
+        let object = k.naming.object(v);
+        k.claim("PersistentVolumeClaim", &object, &h.pointer, 63);
+    }
     if let Some(e) = &d.edge
         && d.workload(&e.edge.service).is_some()
     {
@@ -548,7 +552,9 @@ impl K8s<'_> {
                 MountPlan::Secret { secret: s, .. } | MountPlan::SecretFile { secret: s, .. } => {
                     self.secret_object(s);
                 }
+                // A host path's claim is claimed with the volumes' (`claims`).
                 MountPlan::Volume { .. }
+                | MountPlan::Host { .. }
                 | MountPlan::Scratch { .. }
                 | MountPlan::OwnData { .. } => {}
             }
@@ -584,7 +590,8 @@ impl K8s<'_> {
         } else {
             sp.clone()
         };
-        view.caps_at = origin_at("cap_add", |s| s.cap_add.is_some());
+        view.caps_at =
+            crate::hardening::capabilities_at(sp, c.security.as_ref(), self.d.security.as_ref());
         view.escalation_at = origin_at("no_new_privileges", |s| s.no_new_privileges.is_some());
         view.seccomp_at = origin_at("seccomp", |s| s.seccomp.is_some());
         view

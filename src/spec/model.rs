@@ -133,6 +133,12 @@ pub struct Secret {
     /// Supplied by the operator: from `MISP_GEN_SECRET_<NAME>` or an existing `OUT/secrets/<name>` file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
+    /// With `external: true`: the operator may leave it out (an SMTP relay without a password).
+    /// When neither `MISP_GEN_SECRET_<NAME>` nor `OUT/secrets/<name>` gives a value, `render` uses
+    /// the empty text (and says so) instead of failing. Not for the database's or a replicated
+    /// Redis's password.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// The files of a TLS set, in key order: what it mounts and what its Kubernetes Secret holds.
@@ -213,6 +219,25 @@ pub struct Database {
     /// own user: the default capability set covers that).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+    /// Server settings of the embedded database, given on the server's command line (and to
+    /// every member of a `cluster`): `{ innodb_buffer_pool_size: 2G }` is
+    /// `--innodb-buffer-pool-size=2G` for mariadb and mysql, `{ shared_buffers: 1GB }` is
+    /// `-c shared_buffers=1GB` for postgres. Names are the server's (lower case, `_` or `-`);
+    /// values are literal text. What misp-gen decides itself is refused: the data directory,
+    /// port, socket and listen address, the user, and for mariadb every `wsrep_*` setting and
+    /// the Galera requirements (`binlog_format`, `default_storage_engine`,
+    /// `innodb_autoinc_lock_mode`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, Scalar>,
+    /// Environment of the embedded database's container (e.g. `TZ`), beside the variables
+    /// misp-gen sets for the engine (name, user, passwords; refused here). Values are literal
+    /// text: nothing in them is expanded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, Scalar>,
+    /// Restart policy of the embedded database (default unless-stopped), as a service's
+    /// `restart`; a cluster's members follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
 }
 
 /// A replicated embedded database: a `MariaDB` Galera cluster.
@@ -366,10 +391,20 @@ pub struct Security {
     /// `unconfined` needs a reason in `accept.seccomp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<Seccomp>,
-    /// The capabilities added back after dropping them all, without `CAP_` (`[CHOWN, SETUID]`);
-    /// replaces the default set; `[]` for none.
+    /// The whole capability set, replacing the default set: the capabilities added back after
+    /// dropping them all, without `CAP_` (`[CHOWN, SETUID]`); `[]` for none. Not in the same
+    /// block as `cap_add` or `cap_drop`, which then change this set instead of the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    /// Capabilities added to the default set (or to `capabilities`), as Compose's `cap_add`:
+    /// `[AUDIT_WRITE]` keeps the default set and adds `AUDIT_WRITE`. Names without `CAP_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_add: Option<Vec<String>>,
+    /// Capabilities removed from the default set (or from `capabilities`), as Compose's
+    /// `cap_drop`; `[ALL]` removes them all, leaving only `cap_add`. Removed first, then added:
+    /// a name in both lists is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_drop: Option<Vec<String>>,
     /// Mount the root file system read-only; the paths in `writable` (and scratch mounts) are
     /// the places it can still write. Default false: many images write into their own tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -511,13 +546,29 @@ pub enum Protocol {
     Udp,
 }
 
-/// A mount: exactly one of `volume`, `secret`, `file` or `scratch`, and a `path`.
+/// A mount: exactly one of `volume`, `host`, `secret`, `file` or `scratch`, and a `path`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// Name of a volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<String>,
+    /// A directory or file of the host, bind-mounted (`./configs`, `/srv/misp/ssl`). A relative
+    /// path (without `..`) is relative to the deployment's `host/` directory, so that the
+    /// rendered output can be copied to another machine and never mixes with misp-gen's own
+    /// files: on compose `host/` in the project directory (`OUT/compose/host/`, next to
+    /// `compose.yaml`), on systemd `host/` in `targets.systemd.install_dir`. Compose and docker
+    /// create a missing directory; podman refuses to start without it. On Kubernetes a node's
+    /// directory is no place for data (and `hostPath` would need Pod Security `privileged`):
+    /// each host path becomes a `PersistentVolumeClaim` `host-<path>`, into which the operator
+    /// copies the directory's content (`validate` warns, W109).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Host mounts: let the engine relabel the content for `SELinux`: `private` (`:Z`, this
+    /// container only) or `shared` (`:z`, every container that mounts it). Unset: no relabel.
+    /// Not for system directories (`/`, `/etc`, `/usr`, `/home`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<Relabel>,
     /// Name of a secret; mounted as a read-only directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -532,9 +583,30 @@ pub struct Mount {
     /// Secret mounts: which files appear, renamed (`{ tls.key: misp.key }`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub items: BTreeMap<String, String>,
-    /// Volume mounts: mount read-only.
+    /// Volume and host mounts: mount read-only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+}
+
+/// `SELinux` relabelling of a host mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Relabel {
+    /// `:Z`: a label private to this container.
+    Private,
+    /// `:z`: a label every container may share.
+    Shared,
+}
+
+impl Relabel {
+    /// The bind-mount option (`Z` or `z`).
+    #[must_use]
+    pub fn option(self) -> &'static str {
+        match self {
+            Relabel::Private => "Z",
+            Relabel::Shared => "z",
+        }
+    }
 }
 
 /// A service's port, by name or number.

@@ -240,6 +240,35 @@ pub fn warnings(
             })
         })
         .collect();
+    for (name, svc) in &spec.services {
+        for (i, m) in svc.mounts.iter().enumerate() {
+            let Some(host) = &m.host else { continue };
+            let pointer = format!(
+                "/services/{}/mounts/{i}/host",
+                crate::spec::load::escape_segment(name)
+            );
+            let claim = crate::domain::host_claim(host);
+            let norm = crate::domain::host_path(host);
+            let local = if norm.starts_with('/') {
+                norm
+            } else {
+                format!("./{norm}")
+            };
+            out.push(Diagnostic {
+                file: doc.file.clone(),
+                pos: doc.pos(&pointer),
+                pointer,
+                code: Code::WarnHostMount,
+                message: format!(
+                    "on Kubernetes the host path `{host}` is the PersistentVolumeClaim `{claim}`, which starts empty: the pods see none of the directory's content until it is copied in"
+                ),
+                help: Some(format!(
+                    "after `kubectl apply -k`, copy the content into the claim through a pod that mounts it: `kubectl -n NAMESPACE cp {local}/. POD:{}` (the `{name}` pod, then restart it); or use a volume and `files:` instead of a host path",
+                    m.path
+                )),
+            });
+        }
+    }
     let replicated_edge = deployment.edge.as_ref().is_some_and(|e| e.lb.is_some());
     let accepted = spec.security.as_ref().is_some_and(|s| {
         s.accept

@@ -77,6 +77,8 @@ pub(super) fn load_balancer(
         source: format!("./files/{}.cfg", plan::LB_SERVICE),
         target: LB_CONFIG.into(),
         read_only: true,
+        create_host_path: false,
+        selinux: None,
     });
     if tls {
         svc.ports.push(PortOut {

@@ -178,6 +178,10 @@ struct MountOut {
     source: String,
     target: String,
     read_only: bool,
+    /// A host path: compose creates a missing directory, as its short syntax does.
+    create_host_path: bool,
+    /// A host path's `SELinux` relabel (`z`, `Z`).
+    selinux: Option<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,10 @@ use crate::plan::{self, container::MountPlan};
 use crate::render::{FileSet, add, add_mounted_secret};
 use crate::secrets::Secrets;
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per kind of mount, each as compose writes it"
+)]
 pub(super) fn mount(
     secrets: &Secrets,
     m: &MountPlan,
@@ -27,6 +31,27 @@ pub(super) fn mount(
             source: volume.clone(),
             target: path.clone(),
             read_only: *read_only,
+            create_host_path: false,
+            selinux: None,
+        }),
+        // Relative to `host/` in the project directory (where compose.yaml is), as the spec says.
+        MountPlan::Host {
+            host,
+            path,
+            read_only,
+            selinux,
+            claim: _,
+        } => out.mounts.push(MountOut {
+            kind: "bind",
+            source: if host.starts_with('/') {
+                host.clone()
+            } else {
+                format!("./{}/{host}", crate::domain::HOST_DIR)
+            },
+            target: path.clone(),
+            read_only: *read_only,
+            create_host_path: true,
+            selinux: selinux.map(crate::spec::model::Relabel::option),
         }),
         MountPlan::Scratch { path } => out.tmpfs.push(path.clone()),
         // The image's own anonymous volume.
@@ -67,6 +92,8 @@ pub(super) fn mount(
                 source,
                 target: path.clone(),
                 read_only: true,
+                create_host_path: false,
+                selinux: None,
             });
         }
         MountPlan::Secret {

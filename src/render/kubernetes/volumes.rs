@@ -77,9 +77,40 @@ pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), E
             &ctx,
         )?;
     }
+    // A host path: a claim of the default size, `ReadWriteMany` where several pods mount it.
+    for (name, h) in &plan.host_claims {
+        let object = out.naming.object(name);
+        let k = &plan.targets.spec.kubernetes;
+        let ctx = PvcCtx {
+            meta: out.meta(object, "storage"),
+            claim: Claim {
+                name: String::new(),
+                rwx: h.rwx,
+                size: DEFAULT_VOLUME_SIZE.into(),
+                class: if h.rwx {
+                    k.shared_storage_class.clone()
+                } else {
+                    k.storage_class.clone()
+                },
+            },
+        };
+        // What the operator copied in is data like a volume's.
+        out.state
+            .claims
+            .insert(ctx.meta.name.clone(), ctx.claim.state());
+        out.emit(
+            format!("pvc-{}.yaml", dns(name)),
+            "kubernetes/pvc.yaml.j2",
+            &ctx,
+        )?;
+    }
     Ok(())
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per kind of mount, each as a pod volume"
+)]
 pub(super) fn mount(
     out: &mut Out<'_>,
     m: &MountPlan,
@@ -109,6 +140,31 @@ pub(super) fn mount(
                 path: path.clone(),
                 read_only: *read_only,
                 sub_path: subdir.clone(),
+            });
+        }
+        // The claim that stands for the host path (`claims`), which the operator fills (W109).
+        MountPlan::Host {
+            host: _,
+            path,
+            read_only,
+            selinux: _,
+            claim,
+        } => {
+            let name = add_volume(
+                volumes,
+                PodVolume {
+                    name: dns(claim),
+                    kind: "pvc",
+                    source: out.naming.object(claim),
+                    items: Vec::new(),
+                    default_mode: None,
+                },
+            );
+            c.mounts.push(VolumeMount {
+                name,
+                path: path.clone(),
+                read_only: *read_only,
+                sub_path: None,
             });
         }
         // A claim template of the workload's (`services.rs`), in a sub-directory: a fresh file

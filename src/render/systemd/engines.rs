@@ -63,6 +63,9 @@ fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String
     for (host, path) in &run.binds {
         w.push(flag("volume", &format!("{host}:{path}:ro,z")));
     }
+    for (host, path, opts) in &run.host_binds {
+        w.push(flag("volume", &super::helpers::bind_spec(host, path, opts)));
+    }
     for t in &run.tmpfs {
         w.push(flag("tmpfs", t));
     }

@@ -280,3 +280,12 @@ pub(super) fn network_unit(ctx: &Ctx<'_>) -> (String, UnitFile) {
         }
     }
 }
+
+/// A bind mount as `-v`/`Volume=` take it: `HOST:PATH` and `:OPTIONS` when there are any.
+pub(super) fn bind_spec(host: &str, path: &str, opts: &str) -> String {
+    if opts.is_empty() {
+        format!("{host}:{path}")
+    } else {
+        format!("{host}:{path}:{opts}")
+    }
+}

@@ -136,6 +136,10 @@ fn mounts(ctx: &Ctx<'_>, run: &Run, c: &mut ContainerSection) {
     for (host, path) in &run.binds {
         c.volume.push(exec_value(&format!("{host}:{path}:ro,z")));
     }
+    for (host, path, opts) in &run.host_binds {
+        c.volume
+            .push(exec_value(&super::helpers::bind_spec(host, path, opts)));
+    }
     for t in &run.tmpfs {
         c.tmpfs
             .extend(TMPFS.key_or_flag(v, t, exec_value, &mut c.podman_args));

@@ -54,6 +54,8 @@ pub(super) struct Run {
     pub(super) volumes: Vec<(String, String, bool)>,
     /// (host path, container path), read-only
     pub(super) binds: Vec<(String, String)>,
+    /// The spec's host mounts: (host path, container path, options such as `ro,Z`; may be empty)
+    pub(super) host_binds: Vec<(String, String, String)>,
     pub(super) tmpfs: Vec<String>,
     pub(super) alias: Option<String>,
     pub(super) health: Option<Health>,
@@ -97,6 +99,7 @@ impl Run {
             publish: self.publish.clone(),
             volumes: self.volumes.clone(),
             binds: self.binds.clone(),
+            host_binds: self.host_binds.clone(),
             tmpfs: self.tmpfs.clone(),
             alias: None,
             health: self.health.as_ref().map(|h| Health {
@@ -376,6 +379,28 @@ fn mount(inp: &Inputs<'_>, m: &MountPlan, run: &mut Run, files: &mut FileSet) {
             subdir: _,
         } => run.volumes.push((volume.clone(), path.clone(), *read_only)),
         MountPlan::Scratch { path } => run.tmpfs.push(path.clone()),
+        // Relative to `host/` in the install directory, as the spec says.
+        MountPlan::Host {
+            host,
+            path,
+            read_only,
+            selinux,
+            claim: _,
+        } => {
+            let source = if host.starts_with('/') {
+                host.clone()
+            } else {
+                format!("{}/{}/{host}", ctx.install_dir, crate::domain::HOST_DIR)
+            };
+            let mut opts: Vec<&str> = Vec::new();
+            if *read_only {
+                opts.push("ro");
+            }
+            if let Some(r) = selinux {
+                opts.push(r.option());
+            }
+            run.host_binds.push((source, path.clone(), opts.join(",")));
+        }
         // The image's own anonymous volume.
         MountPlan::OwnData { path: _ } => {}
         // The kept file itself: the entrypoint reads it as root.

@@ -92,9 +92,18 @@ pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
                     ),
                 );
             }
+            Some(s) if s.optional => {
+                let d = cx.at(
+                    &p,
+                    Code::DatabaseConfig,
+                    format!("`{secret}` is optional: the database's `{field}` cannot be empty"),
+                );
+                help(d, format!("remove `optional: true` from secret `{secret}`"));
+            }
             _ => {}
         }
     }
+    server_options(cx, spec);
     if db.engine == crate::spec::model::Engine::Postgres && db.root_password.is_some() {
         cx.at_key(
             "/database/root_password",
@@ -231,5 +240,125 @@ fn engine_name(e: Engine) -> &'static str {
         Engine::Mariadb => "mariadb",
         Engine::Mysql => "mysql",
         Engine::Postgres => "postgres",
+    }
+}
+
+/// `database.settings`, `env` and `restart`: only for a database misp-gen deploys; settings
+/// the server's own names, with one-line values, none that misp-gen decides; env variables
+/// with valid names, none that misp-gen sets.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the rules of the three fields, one after the other"
+)]
+fn server_options(cx: &mut Ctx<'_>, spec: &Spec) {
+    use super::names::is_env_name;
+    use super::seg;
+    use crate::domain::{reserved_db_env, reserved_setting};
+    let Some(db) = &spec.database else { return };
+    if db.external.is_some() {
+        for (field, set) in [
+            ("settings", !db.settings.is_empty()),
+            ("env", !db.env.is_empty()),
+            ("restart", db.restart.is_some()),
+        ] {
+            if set {
+                let d = cx.at_key(
+                    &format!("/database/{field}"),
+                    Code::DatabaseConfig,
+                    format!(
+                        "`{field}` applies to a database misp-gen deploys; this one is `external`"
+                    ),
+                );
+                help(
+                    d,
+                    format!("set it on the external server itself, or remove `{field}`"),
+                );
+            }
+        }
+        return;
+    }
+    let mut seen: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for (k, v) in &db.settings {
+        let p = format!("/database/settings/{}", seg(k));
+        if let Some(first) = seen.insert(crate::domain::setting_key(k), k) {
+            let d = cx.at_key(
+                &p,
+                Code::DatabaseConfig,
+                format!(
+                    "`{k}` and `{first}` are one setting (`-` and `_` are the same to the server)"
+                ),
+            );
+            help(d, "keep one of them");
+            continue;
+        }
+        let shape = match db.engine {
+            Engine::Postgres => k
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'),
+            Engine::Mariadb | Engine::Mysql => k
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+        } && k.len() <= 64
+            && k.starts_with(|c: char| c.is_ascii_lowercase());
+        if !shape {
+            let d = cx.at_key(
+                &p,
+                Code::DatabaseConfig,
+                format!("`{k}` is not a server setting name"),
+            );
+            help(
+                d,
+                match db.engine {
+                    Engine::Postgres => {
+                        "write the name as postgresql.conf does: lower case letters, digits, `_` (and `.` for an extension's), e.g. `shared_buffers`"
+                    }
+                    Engine::Mariadb | Engine::Mysql => {
+                        "write the name as the server's option without `--`: lower case letters, digits, `_` or `-`, e.g. `innodb_buffer_pool_size`"
+                    }
+                },
+            );
+            continue;
+        }
+        if let Some(why) = reserved_setting(db.engine, k) {
+            let d = cx.at_key(
+                &p,
+                Code::DatabaseConfig,
+                format!("`{k}` is a setting misp-gen decides: {why}"),
+            );
+            help(
+                d,
+                "remove it; the spec's `database:` fields (and `cluster`) decide it",
+            );
+            continue;
+        }
+        let text = v.text();
+        if text.is_empty() || text.len() > 1024 || text.chars().any(char::is_control) {
+            let d = cx.at(
+                &p,
+                Code::DatabaseConfig,
+                format!("the value of `{k}` is empty, longer than 1024 characters, or holds a control character"),
+            );
+            help(d, "give the one-line value the server takes, e.g. `2G`");
+        }
+    }
+    for k in db.env.keys() {
+        let p = format!("/database/env/{}", seg(k));
+        if !is_env_name(k) {
+            cx.at_key(
+                &p,
+                Code::InvalidName,
+                format!("`{k}` is not a valid environment variable name"),
+            );
+        } else if reserved_db_env(k) {
+            let d = cx.at_key(
+                &p,
+                Code::DatabaseConfig,
+                format!("`{k}` is set by misp-gen from the database's `name`, `user` and password secrets"),
+            );
+            help(
+                d,
+                "use `name`, `user`, `password` and `root_password`; remove the variable",
+            );
+        }
     }
 }

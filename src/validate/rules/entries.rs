@@ -29,6 +29,14 @@ pub(super) fn secrets(cx: &mut Ctx<'_>, spec: &Spec) {
             }
             _ => {}
         }
+        if s.optional && !s.external {
+            let d = cx.at_key(
+                &format!("{p}/optional"),
+                Code::ExternalSecretInGenerate,
+                "`optional` applies only to `external: true` secrets (a generated one always has a value)",
+            );
+            help(d, "remove `optional`, or make the secret `external: true`");
+        }
         let tls = s.is_tls();
         if tls && s.hosts.is_empty() {
             let d = cx.at_key(

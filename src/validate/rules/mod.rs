@@ -113,6 +113,7 @@ pub fn check(spec: &Spec, doc: &Document, profile: &Profile) -> Vec<Diagnostic> 
         redis::replicated(&mut cx, spec, name, svc);
     }
     host_ports(&mut cx, spec);
+    mounts::host_claims(&mut cx, spec);
     cycles(&mut cx, spec);
     files(&mut cx, spec);
     edge(&mut cx, spec);

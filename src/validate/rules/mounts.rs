@@ -9,6 +9,7 @@ use crate::spec::model::{Mount, Spec, TLS_FILES};
 #[expect(clippy::too_many_lines, reason = "a flat list of mount rules")]
 pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
     let n = usize::from(m.volume.is_some())
+        + usize::from(m.host.is_some())
         + usize::from(m.secret.is_some())
         + usize::from(m.file.is_some())
         + usize::from(m.scratch);
@@ -16,7 +17,7 @@ pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
         let d = cx.at(
             mp,
             Code::MountSource,
-            "a mount needs exactly one of `volume`, `secret`, `file` or `scratch: true`",
+            "a mount needs exactly one of `volume`, `host`, `secret`, `file` or `scratch: true`",
         );
         help(d, "split it into one mount per source");
         return;
@@ -63,11 +64,20 @@ pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
             spec.files.keys(),
         );
     }
-    if m.read_only && m.volume.is_none() {
+    if m.read_only && m.volume.is_none() && m.host.is_none() {
         cx.at_key(
             &format!("{mp}/read_only"),
             Code::MountSource,
-            "`read_only` applies to volume mounts (secret and file mounts are always read-only)",
+            "`read_only` applies to volume and host mounts (secret and file mounts are always read-only)",
+        );
+    }
+    if let Some(h) = &m.host {
+        host(cx, mp, h, m.selinux.is_some());
+    } else if m.selinux.is_some() {
+        cx.at_key(
+            &format!("{mp}/selinux"),
+            Code::MountSource,
+            "`selinux` applies to host mounts (the engines label volumes, secrets and files themselves)",
         );
     }
     if !m.items.is_empty() && m.secret.is_none() {
@@ -124,6 +134,73 @@ pub(super) fn mount(cx: &mut Ctx<'_>, spec: &Spec, mp: &str, m: &Mount) {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A host mount's path: absolute, or relative to the deployment's `host/` directory without
+/// leaving it; characters every target's mount syntax carries; no kernel or engine interface; no
+/// relabelling of a system directory.
+fn host(cx: &mut Ctx<'_>, mp: &str, h: &str, relabel: bool) {
+    let p = format!("{mp}/host");
+    let parts = crate::domain::host_path(h)
+        .split('/')
+        .filter(|x| !x.is_empty())
+        .count();
+    let problem = crate::domain::host_problem(h);
+    if let Some(why) = problem {
+        let d = cx.at(&p, Code::MountSource, format!("host path `{h}` {why}"));
+        help(
+            d,
+            "give a directory or file of the host: absolute (`/srv/misp/configs`), or relative to the deployment's `host/` directory (`./configs`: `host/configs` next to compose.yaml, under the systemd install directory)",
+        );
+        return;
+    }
+    if relabel && h.starts_with('/') && parts < 2 {
+        let d = cx.at(
+            &format!("{mp}/selinux"),
+            Code::MountSource,
+            format!(
+                "relabelling `{h}` would change the SELinux label of a system directory of the host"
+            ),
+        );
+        help(
+            d,
+            "mount a directory of its own (`/srv/misp/configs`), or remove `selinux`",
+        );
+    }
+}
+
+/// The Kubernetes claims that stand for host paths: two different paths may not share one, nor
+/// may a claim take a volume's name.
+pub(super) fn host_claims(cx: &mut Ctx<'_>, spec: &Spec) {
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for (name, svc) in &spec.services {
+        for (i, m) in svc.mounts.iter().enumerate() {
+            let Some(h) = &m.host else { continue };
+            let p = format!("/services/{}/mounts/{i}/host", seg(name));
+            let claim = crate::domain::host_claim(h);
+            let norm = crate::domain::host_path(h);
+            if spec.volumes.contains_key(&claim) {
+                let d = cx.at(
+                    &p,
+                    Code::InvalidName,
+                    format!("on Kubernetes host path `{h}` is the claim `{claim}`, which is also the name of a volume"),
+                );
+                help(d, format!("rename the volume `{claim}`"));
+            } else if let Some(other) = seen.get(&claim).filter(|o| **o != norm) {
+                let d = cx.at(
+                    &p,
+                    Code::InvalidName,
+                    format!("host paths `{other}` and `{h}` would both be the Kubernetes claim `{claim}`"),
+                );
+                help(
+                    d,
+                    "rename one of the directories so that their letters and digits differ",
+                );
+            } else {
+                seen.insert(claim, norm);
             }
         }
     }

@@ -149,6 +149,17 @@ pub(super) fn replicated(cx: &mut Ctx<'_>, spec: &Spec, name: &str, svc: &Servic
             );
             help(d, "name a `generate: password` or `external: true` secret");
         }
+        Some(s) if s.optional => {
+            let d = cx.at(
+                &format!("{rp}/password"),
+                Code::ReplicatedRedis,
+                format!(
+                    "secret `{}` is optional, but the replication needs a password",
+                    r.password
+                ),
+            );
+            help(d, "remove `optional: true` from the secret");
+        }
         Some(_) => {}
     }
     // The names the replicated Redis adds must be free.

@@ -54,23 +54,62 @@ pub(super) fn security(cx: &mut Ctx<'_>, spec: &Spec) {
                     );
                 }
             }
-            for (i, c) in own.cap_add.iter().flatten().enumerate() {
-                if !KNOWN_CAPS.contains(&c.as_str()) {
-                    let fixed = c
-                        .trim_start_matches("CAP_")
-                        .trim_start_matches("cap_")
-                        .to_ascii_uppercase();
-                    let d = cx.at(
-                        &format!("{p}/cap_add/{i}"),
-                        Code::UnknownCapability,
-                        format!("`{c}` is not a Linux capability name"),
-                    );
-                    if KNOWN_CAPS.contains(&fixed.as_str()) {
-                        help(d, format!("write `{fixed}` (upper case, without `CAP_`)"));
+            let lists = [
+                ("capabilities", own.capabilities.as_ref()),
+                ("cap_add", own.cap_add.as_ref()),
+                ("cap_drop", own.cap_drop.as_ref()),
+            ];
+            for (field, list) in lists {
+                for (i, c) in list.into_iter().flatten().enumerate() {
+                    if field == "cap_drop" && c == "ALL" {
+                        continue;
+                    }
+                    if !KNOWN_CAPS.contains(&c.as_str()) {
+                        let fixed = c
+                            .trim_start_matches("CAP_")
+                            .trim_start_matches("cap_")
+                            .to_ascii_uppercase();
+                        let d = cx.at(
+                            &format!("{p}/{field}/{i}"),
+                            Code::UnknownCapability,
+                            format!("`{c}` is not a Linux capability name"),
+                        );
+                        if fixed == "ALL" {
+                            help(
+                                d,
+                                "`ALL` is allowed in `cap_drop` only; list the capabilities the container needs",
+                            );
+                        } else if KNOWN_CAPS.contains(&fixed.as_str()) {
+                            help(d, format!("write `{fixed}` (upper case, without `CAP_`)"));
+                        } else {
+                            help(
+                                d,
+                                "names are those of capabilities(7) without `CAP_`, e.g. `NET_BIND_SERVICE`",
+                            );
+                        }
+                    }
+                }
+            }
+            if own.capabilities.is_some() {
+                for field in ["cap_add", "cap_drop"] {
+                    let set = if field == "cap_add" {
+                        own.cap_add.is_some()
                     } else {
+                        own.cap_drop.is_some()
+                    };
+                    if set {
+                        let d = cx.at_key(
+                            &format!("{p}/{field}"),
+                            Code::CapabilityFields,
+                            format!(
+                                "`{field}` changes the default capability set, but this block replaces it with `capabilities`"
+                            ),
+                        );
                         help(
                             d,
-                            "names are those of capabilities(7) without `CAP_`, e.g. `NET_BIND_SERVICE`",
+                            format!(
+                                "write the whole set in `capabilities`, or remove `capabilities` and keep `{field}` (which changes the default set, as in Compose)"
+                            ),
                         );
                     }
                 }
