@@ -134,6 +134,7 @@ codes! {
     WarnImageTag => "W106-image-not-pinned", "The image is not pinned by digest";
     WarnSecretEnv => "W107-secret-env", "Secrets are passed as environment variables";
     WarnHostPort => "W108-host-port", "A port is published outside the deployment";
+    WarnPodSecurity => "W109-pod-security", "A setting forces the Kubernetes namespace's Pod Security level to privileged";
     // notes: the lines of `import`'s conversion report
     NoteChanged => "I600-carried-changed", "A compose key carried into the spec with a change of meaning";
     NoteGuess => "I601-guess", "A guess: a compose service or value taken as the spec's database or a secret";

@@ -741,7 +741,8 @@ fn cluster_kubernetes_structure() {
     // The writer endpoint: the Service every pod already uses, now in front of HAProxy.
     let endpoint = find(&docs, "Deployment", "demo-database-endpoint");
     let ep_labels = &endpoint["spec"]["template"]["metadata"]["labels"];
-    let svc = find(&docs, "Service", "demo-database");
+    // Named as the database's host name, as on compose: `database`.
+    let svc = find(&docs, "Service", "database");
     assert!(
         selects(svc, ep_labels),
         "the database Service selects the endpoint"
@@ -750,7 +751,7 @@ fn cluster_kubernetes_structure() {
     assert_eq!(svc["spec"]["ports"][0]["port"], 3306);
     let web = find(&docs, "Deployment", "demo-web");
     let web_env = env_of(&web["spec"]["template"]["spec"]["containers"][0]);
-    assert_eq!(web_env["DB_HOST"], "demo-database");
+    assert_eq!(web_env["DB_HOST"], "database");
     let epc = &endpoint["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(epc["image"], "docker.io/library/haproxy:3.0.5");
     assert!(

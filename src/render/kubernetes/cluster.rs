@@ -9,7 +9,7 @@
 //!   member; required anti-affinity across hosts where the profile spreads replicas;
 //! - the writer endpoint: a `Deployment` `<name>-database-endpoint` running `HAProxy`
 //!   (endpoint.cfg, the cluster DNS from resolv.conf), behind the Service the other pods already
-//!   use for the database (`<name>-database`);
+//!   use for the database (its host name: `database`, or `database.hostname`);
 //! - the arbitrator, where there is one: a `Deployment` `<name>-database-arbitrator` (garbd);
 //! - the full-outage recovery: a `Job` under `kubernetes/recover/` with its own kustomization,
 //!   never applied by `kubectl apply -k kubernetes/` (see `kubernetes/recover/README.md`).
@@ -336,7 +336,7 @@ fn endpoint(
         &ctx,
     )?;
     let ctx = ServiceCtx {
-        meta: out.meta(out.naming.object(&db.name), &component),
+        meta: out.meta(out.naming.service(&db.name), &component),
         headless: false,
         kind: "ClusterIP",
         selector: kvs(&out.selector(&component)),

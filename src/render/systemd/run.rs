@@ -55,7 +55,8 @@ pub(super) struct Run {
     /// (host path, container path), read-only
     pub(super) binds: Vec<(String, String)>,
     pub(super) tmpfs: Vec<String>,
-    pub(super) alias: Option<String>,
+    /// Network aliases: the names other containers reach it by.
+    pub(super) aliases: Vec<String>,
     pub(super) health: Option<Health>,
     /// Unit base names this one requires and starts after.
     pub(super) deps: Vec<String>,
@@ -98,7 +99,7 @@ impl Run {
             volumes: self.volumes.clone(),
             binds: self.binds.clone(),
             tmpfs: self.tmpfs.clone(),
-            alias: None,
+            aliases: Vec::new(),
             health: self.health.as_ref().map(|h| Health {
                 podman_cmd: h.podman_cmd.clone(),
                 shell_cmd: h.shell_cmd.clone(),
