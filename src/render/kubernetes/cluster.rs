@@ -51,7 +51,7 @@ pub(super) struct Names {
     pub(super) endpoint: String,
     pub(super) arbitrator: String,
     pub(super) recover: String,
-    /// The members' `NetworkPolicy` (the endpoint's is the database's own, named as its Service).
+    /// The members' `NetworkPolicy` (the endpoint's is the database's own, `<name>-database`).
     pub(super) member_policy: String,
 }
 
