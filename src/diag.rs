@@ -139,6 +139,7 @@ codes! {
     WarnStateChange => "W700-state-change", "A change of what holds data that the render accepts (a newer database, an accepted change): back up first";
     WarnHostPort => "W108-host-port", "A port is published outside the deployment";
     WarnHostMount => "W109-host-mount", "A host directory or file, which Kubernetes gets as an empty claim to fill";
+    WarnPodSecurity => "W110-pod-security", "A setting forces the Kubernetes namespace's Pod Security level to privileged";
     // notes: the lines of `import`'s conversion report
     NoteChanged => "I600-carried-changed", "A compose key carried into the spec with a change of meaning";
     NoteGuess => "I601-guess", "A guess: a compose service or value taken as the spec's database or a secret";

@@ -77,8 +77,8 @@ pub const LB_SERVICE: &str = "edge-proxy";
 
 /// How a target names hosts.
 pub trait Naming {
-    /// Host name under which other containers reach `service` (the embedded database is the
-    /// workload [`DATABASE`]).
+    /// Host name under which other containers reach `service` (for the embedded database, its
+    /// host name).
     fn service_host(&self, service: &str) -> String;
 }
 
@@ -118,8 +118,10 @@ pub trait Lookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbLookup {
     /// The external server's host, as written (neutral placeholders in it expanded), or `None`
-    /// for the embedded one (each target names it).
+    /// for the embedded one.
     pub external_host: Option<String>,
+    /// The embedded database's host name: `database.hostname`, else `database`.
+    pub hostname: String,
     pub port: u16,
     pub name: String,
     pub user: String,
@@ -136,6 +138,7 @@ impl Lookup for Spec {
         let db = self.database.as_ref()?;
         Some(DbLookup {
             external_host: db.external.as_ref().map(|x| expand_neutral(self, &x.host)),
+            hostname: db.hostname.clone().unwrap_or_else(|| DATABASE.to_owned()),
             port: db
                 .external
                 .as_ref()
@@ -214,7 +217,7 @@ pub fn expand<'s>(
                     match f {
                         DbField::Host => match db.external_host {
                             Some(h) => out.push_str(&h),
-                            None => out.push_str(&naming.service_host(DATABASE)),
+                            None => out.push_str(&naming.service_host(&db.hostname)),
                         },
                         DbField::Port => out.push_str(&db.port.to_string()),
                         DbField::Name => out.push_str(&db.name),

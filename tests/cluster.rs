@@ -741,7 +741,8 @@ fn cluster_kubernetes_structure() {
     // The writer endpoint: the Service every pod already uses, now in front of HAProxy.
     let endpoint = find(&docs, "Deployment", "demo-database-endpoint");
     let ep_labels = &endpoint["spec"]["template"]["metadata"]["labels"];
-    let svc = find(&docs, "Service", "demo-database");
+    // Named as the database's host name, as on compose: `database`.
+    let svc = find(&docs, "Service", "database");
     assert!(
         selects(svc, ep_labels),
         "the database Service selects the endpoint"
@@ -750,7 +751,7 @@ fn cluster_kubernetes_structure() {
     assert_eq!(svc["spec"]["ports"][0]["port"], 3306);
     let web = find(&docs, "Deployment", "demo-web");
     let web_env = env_of(&web["spec"]["template"]["spec"]["containers"][0]);
-    assert_eq!(web_env["DB_HOST"], "demo-database");
+    assert_eq!(web_env["DB_HOST"], "database");
     let epc = &endpoint["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(epc["image"], "docker.io/library/haproxy:3.0.5");
     assert!(
@@ -1073,5 +1074,54 @@ fn cluster_kubernetes_long_names() {
     assert!(
         k.contains("\"abcdefghijklmnopqrstuv-recover-recover-sh\""),
         "{k}"
+    );
+}
+
+// The cluster's writer endpoint is what `${database.host}` reaches: with `database.hostname`, the
+// compose service `database` (the HA design's name) answers to that name too, and the Kubernetes
+// Service in front of the endpoint carries it; the members keep their names. A hostname that is a
+// cluster container's name is refused.
+#[test]
+fn cluster_database_hostname() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(fixture("three"))
+        .expect("fixture")
+        .replace(
+            "  cluster: { members: 3 }\n",
+            "  cluster: { members: 3 }\n  hostname: db\n",
+        );
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(&spec, &text).expect("spec");
+    let out = tmp.path().join("out");
+    render(&spec, &out, &["--target", "compose"]);
+    let doc = compose_yaml(&out);
+    assert_eq!(
+        doc["services"]["database"]["networks"]["default"]["aliases"],
+        serde_json::json!(["db"])
+    );
+    assert!(doc["services"]["database-1"].get("networks").is_none());
+    assert_eq!(doc["services"]["web"]["environment"]["DB_HOST"], "db");
+    let k8s = tmp.path().join("k8s");
+    render(&spec, &k8s, &["--target", "kubernetes"]);
+    let docs = yaml_docs(&k8s.join("kubernetes"));
+    let svc = find(&docs, "Service", "db");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 3306);
+    let endpoint = find(&docs, "Deployment", "demo-database-endpoint");
+    assert_eq!(
+        svc["spec"]["selector"]["app.kubernetes.io/component"],
+        endpoint["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    );
+    let web = find(&docs, "Deployment", "demo-web");
+    assert_eq!(
+        env_of(&web["spec"]["template"]["spec"]["containers"][0])["DB_HOST"],
+        "db"
+    );
+    find(&docs, "StatefulSet", "demo-database");
+
+    let taken = text.replace("hostname: db", "hostname: database-2");
+    let got = codes(validate_text(&taken, None));
+    assert!(
+        got.len() == 1 && got[0].starts_with("E300-invalid-name 19:13"),
+        "{got:?}"
     );
 }

@@ -626,3 +626,37 @@ services:
         "the mounted copy follows the secret"
     );
 }
+
+// The database's chosen host name: `${database.host}` resolves to it, and the compose service
+// `database` (whose name the HA design fixes) answers to it as a network alias.
+#[test]
+fn database_hostname_is_an_alias() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: misp-gen/v1\nname: t\nsecrets:\n  pw: { generate: password }\ndatabase:\n  engine: mariadb\n  version: \"10.11\"\n  name: misp\n  user: misp\n  password: pw\n  hostname: db\nservices:\n  web:\n    image: nginx:1.27.3\n    env: { MYSQL_HOST: \"${database.host}\", MODULES: \"${services.web.host}\" }\n",
+    )
+    .expect("write spec");
+    let out = tmp.path().join("out");
+    render(&spec, &out, &["--target", "compose"]);
+    let path = out.join("compose/compose.yaml");
+    let bytes = std::fs::read(&path).expect("compose.yaml");
+    let v = misp_gen::spec::load::load("compose.yaml", &bytes)
+        .unwrap_or_else(|d| panic!("{}", d.message))
+        .value;
+    assert_eq!(
+        v.pointer("/services/database/networks/default/aliases"),
+        Some(&serde_json::json!(["db"])),
+        "{v}"
+    );
+    assert_eq!(
+        v.pointer("/services/web/environment/MYSQL_HOST"),
+        Some(&serde_json::json!("db"))
+    );
+    assert_eq!(
+        v.pointer("/services/web/environment/MODULES"),
+        Some(&serde_json::json!("web"))
+    );
+    assert!(v.pointer("/services/web/networks").is_none(), "{v}");
+}

@@ -468,8 +468,21 @@ fn compose_stack_runs_and_upgrades_keeping_data_and_secrets() {
     );
     assert_eq!(
         p.exec_ok(&worker, &["cat", "/etc/worker/worker.conf"]),
-        "greeting=hello\ndatabase=database:3306\n"
+        "greeting=hello\ndatabase=db:3306\n"
     );
+    // Other containers by the names the spec gives them: a service by its own name, the
+    // database by its `hostname` (a network alias of the compose service `database`).
+    p.exec_ok(
+        &worker,
+        &[
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://web:8080/index.html",
+        ],
+    );
+    p.exec_ok(&worker, &["nslookup", "db"]);
     assert_eq!(
         p.exec_ok(
             &worker,

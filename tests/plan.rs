@@ -592,7 +592,7 @@ services:
 "#;
 
 /// What the container runs as its health check, as every target must carry it; `host` is how
-/// the target names the service (`cache` on compose, `hc-cache` elsewhere).
+/// the target names the service (`cache` on every target).
 fn health_argv(host: &str) -> Vec<String> {
     vec![
         "sh".to_owned(),
@@ -693,8 +693,6 @@ fn a_health_check_is_expanded_and_unescaped_like_command() {
         .collect();
     assert_eq!(test.first().map(String::as_str), Some("CMD"), "{test:?}");
     assert_eq!(test[1..], want, "compose");
-
-    let want = health_argv("hc-cache");
 
     // The kubelet turns `$$` into `$` in a probe's command.
     let doc = yaml(&out("quadlet").join("kubernetes/deployment-cache.yaml"));

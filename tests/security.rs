@@ -90,14 +90,19 @@ fn warnings_per_question() {
             .map(|d| d.code)
             .collect()
     };
-    // Every hardening warning; W109 (a host mount on Kubernetes) is not a hardening question
-    // (tests/plan.rs pins it).
+    // Not hardening questions: W109 (a host mount is an empty claim on Kubernetes; tests/plan.rs
+    // pins it) and W700 (a change of state between renders; tests/state.rs). W110 needs a setting
+    // that forces privileged, which the undecided spec does not make: pod_security_warning pins it.
     let all: BTreeSet<Code> = Code::ALL
         .iter()
         .copied()
-        // Not hardening questions: W109 (a host mount is an empty claim on Kubernetes) and W700
-        // (a change of state between renders).
-        .filter(|c| c.is_warning() && !matches!(c, Code::WarnHostMount | Code::WarnStateChange))
+        .filter(|c| {
+            c.is_warning()
+                && !matches!(
+                    c,
+                    Code::WarnHostMount | Code::WarnStateChange | Code::WarnPodSecurity
+                )
+        })
         .collect();
     assert_eq!(codes("undecided", "single-node"), all);
     assert!(codes("decided", "single-node").is_empty());
@@ -761,4 +766,44 @@ fn edge_load_balancer_image() {
         1,
     );
     assert!(warn(&accepted, "ha").is_empty());
+}
+
+// A setting that forces the Kubernetes namespace to privileged (a capability outside baseline, a
+// host port) is a warning at that setting, naming the service, the level and the ways out; the
+// `accept` reason for it silences it.
+#[test]
+fn pod_security_warning() {
+    let spec = "apiVersion: misp-gen/v1\nname: psa\nservices:\n  vpn:\n    image: docker.io/library/nginx:1.27.3\n    user: \"10001\"\n    security:\n      cap_add: [NET_ADMIN]\n";
+    let v = validate::validate_bytes("t.yaml", spec.as_bytes(), Some("single-node"), None)
+        .unwrap_or_else(|_| panic!("valid"));
+    let w: Vec<_> = v
+        .warnings
+        .iter()
+        .filter(|d| d.code == Code::WarnPodSecurity)
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", v.warnings);
+    assert_eq!((w[0].pos.line, w[0].pos.col), (8, 16), "at cap_add's value");
+    assert_eq!(w[0].pointer, "/services/vpn/security/cap_add");
+    assert!(
+        w[0].message.contains("`vpn`")
+            && w[0].message.contains("NET_ADMIN")
+            && w[0].message.contains("privileged"),
+        "{}",
+        w[0].message
+    );
+    let help = w[0].help.as_deref().unwrap_or_default();
+    assert!(
+        help.contains("baseline allows only") && help.contains("security.accept.capabilities"),
+        "{help}"
+    );
+    // Accepted with a reason: no warning, and the namespace warns at privileged too.
+    let accepted =
+        format!("{spec}      accept: {{ capabilities: \"the VPN sets up its tunnel\" }}\n");
+    let v = validate::validate_bytes("t.yaml", accepted.as_bytes(), Some("single-node"), None)
+        .unwrap_or_else(|_| panic!("valid"));
+    assert!(
+        v.warnings.iter().all(|d| d.code != Code::WarnPodSecurity),
+        "{:?}",
+        v.warnings
+    );
 }

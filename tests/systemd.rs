@@ -748,9 +748,9 @@ fn gate_entrypoint_5_0() {
 #[test]
 fn gate_network_alias_5_2() {
     let old = text_of(&gated("5.1", Flavor::Quadlet), "systemd/g-app-2.container");
-    assert!(old.contains("--network-alias=g-app"), "{old}");
+    assert!(old.contains("--network-alias=app"), "{old}");
     let new = text_of(&gated("5.2", Flavor::Quadlet), "systemd/g-app-2.container");
-    assert!(new.contains("\nNetworkAlias=g-app\n"), "{new}");
+    assert!(new.contains("\nNetworkAlias=app\n"), "{new}");
 }
 
 // Pins Memory=: a key from 5.5, `--memory` before.
@@ -1746,4 +1746,85 @@ fn broken_user_unit_template_is_refused() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!out.join("systemd").exists());
+}
+
+const NAMED: &str = r#"apiVersion: misp-gen/v1
+name: named
+secrets:
+  dbpw: { generate: password }
+database:
+  engine: mariadb
+  version: "10.11"
+  name: misp
+  user: misp
+  password: dbpw
+  hostname: db
+services:
+  web:
+    image: docker.io/library/nginx:1.27
+    env:
+      MODULES_URL: http://${services.misp-modules.host}:${services.misp-modules.port}
+      MYSQL_HOST: ${database.host}
+    depends_on: { misp-modules: started, database: healthy }
+  misp-modules:
+    image: docker.io/library/nginx:1.27
+    ports: [{ name: modules, port: 6666 }]
+"#;
+
+// A service is reached by its own name on systemd too: every container (of every flavour) carries
+// the network alias `S` on the stack's network, the embedded database its `hostname` as well, and
+// `${services.S.host}` and `${database.host}` resolve to those names; containers and units keep
+// `<name>-<service>`.
+#[test]
+fn services_are_reached_by_their_own_names() {
+    for flavor in [Flavor::Quadlet, Flavor::Podman, Flavor::Docker] {
+        let files = render_mem(NAMED, flavor, &|_| None).expect("render");
+        let ext = if flavor == Flavor::Quadlet {
+            "container"
+        } else {
+            "service"
+        };
+        let alias = |unit: &str, name: &str| {
+            let text = text_of(&files, &format!("systemd/named-{unit}.{ext}"));
+            assert!(
+                text.contains(&format!("\nNetworkAlias={name}\n"))
+                    || text.contains(&format!("--network-alias={name} "))
+                    || text.contains(&format!("--network-alias={name}\n")),
+                "{flavor:?} {unit}: alias {name}\n{text}"
+            );
+            text
+        };
+        let web = alias("web", "web");
+        alias("misp-modules", "misp-modules");
+        alias("database", "database");
+        alias("database", "db");
+        assert!(
+            web.contains("MODULES_URL=http://misp-modules:6666"),
+            "{flavor:?}\n{web}"
+        );
+        assert!(web.contains("MYSQL_HOST=db"), "{flavor:?}\n{web}");
+    }
+}
+
+// A container's name that is another service's name on the stack's network is refused at the
+// service: `web` of `misp` is the container `misp-web`, and the service `misp-web` answers to that.
+#[test]
+fn a_container_name_that_is_another_services_name_is_refused() {
+    let spec = r"apiVersion: misp-gen/v1
+name: misp
+services:
+  web:
+    image: docker.io/library/nginx:1.27
+  misp-web:
+    image: docker.io/library/nginx:1.27
+";
+    let diags = diags_of(render_mem(spec, Flavor::Quadlet, &|_| None));
+    assert!(
+        diags.iter().any(|d| d
+            .message
+            .contains("`misp-web` would be a name of both `misp-web` and `web`")
+            || d.message
+                .contains("`misp-web` would be a name of both `web` and `misp-web`")),
+        "{diags:?}"
+    );
 }

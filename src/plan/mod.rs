@@ -314,6 +314,8 @@ pub fn database_workload(spec: &Spec) -> Option<container::Container> {
         root_password: _,
         volume,
         external: _,
+        // The lookup's: `Deployment::database_host`.
+        hostname: _,
         // Read by `cluster::plan`.
         cluster: _,
         wait: _,
@@ -583,9 +585,10 @@ pub struct Deployment {
     pub profile: crate::profile::Defaults,
     /// Where diagnostics point.
     pub locator: Locator,
-    /// The strictest Pod Security level every pod meets, found by the first walk of the
-    /// Kubernetes target (its refusals, or the renderer's namespace) and kept for the other.
-    pub pod_level: std::sync::OnceLock<crate::spec::model::PodSecurity>,
+    /// What keeps each Kubernetes pod from each Pod Security level, found by the first walk of
+    /// the Kubernetes target (its refusals, `validate`'s warnings or the renderer's namespace)
+    /// and kept for the others.
+    pub pod_violations: std::sync::OnceLock<Vec<pod_security::Violation>>,
 }
 
 impl Lookup for Deployment {
@@ -775,8 +778,17 @@ impl Deployment {
             },
             profile: profile.defaults.clone(),
             locator,
-            pod_level: std::sync::OnceLock::new(),
+            pod_violations: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The host name other containers reach the embedded database by, on every target:
+    /// `database.hostname`, else `database`.
+    #[must_use]
+    pub fn database_host(&self) -> &str {
+        self.database_lookup
+            .as_ref()
+            .map_or(DATABASE, |db| db.hostname.as_str())
     }
 
     /// The workload `name` (a service, or the embedded database: [`DATABASE`]).

@@ -1,7 +1,7 @@
-//! How each target names what it makes: the host names workloads reach each other by, and
-//! Kubernetes' object names. Decided here once, read by the renderers and by the refusals.
+//! How each target names what it makes: the host names workloads reach each other by (a
+//! service's own name on every target), and the names of containers, units and Kubernetes objects. Decided here once, read by the renderers and by the refusals.
 
-use crate::domain::Naming;
+use crate::domain::{DATABASE, Naming};
 
 /// Compose names: a workload is reached by its own name.
 pub struct ComposeNaming;
@@ -12,28 +12,41 @@ impl Naming for ComposeNaming {
     }
 }
 
-/// Host names on a systemd stack's network: `<name>-<workload>` (the container name of a single
-/// instance; a network alias shared by all instances of a replicated one).
+/// Names on a systemd stack's network: a workload is reached by its own name (a network alias
+/// every instance carries); its containers and units are `<name>-<workload>`.
 pub struct SystemdNaming<'a> {
     pub name: &'a str,
 }
 
-impl Naming for SystemdNaming<'_> {
-    fn service_host(&self, service: &str) -> String {
-        format!("{}-{service}", self.name)
+impl SystemdNaming<'_> {
+    /// The container (and unit) name of a single instance; instances of a replicated one add
+    /// `-<n>`.
+    #[must_use]
+    pub fn container(&self, workload: &str) -> String {
+        format!("{}-{workload}", self.name)
     }
 }
 
-/// Kubernetes names: a workload is reached through its Service, `<name>-<workload>`.
+impl Naming for SystemdNaming<'_> {
+    fn service_host(&self, service: &str) -> String {
+        service.to_owned()
+    }
+}
+
+/// Kubernetes names: a workload is reached through its Service, named as the workload itself
+/// (the embedded database: its host name); every other object is `<name>-<thing>`.
 pub struct KubernetesNaming {
     prefix: String,
+    /// The Service of the embedded database (or of the cluster's writer endpoint).
+    database_host: String,
 }
 
 impl KubernetesNaming {
     #[must_use]
-    pub fn new(name: &str) -> Self {
+    pub fn new(d: &super::Deployment) -> Self {
         KubernetesNaming {
-            prefix: name.to_owned(),
+            prefix: d.name.clone(),
+            database_host: d.database_host().to_owned(),
         }
     }
 
@@ -42,11 +55,22 @@ impl KubernetesNaming {
     pub fn object(&self, thing: &str) -> String {
         format!("{}-{}", self.prefix, dns(thing))
     }
+
+    /// The Service other pods reach `workload` through: its own name, the embedded database's
+    /// host name for the database.
+    #[must_use]
+    pub fn service(&self, workload: &str) -> String {
+        if workload == DATABASE {
+            self.database_host.clone()
+        } else {
+            dns(workload)
+        }
+    }
 }
 
 impl Naming for KubernetesNaming {
     fn service_host(&self, service: &str) -> String {
-        self.object(service)
+        dns(service)
     }
 }
 

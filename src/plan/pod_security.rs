@@ -9,7 +9,9 @@
 //! `SELinux` options, so those rules hold by construction (the test suite checks them on the
 //! rendered manifests all the same).
 
-use crate::spec::model::PodSecurity;
+use std::collections::BTreeSet;
+
+use crate::spec::model::{Exception, PodSecurity};
 
 /// Capabilities baseline lets a container add.
 pub const BASELINE_CAPS: &[&str] = &[
@@ -48,6 +50,8 @@ pub struct ContainerView {
     pub caps_at: String,
     pub escalation_at: String,
     pub seccomp_at: String,
+    /// The exceptions the spec accepts for it with a reason (`security.accept`).
+    pub accepted: BTreeSet<Exception>,
 }
 
 /// What the check reads of one pod.
@@ -68,6 +72,10 @@ pub struct Violation {
     pub at: String,
     pub what: String,
     pub help: &'static str,
+    /// The `security.accept` key that settles it.
+    pub exception: Exception,
+    /// The spec accepts it with a reason: the namespace warns of it no more.
+    pub accepted: bool,
 }
 
 /// Every field of `pod` that baseline or restricted forbids.
@@ -75,15 +83,14 @@ pub struct Violation {
 pub fn violations(pod: &PodView) -> Vec<Violation> {
     let mut v = Vec::new();
     if pod.seccomp_unconfined {
-        let at = pod
-            .containers
-            .first()
-            .map_or_else(String::new, |c| c.seccomp_at.clone());
+        let first = pod.containers.first();
         v.push(Violation {
             level: PodSecurity::Baseline,
-            at,
+            at: first.map_or_else(String::new, |c| c.seccomp_at.clone()),
             what: format!("`{}` runs with seccomp `Unconfined`", pod.workload),
             help: "remove `security.seccomp: unconfined` (RuntimeDefault is what baseline allows)",
+            exception: Exception::Seccomp,
+            accepted: first.is_some_and(|c| c.accepted.contains(&Exception::Seccomp)),
         });
     }
     for c in &pod.containers {
@@ -96,6 +103,8 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                     c.name, pod.workload
                 ),
                 help: "publish through a Service instead (`targets.kubernetes.publish: load-balancer` or `node-port`)",
+                exception: Exception::HostPort,
+                accepted: c.accepted.contains(&Exception::HostPort),
             });
         }
         let beyond_baseline: Vec<&str> = c
@@ -115,6 +124,8 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                     beyond_baseline.join(", ")
                 ),
                 help: "baseline allows only AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID and SYS_CHROOT",
+                exception: Exception::Capabilities,
+                accepted: c.accepted.contains(&Exception::Capabilities),
             });
         }
         if c.allow_escalation {
@@ -126,6 +137,8 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                     c.name, pod.workload
                 ),
                 help: "leave `security.no_new_privileges` at its default, true",
+                exception: Exception::PrivilegeEscalation,
+                accepted: c.accepted.contains(&Exception::PrivilegeEscalation),
             });
         }
         if c.run_as_user == Some(0) || !c.run_as_non_root {
@@ -139,6 +152,8 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                 at: c.user_at.clone(),
                 what: format!("container `{}` of `{}` {why}", c.name, pod.workload),
                 help: "give the service a numeric non-root `user` (UID[:GID]) that its image runs as",
+                exception: Exception::Root,
+                accepted: c.accepted.contains(&Exception::Root),
             });
         }
         let beyond_restricted: Vec<&str> = c
@@ -158,6 +173,8 @@ pub fn violations(pod: &PodView) -> Vec<Violation> {
                     beyond_restricted.join(", ")
                 ),
                 help: "run as a non-root `user` (no capabilities needed), or set `security.capabilities` to what the image really needs",
+                exception: Exception::Capabilities,
+                accepted: c.accepted.contains(&Exception::Capabilities),
             });
         }
     }
@@ -176,13 +193,14 @@ pub fn level(violations: &[Violation]) -> PodSecurity {
     }
 }
 
-/// The level the cluster should warn and audit at: the next stricter one.
+/// The level the cluster should warn and audit at, for a namespace that enforces `enforce`: the
+/// level the pods would meet if every violation the spec has not accepted with a reason were
+/// fixed (never looser than `enforce`). A spec that accepted all of its violations is warned of
+/// nothing; one that left a violation undecided hears of it at every apply.
 #[must_use]
-pub fn next_stricter(l: PodSecurity) -> PodSecurity {
-    match l {
-        PodSecurity::Privileged => PodSecurity::Baseline,
-        PodSecurity::Baseline | PodSecurity::Restricted => PodSecurity::Restricted,
-    }
+pub fn warn_level(violations: &[Violation], enforce: PodSecurity) -> PodSecurity {
+    let accepted: Vec<Violation> = violations.iter().filter(|v| v.accepted).cloned().collect();
+    level(&accepted).max(enforce)
 }
 
 #[cfg(test)]
@@ -249,12 +267,33 @@ mod tests {
         let mut unconfined = pod(hardened());
         unconfined.seccomp_unconfined = true;
         assert_eq!(level(&violations(&unconfined)), PodSecurity::Privileged);
+    }
+
+    // Pins the warn level: what the pods would meet with every violation the spec has not
+    // accepted fixed. All accepted: the enforced level itself (no warning at apply); one left
+    // undecided: the level it keeps the pods from.
+    #[test]
+    fn warn_levels() {
+        let admin = |accepted: &[Exception]| ContainerView {
+            run_as_user: None,
+            run_as_non_root: false,
+            add: vec!["NET_ADMIN".into()],
+            accepted: accepted.iter().copied().collect(),
+            ..hardened()
+        };
+        let v = violations(&pod(admin(&[Exception::Capabilities, Exception::Root])));
+        let enforce = level(&v);
+        assert_eq!(enforce, PodSecurity::Privileged);
+        assert_eq!(warn_level(&v, enforce), PodSecurity::Privileged);
+        // Root accepted, the capability not: fixed, the pod would meet baseline.
+        let v = violations(&pod(admin(&[Exception::Root])));
+        assert_eq!(warn_level(&v, level(&v)), PodSecurity::Baseline);
+        // Nothing accepted: fixed, it would meet restricted.
+        let v = violations(&pod(admin(&[])));
+        assert_eq!(warn_level(&v, level(&v)), PodSecurity::Restricted);
+        // Never looser than what the namespace enforces.
         assert_eq!(
-            next_stricter(PodSecurity::Privileged),
-            PodSecurity::Baseline
-        );
-        assert_eq!(
-            next_stricter(PodSecurity::Baseline),
+            warn_level(&v, PodSecurity::Restricted),
             PodSecurity::Restricted
         );
     }

@@ -202,10 +202,52 @@ fn compose(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
 /// checked to meet it), else the strictest every pod meets.
 #[must_use]
 pub fn kubernetes_enforce(d: &Deployment) -> PodSecurity {
-    d.targets.spec.kubernetes.pod_security.unwrap_or_else(|| {
-        *d.pod_level
-            .get_or_init(|| pod_security::level(&kubernetes_pods(d)))
-    })
+    d.targets
+        .spec
+        .kubernetes
+        .pod_security
+        .unwrap_or_else(|| pod_security::level(pod_violations(d)))
+}
+
+/// The Pod Security level the namespace warns and audits at: what the pods would meet if every
+/// violation the spec has not accepted with a reason were fixed (see [`pod_security::warn_level`]).
+#[must_use]
+pub fn kubernetes_warn(d: &Deployment) -> PodSecurity {
+    pod_security::warn_level(pod_violations(d), kubernetes_enforce(d))
+}
+
+/// What keeps each pod from each Pod Security level, walked once per deployment.
+#[must_use]
+pub fn pod_violations(d: &Deployment) -> &[Violation] {
+    d.pod_violations.get_or_init(|| kubernetes_pods(d))
+}
+
+/// What no accepted reason settles and forces the namespace down to `privileged`, where Pod
+/// Security checks nothing: a capability outside baseline's list, a host port, seccomp
+/// `Unconfined`. The spec node, the message and the help of each, for `validate`'s warnings.
+#[must_use]
+pub fn pod_security_questions(d: &Deployment) -> Vec<(String, String, String)> {
+    let mut seen = BTreeSet::new();
+    pod_violations(d)
+        .iter()
+        .filter(|v| !v.accepted && v.level == PodSecurity::Baseline)
+        .filter(|v| seen.insert((v.at.clone(), v.what.clone())))
+        .map(|v| {
+            let setting = v.at.rsplit('/').next().unwrap_or_default();
+            (
+                v.at.clone(),
+                format!(
+                    "{}: on Kubernetes this forces the namespace's Pod Security level to privileged, which checks nothing for any pod of the deployment",
+                    v.what
+                ),
+                format!(
+                    "{}; or, if `{setting}` is needed, give the reason in `security.accept.{}` (the namespace then warns of it no more)",
+                    v.help,
+                    v.exception.key()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// What the Kubernetes target makes, as far as it can be refused: every object name with the
@@ -236,8 +278,8 @@ fn kubernetes(d: &Deployment, secret: &SecretText<'_>) -> Vec<Diagnostic> {
     }
     let mut k = walk_kubernetes(d, secret);
     // The pods as Pod Security reads them do not depend on secrets: the renderer's namespace
-    // level comes from this walk, not from a second one.
-    let _ = d.pod_level.set(pod_security::level(&k.violations));
+    // levels come from this walk, not from a second one.
+    let _ = d.pod_violations.set(k.violations.clone());
     if let Some(want) = d.targets.spec.kubernetes.pod_security {
         let mut seen = BTreeSet::new();
         for v in std::mem::take(&mut k.violations) {
@@ -276,7 +318,7 @@ fn member_volumes(d: &Deployment) -> BTreeSet<String> {
 fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
     let mut k = K8s {
         d,
-        naming: KubernetesNaming::new(&d.name),
+        naming: KubernetesNaming::new(d),
         seen: std::collections::HashMap::default(),
         secret_gens: BTreeSet::new(),
         config_gens: BTreeSet::new(),
@@ -324,9 +366,11 @@ fn walk_kubernetes<'a>(d: &'a Deployment, secret: &SecretText<'_>) -> K8s<'a> {
             seccomp_unconfined: c.hardening.seccomp_unconfined,
             containers,
         }));
-        // Its Services: in the cluster, for its published ports, and headless.
+        // Its Services: in the cluster (named as the service), for its published ports, and
+        // headless.
         if !c.ports.is_empty() {
-            k.claim("Service", &object, sp, 63);
+            let service = k.naming.service(name);
+            k.claim("Service", &service, sp, 63);
         }
         if c.ports.iter().any(|p| p.publish.is_some())
             && matches!(publish, Publish::LoadBalancer | Publish::NodePort)
@@ -449,7 +493,8 @@ impl K8s<'_> {
                 63,
             );
         }
-        self.claim("Service", object, sp, 63);
+        let service = self.naming.service(crate::domain::DATABASE);
+        self.claim("Service", &service, sp, 63);
         self.claim("Service", &format!("{object}-headless"), sp, 63);
     }
     /// Claim `name` for an object of `kind`, made from the spec node at `pointer`. `max` is the
@@ -477,7 +522,11 @@ impl K8s<'_> {
                         ""
                     }
                 ),
-                "object names are `<name>-<thing>`: use a spec name that starts with a letter",
+                if dns1035 {
+                    "a Service is named as the service it reaches (`<service>`; `<name>-<service>-headless` or `-published` for the others): rename the service, or the spec's `name`, so that it starts with a letter"
+                } else {
+                    "object names are `<name>-<thing>`: use a spec name that starts with a letter"
+                },
             ));
         } else if name.len() > max {
             found.push(diag(
@@ -492,9 +541,14 @@ impl K8s<'_> {
             std::collections::hash_map::Entry::Occupied(first) => {
                 let first = first.get();
                 if first != pointer {
+                    let why = if first.contains('_') || pointer.contains('_') {
+                        " (`_` becomes `-` in object names)"
+                    } else {
+                        ""
+                    };
                     found.push(diag(
                         format!(
-                            "kubernetes: the {kind} name `{name}` is also made from {first} (`_` becomes `-` in object names)"
+                            "kubernetes: the {kind} name `{name}` is also made from {first}{why}"
                         ),
                         "rename one of them so their object names differ",
                     ));
@@ -537,7 +591,7 @@ impl K8s<'_> {
         for m in &c.mounts {
             match m {
                 MountPlan::File { file, content, .. } => {
-                    let naming = KubernetesNaming::new(&self.d.name);
+                    let naming = KubernetesNaming::new(self.d);
                     let r = resolve(self.d, secret, &naming, content);
                     let object = self.naming.object(&format!("file-{file}"));
                     let pointer = format!("/files/{}", escape_segment(file));
@@ -594,13 +648,14 @@ impl K8s<'_> {
             crate::hardening::capabilities_at(sp, c.security.as_ref(), self.d.security.as_ref());
         view.escalation_at = origin_at("no_new_privileges", |s| s.no_new_privileges.is_some());
         view.seccomp_at = origin_at("seccomp", |s| s.seccomp.is_some());
+        view.accepted = h.accept.keys().copied().collect();
         view
     }
 
     /// Environment: a whole secret by reference (its Secret); secret-bearing composites in a
     /// per-workload env Secret, which cannot hold a line break.
     fn env(&mut self, c: &Container, secret: &SecretText<'_>) {
-        let naming = KubernetesNaming::new(&self.d.name);
+        let naming = KubernetesNaming::new(self.d);
         let mut env_file = false;
         let env_secret = self.naming.object(&format!("{}-env", c.name));
         for (k, text) in &c.env {
@@ -692,6 +747,7 @@ impl K8s<'_> {
                 caps_at: main.caps_at.clone(),
                 escalation_at: main.escalation_at.clone(),
                 seccomp_at: main.seccomp_at.clone(),
+                accepted: main.accepted.clone(),
             });
         }
         let mut taken: BTreeSet<String> = BTreeSet::from([main.name.clone()]);
@@ -788,6 +844,9 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
     let naming = SystemdNaming { name: &d.name };
     // Every container unit, for the name check; a workload with a value refused has none.
     let mut units: Vec<String> = Vec::new();
+    // The names each workload answers to on the stack's network: its containers' names and its
+    // aliases (its own name; the embedded database's host name).
+    let mut hosts: Vec<(String, &Container)> = Vec::new();
     for c in &d.workloads {
         if c.replicas == 0 {
             continue;
@@ -797,12 +856,19 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
         if u.out.len() != before {
             continue;
         }
-        let host = naming.service_host(&c.name);
+        let container = naming.container(&c.name);
+        let before = units.len();
         match c.replicas {
-            1 => units.push(host),
-            n => units.extend((1..=n).map(|i| format!("{host}-{i}"))),
+            1 => units.push(container),
+            n => units.extend((1..=n).map(|i| format!("{container}-{i}"))),
+        }
+        hosts.extend(units[before..].iter().map(|u| (u.clone(), c)));
+        hosts.push((naming.service_host(&c.name), c));
+        if c.name == crate::domain::DATABASE && d.database_host() != c.name {
+            hosts.push((d.database_host().to_owned(), c));
         }
     }
+    shared_host_names(&mut u, &hosts);
     // Unit names must not collide (a service called `network`, or `x-volume` next to volume `x`).
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut claim = |unit: String, what: String, pointer: String, u: &mut Units<'_>| {
@@ -842,6 +908,29 @@ fn systemd(d: &Deployment, flavor: Flavor, secret: &SecretText<'_>) -> Vec<Diagn
         volume_values(&mut u, flavor, version, v, def);
     }
     u.out
+}
+
+/// A container's name that is another workload's alias (service `web` of stack `misp` is the
+/// container `misp-web`; a service called `misp-web` answers to that name too): refused at the
+/// second workload.
+fn shared_host_names(u: &mut Units<'_>, hosts: &[(String, &Container)]) {
+    let mut answered: BTreeMap<&str, &Container> = BTreeMap::new();
+    for (host, c) in hosts {
+        match answered.get(host.as_str()) {
+            Some(first) if first.name != c.name => u.push(
+                &c.pointer,
+                format!(
+                    "`{host}` would be a name of both `{}` and `{}` on the stack's network",
+                    first.name, c.name
+                ),
+                "rename one of the services (containers are `<name>-<service>`; each also answers to its service's name)",
+            ),
+            Some(_) => {}
+            None => {
+                answered.insert(host, c);
+            }
+        }
+    }
 }
 
 /// What one workload's units cannot carry. Pointers and messages are made only for a value that

@@ -201,6 +201,13 @@ pub struct Database {
     /// Volume for the data directory (embedded database only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<String>,
+    /// The host name the deployment reaches the embedded database by, and `${database.host}`
+    /// resolves to, on every target (default `database`): a network alias of the compose service
+    /// `database` and of the systemd container, the name of the Kubernetes Service. Set it to
+    /// the name an image expects by default (e.g. `db`). Lowercase letters, digits and `-`,
+    /// starting with a letter (at most 63); not a service's name; not with `external`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     /// Use an existing server; deploy none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalDb>,
@@ -427,7 +434,7 @@ pub struct Security {
     /// checker's skip annotation (checkov's `checkov.io/skipN`). Keys: `image_tag`, `root`,
     /// `low_uid`, `capabilities`, `writable_root`, `secret_env`, `host_port`,
     /// `privilege_escalation`, `seccomp`, `no_healthcheck`, `no_limits`. A reason also silences
-    /// the matching `validate` warning (`W100`–`W108`).
+    /// the matching `validate` warning (`W100`–`W108`, `W110`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub accept: BTreeMap<Exception, String>,
 }

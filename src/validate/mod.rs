@@ -269,6 +269,17 @@ pub fn warnings(
             });
         }
     }
+    // A setting no reason accepts that takes the Kubernetes namespace down to privileged.
+    for (pointer, message, help) in crate::plan::refusals::pod_security_questions(deployment) {
+        out.push(Diagnostic {
+            file: doc.file.clone(),
+            pos: doc.pos(&pointer),
+            pointer,
+            code: Code::WarnPodSecurity,
+            message,
+            help: Some(help),
+        });
+    }
     let replicated_edge = deployment.edge.as_ref().is_some_and(|e| e.lb.is_some());
     let accepted = spec.security.as_ref().is_some_and(|s| {
         s.accept

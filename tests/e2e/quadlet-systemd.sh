@@ -16,7 +16,8 @@
 #   Quadlet: tests/e2e/stack.yaml rendered for podman_version 4.6, then on the same host for 5.4:
 #   quadlet -dryrun accepts the files; every unit of the target active, every container healthy,
 #   start order database -> web -> worker from the units' timestamps, the published port answers,
-#   the non-root worker reads its secrets and files, MariaDB takes the generated password and
+#   the non-root worker reads its secrets and files and reaches web and the database by the names
+#   the spec gives them, MariaDB takes the generated password and
 #   refuses another; rows written survive `systemctl restart` of the target, a reboot of the
 #   systemd container, an upgrade (changed setting, re-render, daemon-reload, restart) and raising
 #   podman_version from 4.6 to 5.4 (same volume and network names, same secrets).
@@ -337,6 +338,13 @@ check_stack() {
   if [ "$page" = "<h1>$greeting from $name</h1>" ]; then result "$tag port $port" "$page"; else result "$tag port $port" "FAILED: '$page'"; fi
   page=$(in_host curl -fsS --max-time 5 "http://127.0.0.1:$port/shared/status.txt" || true)
   if [ "$page" = "worker 1000 says $greeting" ]; then result "$tag worker" "$page (its secrets and files checked by its program)"; else result "$tag worker" "FAILED: '$page'"; fi
+  # Other containers by the names the spec gives them: the service `web` by its own name (a
+  # network alias of every container), the database by its `hostname` (db).
+  if ctr worker wget -q -O /dev/null "http://web:8080/index.html" && ctr worker nslookup db >/dev/null; then
+    result "$tag names" "the worker reaches web by the service's name and resolves the database's hostname db"
+  else
+    result "$tag names" "FAILED"
+  fi
   token=$(in_host cat "$secrets/app_token")
   if [ "$(ctr worker id -u)" = 1000 ] && [ "$(ctr worker cat /run/secrets/app/app_token)" = "$token" ] \
     && [ "$(ctr worker stat -c %a /run/secrets/app/app_token /etc/worker/tls/server.crt /etc/worker/worker.conf | tr '\n' ' ')" = "444 444 644 " ]; then

@@ -57,6 +57,7 @@ pub(super) fn load_balancer(
         },
     )?;
     let mut svc = Svc {
+        aliases: Vec::new(),
         name: plan::LB_SERVICE.to_owned(),
         image: plan::image_ref(&lb.image, mirror),
         pull_policy: pull,

@@ -62,6 +62,8 @@ struct Svc {
     /// Compose profiles that enable it (none: always started).
     profiles: Vec<&'static str>,
     stop_grace_period: Option<String>,
+    /// Other names it answers to on the default network (the embedded database's host name).
+    aliases: Vec<String>,
     /// What the bind mounts carry, for the content labels.
     #[serde(skip)]
     mounted: Vec<Mounted>,
@@ -359,6 +361,12 @@ pub fn render(
         )?);
     }
 
+    // The embedded database (the cluster's writer endpoint) answers to its chosen host name.
+    if plan.database_host() != plan::DATABASE {
+        for s in services.iter_mut().filter(|s| s.name == plan::DATABASE) {
+            s.aliases.push(plan.database_host().to_owned());
+        }
+    }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let volumes = volumes(plan);
     state.compose = Some(crate::state::Compose {
@@ -432,6 +440,7 @@ fn service(
     } = c;
     let name = name.as_str();
     let mut out = Svc {
+        aliases: Vec::new(),
         name: name.to_owned(),
         image: plan::image_ref(image, mirror),
         pull_policy: pull,

@@ -9,7 +9,7 @@
 //!   member; required anti-affinity across hosts where the profile spreads replicas;
 //! - the writer endpoint: a `Deployment` `<name>-database-endpoint` running `HAProxy`
 //!   (endpoint.cfg, the cluster DNS from resolv.conf), behind the Service the other pods already
-//!   use for the database (`<name>-database`);
+//!   use for the database (its host name: `database`, or `database.hostname`);
 //! - the arbitrator, where there is one: a `Deployment` `<name>-database-arbitrator` (garbd);
 //! - the full-outage recovery: a `Job` under `kubernetes/recover/` with its own kustomization,
 //!   never applied by `kubectl apply -k kubernetes/` (see `kubernetes/recover/README.md`).
@@ -51,7 +51,7 @@ pub(super) struct Names {
     pub(super) endpoint: String,
     pub(super) arbitrator: String,
     pub(super) recover: String,
-    /// The members' `NetworkPolicy` (the endpoint's is the database's own, named as its Service).
+    /// The members' `NetworkPolicy` (the endpoint's is the database's own, `<name>-database`).
     pub(super) member_policy: String,
 }
 
@@ -328,7 +328,7 @@ fn endpoint(
     };
     out.emit_workload(format!("deployment-{component}-endpoint.yaml"), &ctx)?;
     let ctx = ServiceCtx {
-        meta: out.meta(out.naming.object(&db.name), &component),
+        meta: out.meta(out.naming.service(&db.name), &component),
         headless: false,
         kind: "ClusterIP",
         selector: kvs(&out.selector(&component)),

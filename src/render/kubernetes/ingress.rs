@@ -61,7 +61,7 @@ pub(super) fn render(out: &mut Out<'_>) -> Result<(), Error> {
         class,
         host: plan::expand_neutral(deployment, &edge.host),
         tls_secret,
-        service: out.naming.object(&edge.service),
+        service: out.naming.service(&edge.service),
         port: port_spec(&target.ports, &edge.port),
     };
     out.emit("ingress.yaml".into(), "kubernetes/ingress.yaml.j2", &ctx)?;

@@ -42,7 +42,7 @@ use self::pod::pull_policy;
 use crate::error::Error;
 use crate::plan::Deployment;
 use crate::plan::container::Kind;
-use crate::render::{FileSet, Templates, pod_security};
+use crate::render::{FileSet, Templates};
 use crate::secrets::Secrets;
 use crate::spec::model::{Condition, PodSecurity};
 
@@ -69,7 +69,7 @@ pub fn render(
     let mut out = Out {
         plan,
         secrets,
-        naming: KubernetesNaming::new(&plan.name),
+        naming: KubernetesNaming::new(plan),
         mirror,
         pull: pull_policy(plan.pull_policy(crate::plan::Puller::Kubernetes)),
         secret_gens: BTreeMap::new(),
@@ -94,8 +94,9 @@ pub fn render(
     netpol::render(&mut out)?;
     // What the pods meet, or what the spec asks for (refused on the model when they cannot).
     let enforce = crate::plan::refusals::kubernetes_enforce(plan);
+    let warn = crate::plan::refusals::kubernetes_warn(plan);
 
-    namespace_manifest(&mut out, enforce)?;
+    namespace_manifest(&mut out, enforce, warn)?;
     state.kubernetes = Some(std::mem::take(&mut out.state));
     kustomize::render(out, files)
 }
@@ -223,20 +224,21 @@ fn headless(plan: &Deployment) -> BTreeSet<String> {
     headless
 }
 
-/// The namespace, labelled with the Pod Security level `enforce`.
-fn namespace_manifest(out: &mut Out<'_>, enforce: PodSecurity) -> Result<(), Error> {
+/// The namespace, labelled with the Pod Security level `enforce`, warning and auditing at `warn`.
+fn namespace_manifest(
+    out: &mut Out<'_>,
+    enforce: PodSecurity,
+    warn: PodSecurity,
+) -> Result<(), Error> {
     let ns_labels = BTreeMap::from([(
         "app.kubernetes.io/managed-by".to_owned(),
         MANAGED_BY.to_owned(),
     )]);
     let mut ns_labels = ns_labels;
     // Enforce what the pods meet (or what the spec asks for, which they were checked to meet);
-    // warn and audit one level stricter, so the cluster says what keeps them from it.
-    for (mode, level) in [
-        ("enforce", enforce),
-        ("warn", pod_security::next_stricter(enforce)),
-        ("audit", pod_security::next_stricter(enforce)),
-    ] {
+    // warn and audit at what they would meet with every violation the spec has not accepted
+    // with a reason fixed: the cluster speaks of what is undecided, not of what was decided.
+    for (mode, level) in [("enforce", enforce), ("warn", warn), ("audit", warn)] {
         ns_labels.insert(
             format!("pod-security.kubernetes.io/{mode}"),
             level.as_str().to_owned(),

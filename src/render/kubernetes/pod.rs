@@ -141,7 +141,7 @@ pub(super) fn container(
     } = c;
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let deployment = out.plan;
-    let naming = KubernetesNaming::new(&deployment.name);
+    let naming = KubernetesNaming::new(deployment);
     let expand_list = |l: Option<&Vec<String>>| {
         l.map(|v| crate::render::resolve_args(deployment, out.secrets, &naming, v))
     };
@@ -336,7 +336,7 @@ pub(super) fn skips<'p>(plan: &plan::Deployment, pod: &'p Pod) -> Vec<Skip> {
 fn env(out: &mut Out<'_>, name: &str, list: &[(String, String)], c: &mut Container) {
     // The shared reference, not a copy: `out` is borrowed mutably below.
     let deployment = out.plan;
-    let naming = KubernetesNaming::new(&deployment.name);
+    let naming = KubernetesNaming::new(deployment);
     let mut env_file = String::new();
     let env_secret = out.naming.object(&format!("{name}-env"));
     for (k, text) in list {

@@ -103,8 +103,9 @@ fn services(out: &mut Out<'_>, c: &Planned) -> Result<(), Error> {
     let name = &c.name.clone();
     let object = out.naming.object(name);
     if !c.ports.is_empty() {
+        // Named as the service itself: the host name other pods reach it by.
         let ctx = ServiceCtx {
-            meta: out.meta(object.clone(), name),
+            meta: out.meta(out.naming.service(name), name),
             headless: false,
             kind: "ClusterIP",
             selector: kvs(&out.selector(name)),

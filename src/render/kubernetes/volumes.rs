@@ -249,7 +249,7 @@ fn mount_file(
     // The item's mode only where the spec gives one (the default is the volume's own).
     let mode = given.unwrap_or(0o644);
     let deployment = out.plan;
-    let naming = KubernetesNaming::new(&deployment.name);
+    let naming = KubernetesNaming::new(deployment);
     let resolved = crate::render::resolve(deployment, out.secrets, &naming, content);
     let object = out.naming.object(&format!("file-{f}"));
     let (kind, gens_has) = if resolved.secret {

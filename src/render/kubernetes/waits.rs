@@ -169,20 +169,17 @@ fn wait_container(
     if cond == Condition::Healthy && d.ports.is_empty() {
         return None;
     }
-    let (host, port) = (
-        out.naming.object(dep),
-        d.ports.first().map_or(0, |p| p.port),
-    );
+    let port = d.ports.first().map_or(0, |p| p.port);
     let (mode, host, port, what) = match cond {
         Condition::Healthy => (
             "tcp",
-            host,
+            out.naming.service(dep),
             port.to_string(),
             format!("{dep} to be healthy"),
         ),
         _ => (
             "dns",
-            format!("{host}-headless"),
+            format!("{}-headless", out.naming.object(dep)),
             String::new(),
             format!("{dep} to start"),
         ),

@@ -25,7 +25,7 @@ pub(super) fn health_flags(h: &Health, cmd: &str) -> Vec<String> {
 /// The `podman run` / `docker run` options both engines share, as escaped words.
 fn run_options(ctx: &Ctx<'_>, run: &Run, health_cmd: Option<&str>) -> Vec<String> {
     let mut w = vec![flag("name", &run.container), flag("network", &ctx.network)];
-    if let Some(a) = &run.alias {
+    for a in &run.aliases {
         w.push(flag("network-alias", a));
     }
     w.push(flag("pull", pull_word(run.pull)));

@@ -22,7 +22,7 @@ mod unit;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::domain::Naming;
+use crate::domain::{DATABASE, Naming};
 use crate::error::Error;
 use crate::plan::Deployment;
 use crate::render::unitfile::specifiers;
@@ -163,9 +163,9 @@ fn runs(plan: &Deployment, inp: &Inputs<'_>, files: &mut FileSet) -> Vec<Run> {
             let name = c.name.as_str();
             let units = match c.replicas {
                 0 => Vec::new(),
-                1 => vec![naming.service_host(name)],
+                1 => vec![naming.container(name)],
                 n => (1..=n)
-                    .map(|i| format!("{}-{i}", naming.service_host(name)))
+                    .map(|i| format!("{}-{i}", naming.container(name)))
                     .collect(),
             };
             (name, units)
@@ -204,6 +204,12 @@ fn runs(plan: &Deployment, inp: &Inputs<'_>, files: &mut FileSet) -> Vec<Run> {
                 // Replicas on one host share no host port: only the first instance publishes.
                 run.publish.clear();
             }
+            // Every instance answers to the service's own name on the stack's network (the
+            // embedded database to its host name as well).
+            run.aliases = vec![naming.service_host(name)];
+            if name == DATABASE && plan.database_host() != DATABASE {
+                run.aliases.push(plan.database_host().to_owned());
+            }
             if units.len() > 1 {
                 run.description = format!(
                     "{} (instance {} of {})",
@@ -211,7 +217,6 @@ fn runs(plan: &Deployment, inp: &Inputs<'_>, files: &mut FileSet) -> Vec<Run> {
                     i + 1,
                     units.len()
                 );
-                run.alias = Some(naming.service_host(name));
             }
             runs.push(run);
         }

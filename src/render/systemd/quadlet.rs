@@ -69,7 +69,7 @@ pub(super) fn quadlet_container(ctx: &Ctx<'_>, run: &Run) -> (String, UnitFile) 
         }
     }
     c.environment_file = run.env_files.iter().map(|f| exec_value(f)).collect();
-    if let Some(a) = &run.alias {
+    for a in &run.aliases {
         c.network_alias
             .extend(NETWORK_ALIAS.key_or_flag(v, a, exec_value, &mut c.podman_args));
     }

@@ -57,7 +57,8 @@ pub(super) struct Run {
     /// The spec's host mounts: (host path, container path, options such as `ro,Z`; may be empty)
     pub(super) host_binds: Vec<(String, String, String)>,
     pub(super) tmpfs: Vec<String>,
-    pub(super) alias: Option<String>,
+    /// Network aliases: the names other containers reach it by.
+    pub(super) aliases: Vec<String>,
     pub(super) health: Option<Health>,
     /// Unit base names this one requires and starts after.
     pub(super) deps: Vec<String>,
@@ -101,7 +102,7 @@ impl Run {
             binds: self.binds.clone(),
             host_binds: self.host_binds.clone(),
             tmpfs: self.tmpfs.clone(),
-            alias: None,
+            aliases: Vec::new(),
             health: self.health.as_ref().map(|h| Health {
                 podman_cmd: h.podman_cmd.clone(),
                 shell_cmd: h.shell_cmd.clone(),

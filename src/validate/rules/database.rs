@@ -121,7 +121,58 @@ pub(super) fn database(cx: &mut Ctx<'_>, spec: &Spec) {
     if let Some(r) = &db.resources {
         resources(cx, "/database/resources", r);
     }
+    hostname(cx, spec);
     cluster(cx, spec);
+}
+
+/// `database.hostname`: a host name every target can carry (a Kubernetes Service name), for an
+/// embedded database, that no service or name misp-gen adds answers to already.
+fn hostname(cx: &mut Ctx<'_>, spec: &Spec) {
+    let Some(db) = &spec.database else { return };
+    let Some(h) = &db.hostname else { return };
+    let p = "/database/hostname";
+    if db.external.is_some() {
+        let d = cx.at_key(
+            p,
+            Code::DatabaseConfig,
+            "`hostname` names the database misp-gen deploys; with `external`, `${database.host}` is `external.host`",
+        );
+        help(d, "remove `hostname`, or `external` to deploy the database");
+        return;
+    }
+    if !super::is_dns_label(h) || !h.starts_with(|c: char| c.is_ascii_lowercase()) {
+        let d = cx.at(
+            p,
+            Code::InvalidName,
+            format!("`{h}` is not a host name every target can carry"),
+        );
+        help(
+            d,
+            "use lowercase letters, digits and `-`, starting with a letter (at most 63): it names a Kubernetes Service",
+        );
+        return;
+    }
+    let members = db
+        .cluster
+        .as_ref()
+        .map_or(0, |c| c.members.min(crate::domain::MAX_CLUSTER_MEMBERS));
+    let arbitrator = db.cluster.as_ref().is_some_and(|c| c.arbitrator);
+    let ours = crate::plan::cluster::cluster_service_names(members, arbitrator);
+    if spec.services.contains_key(h) {
+        let d = cx.at(
+            p,
+            Code::InvalidName,
+            format!("`{h}` is also a service's name; both would answer to one host name"),
+        );
+        help(d, "choose another `hostname`, or rename the service");
+    } else if h == crate::domain::LB_SERVICE || (db.cluster.is_some() && ours.contains(h)) {
+        let d = cx.at(
+            p,
+            Code::InvalidName,
+            format!("`{h}` is a name misp-gen gives a container of its own"),
+        );
+        help(d, "choose another `hostname`");
+    }
 }
 
 /// `database.cluster`: a `MariaDB` Galera cluster of an allowed size, deployed (not external),
