@@ -649,10 +649,24 @@ impl Conv<'_> {
                 return None;
             }
         }
+        // Images bake in the compose name of their database (`db`): the database keeps answering
+        // to it on every target where the name can be a host name there.
+        let hostname = (name != crate::domain::DATABASE
+            && name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !name.ends_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        .then(|| name.to_owned());
+        let reached = hostname.as_deref().unwrap_or(crate::domain::DATABASE);
+        if let Some(h) = &hostname {
+            db.insert("hostname".into(), json!(h));
+        }
         self.note(
             &at,
             Code::NoteGuess,
-            format!("service `{name}` runs the official {engine} image: it becomes the spec's `database:` (reached as `${{database.host}}`, which is `database` on every target)"),
+            format!("service `{name}` runs the official {engine} image: it becomes the spec's `database:` (reached as `${{database.host}}`, which is `{reached}` on every target{})", if hostname.is_some() { ": `database.hostname` keeps the compose name" } else { "" }),
             Some("references to it by its compose name in other services' env were rewritten where recognised (reported)"),
         );
         self.comment(
