@@ -49,62 +49,53 @@ pub(super) fn claims(out: &mut Out<'_>, plan: &plan::Deployment) -> Result<(), E
         if members.contains(name.as_str()) {
             continue;
         }
-        let object = out.naming.object(name);
-        let k = &plan.targets.spec.kubernetes;
-        let ctx = PvcCtx {
-            meta: out.meta(object, "storage"),
-            claim: Claim {
-                name: String::new(),
-                rwx: v.shared,
-                size: v.size.clone().unwrap_or_else(|| DEFAULT_VOLUME_SIZE.into()),
-                class: if v.shared {
-                    k.shared_storage_class.clone()
-                } else {
-                    k.storage_class.clone()
-                },
-            },
-        };
-        out.state.claims.insert(
-            ctx.meta.name.clone(),
-            crate::state::Claim {
-                volume: Some(name.clone()),
-                ..ctx.claim.state()
-            },
-        );
-        out.emit(
-            format!("pvc-{}.yaml", dns(name)),
-            "kubernetes/pvc.yaml.j2",
-            &ctx,
-        )?;
+        let size = v.size.clone().unwrap_or_else(|| DEFAULT_VOLUME_SIZE.into());
+        claim(out, plan, name, v.shared, size, Some(name))?;
     }
-    // A host path: a claim of the default size, `ReadWriteMany` where several pods mount it.
+    // A host path: a claim of the default size, `ReadWriteMany` where several pods mount it;
+    // what the operator copied in is data like a volume's.
     for (name, h) in &plan.host_claims {
-        let object = out.naming.object(name);
-        let k = &plan.targets.spec.kubernetes;
-        let ctx = PvcCtx {
-            meta: out.meta(object, "storage"),
-            claim: Claim {
-                name: String::new(),
-                rwx: h.rwx,
-                size: DEFAULT_VOLUME_SIZE.into(),
-                class: if h.rwx {
-                    k.shared_storage_class.clone()
-                } else {
-                    k.storage_class.clone()
-                },
-            },
-        };
-        // What the operator copied in is data like a volume's.
-        out.state
-            .claims
-            .insert(ctx.meta.name.clone(), ctx.claim.state());
-        out.emit(
-            format!("pvc-{}.yaml", dns(name)),
-            "kubernetes/pvc.yaml.j2",
-            &ctx,
-        )?;
+        claim(out, plan, name, h.rwx, DEFAULT_VOLUME_SIZE.into(), None)?;
     }
     Ok(())
+}
+
+/// The claim `<name>-<thing>` (file `pvc-<thing>.yaml`), in the storage class that `rwx`
+/// chooses, recorded for the state guard (`volume`: the spec volume it holds, if any).
+fn claim(
+    out: &mut Out<'_>,
+    plan: &plan::Deployment,
+    thing: &str,
+    rwx: bool,
+    size: String,
+    volume: Option<&str>,
+) -> Result<(), Error> {
+    let k = &plan.targets.spec.kubernetes;
+    let ctx = PvcCtx {
+        meta: out.meta(out.naming.object(thing), "storage"),
+        claim: Claim {
+            name: String::new(),
+            rwx,
+            size,
+            class: if rwx {
+                k.shared_storage_class.clone()
+            } else {
+                k.storage_class.clone()
+            },
+        },
+    };
+    out.state.claims.insert(
+        ctx.meta.name.clone(),
+        crate::state::Claim {
+            volume: volume.map(str::to_owned),
+            ..ctx.claim.state()
+        },
+    );
+    out.emit(
+        format!("pvc-{}.yaml", dns(thing)),
+        "kubernetes/pvc.yaml.j2",
+        &ctx,
+    )
 }
 
 #[expect(
